@@ -1,0 +1,99 @@
+# flywheel — one build: GNU Make with pkg-config.
+#
+#   make            build ./flywheel
+#   make check      build with ASan+UBSan, run every test, check formatting
+#   make bench      run the benchmarks (bench/)
+#   make fuzz       run the fuzzers for a bounded time (FUZZ_SECONDS, default 60)
+#   make format     apply .clang-format to every C file
+#
+# Objects live out of tree under build/<flavour>/; header dependencies are
+# tracked automatically (-MMD).
+
+CC       ?= cc
+PKGS     := yaml-0.1 jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP
+REL_CFLAGS  := -O2 -g $(BASE_CFLAGS)
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_CFLAGS  := -O1 -g $(SAN_FLAGS) $(BASE_CFLAGS)
+LIBS        := $(PKG_LIBS) -lm
+
+SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+HELPER    := tests/helper/test-tool.c
+
+REL := build/rel
+SAN := build/san
+
+REL_OBJS := $(SRCS:%.c=$(REL)/%.o)
+SAN_OBJS := $(SRCS:%.c=$(SAN)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/unit/%)
+
+all: flywheel
+
+flywheel: $(REL)/src/main.o $(REL)/libflywheel.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(REL)/libflywheel.a: $(REL_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(REL)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) -c -o $@ $<
+
+$(SAN)/libflywheel.a: $(SAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SAN)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+
+$(SAN)/flywheel: $(SAN)/src/main.o $(SAN)/libflywheel.a
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+$(SAN)/test-tool: $(SAN)/tests/helper/test-tool.o $(SAN)/libflywheel.a
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+$(SAN)/unit/%: $(SAN)/tests/unit/%.o $(SAN)/libflywheel.a
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+# The release build's test-tool, for benchmarks.
+$(REL)/test-tool: $(REL)/tests/helper/test-tool.o $(REL)/libflywheel.a
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+
+check-build: $(SAN)/flywheel $(SAN)/test-tool $(UNIT_BINS)
+
+check: check-build
+	@FLYWHEEL_BUILD=$(SAN) tests/run $(UNIT_BINS)
+
+bench: flywheel $(REL)/test-tool
+	@bench/run
+
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz: $(SRCS) tests/fuzz/fuzz_pipeline.c
+	@mkdir -p build/fuzz build/fuzz/corpus
+	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_pipeline tests/fuzz/fuzz_pipeline.c $(SRCS) $(LIBS)
+	build/fuzz/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-dict=tests/fuzz/pipeline.dict build/fuzz/corpus tests/fuzz/corpus
+
+FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build flywheel
+
+.PHONY: all check check-build bench fuzz format format-check clean
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,16 @@
+/*
+ * Subcommands. Each takes the arguments after its name (argv[0] is the
+ * command's name) and returns the process exit code. Only these and main()
+ * may exit.
+ */
+#ifndef FLYWHEEL_CLI_CLI_H
+#define FLYWHEEL_CLI_CLI_H
+
+#include <stdbool.h>
+
+int cmd_check(int argc, char **argv);
+
+/* Should output to fd be coloured? A terminal, NO_COLOR unset, TERM not dumb. */
+bool cli_color(int fd);
+
+#endif

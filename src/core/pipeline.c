@@ -1,0 +1,2061 @@
+/*
+ * The pipeline file's parser and checker. See pipeline.h for the contract and
+ * docs/pipeline.md for the language.
+ *
+ * It works in three passes over the YAML tree (core/ytree.h):
+ *   1. shape: every mapping's keys against the keys it may hold, every value
+ *      against its type, each error reported where it is and the pass goes
+ *      on, so that one run reports every problem;
+ *   2. expansion: matrices into one job per combination;
+ *   3. references: needs, release.from and waves resolved by name, cycles
+ *      found, jobs sorted.
+ * Pass 3 runs only when pass 1 found the jobs' names sound, so that it does
+ * not pile consequential errors on top of the real one.
+ */
+#include "core/pipeline.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dag.h"
+#include "core/duration.h"
+#include "core/glob.h"
+#include "core/ytree.h"
+#include "util/strmap.h"
+#include "util/xalloc.h"
+
+#define NAME_MAX_LEN 100
+#define MAX_RETRIES 10
+#define DEFAULT_TIMEOUT_MS (3600LL * 1000)
+#define DEFAULT_RUN_CHECK_TIMEOUT_MS (60LL * 1000)
+#define DEFAULT_HTTP_TIMEOUT_MS (10LL * 1000)
+#define DEFAULT_INTERVAL_MS (10LL * 1000)
+
+struct entry {
+    struct ynode *k, *v;
+};
+
+struct entries {
+    struct entry *v;
+    size_t n, alloc;
+};
+
+struct axis {
+    char *name;
+    struct pos pos;
+    struct pl_strs values;
+};
+
+/* One combination of matrix values: keys (axis names, or extra include keys) and values. */
+struct combo {
+    struct pl_kvs kv;
+    bool excluded;
+};
+
+struct jobdef {
+    struct pl_job job; /* the parsed fields; name == base */
+    bool has_matrix;
+    struct pos matrix_pos;
+    struct axis *axes;
+    size_t naxes;
+    struct combo *include, *exclude;
+    size_t ninclude, nexclude;
+    size_t first, count; /* expanded jobs: pipeline.jobs[first .. first+count) */
+};
+
+struct ctx {
+    const char *file;
+    struct diag_list *d;
+    struct pl_limits lim;
+    unsigned flags;
+    struct pipeline *p;
+    struct jobdef *defs;
+    size_t ndefs;
+    struct pos jobs_pos;
+    bool jobs_ok; /* names sound: references can be resolved */
+};
+
+void pipeline_limits_default(struct pl_limits *lim)
+{
+    lim->max_bytes = 1 << 20;
+    lim->max_jobs = 10000;
+    lim->max_depth = 32;
+    lim->max_string = 64 << 10;
+    lim->max_nodes = 1000000;
+}
+
+const char *pl_event_name(enum pl_event e)
+{
+    switch (e) {
+    case PL_EV_MAIN:
+        return "main";
+    case PL_EV_CHANGE:
+        return "change";
+    case PL_EV_TAG:
+        return "tag";
+    default:
+        return "always";
+    }
+}
+
+/* ---- diagnostics helpers ---------------------------------------------- */
+
+static void error_at(struct ctx *c, struct pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void error_at(struct ctx *c, struct pos pos, const char *fmt, ...)
+{
+    if (diag_full(c->d)) {
+        c->d->nerrors++;
+        c->d->dropped++;
+        return;
+    }
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    diag_add(c->d, DIAG_ERROR, pos, "%s", b.data);
+    buf_release(&b);
+}
+
+static void warn_at(struct ctx *c, struct pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn_at(struct ctx *c, struct pos pos, const char *fmt, ...)
+{
+    struct buf b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    diag_add(c->d, DIAG_WARNING, pos, "%s", b.data);
+    buf_release(&b);
+}
+
+/* What a node is, for "found ..." in messages: its text for a short scalar. */
+static void describe(const struct ynode *n, struct buf *out)
+{
+    if (n && n->kind == YNODE_SCALAR && !ynode_is_null(n)) {
+        if (n->slen <= 40 && !memchr(n->str, '\n', n->slen))
+            buf_addf(out, "'%s'", n->str);
+        else
+            buf_adds(out, "a long string");
+        return;
+    }
+    buf_adds(out, ynode_kind_name(n));
+}
+
+static void type_error(struct ctx *c, const struct ynode *n, const char *where, const char *key,
+                       const char *expected)
+{
+    struct buf b = BUF_INIT;
+    describe(n, &b);
+    error_at(c, n->pos, "%s%s'%s' must be %s, found %s", where, *where ? ": " : "", key, expected,
+             b.data);
+    buf_release(&b);
+}
+
+/* ---- mappings ---------------------------------------------------------- */
+
+static void add_entry(struct entries *e, struct ynode *k, struct ynode *v)
+{
+    ALLOC_GROW(e->v, e->n + 1, e->alloc);
+    e->v[e->n].k = k;
+    e->v[e->n].v = v;
+    e->n++;
+}
+
+static bool is_merge_key(const struct ynode *k)
+{
+    return k->kind == YNODE_SCALAR && !k->quoted && !strcmp(k->str, "<<");
+}
+
+/*
+ * Flattens mapping m into out: merge keys ("<<: *base" or "<<: [*a, *b]")
+ * applied, explicit keys winning over merged ones and earlier merge sources
+ * over later ones; duplicate explicit keys and non-scalar keys reported.
+ */
+static void flatten(struct ctx *c, struct ynode *m, struct entries *out)
+{
+    struct strmap seen = STRMAP_INIT;
+    struct ynode *merges[16];
+    size_t nmerges = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        struct ynode *k = m->items[2 * i], *v = m->items[2 * i + 1];
+        if (k->kind != YNODE_SCALAR) {
+            error_at(c, k->pos, "a key must be a string, found %s", ynode_kind_name(k));
+            continue;
+        }
+        if (is_merge_key(k)) {
+            if (v->kind == YNODE_MAP) {
+                if (nmerges < 16)
+                    merges[nmerges++] = v;
+            } else if (v->kind == YNODE_SEQ) {
+                for (size_t j = 0; j < v->n; j++) {
+                    if (v->items[j]->kind != YNODE_MAP)
+                        error_at(c, v->items[j]->pos, "'<<' merges mappings, found %s",
+                                 ynode_kind_name(v->items[j]));
+                    else if (nmerges < 16)
+                        merges[nmerges++] = v->items[j];
+                }
+            } else {
+                error_at(c, v->pos, "'<<' merges a mapping (an alias such as *defaults), found %s",
+                         ynode_kind_name(v));
+            }
+            continue;
+        }
+        size_t prev;
+        if (strmap_get(&seen, k->str, &prev)) {
+            error_at(c, k->pos, "duplicate key '%s' (first at line %u)", k->str,
+                     out->v[prev].k->pos.line);
+            continue;
+        }
+        strmap_put(&seen, k->str, out->n);
+        add_entry(out, k, v);
+    }
+    for (size_t mi = 0; mi < nmerges; mi++) {
+        struct ynode *src = merges[mi];
+        for (size_t i = 0; i < src->n; i++) {
+            struct ynode *k = src->items[2 * i], *v = src->items[2 * i + 1];
+            if (k->kind != YNODE_SCALAR || is_merge_key(k))
+                continue; /* nested merges were applied when src was checked on its own */
+            size_t prev;
+            if (strmap_get(&seen, k->str, &prev))
+                continue;
+            strmap_put(&seen, k->str, out->n);
+            add_entry(out, k, v);
+        }
+    }
+    strmap_release(&seen);
+}
+
+static struct ynode *lookup(const struct entries *e, const char *key)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (!strcmp(e->v[i].k->str, key))
+            return e->v[i].v;
+    return NULL;
+}
+
+static struct ynode *lookup_key(const struct entries *e, const char *key)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (!strcmp(e->v[i].k->str, key))
+            return e->v[i].k;
+    return NULL;
+}
+
+static void list_keys(const char *const *allowed, struct buf *b)
+{
+    for (size_t i = 0; allowed[i]; i++)
+        buf_addf(b, "%s%s", i ? ", " : "", allowed[i]);
+}
+
+static void check_keys_hidden(struct ctx *c, const struct entries *e, const char *const *allowed,
+                              const char *where, bool allow_hidden);
+
+/* Reports every key of e not in allowed (NULL-terminated). Keys starting with '.' are
+ * allowed where allow_hidden says so: they hold templates for anchors, as in GitLab CI. */
+static void check_keys(struct ctx *c, const struct entries *e, const char *const *allowed,
+                       const char *where)
+{
+    check_keys_hidden(c, e, allowed, where, false);
+}
+
+static void check_keys_hidden(struct ctx *c, const struct entries *e, const char *const *allowed,
+                              const char *where, bool allow_hidden)
+{
+    size_t na = 0;
+    while (allowed[na])
+        na++;
+    for (size_t i = 0; i < e->n; i++) {
+        const char *k = e->v[i].k->str;
+        bool ok = allow_hidden && k[0] == '.';
+        for (size_t j = 0; j < na && !ok; j++)
+            ok = !strcmp(k, allowed[j]);
+        if (ok)
+            continue;
+        if (diag_full(c->d)) {
+            error_at(c, e->v[i].k->pos, "unknown key");
+            continue;
+        }
+        const char *s = diag_suggest(k, allowed, na);
+        if (s) {
+            error_at(c, e->v[i].k->pos, "unknown key '%s' in %s (did you mean '%s'?)", k, where,
+                     s);
+        } else {
+            struct buf b = BUF_INIT;
+            list_keys(allowed, &b);
+            error_at(c, e->v[i].k->pos, "unknown key '%s' in %s; expected one of: %s", k, where,
+                     b.data);
+            buf_release(&b);
+        }
+    }
+}
+
+/* ---- scalars ----------------------------------------------------------- */
+
+static bool is_scalar(const struct ynode *n)
+{
+    return n->kind == YNODE_SCALAR && !ynode_is_null(n);
+}
+
+/* A string value: any non-null scalar. Returns 0 and a copy in *out. */
+static int get_string(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                      char **out)
+{
+    if (!is_scalar(n)) {
+        type_error(c, n, where, key, "a string");
+        return -1;
+    }
+    if (memchr(n->str, '\0', n->slen)) {
+        error_at(c, n->pos, "%s: '%s' contains a NUL character", where, key);
+        return -1;
+    }
+    free(*out);
+    *out = xstrdup(n->str);
+    return 0;
+}
+
+static int get_bool(struct ctx *c, struct ynode *n, const char *where, const char *key, bool *out)
+{
+    if (n->kind == YNODE_SCALAR && !n->quoted) {
+        const char *s = n->str;
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+            *out = true;
+            return 0;
+        }
+        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
+            *out = false;
+            return 0;
+        }
+    }
+    type_error(c, n, where, key, "true or false");
+    return -1;
+}
+
+static int get_int(struct ctx *c, struct ynode *n, const char *where, const char *key, long min,
+                   long max, int *out)
+{
+    if (n->kind == YNODE_SCALAR && !n->quoted && n->slen > 0 && n->slen < 12) {
+        char *end;
+        errno = 0;
+        long v = strtol(n->str, &end, 10);
+        if (!errno && *end == '\0' && v >= min && v <= max &&
+            (isdigit((unsigned char)n->str[0]) || n->str[0] == '-')) {
+            *out = (int)v;
+            return 0;
+        }
+    }
+    struct buf exp = BUF_INIT;
+    buf_addf(&exp, "an integer from %ld to %ld", min, max);
+    type_error(c, n, where, key, exp.data);
+    buf_release(&exp);
+    return -1;
+}
+
+static int get_number(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                      double *out)
+{
+    if (n->kind == YNODE_SCALAR && !n->quoted && n->slen > 0 && n->slen < 64) {
+        char *end;
+        errno = 0;
+        double v = strtod(n->str, &end);
+        if (!errno && *end == '\0' && isfinite(v) &&
+            (isdigit((unsigned char)n->str[0]) || n->str[0] == '-' || n->str[0] == '.' ||
+             n->str[0] == '+')) {
+            *out = v;
+            return 0;
+        }
+    }
+    type_error(c, n, where, key, "a number");
+    return -1;
+}
+
+static int get_duration(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                        int64_t *out)
+{
+    if (!is_scalar(n)) {
+        type_error(c, n, where, key, "a duration such as 90s, 10m or 1h30m");
+        return -1;
+    }
+    struct buf err = BUF_INIT;
+    if (duration_parse(n->str, out, &err)) {
+        error_at(c, n->pos, "%s%s'%s': %s", where, *where ? ": " : "", key, err.data);
+        buf_release(&err);
+        return -1;
+    }
+    return 0;
+}
+
+static void strs_add(struct pl_strs *l, const char *s, struct pos pos)
+{
+    ALLOC_GROW(l->v, l->n + 1, l->alloc);
+    l->v[l->n].s = xstrdup(s);
+    l->v[l->n].pos = pos;
+    l->n++;
+}
+
+static void strs_release(struct pl_strs *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].s);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static void kvs_add(struct pl_kvs *l, const char *k, const char *v, struct pos pos)
+{
+    ALLOC_GROW(l->v, l->n + 1, l->alloc);
+    l->v[l->n].key = xstrdup(k);
+    l->v[l->n].value = xstrdup(v);
+    l->v[l->n].pos = pos;
+    l->n++;
+}
+
+static void kvs_release(struct pl_kvs *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].key);
+        free(l->v[i].value);
+    }
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static const char *kvs_get(const struct pl_kvs *l, const char *k)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i].key, k))
+            return l->v[i].value;
+    return NULL;
+}
+
+/* A string, or a list of strings (an empty list is allowed when allow_empty). */
+static int get_strlist(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                       bool allow_empty, struct pl_strs *out)
+{
+    if (is_scalar(n)) {
+        strs_add(out, n->str, n->pos);
+        return 0;
+    }
+    if (n->kind != YNODE_SEQ) {
+        type_error(c, n, where, key, "a string or a list of strings");
+        return -1;
+    }
+    if (!n->n && !allow_empty) {
+        error_at(c, n->pos, "%s: '%s' is an empty list", where, key);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        struct ynode *it = n->items[i];
+        if (!is_scalar(it)) {
+            type_error(c, it, where, key, "a list of strings");
+            rc = -1;
+            continue;
+        }
+        strs_add(out, it->str, it->pos);
+    }
+    return rc;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > NAME_MAX_LEN || !isalnum((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.')
+            return false;
+    }
+    return true;
+}
+
+static bool valid_env_name(const char *s)
+{
+    if (!*s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return false;
+    return strlen(s) <= 256;
+}
+
+static int check_name(struct ctx *c, const struct ynode *k, const char *what)
+{
+    if (valid_name(k->str))
+        return 0;
+    if (!k->slen)
+        error_at(c, k->pos, "an empty %s name", what);
+    else
+        error_at(c, k->pos,
+                 "'%s' is not a valid %s name: use letters, digits, '_', '-' and '.', starting "
+                 "with a letter or digit, at most %d characters",
+                 k->str, what, NAME_MAX_LEN);
+    return -1;
+}
+
+static int check_env_name(struct ctx *c, const struct ynode *k, const char *what)
+{
+    if (!valid_env_name(k->str)) {
+        error_at(c, k->pos,
+                 "'%s' is not a valid %s name: use letters, digits and '_', not starting with a "
+                 "digit",
+                 k->str, what);
+        return -1;
+    }
+    if (!strncmp(k->str, "FLYWHEEL_", 9)) {
+        error_at(c, k->pos, "'%s': names starting with FLYWHEEL_ are reserved for flywheel",
+                 k->str);
+        return -1;
+    }
+    return 0;
+}
+
+/* A mapping of variable names to scalar values. */
+static void get_vars(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                     struct pl_kvs *out)
+{
+    if (ynode_is_null(n))
+        return;
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, where, key, "a mapping of names to values");
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    for (size_t i = 0; i < e.n; i++) {
+        struct ynode *k = e.v[i].k, *v = e.v[i].v;
+        if (check_env_name(c, k, "variable"))
+            continue;
+        if (v->kind != YNODE_SCALAR) {
+            struct buf w = BUF_INIT;
+            buf_addf(&w, "%s%s%s", where, *where ? ": " : "", key);
+            type_error(c, v, w.data, k->str, "a string, a number or a boolean");
+            buf_release(&w);
+            continue;
+        }
+        if (memchr(v->str, '\0', v->slen)) {
+            error_at(c, v->pos, "'%s' contains a NUL character", k->str);
+            continue;
+        }
+        kvs_add(out, k->str, ynode_is_null(v) ? "" : v->str, k->pos);
+    }
+    free(e.v);
+}
+
+static void get_names(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                      struct pl_strs *out, bool env_names)
+{
+    struct pl_strs tmp = {0};
+    if (get_strlist(c, n, where, key, true, &tmp) == 0) {
+        for (size_t i = 0; i < tmp.n; i++) {
+            struct ynode fake = {.kind = YNODE_SCALAR, .pos = tmp.v[i].pos, .str = tmp.v[i].s};
+            fake.slen = strlen(fake.str);
+            if (env_names ? check_env_name(c, &fake, "secret") : check_name(c, &fake, "job"))
+                continue;
+            bool dup = false;
+            for (size_t j = 0; j < out->n && !dup; j++)
+                dup = !strcmp(out->v[j].s, tmp.v[i].s);
+            if (dup) {
+                error_at(c, tmp.v[i].pos, "%s: '%s' lists '%s' twice", where, key, tmp.v[i].s);
+                continue;
+            }
+            strs_add(out, tmp.v[i].s, tmp.v[i].pos);
+        }
+    }
+    strs_release(&tmp);
+}
+
+/* Paths inside the workspace: relative, no '..', no empty. Globs allowed. */
+static void get_paths(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                      struct pl_strs *out)
+{
+    struct pl_strs tmp = {0};
+    if (get_strlist(c, n, where, key, true, &tmp) == 0) {
+        for (size_t i = 0; i < tmp.n; i++) {
+            const char *s = tmp.v[i].s;
+            struct buf err = BUF_INIT;
+            bool bad = false;
+            if (!*s) {
+                error_at(c, tmp.v[i].pos, "%s: '%s' has an empty path", where, key);
+                bad = true;
+            } else if (s[0] == '/') {
+                error_at(c, tmp.v[i].pos,
+                         "%s: '%s' path '%s' is absolute; paths are relative to the workspace",
+                         where, key, s);
+                bad = true;
+            } else {
+                for (const char *p = s; *p && !bad;) {
+                    const char *e = strchr(p, '/');
+                    size_t l = e ? (size_t)(e - p) : strlen(p);
+                    if (l == 2 && p[0] == '.' && p[1] == '.') {
+                        error_at(c, tmp.v[i].pos,
+                                 "%s: '%s' path '%s' leaves the workspace ('..')", where, key, s);
+                        bad = true;
+                    }
+                    p += l;
+                    if (*p == '/')
+                        p++;
+                }
+                if (!bad && glob_check(s, &err)) {
+                    error_at(c, tmp.v[i].pos, "%s: '%s': %s", where, key, err.data);
+                    bad = true;
+                }
+            }
+            buf_release(&err);
+            if (!bad)
+                strs_add(out, s, tmp.v[i].pos);
+        }
+    }
+    strs_release(&tmp);
+}
+
+static void get_globs(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                      struct pl_strs *out)
+{
+    struct pl_strs tmp = {0};
+    if (get_strlist(c, n, where, key, false, &tmp) == 0) {
+        for (size_t i = 0; i < tmp.n; i++) {
+            struct buf err = BUF_INIT;
+            if (glob_check(tmp.v[i].s, &err))
+                error_at(c, tmp.v[i].pos, "%s: bad glob in '%s': %s", where, key, err.data);
+            else
+                strs_add(out, tmp.v[i].s, tmp.v[i].pos);
+            buf_release(&err);
+        }
+    }
+    strs_release(&tmp);
+}
+
+/* ---- when --------------------------------------------------------------- */
+
+static const char *const event_words[] = {"main", "change", "tag", "always", NULL};
+
+static int event_word(struct ctx *c, struct ynode *n, const char *where, unsigned *events)
+{
+    if (!is_scalar(n)) {
+        type_error(c, n, where, "when", "main, change, tag or always");
+        return -1;
+    }
+    if (!strcmp(n->str, "main"))
+        *events |= PL_EV_MAIN;
+    else if (!strcmp(n->str, "change"))
+        *events |= PL_EV_CHANGE;
+    else if (!strcmp(n->str, "tag"))
+        *events |= PL_EV_TAG;
+    else if (!strcmp(n->str, "always"))
+        *events |= PL_EV_ALL;
+    else {
+        const char *s = diag_suggest(n->str, event_words, 4);
+        if (s)
+            error_at(c, n->pos, "%s: unknown 'when' value '%s' (did you mean '%s'?)", where,
+                     n->str, s);
+        else
+            error_at(c, n->pos,
+                     "%s: unknown 'when' value '%s'; expected main, change, tag or always "
+                     "(branch globs go under 'when: { branches: [...] }')",
+                     where, n->str);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const when_keys[] = {"events", "branches", "tags", NULL};
+
+static void get_when(struct ctx *c, struct ynode *n, const char *where, struct pl_when *w)
+{
+    w->events = 0;
+    if (is_scalar(n)) {
+        if (event_word(c, n, where, &w->events))
+            w->events = PL_EV_ALL;
+        return;
+    }
+    if (n->kind == YNODE_SEQ) {
+        if (!n->n)
+            error_at(c, n->pos, "%s: 'when' is an empty list; the job would never run", where);
+        for (size_t i = 0; i < n->n; i++)
+            (void)event_word(c, n->items[i], where, &w->events);
+        if (!w->events)
+            w->events = PL_EV_ALL;
+        return;
+    }
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, where, "when", "main, change, tag, always, a list of them, or a mapping");
+        w->events = PL_EV_ALL;
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    check_keys(c, &e, when_keys, "'when'");
+    struct ynode *ev = lookup(&e, "events"), *br = lookup(&e, "branches"),
+                 *tg = lookup(&e, "tags");
+    if (ev) {
+        struct ynode *items[1] = {ev};
+        struct ynode **list = ev->kind == YNODE_SEQ ? ev->items : items;
+        size_t nl = ev->kind == YNODE_SEQ ? ev->n : 1;
+        for (size_t i = 0; i < nl; i++)
+            (void)event_word(c, list[i], where, &w->events);
+    } else {
+        w->events = (br ? PL_EV_MAIN | PL_EV_CHANGE : 0) | (tg ? PL_EV_TAG : 0);
+    }
+    if (br)
+        get_globs(c, br, where, "when.branches", &w->branches);
+    if (tg)
+        get_globs(c, tg, where, "when.tags", &w->tags);
+    if (!w->events)
+        w->events = PL_EV_ALL;
+    free(e.v);
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static const char *const job_keys[] = {
+    "run",     "needs",   "env",     "when",    "timeout",   "retries",  "matrix",
+    "artifacts", "reports", "cache", "isolation", "network", "checkout", "secrets",
+    "allow_failure", NULL};
+
+static const char *const cache_keys[] = {"inputs", NULL};
+
+static void combo_release(struct combo *cb)
+{
+    kvs_release(&cb->kv);
+}
+
+static void get_combos(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                       struct combo **out, size_t *nout)
+{
+    if (n->kind != YNODE_SEQ) {
+        type_error(c, n, where, key, "a list of mappings");
+        return;
+    }
+    *out = xcalloc(n->n + 1, sizeof(**out));
+    for (size_t i = 0; i < n->n; i++) {
+        struct ynode *it = n->items[i];
+        if (it->kind != YNODE_MAP || !it->n) {
+            type_error(c, it, where, key, "a list of mappings of axis names to values");
+            continue;
+        }
+        struct combo *cb = &(*out)[(*nout)++];
+        get_vars(c, it, where, key, &cb->kv);
+    }
+}
+
+static void get_matrix(struct ctx *c, struct jobdef *jd, struct ynode *n, const char *where)
+{
+    jd->has_matrix = true;
+    jd->matrix_pos = n->pos;
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, where, "matrix", "a mapping of axes to lists of values");
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    jd->axes = xcalloc(e.n + 1, sizeof(*jd->axes));
+    for (size_t i = 0; i < e.n; i++) {
+        struct ynode *k = e.v[i].k, *v = e.v[i].v;
+        if (!strcmp(k->str, "include")) {
+            get_combos(c, v, where, "matrix.include", &jd->include, &jd->ninclude);
+            continue;
+        }
+        if (!strcmp(k->str, "exclude")) {
+            get_combos(c, v, where, "matrix.exclude", &jd->exclude, &jd->nexclude);
+            continue;
+        }
+        if (check_env_name(c, k, "matrix axis"))
+            continue;
+        struct axis *ax = &jd->axes[jd->naxes];
+        if (v->kind != YNODE_SEQ) {
+            type_error(c, v, where, k->str, "a list of values (matrix axis)");
+            continue;
+        }
+        if (!v->n) {
+            error_at(c, v->pos, "%s: matrix axis '%s' has no values", where, k->str);
+            continue;
+        }
+        bool ok = true;
+        for (size_t j = 0; j < v->n; j++) {
+            struct ynode *it = v->items[j];
+            if (it->kind != YNODE_SCALAR || ynode_is_null(it)) {
+                type_error(c, it, where, k->str, "a list of strings or numbers (matrix axis)");
+                ok = false;
+                continue;
+            }
+            for (size_t q = 0; q < ax->values.n; q++) {
+                if (!strcmp(ax->values.v[q].s, it->str)) {
+                    error_at(c, it->pos, "%s: matrix axis '%s' lists '%s' twice", where, k->str,
+                             it->str);
+                    ok = false;
+                }
+            }
+            strs_add(&ax->values, it->str, it->pos);
+        }
+        ax->name = xstrdup(k->str);
+        ax->pos = k->pos;
+        jd->naxes++;
+        if (!ok)
+            jd->has_matrix = true;
+    }
+    if (!jd->naxes && !jd->ninclude)
+        error_at(c, n->pos, "%s: 'matrix' has no axes", where);
+    /* Exclude entries may only name axes. */
+    for (size_t i = 0; i < jd->nexclude; i++) {
+        for (size_t k = 0; k < jd->exclude[i].kv.n; k++) {
+            bool found = false;
+            for (size_t a = 0; a < jd->naxes && !found; a++)
+                found = !strcmp(jd->axes[a].name, jd->exclude[i].kv.v[k].key);
+            if (!found)
+                error_at(c, jd->exclude[i].kv.v[k].pos,
+                         "%s: matrix.exclude names '%s', which is not an axis", where,
+                         jd->exclude[i].kv.v[k].key);
+        }
+    }
+    free(e.v);
+}
+
+static void parse_job(struct ctx *c, struct jobdef *jd, struct ynode *k, struct ynode *v)
+{
+    struct pl_job *j = &jd->job;
+    struct buf where = BUF_INIT;
+    buf_addf(&where, "job '%s'", k->str);
+
+    j->name = xstrdup(k->str);
+    j->base = xstrdup(k->str);
+    j->pos = k->pos;
+    j->timeout_ms = DEFAULT_TIMEOUT_MS;
+    j->checkout = true;
+    j->when.events = PL_EV_ALL;
+
+    if (v->kind != YNODE_MAP) {
+        if (is_scalar(v))
+            error_at(c, v->pos, "%s must be a mapping with at least 'run'; to run one command "
+                                "write 'run: %s'",
+                     where.data, v->slen <= 40 ? v->str : "...");
+        else
+            type_error(c, v, "", where.data, "a mapping with at least 'run'");
+        buf_release(&where);
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, v, &e);
+    check_keys(c, &e, job_keys, where.data);
+
+    struct ynode *n;
+    if ((n = lookup(&e, "run")))
+        (void)get_strlist(c, n, where.data, "run", false, &j->run);
+    else
+        error_at(c, k->pos, "%s has no 'run': every job needs a command", where.data);
+    if ((n = lookup(&e, "needs")))
+        get_names(c, n, where.data, "needs", &j->needs, false);
+    if ((n = lookup(&e, "env")))
+        get_vars(c, n, where.data, "env", &j->env);
+    if ((n = lookup(&e, "when")))
+        get_when(c, n, where.data, &j->when);
+    if ((n = lookup(&e, "timeout"))) {
+        if (get_duration(c, n, where.data, "timeout", &j->timeout_ms) == 0 && !j->timeout_ms)
+            error_at(c, n->pos, "%s: 'timeout' must be longer than 0s", where.data);
+    }
+    if ((n = lookup(&e, "retries")))
+        (void)get_int(c, n, where.data, "retries", 0, MAX_RETRIES, &j->retries);
+    if ((n = lookup(&e, "matrix")))
+        get_matrix(c, jd, n, where.data);
+    if ((n = lookup(&e, "artifacts")))
+        get_paths(c, n, where.data, "artifacts", &j->artifacts);
+    if ((n = lookup(&e, "reports")))
+        get_paths(c, n, where.data, "reports", &j->reports);
+    if ((n = lookup(&e, "cache"))) {
+        if (n->kind != YNODE_MAP) {
+            type_error(c, n, where.data, "cache", "a mapping with 'inputs'");
+        } else {
+            struct entries ce = {0};
+            flatten(c, n, &ce);
+            struct buf w2 = BUF_INIT;
+            buf_addf(&w2, "'cache' of %s", where.data);
+            check_keys(c, &ce, cache_keys, w2.data);
+            struct ynode *in = lookup(&ce, "inputs");
+            if (in)
+                get_paths(c, in, where.data, "cache.inputs", &j->cache_inputs);
+            else
+                error_at(c, n->pos, "%s: 'cache' needs 'inputs' (the files whose content keys it)",
+                         where.data);
+            if (in && !j->cache_inputs.n && in->kind == YNODE_SEQ && !in->n)
+                error_at(c, in->pos, "%s: 'cache.inputs' is an empty list", where.data);
+            buf_release(&w2);
+            free(ce.v);
+        }
+    }
+    if ((n = lookup(&e, "isolation"))) {
+        if (is_scalar(n) && !strcmp(n->str, "none"))
+            j->isolation = PL_ISO_NONE;
+        else if (is_scalar(n) && !strcmp(n->str, "sandbox"))
+            j->isolation = PL_ISO_SANDBOX;
+        else
+            type_error(c, n, where.data, "isolation", "none or sandbox");
+    }
+    if ((n = lookup(&e, "network")))
+        (void)get_bool(c, n, where.data, "network", &j->network);
+    if ((n = lookup(&e, "checkout")))
+        (void)get_bool(c, n, where.data, "checkout", &j->checkout);
+    if ((n = lookup(&e, "secrets")))
+        get_names(c, n, where.data, "secrets", &j->secrets, true);
+    if ((n = lookup(&e, "allow_failure")))
+        (void)get_bool(c, n, where.data, "allow_failure", &j->allow_failure);
+
+    if (j->network && j->isolation != PL_ISO_SANDBOX)
+        warn_at(c, lookup_key(&e, "network")->pos,
+                "%s: 'network' only matters with 'isolation: sandbox'; without it the job "
+                "has the host's network",
+                where.data);
+    free(e.v);
+    buf_release(&where);
+}
+
+static void job_release(struct pl_job *j)
+{
+    free(j->name);
+    free(j->base);
+    strs_release(&j->run);
+    strs_release(&j->needs);
+    free(j->need_idx);
+    kvs_release(&j->env);
+    kvs_release(&j->matrix);
+    strs_release(&j->when.branches);
+    strs_release(&j->when.tags);
+    strs_release(&j->artifacts);
+    strs_release(&j->reports);
+    strs_release(&j->cache_inputs);
+    strs_release(&j->secrets);
+}
+
+static void strs_copy(struct pl_strs *dst, const struct pl_strs *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        strs_add(dst, src->v[i].s, src->v[i].pos);
+}
+
+static void kvs_copy(struct pl_kvs *dst, const struct pl_kvs *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        kvs_add(dst, src->v[i].key, src->v[i].value, src->v[i].pos);
+}
+
+static void job_copy(struct pl_job *dst, const struct pl_job *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->name = xstrdup(src->name);
+    dst->base = xstrdup(src->base);
+    dst->pos = src->pos;
+    strs_copy(&dst->run, &src->run);
+    strs_copy(&dst->needs, &src->needs);
+    kvs_copy(&dst->env, &src->env);
+    dst->when.events = src->when.events;
+    strs_copy(&dst->when.branches, &src->when.branches);
+    strs_copy(&dst->when.tags, &src->when.tags);
+    dst->timeout_ms = src->timeout_ms;
+    dst->retries = src->retries;
+    strs_copy(&dst->artifacts, &src->artifacts);
+    strs_copy(&dst->reports, &src->reports);
+    strs_copy(&dst->cache_inputs, &src->cache_inputs);
+    strs_copy(&dst->secrets, &src->secrets);
+    dst->isolation = src->isolation;
+    dst->network = src->network;
+    dst->checkout = src->checkout;
+    dst->allow_failure = src->allow_failure;
+}
+
+/* Does combination cb match every key of pattern pat? */
+static bool combo_matches(const struct pl_kvs *cb, const struct pl_kvs *pat)
+{
+    for (size_t i = 0; i < pat->n; i++) {
+        const char *v = kvs_get(cb, pat->v[i].key);
+        if (!v || strcmp(v, pat->v[i].value))
+            return false;
+    }
+    return true;
+}
+
+/* Expands jd's matrix into combos; returns their number, or SIZE_MAX when over max. */
+static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out, size_t max)
+{
+    size_t total = jd->naxes ? 1 : 0;
+    for (size_t a = 0; a < jd->naxes; a++) {
+        if (__builtin_mul_overflow(total, jd->axes[a].values.n, &total) || total > max) {
+            total = SIZE_MAX;
+            break;
+        }
+    }
+    if (total == SIZE_MAX || total + jd->ninclude > max) {
+        /* Compute the size for the message without overflowing. */
+        double t = jd->naxes ? 1 : 0;
+        for (size_t a = 0; a < jd->naxes; a++)
+            t *= (double)jd->axes[a].values.n;
+        error_at(c, jd->matrix_pos,
+                 "job '%s': the matrix expands to %.0f jobs; the limit is %zu", jd->job.base,
+                 t + (double)jd->ninclude, max);
+        return SIZE_MAX;
+    }
+    struct combo *v = xcalloc(total + jd->ninclude + 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < total; i++) {
+        size_t rest = i;
+        /* The last axis varies fastest, as in GitHub Actions. */
+        size_t *digit = xcalloc(jd->naxes + 1, sizeof(size_t));
+        for (size_t a = jd->naxes; a-- > 0;) {
+            digit[a] = rest % jd->axes[a].values.n;
+            rest /= jd->axes[a].values.n;
+        }
+        for (size_t a = 0; a < jd->naxes; a++)
+            kvs_add(&v[n].kv, jd->axes[a].name, jd->axes[a].values.v[digit[a]].s,
+                    jd->axes[a].pos);
+        free(digit);
+        for (size_t x = 0; x < jd->nexclude; x++)
+            if (jd->exclude[x].kv.n && combo_matches(&v[n].kv, &jd->exclude[x].kv))
+                v[n].excluded = true;
+        if (v[n].excluded)
+            combo_release(&v[n]);
+        else
+            n++;
+    }
+    /* include: extend the combinations whose axis values it matches with its other keys;
+     * when it matches none, add it as a combination of its own. */
+    for (size_t x = 0; x < jd->ninclude; x++) {
+        const struct pl_kvs *inc = &jd->include[x].kv;
+        struct pl_kvs axes_part = {0}, extra = {0};
+        for (size_t k = 0; k < inc->n; k++) {
+            bool is_axis = false;
+            for (size_t a = 0; a < jd->naxes && !is_axis; a++)
+                is_axis = !strcmp(jd->axes[a].name, inc->v[k].key);
+            kvs_add(is_axis ? &axes_part : &extra, inc->v[k].key, inc->v[k].value,
+                    inc->v[k].pos);
+        }
+        bool matched = false;
+        if (extra.n && axes_part.n) {
+            for (size_t i = 0; i < n; i++) {
+                if (combo_matches(&v[i].kv, &axes_part)) {
+                    for (size_t k = 0; k < extra.n; k++)
+                        if (!kvs_get(&v[i].kv, extra.v[k].key))
+                            kvs_add(&v[i].kv, extra.v[k].key, extra.v[k].value, extra.v[k].pos);
+                    matched = true;
+                }
+            }
+        }
+        if (!matched)
+            kvs_copy(&v[n++].kv, inc);
+        kvs_release(&axes_part);
+        kvs_release(&extra);
+    }
+    *out = v;
+    return n;
+}
+
+/* Expands every job definition into p->jobs. */
+static void expand_jobs(struct ctx *c)
+{
+    struct pipeline *p = c->p;
+    size_t cap = 0;
+    for (size_t i = 0; i < c->ndefs; i++) {
+        struct jobdef *jd = &c->defs[i];
+        jd->first = p->njobs;
+        if (!jd->has_matrix) {
+            ALLOC_GROW(p->jobs, p->njobs + 1, cap);
+            job_copy(&p->jobs[p->njobs++], &jd->job);
+            jd->count = 1;
+            continue;
+        }
+        struct combo *combos = NULL;
+        size_t left = c->lim.max_jobs > p->njobs ? c->lim.max_jobs - p->njobs : 0;
+        size_t n = expand_matrix(c, jd, &combos, left);
+        if (n == SIZE_MAX) {
+            c->jobs_ok = false;
+            continue;
+        }
+        if (!n)
+            error_at(c, jd->matrix_pos, "job '%s': the matrix excludes every combination",
+                     jd->job.base);
+        for (size_t k = 0; k < n; k++) {
+            ALLOC_GROW(p->jobs, p->njobs + 1, cap);
+            struct pl_job *j = &p->jobs[p->njobs++];
+            job_copy(j, &jd->job);
+            struct buf name = BUF_INIT;
+            buf_addf(&name, "%s[", jd->job.base);
+            for (size_t q = 0; q < combos[k].kv.n; q++) {
+                buf_addf(&name, "%s%s", q ? "," : "", combos[k].kv.v[q].value);
+                kvs_add(&j->matrix, combos[k].kv.v[q].key, combos[k].kv.v[q].value,
+                        combos[k].kv.v[q].pos);
+                kvs_add(&j->env, combos[k].kv.v[q].key, combos[k].kv.v[q].value,
+                        combos[k].kv.v[q].pos);
+            }
+            buf_addch(&name, ']');
+            free(j->name);
+            j->name = buf_detach(&name, NULL);
+            combo_release(&combos[k]);
+        }
+        free(combos);
+        jd->count = n;
+    }
+    if (p->njobs > c->lim.max_jobs) {
+        error_at(c, c->jobs_pos, "the pipeline has %zu jobs after matrix expansion; the limit is %zu",
+                 p->njobs, c->lim.max_jobs);
+        c->jobs_ok = false;
+    }
+}
+
+/* ---- references --------------------------------------------------------- */
+
+struct names {
+    struct strmap exact; /* expanded name -> job index */
+    struct strmap base;  /* base name -> def index */
+    const char **base_list;
+};
+
+static void names_build(struct ctx *c, struct names *nm)
+{
+    memset(nm, 0, sizeof(*nm));
+    nm->base_list = xcalloc(c->ndefs + 1, sizeof(char *));
+    for (size_t i = 0; i < c->p->njobs; i++) {
+        if (strmap_put(&nm->exact, c->p->jobs[i].name, i))
+            error_at(c, c->p->jobs[i].pos, "two jobs are named '%s' after matrix expansion",
+                     c->p->jobs[i].name);
+    }
+    for (size_t i = 0; i < c->ndefs; i++) {
+        strmap_put(&nm->base, c->defs[i].job.base, i);
+        nm->base_list[i] = c->defs[i].job.base;
+    }
+}
+
+static void names_release(struct names *nm)
+{
+    strmap_release(&nm->exact);
+    strmap_release(&nm->base);
+    free(nm->base_list);
+}
+
+/*
+ * Resolves a job reference (a base name, or one combination's full name) to
+ * job indexes appended to *idx. Reports an unknown name with a suggestion.
+ */
+static int resolve_job(struct ctx *c, struct names *nm, const struct pl_str *ref, const char *where,
+                       const char *key, size_t **idx, size_t *n, size_t *alloc)
+{
+    size_t v;
+    if (strmap_get(&nm->base, ref->s, &v)) {
+        struct jobdef *jd = &c->defs[v];
+        for (size_t k = 0; k < jd->count; k++) {
+            ALLOC_GROW(*idx, *n + 1, *alloc);
+            (*idx)[(*n)++] = jd->first + k;
+        }
+        return 0;
+    }
+    if (strmap_get(&nm->exact, ref->s, &v)) {
+        ALLOC_GROW(*idx, *n + 1, *alloc);
+        (*idx)[(*n)++] = v;
+        return 0;
+    }
+    const char *s = diag_full(c->d) ? NULL : diag_suggest(ref->s, nm->base_list, c->ndefs);
+    if (s)
+        error_at(c, ref->pos, "%s: '%s' names unknown job '%s' (did you mean '%s'?)", where, key,
+                 ref->s, s);
+    else
+        error_at(c, ref->pos, "%s: '%s' names unknown job '%s'", where, key, ref->s);
+    return -1;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void events_words(unsigned ev, struct buf *out)
+{
+    if (ev == PL_EV_ALL) {
+        buf_adds(out, "every run");
+        return;
+    }
+    bool first = true;
+    for (unsigned e = PL_EV_MAIN; e <= PL_EV_TAG; e <<= 1) {
+        if (ev & e) {
+            buf_addf(out, "%s%s", first ? "" : " and ", pl_event_name(e));
+            first = false;
+        }
+    }
+    buf_adds(out, " runs");
+}
+
+static void resolve_needs(struct ctx *c, struct names *nm)
+{
+    struct pipeline *p = c->p;
+    for (size_t i = 0; i < p->njobs; i++) {
+        struct pl_job *j = &p->jobs[i];
+        size_t alloc = 0;
+        struct buf where = BUF_INIT;
+        buf_addf(&where, "job '%s'", j->name);
+        for (size_t k = 0; k < j->needs.n; k++) {
+            size_t before = j->nneed;
+            if (resolve_job(c, nm, &j->needs.v[k], where.data, "needs", &j->need_idx, &j->nneed,
+                            &alloc))
+                continue;
+            for (size_t q = before; q < j->nneed; q++) {
+                size_t t = j->need_idx[q];
+                if (t == i) {
+                    error_at(c, j->needs.v[k].pos, "job '%s' needs itself", j->name);
+                    continue;
+                }
+                unsigned missing = j->when.events & ~p->jobs[t].when.events;
+                if (missing && !diag_full(c->d)) {
+                    struct buf a = BUF_INIT, b = BUF_INIT;
+                    events_words(j->when.events, &a);
+                    events_words(p->jobs[t].when.events, &b);
+                    error_at(c, j->needs.v[k].pos,
+                             "job '%s' runs on %s but needs '%s', which runs only on %s", j->name,
+                             a.data, p->jobs[t].name, b.data);
+                    buf_release(&a);
+                    buf_release(&b);
+                }
+            }
+        }
+        /* Sorted, without duplicates or self-references: what the scheduler uses. */
+        qsort(j->need_idx, j->nneed, sizeof(size_t), cmp_size);
+        size_t w = 0;
+        for (size_t q = 0; q < j->nneed; q++)
+            if (j->need_idx[q] != i && (!w || j->need_idx[w - 1] != j->need_idx[q]))
+                j->need_idx[w++] = j->need_idx[q];
+        j->nneed = w;
+        buf_release(&where);
+    }
+}
+
+/* The position of the 'needs' entry of job a that leads to job b. */
+static struct pos need_pos(struct ctx *c, size_t a, size_t b)
+{
+    struct pl_job *j = &c->p->jobs[a];
+    for (size_t k = 0; k < j->needs.n; k++)
+        if (!strcmp(j->needs.v[k].s, c->p->jobs[b].name) ||
+            !strcmp(j->needs.v[k].s, c->p->jobs[b].base))
+            return j->needs.v[k].pos;
+    return j->pos;
+}
+
+/* Finds cycles, then sorts jobs topologically (remapping every index). */
+static int sort_jobs(struct ctx *c)
+{
+    struct pipeline *p = c->p;
+    size_t n = p->njobs, m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += p->jobs[i].nneed;
+    size_t *off = xmalloc(xmul(n + 1, sizeof(size_t)));
+    size_t *to = xmalloc(xmul(m + 1, sizeof(size_t)));
+    size_t *order = xmalloc(xmul(n + 1, sizeof(size_t)));
+    size_t e = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        off[i] = e;
+        for (size_t k = 0; k < p->jobs[i].nneed; k++)
+            to[e++] = p->jobs[i].need_idx[k];
+    }
+    off[n] = e;
+    size_t len = dag_find_cycle(n, off, to, order);
+    if (len) {
+        struct buf b = BUF_INIT;
+        for (size_t k = 0; k < len; k++)
+            buf_addf(&b, "%s -> ", p->jobs[order[k]].name);
+        buf_adds(&b, p->jobs[order[0]].name);
+        error_at(c, need_pos(c, order[len - 1], order[0]), "dependency cycle: %s", b.data);
+        buf_release(&b);
+        rc = -1;
+        goto out;
+    }
+    if (dag_toposort(n, off, to, order)) {
+        rc = -1;
+        goto out;
+    }
+    size_t *newidx = xmalloc(xmul(n + 1, sizeof(size_t)));
+    for (size_t k = 0; k < n; k++)
+        newidx[order[k]] = k;
+    struct pl_job *sorted = xcalloc(n + 1, sizeof(*sorted));
+    for (size_t k = 0; k < n; k++) {
+        sorted[k] = p->jobs[order[k]];
+        for (size_t q = 0; q < sorted[k].nneed; q++)
+            sorted[k].need_idx[q] = newidx[sorted[k].need_idx[q]];
+        qsort(sorted[k].need_idx, sorted[k].nneed, sizeof(size_t), cmp_size);
+    }
+    for (size_t q = 0; q < p->release.nfrom; q++)
+        p->release.from_idx[q] = newidx[p->release.from_idx[q]];
+    free(p->jobs);
+    p->jobs = sorted;
+    free(newidx);
+out:
+    free(off);
+    free(to);
+    free(order);
+    return rc;
+}
+
+/* ---- release ------------------------------------------------------------ */
+
+static const char *const release_keys[] = {"from", "version", NULL};
+static const char *const version_fields[] = {"n", "sha", "short_sha", "tag", "branch", "date",
+                                             NULL};
+
+static void check_version(struct ctx *c, struct ynode *n, const char *s)
+{
+    bool unique = false;
+    for (const char *p = s; *p;) {
+        if (*p == '{') {
+            const char *e = strchr(p, '}');
+            if (!e) {
+                error_at(c, n->pos, "release: 'version' has an unclosed '{' in '%s'", s);
+                return;
+            }
+            size_t l = (size_t)(e - p - 1);
+            char field[32];
+            if (l >= sizeof(field))
+                l = sizeof(field) - 1;
+            memcpy(field, p + 1, l);
+            field[l] = '\0';
+            bool ok = false;
+            for (size_t i = 0; version_fields[i] && !ok; i++)
+                ok = !strcmp(field, version_fields[i]);
+            if (!ok) {
+                const char *sg = diag_suggest(field, version_fields, 6);
+                error_at(c, n->pos,
+                         "release: unknown field '{%s}' in 'version'%s%s%s; known fields: {n}, "
+                         "{sha}, {short_sha}, {tag}, {branch}, {date}",
+                         field, sg ? " (did you mean '{" : "", sg ? sg : "", sg ? "}'?)" : "");
+                return;
+            }
+            if (!strcmp(field, "n") || !strcmp(field, "sha") || !strcmp(field, "short_sha"))
+                unique = true;
+            p = e + 1;
+            continue;
+        }
+        if (!isalnum((unsigned char)*p) && !strchr("._+-", *p)) {
+            error_at(c, n->pos,
+                     "release: 'version' may hold letters, digits, '.', '_', '+', '-' and "
+                     "{fields}, found '%c'",
+                     *p);
+            return;
+        }
+        p++;
+    }
+    if (!unique)
+        error_at(c, n->pos,
+                 "release: 'version' '%s' must contain {n}, {sha} or {short_sha} so that every "
+                 "release gets its own version",
+                 s);
+}
+
+static void parse_release(struct ctx *c, struct ynode *n)
+{
+    struct pl_release *r = &c->p->release;
+    r->present = true;
+    r->pos = n->pos;
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, "", "release", "a mapping with 'from'");
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    check_keys(c, &e, release_keys, "'release'");
+    struct ynode *v;
+    if ((v = lookup(&e, "from")))
+        get_names(c, v, "release", "from", &r->from, false);
+    else
+        error_at(c, n->pos, "release: 'from' is missing: name the jobs whose artifacts make the "
+                            "release");
+    if (v && !r->from.n && v->kind == YNODE_SEQ)
+        error_at(c, v->pos, "release: 'from' is an empty list");
+    if ((v = lookup(&e, "version"))) {
+        if (get_string(c, v, "release", "version", &r->version) == 0)
+            check_version(c, v, r->version);
+    }
+    free(e.v);
+}
+
+static void resolve_release(struct ctx *c, struct names *nm)
+{
+    struct pl_release *r = &c->p->release;
+    size_t alloc = 0;
+    for (size_t k = 0; k < r->from.n; k++) {
+        size_t before = r->nfrom;
+        if (resolve_job(c, nm, &r->from.v[k], "release", "from", &r->from_idx, &r->nfrom, &alloc))
+            continue;
+        for (size_t q = before; q < r->nfrom; q++) {
+            struct pl_job *j = &c->p->jobs[r->from_idx[q]];
+            if (!j->artifacts.n) {
+                error_at(c, r->from.v[k].pos,
+                         "release: job '%s' declares no 'artifacts', so it adds nothing to the "
+                         "release",
+                         j->name);
+                break;
+            }
+            if (!(j->when.events & PL_EV_MAIN)) {
+                error_at(c, r->from.v[k].pos,
+                         "release: job '%s' does not run on main runs, where releases are made",
+                         j->name);
+                break;
+            }
+        }
+    }
+}
+
+/* ---- deploy ------------------------------------------------------------- */
+
+static const char *const env_keys[] = {"env",    "targets", "waves",   "run",     "rollback",
+                                       "approval", "promote", "window", "variables", "secrets",
+                                       "verify", NULL};
+static const char *const verify_keys[] = {"bake", "monitor", "interval", "checks", NULL};
+static const char *const check_keys_http[] = {"http", "name", "expect", "contains", "timeout",
+                                              "failures", NULL};
+static const char *const check_keys_run[] = {"run", "name", "timeout", "failures", NULL};
+static const char *const check_keys_prom[] = {"prometheus", "name", "server", "min", "max",
+                                              "timeout", "failures", NULL};
+static const char *const window_keys[] = {"allow", "deny", "timezone", NULL};
+
+static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *where,
+                                struct window_range **out, size_t *nout)
+{
+    struct pl_strs items = {0};
+    if (get_strlist(c, n, where, "window", false, &items) == 0) {
+        *out = xcalloc(items.n + 1, sizeof(**out));
+        for (size_t i = 0; i < items.n; i++) {
+            struct buf err = BUF_INIT;
+            if (window_range_parse(items.v[i].s, &(*out)[*nout], &err))
+                error_at(c, items.v[i].pos, "%s: 'window': %s", where, err.data);
+            else
+                (*nout)++;
+            buf_release(&err);
+        }
+    }
+    strs_release(&items);
+}
+
+static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode *n,
+                         const char *where)
+{
+    struct pl_window *w = &env->window;
+    if (n->kind != YNODE_MAP) {
+        parse_window_ranges(c, n, where, &w->allow, &w->nallow);
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    struct buf w2 = BUF_INIT;
+    buf_addf(&w2, "'window' of %s", where);
+    check_keys(c, &e, window_keys, w2.data);
+    buf_release(&w2);
+    struct ynode *v;
+    if ((v = lookup(&e, "allow")))
+        parse_window_ranges(c, v, where, &w->allow, &w->nallow);
+    if ((v = lookup(&e, "deny")))
+        parse_window_ranges(c, v, where, &w->deny, &w->ndeny);
+    if ((v = lookup(&e, "timezone")) && get_string(c, v, where, "window.timezone", &w->timezone) == 0) {
+        struct buf err = BUF_INIT;
+        if (window_tz_check(w->timezone, &err))
+            error_at(c, v->pos, "%s: 'window.timezone': %s", where, err.data);
+        buf_release(&err);
+    }
+    if (!lookup(&e, "allow") && !lookup(&e, "deny"))
+        error_at(c, n->pos, "%s: 'window' needs 'allow' or 'deny' ranges", where);
+    free(e.v);
+}
+
+static bool url_like(const char *s)
+{
+    return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || s[0] == '$';
+}
+
+static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, const char *envwhere,
+                        size_t idx)
+{
+    struct buf where = BUF_INIT;
+    buf_addf(&where, "check %zu of %s", idx + 1, envwhere);
+    ck->pos = n->pos;
+    ck->expect[0] = 200;
+    ck->nexpect = 1;
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, "", where.data, "a mapping with one of http, run or prometheus");
+        buf_release(&where);
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    struct ynode *h = lookup(&e, "http"), *r = lookup(&e, "run"), *pr = lookup(&e, "prometheus");
+    int kinds = !!h + !!r + !!pr;
+    if (kinds != 1) {
+        error_at(c, n->pos, "%s must have exactly one of 'http', 'run' or 'prometheus'%s",
+                 where.data, kinds ? "" : " (the kind of check)");
+        free(e.v);
+        buf_release(&where);
+        return;
+    }
+    const char *const *allowed = h ? check_keys_http : r ? check_keys_run : check_keys_prom;
+    check_keys(c, &e, allowed, where.data);
+    ck->kind = h ? PL_CHECK_HTTP : r ? PL_CHECK_RUN : PL_CHECK_PROMETHEUS;
+    ck->timeout_ms = r ? DEFAULT_RUN_CHECK_TIMEOUT_MS : DEFAULT_HTTP_TIMEOUT_MS;
+    struct ynode *subj = h ? h : r ? r : pr;
+    const char *key = h ? "http" : r ? "run" : "prometheus";
+    (void)get_string(c, subj, where.data, key, &ck->subject);
+    if (h && ck->subject && !url_like(ck->subject))
+        error_at(c, subj->pos, "%s: 'http' must be an http:// or https:// URL, found '%s'",
+                 where.data, ck->subject);
+    struct ynode *v;
+    if ((v = lookup(&e, "name")))
+        (void)get_string(c, v, where.data, "name", &ck->name);
+    if ((v = lookup(&e, "timeout"))) {
+        if (get_duration(c, v, where.data, "timeout", &ck->timeout_ms) == 0 && !ck->timeout_ms)
+            error_at(c, v->pos, "%s: 'timeout' must be longer than 0s", where.data);
+    }
+    if ((v = lookup(&e, "failures")))
+        (void)get_int(c, v, where.data, "failures", 0, 1000, &ck->failures);
+    if (h) {
+        if ((v = lookup(&e, "expect"))) {
+            struct ynode *one[1] = {v};
+            struct ynode **list = v->kind == YNODE_SEQ ? v->items : one;
+            size_t nl = v->kind == YNODE_SEQ ? v->n : 1;
+            ck->nexpect = 0;
+            if (!nl)
+                error_at(c, v->pos, "%s: 'expect' is an empty list", where.data);
+            for (size_t i = 0; i < nl; i++) {
+                int code;
+                if (get_int(c, list[i], where.data, "expect", 100, 599, &code))
+                    continue;
+                if (ck->nexpect == PL_MAX_EXPECT) {
+                    error_at(c, list[i]->pos, "%s: 'expect' lists more than %d status codes",
+                             where.data, PL_MAX_EXPECT);
+                    break;
+                }
+                ck->expect[ck->nexpect++] = code;
+            }
+            if (!ck->nexpect) {
+                ck->expect[0] = 200;
+                ck->nexpect = 1;
+            }
+        }
+        if ((v = lookup(&e, "contains")))
+            (void)get_string(c, v, where.data, "contains", &ck->contains);
+    }
+    if (pr) {
+        if ((v = lookup(&e, "server"))) {
+            if (get_string(c, v, where.data, "server", &ck->server) == 0 &&
+                !url_like(ck->server))
+                error_at(c, v->pos, "%s: 'server' must be an http:// or https:// URL, found '%s'",
+                         where.data, ck->server);
+        } else {
+            error_at(c, n->pos, "%s: a prometheus check needs 'server' (the Prometheus base URL)",
+                     where.data);
+        }
+        if ((v = lookup(&e, "min")) && get_number(c, v, where.data, "min", &ck->min) == 0)
+            ck->has_min = true;
+        if ((v = lookup(&e, "max")) && get_number(c, v, where.data, "max", &ck->max) == 0)
+            ck->has_max = true;
+        if (!lookup(&e, "min") && !lookup(&e, "max"))
+            error_at(c, n->pos,
+                     "%s: a prometheus check needs a threshold: 'max' (fail above it), 'min' "
+                     "(fail below it), or both",
+                     where.data);
+        if (ck->has_min && ck->has_max && ck->min > ck->max)
+            error_at(c, lookup(&e, "min")->pos, "%s: 'min' (%g) is greater than 'max' (%g)",
+                     where.data, ck->min, ck->max);
+    }
+    if (!ck->name && ck->subject) {
+        struct buf nm = BUF_INIT;
+        buf_addf(&nm, "%s %.60s", key, ck->subject);
+        ck->name = buf_detach(&nm, NULL);
+    }
+    free(e.v);
+    buf_release(&where);
+}
+
+static void parse_verify(struct ctx *c, struct pl_environment *env, struct ynode *n,
+                         const char *where)
+{
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, where, "verify", "a mapping with 'checks'");
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    struct buf w2 = BUF_INIT;
+    buf_addf(&w2, "'verify' of %s", where);
+    check_keys(c, &e, verify_keys, w2.data);
+    buf_release(&w2);
+    struct ynode *v;
+    if ((v = lookup(&e, "bake")))
+        (void)get_duration(c, v, where, "verify.bake", &env->bake_ms);
+    if ((v = lookup(&e, "monitor")))
+        (void)get_duration(c, v, where, "verify.monitor", &env->monitor_ms);
+    if ((v = lookup(&e, "interval"))) {
+        if (get_duration(c, v, where, "verify.interval", &env->interval_ms) == 0 &&
+            env->interval_ms < 100)
+            error_at(c, v->pos, "%s: 'verify.interval' must be at least 100ms", where);
+    }
+    if ((v = lookup(&e, "checks"))) {
+        if (v->kind != YNODE_SEQ) {
+            type_error(c, v, where, "verify.checks", "a list of checks");
+        } else {
+            env->checks = xcalloc(v->n + 1, sizeof(*env->checks));
+            for (size_t i = 0; i < v->n; i++)
+                parse_check(c, &env->checks[env->nchecks++], v->items[i], where, i);
+        }
+    } else {
+        error_at(c, n->pos, "%s: 'verify' has no 'checks'", where);
+    }
+    free(e.v);
+}
+
+static void parse_targets(struct ctx *c, struct pl_environment *env, struct ynode *n,
+                          const char *where)
+{
+    if (n->kind != YNODE_MAP) {
+        type_error(c, n, where, "targets", "a mapping of target names to their variables");
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    if (!e.n)
+        error_at(c, n->pos, "%s: 'targets' is empty", where);
+    env->targets = xcalloc(e.n + 1, sizeof(*env->targets));
+    for (size_t i = 0; i < e.n; i++) {
+        if (check_name(c, e.v[i].k, "target"))
+            continue;
+        struct pl_target *t = &env->targets[env->ntargets++];
+        t->name = xstrdup(e.v[i].k->str);
+        t->pos = e.v[i].k->pos;
+        struct buf w2 = BUF_INIT;
+        buf_addf(&w2, "target '%s' of %s", t->name, where);
+        get_vars(c, e.v[i].v, w2.data, "variables", &t->vars);
+        buf_release(&w2);
+    }
+    free(e.v);
+}
+
+static long target_index(const struct pl_environment *env, const char *name)
+{
+    for (size_t i = 0; i < env->ntargets; i++)
+        if (!strcmp(env->targets[i].name, name))
+            return (long)i;
+    return -1;
+}
+
+static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode *n,
+                        const char *where)
+{
+    if (n->kind != YNODE_SEQ || !n->n) {
+        type_error(c, n, where, "waves", "a non-empty list of waves (each a list of targets)");
+        return;
+    }
+    size_t *seen = xcalloc(env->ntargets + 1, sizeof(size_t)); /* wave number + 1 */
+    const char **names = xcalloc(env->ntargets + 1, sizeof(char *));
+    for (size_t i = 0; i < env->ntargets; i++)
+        names[i] = env->targets[i].name;
+    env->waves = xcalloc(n->n + 1, sizeof(*env->waves));
+    for (size_t w = 0; w < n->n; w++) {
+        struct ynode *it = n->items[w];
+        struct ynode *one[1] = {it};
+        struct ynode **list = it->kind == YNODE_SEQ ? it->items : one;
+        size_t nl = it->kind == YNODE_SEQ ? it->n : 1;
+        struct pl_wave *wave = &env->waves[env->nwaves++];
+        wave->targets = xcalloc(nl + 1, sizeof(size_t));
+        if (!nl)
+            error_at(c, it->pos, "%s: wave %zu is empty", where, w + 1);
+        for (size_t k = 0; k < nl; k++) {
+            struct ynode *t = list[k];
+            if (!is_scalar(t)) {
+                type_error(c, t, where, "waves", "a list of waves, each a target or a list of targets");
+                continue;
+            }
+            long ti = target_index(env, t->str);
+            if (ti < 0) {
+                const char *s = diag_suggest(t->str, names, env->ntargets);
+                error_at(c, t->pos, "%s: wave %zu names unknown target '%s'%s%s%s", where, w + 1,
+                         t->str, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+                continue;
+            }
+            if (seen[ti]) {
+                error_at(c, t->pos, "%s: target '%s' is in wave %zu and again in wave %zu", where,
+                         t->str, seen[ti], w + 1);
+                continue;
+            }
+            seen[ti] = w + 1;
+            wave->targets[wave->n++] = (size_t)ti;
+        }
+    }
+    for (size_t i = 0; i < env->ntargets; i++)
+        if (!seen[i])
+            error_at(c, n->pos, "%s: target '%s' is in no wave; every target belongs to one",
+                     where, env->targets[i].name);
+    free(seen);
+    free(names);
+}
+
+static void parse_environment(struct ctx *c, struct pl_environment *env, struct ynode *n,
+                              size_t idx)
+{
+    struct buf where = BUF_INIT;
+    env->pos = n->pos;
+    env->auto_promote = true;
+    env->interval_ms = DEFAULT_INTERVAL_MS;
+    if (n->kind != YNODE_MAP) {
+        buf_addf(&where, "deploy entry %zu", idx + 1);
+        type_error(c, n, "", where.data, "a mapping with 'env' and 'run'");
+        buf_release(&where);
+        return;
+    }
+    struct entries e = {0};
+    flatten(c, n, &e);
+    struct ynode *v = lookup(&e, "env");
+    if (v && is_scalar(v) && check_name(c, v, "environment") == 0) {
+        env->name = xstrdup(v->str);
+        env->pos = v->pos;
+        buf_addf(&where, "environment '%s'", env->name);
+    } else {
+        buf_addf(&where, "deploy entry %zu", idx + 1);
+        if (!v)
+            error_at(c, n->pos, "%s has no 'env' (the environment's name)", where.data);
+        else if (!is_scalar(v))
+            type_error(c, v, where.data, "env", "the environment's name");
+    }
+    check_keys(c, &e, env_keys, where.data);
+    if ((v = lookup(&e, "targets")))
+        parse_targets(c, env, v, where.data);
+    if (!lookup(&e, "targets") && env->name) {
+        /* No targets: the environment is its own single target. */
+        env->targets = xcalloc(1, sizeof(*env->targets));
+        env->targets[0].name = xstrdup(env->name);
+        env->targets[0].pos = env->pos;
+        env->ntargets = 1;
+    }
+    if ((v = lookup(&e, "waves"))) {
+        parse_waves(c, env, v, where.data);
+    } else if (env->ntargets) {
+        env->waves = xcalloc(1, sizeof(*env->waves));
+        env->waves[0].targets = xcalloc(env->ntargets, sizeof(size_t));
+        for (size_t i = 0; i < env->ntargets; i++)
+            env->waves[0].targets[i] = i;
+        env->waves[0].n = env->ntargets;
+        env->nwaves = 1;
+    }
+    if ((v = lookup(&e, "run")))
+        (void)get_strlist(c, v, where.data, "run", false, &env->run);
+    else
+        error_at(c, n->pos, "%s has no 'run': the command that deploys a release to a target",
+                 where.data);
+    if ((v = lookup(&e, "rollback")))
+        (void)get_strlist(c, v, where.data, "rollback", false, &env->rollback);
+    if ((v = lookup(&e, "approval")))
+        (void)get_bool(c, v, where.data, "approval", &env->approval);
+    if ((v = lookup(&e, "promote"))) {
+        if (is_scalar(v) && !strcmp(v->str, "auto"))
+            env->auto_promote = true;
+        else if (is_scalar(v) && !strcmp(v->str, "manual"))
+            env->auto_promote = false;
+        else
+            type_error(c, v, where.data, "promote", "auto or manual");
+    }
+    if ((v = lookup(&e, "window")))
+        parse_window(c, env, v, where.data);
+    if ((v = lookup(&e, "variables")))
+        get_vars(c, v, where.data, "variables", &env->env);
+    if ((v = lookup(&e, "secrets")))
+        get_names(c, v, where.data, "secrets", &env->secrets, true);
+    if ((v = lookup(&e, "verify")))
+        parse_verify(c, env, v, where.data);
+    free(e.v);
+    buf_release(&where);
+}
+
+static void parse_deploy(struct ctx *c, struct ynode *n)
+{
+    struct pipeline *p = c->p;
+    if (n->kind != YNODE_SEQ) {
+        type_error(c, n, "", "deploy", "a list of environments, in promotion order");
+        return;
+    }
+    p->envs = xcalloc(n->n + 1, sizeof(*p->envs));
+    for (size_t i = 0; i < n->n; i++) {
+        struct pl_environment *env = &p->envs[p->nenvs++];
+        parse_environment(c, env, n->items[i], i);
+        for (size_t k = 0; env->name && k + 1 < p->nenvs; k++) {
+            if (p->envs[k].name && !strcmp(p->envs[k].name, env->name))
+                error_at(c, env->pos, "environment '%s' is defined twice (first at line %u)",
+                         env->name, p->envs[k].pos.line);
+        }
+    }
+    if (!c->p->release.present && p->nenvs)
+        error_at(c, n->pos, "'deploy' needs a 'release' section: environments receive releases");
+}
+
+static void env_release(struct pl_environment *env)
+{
+    free(env->name);
+    for (size_t i = 0; i < env->ntargets; i++) {
+        free(env->targets[i].name);
+        kvs_release(&env->targets[i].vars);
+    }
+    free(env->targets);
+    for (size_t i = 0; i < env->nwaves; i++)
+        free(env->waves[i].targets);
+    free(env->waves);
+    strs_release(&env->run);
+    strs_release(&env->rollback);
+    free(env->window.allow);
+    free(env->window.deny);
+    free(env->window.timezone);
+    kvs_release(&env->env);
+    strs_release(&env->secrets);
+    for (size_t i = 0; i < env->nchecks; i++) {
+        free(env->checks[i].name);
+        free(env->checks[i].subject);
+        free(env->checks[i].server);
+        free(env->checks[i].contains);
+    }
+    free(env->checks);
+}
+
+/* ---- warnings ----------------------------------------------------------- */
+
+static void warn_unused(struct ctx *c)
+{
+    struct pipeline *p = c->p;
+    bool *needed = xcalloc(p->njobs + 1, sizeof(bool));
+    for (size_t i = 0; i < p->njobs; i++)
+        for (size_t k = 0; k < p->jobs[i].nneed; k++)
+            needed[p->jobs[i].need_idx[k]] = true;
+    for (size_t k = 0; k < p->release.nfrom; k++)
+        needed[p->release.from_idx[k]] = true;
+    for (size_t i = 0; i < p->njobs; i++) {
+        struct pl_job *j = &p->jobs[i];
+        if (needed[i])
+            continue;
+        if (j->artifacts.n)
+            warn_at(c, j->artifacts.v[0].pos,
+                    "job '%s' declares artifacts, but no job needs it and the release does not "
+                    "take them",
+                    j->name);
+        else if ((c->flags & PL_STRICT) && p->release.present)
+            warn_at(c, j->pos, "job '%s': no job needs it and it is not released", j->name);
+    }
+    free(needed);
+}
+
+/* ---- top level ---------------------------------------------------------- */
+
+static const char *const top_keys[] = {"name", "branches", "env", "jobs", "release", "deploy",
+                                       NULL};
+static const char *const branches_keys[] = {"main", NULL};
+
+static bool valid_branch(const char *s)
+{
+    if (!*s || s[0] == '-' || s[0] == '/' || strstr(s, "..") || strstr(s, "//") ||
+        s[strlen(s) - 1] == '/' || s[strlen(s) - 1] == '.')
+        return false;
+    for (const char *p = s; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ' || ch == 0x7f || strchr("~^:?*[\\", ch))
+            return false;
+    }
+    return true;
+}
+
+static void parse_top(struct ctx *c, struct ynode *root)
+{
+    struct pipeline *p = c->p;
+    struct entries e = {0};
+    flatten(c, root, &e);
+    check_keys_hidden(c, &e, top_keys, "the pipeline", true);
+
+    struct ynode *v;
+    if ((v = lookup(&e, "name")) && !ynode_is_null(v))
+        (void)get_string(c, v, "", "name", &p->name);
+    p->main_branch = xstrdup("main");
+    if ((v = lookup(&e, "branches"))) {
+        if (v->kind != YNODE_MAP) {
+            type_error(c, v, "", "branches", "a mapping such as { main: main }");
+        } else {
+            struct entries be = {0};
+            flatten(c, v, &be);
+            check_keys(c, &be, branches_keys, "'branches'");
+            struct ynode *m = lookup(&be, "main");
+            if (m && get_string(c, m, "branches", "main", &p->main_branch) == 0 &&
+                !valid_branch(p->main_branch))
+                error_at(c, m->pos, "branches: '%s' is not a valid branch name", p->main_branch);
+            free(be.v);
+        }
+    }
+    if ((v = lookup(&e, "env")))
+        get_vars(c, v, "", "env", &p->env);
+
+    struct ynode *jobs = lookup(&e, "jobs");
+    c->jobs_ok = true;
+    if (!jobs) {
+        error_at(c, root->pos, "the pipeline has no 'jobs'");
+        c->jobs_ok = false;
+    } else if (jobs->kind != YNODE_MAP) {
+        type_error(c, jobs, "", "jobs", "a mapping of job names to jobs");
+        c->jobs_ok = false;
+    } else {
+        c->jobs_pos = lookup_key(&e, "jobs")->pos;
+        struct entries je = {0};
+        size_t before = c->d->nerrors;
+        flatten(c, jobs, &je);
+        if (c->d->nerrors != before)
+            c->jobs_ok = false; /* duplicate names: references would be ambiguous */
+        if (!je.n) {
+            error_at(c, jobs->pos, "'jobs' is empty: a pipeline has at least one job");
+            c->jobs_ok = false;
+        }
+        if (je.n > c->lim.max_jobs) {
+            error_at(c, jobs->pos, "the pipeline has %zu jobs; the limit is %zu", je.n,
+                     c->lim.max_jobs);
+            c->jobs_ok = false;
+            je.n = 0;
+        }
+        c->defs = xcalloc(je.n + 1, sizeof(*c->defs));
+        for (size_t i = 0; i < je.n; i++) {
+            if (je.v[i].k->str[0] == '.')
+                continue; /* a hidden job: a template for anchors */
+            if (check_name(c, je.v[i].k, "job")) {
+                c->jobs_ok = false;
+                continue;
+            }
+            parse_job(c, &c->defs[c->ndefs++], je.v[i].k, je.v[i].v);
+        }
+        if (je.n && !c->ndefs && c->jobs_ok) {
+            error_at(c, jobs->pos, "every job is hidden (its name starts with '.'): a pipeline "
+                                   "has at least one job");
+            c->jobs_ok = false;
+        }
+        free(je.v);
+    }
+    if ((v = lookup(&e, "release")))
+        parse_release(c, v);
+    if ((v = lookup(&e, "deploy")))
+        parse_deploy(c, v);
+    free(e.v);
+}
+
+struct pipeline *pipeline_parse(const char *file, const char *src, size_t len,
+                                const struct pl_limits *lim, unsigned flags, struct diag_list *d)
+{
+    struct ctx c = {0};
+    struct ytree *tree = NULL;
+    size_t errors_before = d->nerrors;
+
+    c.file = file;
+    c.d = d;
+    c.flags = flags;
+    if (lim)
+        c.lim = *lim;
+    else
+        pipeline_limits_default(&c.lim);
+    c.p = xcalloc(1, sizeof(*c.p));
+    c.p->file = xstrdup(file);
+
+    if (len > c.lim.max_bytes) {
+        error_at(&c, (struct pos){0, 0, 0}, "the file is %zu bytes; the limit is %zu", len,
+                 c.lim.max_bytes);
+        goto out;
+    }
+    if (memchr(src, '\0', len)) {
+        const char *z = memchr(src, '\0', len);
+        unsigned line = 1, col = 1;
+        for (const char *q = src; q < z; q++) {
+            if (*q == '\n') {
+                line++;
+                col = 1;
+            } else if (((unsigned char)*q & 0xc0) != 0x80) {
+                col++;
+            }
+        }
+        error_at(&c, (struct pos){line, col, 1}, "the file contains a NUL byte; it is not text");
+        goto out;
+    }
+    struct ytree_limits yl = {c.lim.max_depth, c.lim.max_string, c.lim.max_nodes};
+    if (ytree_parse(src, len, &yl, &tree, d))
+        goto out;
+    struct ynode *root = ytree_root(tree);
+    if (!root || ynode_is_null(root)) {
+        error_at(&c, (struct pos){0, 0, 0}, "the file is empty: expected a mapping with 'jobs'");
+        goto out;
+    }
+    if (root->kind != YNODE_MAP) {
+        type_error(&c, root, "", "the pipeline", "a mapping with 'jobs'");
+        goto out;
+    }
+    parse_top(&c, root);
+    if (c.jobs_ok) {
+        expand_jobs(&c);
+        if (c.jobs_ok) {
+            struct names nm;
+            names_build(&c, &nm);
+            resolve_needs(&c, &nm);
+            if (c.p->release.present)
+                resolve_release(&c, &nm);
+            names_release(&nm);
+            if (d->nerrors == errors_before && sort_jobs(&c) == 0)
+                warn_unused(&c);
+        }
+    }
+out:
+    for (size_t i = 0; i < c.ndefs; i++) {
+        struct jobdef *jd = &c.defs[i];
+        job_release(&jd->job);
+        for (size_t a = 0; a < jd->naxes; a++) {
+            free(jd->axes[a].name);
+            strs_release(&jd->axes[a].values);
+        }
+        free(jd->axes);
+        for (size_t k = 0; k < jd->ninclude; k++)
+            combo_release(&jd->include[k]);
+        free(jd->include);
+        for (size_t k = 0; k < jd->nexclude; k++)
+            combo_release(&jd->exclude[k]);
+        free(jd->exclude);
+    }
+    free(c.defs);
+    ytree_free(tree);
+    diag_sort(d);
+    if (d->nerrors != errors_before) {
+        pipeline_free(c.p);
+        return NULL;
+    }
+    if (!c.p->release.version && c.p->release.present)
+        c.p->release.version = xstrdup("r{n}");
+    return c.p;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (!p)
+        return;
+    free(p->file);
+    free(p->name);
+    free(p->main_branch);
+    kvs_release(&p->env);
+    for (size_t i = 0; i < p->njobs; i++)
+        job_release(&p->jobs[i]);
+    free(p->jobs);
+    strs_release(&p->release.from);
+    free(p->release.from_idx);
+    free(p->release.version);
+    for (size_t i = 0; i < p->nenvs; i++)
+        env_release(&p->envs[i]);
+    free(p->envs);
+    free(p);
+}
+
+long pipeline_job_index(const struct pipeline *p, const char *name)
+{
+    for (size_t i = 0; i < p->njobs; i++)
+        if (!strcmp(p->jobs[i].name, name))
+            return (long)i;
+    return -1;
+}

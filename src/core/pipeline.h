@@ -1,0 +1,194 @@
+/*
+ * The pipeline file (.flywheel.yml): its model and its checker.
+ *
+ * Calling sequence:
+ *
+ *     struct diag_list d = DIAG_LIST_INIT;
+ *     struct pipeline *p = pipeline_parse(".flywheel.yml", src, len, NULL, 0, &d);
+ *     if (!p) { render d; ... }           // d.nerrors > 0
+ *     ... p->jobs[0 .. p->njobs) in topological order ...
+ *     pipeline_free(p);
+ *     diag_list_release(&d);
+ *
+ * pipeline_parse() is pure: it reads only the bytes it is given. It reports
+ * every problem it finds (up to the diag list's cap), each with a position,
+ * and returns a pipeline only when there is no error (warnings may remain).
+ * The returned pipeline is normalised: defaults filled in, matrices expanded
+ * (one job per combination, named "base[v1,v2]"), needs resolved to indexes,
+ * jobs sorted so that every job comes after the jobs it needs, ties in file
+ * order.
+ *
+ * docs/pipeline.md is the user's reference for every key below.
+ */
+#ifndef FLYWHEEL_CORE_PIPELINE_H
+#define FLYWHEEL_CORE_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/diag.h"
+#include "core/window.h"
+#include "util/buf.h"
+
+struct pl_str {
+    char *s;
+    struct pos pos;
+};
+
+struct pl_strs {
+    struct pl_str *v;
+    size_t n, alloc;
+};
+
+struct pl_kv {
+    char *key, *value;
+    struct pos pos;
+};
+
+struct pl_kvs {
+    struct pl_kv *v;
+    size_t n, alloc;
+};
+
+/* Kinds of run a job takes part in. */
+enum pl_event {
+    PL_EV_MAIN = 1 << 0,
+    PL_EV_CHANGE = 1 << 1,
+    PL_EV_TAG = 1 << 2,
+    PL_EV_ALL = (1 << 3) - 1,
+};
+
+struct pl_when {
+    unsigned events;         /* enum pl_event bits */
+    struct pl_strs branches; /* globs; empty = every branch */
+    struct pl_strs tags;     /* globs; empty = every tag */
+};
+
+enum pl_isolation { PL_ISO_NONE, PL_ISO_SANDBOX };
+
+struct pl_job {
+    char *name; /* unique; "base[v1,v2]" for a matrix combination */
+    char *base; /* the key under jobs: */
+    struct pos pos;
+    struct pl_strs run; /* commands, run in order by one shell */
+    struct pl_strs needs; /* as written (a base name stands for all its combinations) */
+    size_t *need_idx;     /* resolved: indexes into pipeline.jobs, no duplicates */
+    size_t nneed;
+    struct pl_kvs env;    /* the job's env, matrix values last */
+    struct pl_kvs matrix; /* this combination's values, in axis order */
+    struct pl_when when;
+    int64_t timeout_ms;
+    int retries;
+    struct pl_strs artifacts, reports, cache_inputs, secrets;
+    enum pl_isolation isolation;
+    bool network, checkout, allow_failure;
+};
+
+struct pl_release {
+    bool present;
+    struct pos pos;
+    struct pl_strs from; /* as written */
+    size_t *from_idx;    /* resolved job indexes */
+    size_t nfrom;
+    char *version; /* pattern, default "r{n}" */
+};
+
+enum pl_check_kind { PL_CHECK_HTTP, PL_CHECK_RUN, PL_CHECK_PROMETHEUS };
+
+#define PL_MAX_EXPECT 16
+
+struct pl_check {
+    enum pl_check_kind kind;
+    struct pos pos;
+    char *name;     /* default: derived from the kind and subject */
+    char *subject;  /* the URL, the command or the PromQL query */
+    char *server;   /* prometheus: base URL */
+    char *contains; /* http: body must contain this, or NULL */
+    int expect[PL_MAX_EXPECT];
+    size_t nexpect;
+    bool has_min, has_max;
+    double min, max;
+    int64_t timeout_ms;
+    int failures; /* consecutive failures tolerated before the check fails */
+};
+
+struct pl_target {
+    char *name;
+    struct pos pos;
+    struct pl_kvs vars;
+};
+
+struct pl_wave {
+    size_t *targets; /* indexes into pl_environment.targets */
+    size_t n;
+};
+
+struct pl_window {
+    struct window_range *allow, *deny;
+    size_t nallow, ndeny;
+    char *timezone; /* default for ranges without their own; "UTC" by default */
+};
+
+struct pl_environment {
+    char *name;
+    struct pos pos;
+    struct pl_target *targets;
+    size_t ntargets;
+    struct pl_wave *waves;
+    size_t nwaves;
+    struct pl_strs run, rollback; /* rollback empty = run with the previous release */
+    bool approval;
+    bool auto_promote; /* false: waits for a manual `flywheel deploy` */
+    struct pl_window window;
+    struct pl_kvs env;
+    struct pl_strs secrets;
+    int64_t bake_ms, monitor_ms, interval_ms;
+    struct pl_check *checks;
+    size_t nchecks;
+};
+
+struct pipeline {
+    char *file;
+    char *name;        /* NULL when the file does not say */
+    char *main_branch; /* default "main" */
+    struct pl_kvs env;
+    struct pl_job *jobs;
+    size_t njobs;
+    struct pl_release release;
+    struct pl_environment *envs;
+    size_t nenvs;
+};
+
+/* Limits against hostile input; pipeline_limits_default() has the values below. */
+struct pl_limits {
+    size_t max_bytes;  /* 1 MiB */
+    size_t max_jobs;   /* 10,000 after matrix expansion */
+    size_t max_depth;  /* 32 levels of nesting */
+    size_t max_string; /* 64 KiB per string */
+    size_t max_nodes;  /* 1,000,000 YAML nodes with aliases expanded */
+};
+
+void pipeline_limits_default(struct pl_limits *lim);
+
+enum pl_flags {
+    PL_STRICT = 1 << 0, /* also warn about unused jobs */
+};
+
+/*
+ * Parses and checks src. Returns the pipeline, or NULL when there is at least
+ * one error (all found are in d). lim may be NULL for the defaults.
+ */
+struct pipeline *pipeline_parse(const char *file, const char *src, size_t len,
+                                const struct pl_limits *lim, unsigned flags, struct diag_list *d);
+void pipeline_free(struct pipeline *p);
+
+/* Index of the job called name, or -1. */
+long pipeline_job_index(const struct pipeline *p, const char *name);
+
+/* Appends the normalised pipeline as pretty-printed JSON (what `check --json` prints). */
+void pipeline_to_json(const struct pipeline *p, struct buf *out);
+
+const char *pl_event_name(enum pl_event e);
+
+#endif

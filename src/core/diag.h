@@ -35,13 +35,16 @@ struct diag {
 struct diag_list {
     struct diag *v;
     size_t n, alloc;
-    size_t max;      /* keep at most this many (0 = 50) */
-    size_t nerrors;  /* all errors seen, including dropped ones */
+    size_t max;     /* keep at most this many (0 = 50) */
+    size_t nerrors; /* all errors seen, including dropped ones */
     size_t nwarnings;
     size_t dropped;
 };
 
-#define DIAG_LIST_INIT {NULL, 0, 0, 0, 0, 0, 0}
+#define DIAG_LIST_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, 0, 0, 0, 0                                                                     \
+    }
 
 void diag_add(struct diag_list *d, enum diag_severity sev, struct pos pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

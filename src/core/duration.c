@@ -56,7 +56,8 @@ int duration_parse(const char *s, int64_t *ms, struct buf *err)
             return -1;
         }
         if (any && u < last) {
-            buf_addf(err, "'%s' is not a duration: units must go from largest to smallest, once each",
+            buf_addf(err,
+                     "'%s' is not a duration: units must go from largest to smallest, once each",
                      s);
             return -1;
         }

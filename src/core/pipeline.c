@@ -29,12 +29,12 @@
 #include "util/strmap.h"
 #include "util/xalloc.h"
 
-#define NAME_MAX_LEN 100
-#define MAX_RETRIES 10
-#define DEFAULT_TIMEOUT_MS (3600LL * 1000)
+#define NAME_MAX_LEN                 100
+#define MAX_RETRIES                  10
+#define DEFAULT_TIMEOUT_MS           (3600LL * 1000)
 #define DEFAULT_RUN_CHECK_TIMEOUT_MS (60LL * 1000)
-#define DEFAULT_HTTP_TIMEOUT_MS (10LL * 1000)
-#define DEFAULT_INTERVAL_MS (10LL * 1000)
+#define DEFAULT_HTTP_TIMEOUT_MS      (10LL * 1000)
+#define DEFAULT_INTERVAL_MS          (10LL * 1000)
 
 struct entry {
     struct ynode *k, *v;
@@ -286,8 +286,7 @@ static void check_keys_hidden(struct ctx *c, const struct entries *e, const char
         }
         const char *s = diag_suggest(k, allowed, na);
         if (s) {
-            error_at(c, e->v[i].k->pos, "unknown key '%s' in %s (did you mean '%s'?)", k, where,
-                     s);
+            error_at(c, e->v[i].k->pos, "unknown key '%s' in %s (did you mean '%s'?)", k, where, s);
         } else {
             struct buf b = BUF_INIT;
             list_keys(allowed, &b);
@@ -597,8 +596,8 @@ static void get_paths(struct ctx *c, struct ynode *n, const char *where, const c
                     const char *e = strchr(p, '/');
                     size_t l = e ? (size_t)(e - p) : strlen(p);
                     if (l == 2 && p[0] == '.' && p[1] == '.') {
-                        error_at(c, tmp.v[i].pos,
-                                 "%s: '%s' path '%s' leaves the workspace ('..')", where, key, s);
+                        error_at(c, tmp.v[i].pos, "%s: '%s' path '%s' leaves the workspace ('..')",
+                                 where, key, s);
                         bad = true;
                     }
                     p += l;
@@ -656,8 +655,8 @@ static int event_word(struct ctx *c, struct ynode *n, const char *where, unsigne
     else {
         const char *s = diag_suggest(n->str, event_words, 4);
         if (s)
-            error_at(c, n->pos, "%s: unknown 'when' value '%s' (did you mean '%s'?)", where,
-                     n->str, s);
+            error_at(c, n->pos, "%s: unknown 'when' value '%s' (did you mean '%s'?)", where, n->str,
+                     s);
         else
             error_at(c, n->pos,
                      "%s: unknown 'when' value '%s'; expected main, change, tag or always "
@@ -695,8 +694,7 @@ static void get_when(struct ctx *c, struct ynode *n, const char *where, struct p
     struct entries e = {0};
     flatten(c, n, &e);
     check_keys(c, &e, when_keys, "'when'");
-    struct ynode *ev = lookup(&e, "events"), *br = lookup(&e, "branches"),
-                 *tg = lookup(&e, "tags");
+    struct ynode *ev = lookup(&e, "events"), *br = lookup(&e, "branches"), *tg = lookup(&e, "tags");
     if (ev) {
         struct ynode *items[1] = {ev};
         struct ynode **list = ev->kind == YNODE_SEQ ? ev->items : items;
@@ -718,9 +716,8 @@ static void get_when(struct ctx *c, struct ynode *n, const char *where, struct p
 /* ---- jobs --------------------------------------------------------------- */
 
 static const char *const job_keys[] = {
-    "run",     "needs",   "env",     "when",    "timeout",   "retries",  "matrix",
-    "artifacts", "reports", "cache", "isolation", "network", "checkout", "secrets",
-    "allow_failure", NULL};
+    "run",     "needs", "env",       "when",    "timeout",  "retries", "matrix",        "artifacts",
+    "reports", "cache", "isolation", "network", "checkout", "secrets", "allow_failure", NULL};
 
 static const char *const cache_keys[] = {"inputs", NULL};
 
@@ -835,8 +832,9 @@ static void parse_job(struct ctx *c, struct jobdef *jd, struct ynode *k, struct 
 
     if (v->kind != YNODE_MAP) {
         if (is_scalar(v))
-            error_at(c, v->pos, "%s must be a mapping with at least 'run'; to run one command "
-                                "write 'run: %s'",
+            error_at(c, v->pos,
+                     "%s must be a mapping with at least 'run'; to run one command "
+                     "write 'run: %s'",
                      where.data, v->slen <= 40 ? v->str : "...");
         else
             type_error(c, v, "", where.data, "a mapping with at least 'run'");
@@ -996,9 +994,8 @@ static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out
         double t = jd->naxes ? 1 : 0;
         for (size_t a = 0; a < jd->naxes; a++)
             t *= (double)jd->axes[a].values.n;
-        error_at(c, jd->matrix_pos,
-                 "job '%s': the matrix expands to %.0f jobs; the limit is %zu", jd->job.base,
-                 t + (double)jd->ninclude, max);
+        error_at(c, jd->matrix_pos, "job '%s': the matrix expands to %.0f jobs; the limit is %zu",
+                 jd->job.base, t + (double)jd->ninclude, max);
         return SIZE_MAX;
     }
     struct combo *v = xcalloc(total + jd->ninclude + 1, sizeof(*v));
@@ -1012,8 +1009,7 @@ static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out
             rest /= jd->axes[a].values.n;
         }
         for (size_t a = 0; a < jd->naxes; a++)
-            kvs_add(&v[n].kv, jd->axes[a].name, jd->axes[a].values.v[digit[a]].s,
-                    jd->axes[a].pos);
+            kvs_add(&v[n].kv, jd->axes[a].name, jd->axes[a].values.v[digit[a]].s, jd->axes[a].pos);
         free(digit);
         for (size_t x = 0; x < jd->nexclude; x++)
             if (jd->exclude[x].kv.n && combo_matches(&v[n].kv, &jd->exclude[x].kv))
@@ -1032,8 +1028,7 @@ static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out
             bool is_axis = false;
             for (size_t a = 0; a < jd->naxes && !is_axis; a++)
                 is_axis = !strcmp(jd->axes[a].name, inc->v[k].key);
-            kvs_add(is_axis ? &axes_part : &extra, inc->v[k].key, inc->v[k].value,
-                    inc->v[k].pos);
+            kvs_add(is_axis ? &axes_part : &extra, inc->v[k].key, inc->v[k].value, inc->v[k].pos);
         }
         bool matched = false;
         if (extra.n && axes_part.n) {
@@ -1101,8 +1096,9 @@ static void expand_jobs(struct ctx *c)
         jd->count = n;
     }
     if (p->njobs > c->lim.max_jobs) {
-        error_at(c, c->jobs_pos, "the pipeline has %zu jobs after matrix expansion; the limit is %zu",
-                 p->njobs, c->lim.max_jobs);
+        error_at(c, c->jobs_pos,
+                 "the pipeline has %zu jobs after matrix expansion; the limit is %zu", p->njobs,
+                 c->lim.max_jobs);
         c->jobs_ok = false;
     }
 }
@@ -1222,7 +1218,8 @@ static void resolve_needs(struct ctx *c, struct names *nm)
             }
         }
         /* Sorted, without duplicates or self-references: what the scheduler uses. */
-        qsort(j->need_idx, j->nneed, sizeof(size_t), cmp_size);
+        if (j->nneed > 1)
+            qsort(j->need_idx, j->nneed, sizeof(size_t), cmp_size);
         size_t w = 0;
         for (size_t q = 0; q < j->nneed; q++)
             if (j->need_idx[q] != i && (!w || j->need_idx[w - 1] != j->need_idx[q]))
@@ -1284,7 +1281,8 @@ static int sort_jobs(struct ctx *c)
         sorted[k] = p->jobs[order[k]];
         for (size_t q = 0; q < sorted[k].nneed; q++)
             sorted[k].need_idx[q] = newidx[sorted[k].need_idx[q]];
-        qsort(sorted[k].need_idx, sorted[k].nneed, sizeof(size_t), cmp_size);
+        if (sorted[k].nneed > 1)
+            qsort(sorted[k].need_idx, sorted[k].nneed, sizeof(size_t), cmp_size);
     }
     for (size_t q = 0; q < p->release.nfrom; q++)
         p->release.from_idx[q] = newidx[p->release.from_idx[q]];
@@ -1301,8 +1299,8 @@ out:
 /* ---- release ------------------------------------------------------------ */
 
 static const char *const release_keys[] = {"from", "version", NULL};
-static const char *const version_fields[] = {"n", "sha", "short_sha", "tag", "branch", "date",
-                                             NULL};
+static const char *const version_fields[] = {"n",      "sha",  "short_sha", "tag",
+                                             "branch", "date", NULL};
 
 static void check_version(struct ctx *c, struct ynode *n, const char *s)
 {
@@ -1368,8 +1366,9 @@ static void parse_release(struct ctx *c, struct ynode *n)
     if ((v = lookup(&e, "from")))
         get_names(c, v, "release", "from", &r->from, false);
     else
-        error_at(c, n->pos, "release: 'from' is missing: name the jobs whose artifacts make the "
-                            "release");
+        error_at(c, n->pos,
+                 "release: 'from' is missing: name the jobs whose artifacts make the "
+                 "release");
     if (v && !r->from.n && v->kind == YNODE_SEQ)
         error_at(c, v->pos, "release: 'from' is an empty list");
     if ((v = lookup(&e, "version"))) {
@@ -1408,15 +1407,15 @@ static void resolve_release(struct ctx *c, struct names *nm)
 
 /* ---- deploy ------------------------------------------------------------- */
 
-static const char *const env_keys[] = {"env",    "targets", "waves",   "run",     "rollback",
-                                       "approval", "promote", "window", "variables", "secrets",
-                                       "verify", NULL};
+static const char *const env_keys[] = {"env",       "targets",  "waves",   "run",
+                                       "rollback",  "approval", "promote", "window",
+                                       "variables", "secrets",  "verify",  NULL};
 static const char *const verify_keys[] = {"bake", "monitor", "interval", "checks", NULL};
-static const char *const check_keys_http[] = {"http", "name", "expect", "contains", "timeout",
-                                              "failures", NULL};
-static const char *const check_keys_run[] = {"run", "name", "timeout", "failures", NULL};
-static const char *const check_keys_prom[] = {"prometheus", "name", "server", "min", "max",
+static const char *const check_keys_http[] = {"http",    "name",     "expect", "contains",
                                               "timeout", "failures", NULL};
+static const char *const check_keys_run[] = {"run", "name", "timeout", "failures", NULL};
+static const char *const check_keys_prom[] = {"prometheus", "name",    "server",   "min",
+                                              "max",        "timeout", "failures", NULL};
 static const char *const window_keys[] = {"allow", "deny", "timezone", NULL};
 
 static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *where,
@@ -1456,7 +1455,8 @@ static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode
         parse_window_ranges(c, v, where, &w->allow, &w->nallow);
     if ((v = lookup(&e, "deny")))
         parse_window_ranges(c, v, where, &w->deny, &w->ndeny);
-    if ((v = lookup(&e, "timezone")) && get_string(c, v, where, "window.timezone", &w->timezone) == 0) {
+    if ((v = lookup(&e, "timezone")) &&
+        get_string(c, v, where, "window.timezone", &w->timezone) == 0) {
         struct buf err = BUF_INIT;
         if (window_tz_check(w->timezone, &err))
             error_at(c, v->pos, "%s: 'window.timezone': %s", where, err.data);
@@ -1544,8 +1544,7 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
     }
     if (pr) {
         if ((v = lookup(&e, "server"))) {
-            if (get_string(c, v, where.data, "server", &ck->server) == 0 &&
-                !url_like(ck->server))
+            if (get_string(c, v, where.data, "server", &ck->server) == 0 && !url_like(ck->server))
                 error_at(c, v->pos, "%s: 'server' must be an http:// or https:// URL, found '%s'",
                          where.data, ck->server);
         } else {
@@ -1669,7 +1668,8 @@ static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode 
         for (size_t k = 0; k < nl; k++) {
             struct ynode *t = list[k];
             if (!is_scalar(t)) {
-                type_error(c, t, where, "waves", "a list of waves, each a target or a list of targets");
+                type_error(c, t, where, "waves",
+                           "a list of waves, each a target or a list of targets");
                 continue;
             }
             long ti = target_index(env, t->str);
@@ -1690,8 +1690,8 @@ static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode 
     }
     for (size_t i = 0; i < env->ntargets; i++)
         if (!seen[i])
-            error_at(c, n->pos, "%s: target '%s' is in no wave; every target belongs to one",
-                     where, env->targets[i].name);
+            error_at(c, n->pos, "%s: target '%s' is in no wave; every target belongs to one", where,
+                     env->targets[i].name);
     free(seen);
     free(names);
 }
@@ -1848,8 +1848,8 @@ static void warn_unused(struct ctx *c)
 
 /* ---- top level ---------------------------------------------------------- */
 
-static const char *const top_keys[] = {"name", "branches", "env", "jobs", "release", "deploy",
-                                       NULL};
+static const char *const top_keys[] = {"name",    "branches", "env", "jobs",
+                                       "release", "deploy",   NULL};
 static const char *const branches_keys[] = {"main", NULL};
 
 static bool valid_branch(const char *s)
@@ -1929,8 +1929,9 @@ static void parse_top(struct ctx *c, struct ynode *root)
             parse_job(c, &c->defs[c->ndefs++], je.v[i].k, je.v[i].v);
         }
         if (je.n && !c->ndefs && c->jobs_ok) {
-            error_at(c, jobs->pos, "every job is hidden (its name starts with '.'): a pipeline "
-                                   "has at least one job");
+            error_at(c, jobs->pos,
+                     "every job is hidden (its name starts with '.'): a pipeline "
+                     "has at least one job");
             c->jobs_ok = false;
         }
         free(je.v);

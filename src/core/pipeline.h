@@ -71,7 +71,7 @@ struct pl_job {
     char *name; /* unique; "base[v1,v2]" for a matrix combination */
     char *base; /* the key under jobs: */
     struct pos pos;
-    struct pl_strs run; /* commands, run in order by one shell */
+    struct pl_strs run;   /* commands, run in order by one shell */
     struct pl_strs needs; /* as written (a base name stands for all its combinations) */
     size_t *need_idx;     /* resolved: indexes into pipeline.jobs, no duplicates */
     size_t nneed;

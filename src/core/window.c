@@ -6,7 +6,7 @@
 #include <strings.h>
 
 static const char *const day_names[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-static const char *const day_long[7] = {"monday", "tuesday", "wednesday", "thursday",
+static const char *const day_long[7] = {"monday", "tuesday",  "wednesday", "thursday",
                                         "friday", "saturday", "sunday"};
 
 static int parse_day(const char *s, size_t n)
@@ -49,8 +49,9 @@ static int parse_days(const char *s, size_t n, unsigned *days, struct buf *err)
             a = b = parse_day(s + i, j - i);
         }
         if (a < 0 || b < 0) {
-            buf_addf(err, "'%.*s' is not a day: use Mon, Tue, Wed, Thu, Fri, Sat, Sun, ranges "
-                          "like Mon-Fri, or daily, weekdays, weekends",
+            buf_addf(err,
+                     "'%.*s' is not a day: use Mon, Tue, Wed, Thu, Fri, Sat, Sun, ranges "
+                     "like Mon-Fri, or daily, weekdays, weekends",
                      (int)(j - i), s + i);
             return -1;
         }
@@ -100,8 +101,9 @@ int window_tz_check(const char *tz, struct buf *err)
             ok = false;
     }
     if (!ok) {
-        buf_addf(err, "'%s' is not a time zone: use UTC, an offset like +02:00, or a name like "
-                      "Europe/Paris",
+        buf_addf(err,
+                 "'%s' is not a time zone: use UTC, an offset like +02:00, or a name like "
+                 "Europe/Paris",
                  tz);
         return -1;
     }
@@ -168,8 +170,9 @@ int window_range_parse(const char *s, struct window_range *r, struct buf *err)
         k++;
     }
     if (k < nw) {
-        buf_addf(err, "'%s' is not a window: unexpected '%.*s'; expected DAYS [HH:MM-HH:MM] "
-                      "[TIMEZONE]",
+        buf_addf(err,
+                 "'%s' is not a window: unexpected '%.*s'; expected DAYS [HH:MM-HH:MM] "
+                 "[TIMEZONE]",
                  s, (int)lens[k], words[k]);
         return -1;
     }
@@ -198,8 +201,8 @@ void window_range_format(const struct window_range *r, struct buf *out)
         }
     }
     if (r->start_min != 0 || r->end_min != 1440)
-        buf_addf(out, " %02d:%02d-%02d:%02d", r->start_min / 60, r->start_min % 60,
-                 r->end_min / 60, r->end_min % 60);
+        buf_addf(out, " %02d:%02d-%02d:%02d", r->start_min / 60, r->start_min % 60, r->end_min / 60,
+                 r->end_min % 60);
     if (r->tz[0])
         buf_addf(out, " %s", r->tz);
 }

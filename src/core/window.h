@@ -12,10 +12,10 @@
 #include "util/buf.h"
 
 struct window_range {
-    unsigned days;     /* bit 0 = Monday ... bit 6 = Sunday */
-    int start_min;     /* minutes after midnight, 0..1439 */
-    int end_min;       /* 1..1440; end <= start crosses midnight */
-    char tz[64];       /* "" = the window's default time zone */
+    unsigned days; /* bit 0 = Monday ... bit 6 = Sunday */
+    int start_min; /* minutes after midnight, 0..1439 */
+    int end_min;   /* 1..1440; end <= start crosses midnight */
+    char tz[64];   /* "" = the window's default time zone */
 };
 
 int window_range_parse(const char *s, struct window_range *r, struct buf *err)

@@ -111,8 +111,7 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
         if (!yaml_parser_parse(&parser, &ev)) {
             struct pos p = mark_pos(parser.problem_mark);
             if (parser.context)
-                diag_add(d, DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem,
-                         parser.context);
+                diag_add(d, DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem, parser.context);
             else
                 diag_add(d, DIAG_ERROR, p, "invalid YAML: %s",
                          parser.problem ? parser.problem : "parse error");
@@ -167,8 +166,8 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
             if (depth >= lim->max_depth) {
-                diag_add(d, DIAG_ERROR, mark_pos(ev.start_mark),
-                         "nesting deeper than %zu levels", lim->max_depth);
+                diag_add(d, DIAG_ERROR, mark_pos(ev.start_mark), "nesting deeper than %zu levels",
+                         lim->max_depth);
                 yaml_event_delete(&ev);
                 goto out;
             }

@@ -24,9 +24,9 @@ enum ynode_kind { YNODE_SCALAR, YNODE_SEQ, YNODE_MAP };
 struct ynode {
     enum ynode_kind kind;
     struct pos pos;
-    bool quoted;  /* scalar written in quotes or as a block: always a string */
-    bool tagged;  /* scalar with an explicit tag such as !!str */
-    char *str;    /* scalar value, NUL-terminated (may contain NULs: see slen) */
+    bool quoted; /* scalar written in quotes or as a block: always a string */
+    bool tagged; /* scalar with an explicit tag such as !!str */
+    char *str;   /* scalar value, NUL-terminated (may contain NULs: see slen) */
     size_t slen;
     struct ynode **items; /* SEQ: n items; MAP: 2n entries, key then value */
     size_t n, alloc;

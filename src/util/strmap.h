@@ -21,7 +21,10 @@ struct strmap {
     size_t n, size; /* entries, slots (a power of two, or 0) */
 };
 
-#define STRMAP_INIT {NULL, 0, 0}
+#define STRMAP_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Sets key to value; returns true if key was already there (its value is replaced). */
 bool strmap_put(struct strmap *m, const char *key, size_t value);

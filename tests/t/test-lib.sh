@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # test-lib.sh: the harness of flywheel's shell scenario tests, after git's.
 #
 # A test script sets test_description, sources this file, runs

@@ -1,0 +1,139 @@
+/*
+ * store: the run history in SQLite (flywheel.db).
+ *
+ * Calling sequence:
+ *
+ *     struct store *st;
+ *     if (store_open(&st, ".flywheel/flywheel.db", &err)) ...
+ *     int64_t run = store_run_insert(st, &r, &err);
+ *     int64_t job = store_job_insert(st, run, "build", &err);
+ *     store_job_update(st, job, &j, &err);       // after every transition
+ *     ...
+ *     store_close(st);
+ *
+ * The database is opened in WAL mode with foreign keys on and a busy timeout
+ * of 5 s; the schema is created and migrated by store_open() (versioned with
+ * PRAGMA user_version, each migration in one transaction, so a crash in the
+ * middle leaves the previous version intact). Every write is its own
+ * transaction and is durable when the call returns (synchronous=NORMAL in
+ * WAL mode: durable across a process crash; a power loss may lose the last
+ * transactions but never corrupts).
+ *
+ * Threads: one struct store is used by one thread at a time. Other threads
+ * open their own handle on the same file.
+ *
+ * Errors: functions returning int give 0 or a negative value and append a
+ * reason to err; functions returning int64_t give the new row id (> 0) or -1.
+ * Strings passed in are copied; strings handed out are owned by the caller
+ * and freed with the matching _release() function.
+ */
+#ifndef FLYWHEEL_STORE_STORE_H
+#define FLYWHEEL_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+struct store;
+
+/* A run: one execution of the pipeline for one source state. */
+struct store_run {
+    int64_t id;
+    char *kind;   /* "change", "main", "tag", "manual" */
+    char *source; /* what was run: "worktree" (a snapshot) or the --rev argument */
+    char *commit; /* the commit id run (a snapshot commit for "worktree"), or "" */
+    char *branch; /* or "" */
+    char *state;  /* "running", "passed", "failed", "cancelled" */
+    int64_t created_ms, started_ms, finished_ms; /* Unix ms; 0 = not yet */
+};
+
+/* A job of a run. */
+struct store_job {
+    int64_t id, run_id;
+    char *name;
+    char *state;  /* job_state_name() values: "queued", "running", "passed", ... */
+    char *reason; /* why it is in this state ("needs 'build', which failed"), or "" */
+    int attempts; /* attempts started so far */
+    int exit_code; /* last attempt's exit status, -1 if none / killed by a signal */
+    int64_t started_ms, finished_ms;
+};
+
+/* One attempt of a job. */
+struct store_attempt {
+    int64_t id, job_id;
+    int number;   /* 1-based */
+    char *state;  /* "running", "passed", "failed", "timed-out", "cancelled" */
+    int exit_code; /* -1 when killed by a signal */
+    int signal;    /* the signal that ended it, or 0 */
+    char *log_path;
+    char *workspace;
+    int64_t started_ms, finished_ms;
+};
+
+/* A file a job produced, stored by digest. */
+struct store_artifact {
+    int64_t id, job_id;
+    char *path;   /* relative to the workspace */
+    char *digest; /* "sha256:<64 hex>" */
+    int64_t size;
+    int mode; /* permission bits */
+};
+
+int store_open(struct store **out, const char *path, struct buf *err)
+    __attribute__((warn_unused_result));
+void store_close(struct store *st);
+/* The schema version after migrations. */
+int store_schema_version(struct store *st);
+
+int64_t store_run_insert(struct store *st, const struct store_run *r, struct buf *err);
+int store_run_update(struct store *st, const struct store_run *r, struct buf *err);
+/* Loads run id into *r (caller releases). Returns -ENOENT if there is none. */
+int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err);
+/* The newest runs first, at most limit. *out is an array the caller frees with
+ * store_runs_release(). */
+int store_run_list(struct store *st, size_t limit, struct store_run **out, size_t *n,
+                   struct buf *err);
+/* The id of the newest run, or 0 when there is none. */
+int64_t store_run_latest(struct store *st);
+
+int64_t store_job_insert(struct store *st, int64_t run_id, const char *name, struct buf *err);
+int store_job_update(struct store *st, const struct store_job *j, struct buf *err);
+/* The jobs of a run, in insertion order. */
+int store_job_list(struct store *st, int64_t run_id, struct store_job **out, size_t *n,
+                   struct buf *err);
+/* Finds a job of a run by name; -ENOENT if none. */
+int store_job_find(struct store *st, int64_t run_id, const char *name, struct store_job *j,
+                   struct buf *err);
+
+int64_t store_attempt_insert(struct store *st, const struct store_attempt *a, struct buf *err);
+int store_attempt_update(struct store *st, const struct store_attempt *a, struct buf *err);
+int store_attempt_list(struct store *st, int64_t job_id, struct store_attempt **out, size_t *n,
+                       struct buf *err);
+
+int64_t store_artifact_insert(struct store *st, const struct store_artifact *a, struct buf *err);
+int store_artifact_list(struct store *st, int64_t job_id, struct store_artifact **out, size_t *n,
+                        struct buf *err);
+
+/*
+ * Marks every run still "running" (and its queued/running jobs and running
+ * attempts) as "cancelled" with reason "interrupted: flywheel stopped before
+ * the run finished". Called on start: after a crash or kill -9 nothing stays
+ * running forever. Returns the number of runs fixed, or -1.
+ */
+int store_reconcile(struct store *st, struct buf *err);
+
+void store_run_release(struct store_run *r);
+void store_job_release(struct store_job *j);
+void store_attempt_release(struct store_attempt *a);
+void store_artifact_release(struct store_artifact *a);
+void store_runs_release(struct store_run *v, size_t n);
+void store_jobs_release(struct store_job *v, size_t n);
+void store_attempts_release(struct store_attempt *v, size_t n);
+void store_artifacts_release(struct store_artifact *v, size_t n);
+
+/* Milliseconds since the Unix epoch (wall clock). */
+int64_t store_now_ms(void);
+
+#endif

@@ -10,7 +10,7 @@
 # tracked automatically (-MMD).
 
 CC       ?= cc
-PKGS     := yaml-0.1 jansson
+PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -32,40 +32,50 @@ REL_OBJS := $(SRCS:%.c=$(REL)/%.o)
 SAN_OBJS := $(SRCS:%.c=$(SAN)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/unit/%)
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 all: flywheel
 
 flywheel: $(REL)/src/main.o $(REL)/libflywheel.a
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
 $(REL)/libflywheel.a: $(REL_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(REL)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(REL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(REL_CFLAGS) -c -o $@ $<
 
 $(SAN)/libflywheel.a: $(SAN_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(SAN)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) -c -o $@ $<
+	@echo "  CC      $< (sanitizers)"
+	$(Q)$(CC) $(SAN_CFLAGS) -c -o $@ $<
 
 $(SAN)/flywheel: $(SAN)/src/main.o $(SAN)/libflywheel.a
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
 
 $(SAN)/test-tool: $(SAN)/tests/helper/test-tool.o $(SAN)/libflywheel.a
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
 
 $(SAN)/unit/%: $(SAN)/tests/unit/%.o $(SAN)/libflywheel.a
 	@mkdir -p $(@D)
-	$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 # The release build's test-tool, for benchmarks.
 $(REL)/test-tool: $(REL)/tests/helper/test-tool.o $(REL)/libflywheel.a
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
 check-build: $(SAN)/flywheel $(SAN)/test-tool $(UNIT_BINS)
 
@@ -82,6 +92,7 @@ fuzz: $(SRCS) tests/fuzz/fuzz_pipeline.c
 	@mkdir -p build/fuzz build/fuzz/corpus
 	clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_pipeline tests/fuzz/fuzz_pipeline.c $(SRCS) $(LIBS)
 	build/fuzz/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=build/fuzz/ \
 		-dict=tests/fuzz/pipeline.dict build/fuzz/corpus tests/fuzz/corpus
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)

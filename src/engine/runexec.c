@@ -1,0 +1,1054 @@
+#include "engine/runexec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/duration.h"
+#include "util/xalloc.h"
+
+#define STATUS_MAX 4096
+
+struct art {
+    char *path;
+    char digest[CAS_DIGEST_LEN + 1];
+    int64_t size;
+    int mode;
+};
+
+enum phase { PH_IDLE, PH_PREPARING, PH_RUNNING, PH_COLLECTING, PH_DONE };
+
+struct rjob {
+    struct runexec *rx;
+    size_t idx;
+    int64_t job_id, attempt_id;
+    int attempt;
+    enum phase phase;
+    char *ws_dir, *home_dir, *tmp_dir, *log_path;
+    bool ws_kept;
+    int log_fd;
+    /* process and its pipes */
+    uv_process_t proc;
+    uv_pipe_t out, status;
+    uv_timer_t timer, backstop;
+    int open_handles;
+    bool spawned, exited, out_eof, status_eof;
+    int64_t exit_status;
+    int term_signal;
+    struct buf status_line;
+    bool timed_out, cancelled;
+    /* result */
+    char *error; /* why the attempt failed outside the command, or NULL */
+    int exit_code;
+    int64_t t_start, t_end; /* monotonic ms */
+    int64_t wall_start;
+    struct art *arts;
+    size_t narts;
+    /* a work item in flight */
+    uv_work_t work;
+};
+
+struct runexec {
+    uv_loop_t *loop;
+    struct runexec_config cfg;
+    struct sched *sched;
+    struct rjob *jobs; /* one per pipeline job */
+    int64_t run_id;
+    char *log_dir, *work_dir;
+    size_t in_flight; /* work items and handles not yet back */
+    bool done, cancel_requested, hard_cancel;
+    struct buf cancel_reason;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- store -------------------------------------------------------------- */
+
+static void save_job(struct runexec *rx, size_t i)
+{
+    struct rjob *j = &rx->jobs[i];
+    struct store_job sj = {0};
+    struct buf err = BUF_INIT;
+    sj.id = j->job_id;
+    sj.run_id = rx->run_id;
+    sj.name = (char *)rx->cfg.pipeline->jobs[i].name;
+    sj.state = (char *)job_state_name(sched_state(rx->sched, i));
+    sj.reason = (char *)sched_reason(rx->sched, i);
+    sj.attempts = sched_attempts(rx->sched, i);
+    sj.exit_code = j->exit_code;
+    sj.started_ms = j->wall_start;
+    sj.finished_ms = job_state_done(sched_state(rx->sched, i)) ? store_now_ms() : 0;
+    if (store_job_update(rx->cfg.store, &sj, &err))
+        fprintf(stderr, "flywheel: recording job '%s': %s\n", sj.name, err.data);
+    buf_release(&err);
+}
+
+static void notify(struct runexec *rx, size_t i)
+{
+    struct rjob *j = &rx->jobs[i];
+    save_job(rx, i);
+    if (rx->cfg.obs.on_state) {
+        int64_t d = j->t_start ? (j->t_end ? j->t_end : mono_ms()) - j->t_start : 0;
+        rx->cfg.obs.on_state(rx->cfg.obs.ctx, i, sched_state(rx->sched, i),
+                             sched_attempts(rx->sched, i), sched_reason(rx->sched, i), d);
+    }
+}
+
+/* Reports the jobs whose state changed without running (skipped, cancelled). */
+static void notify_settled(struct runexec *rx)
+{
+    for (size_t i = 0; i < rx->cfg.pipeline->njobs; i++) {
+        struct rjob *j = &rx->jobs[i];
+        if (!sched_selected(rx->sched, i) || j->phase == PH_DONE)
+            continue;
+        enum job_state s = sched_state(rx->sched, i);
+        if ((s == JOB_SKIPPED || s == JOB_CANCELLED) && j->phase == PH_IDLE) {
+            j->phase = PH_DONE;
+            notify(rx, i);
+        }
+    }
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+static char *safe_name(const char *name)
+{
+    struct buf b = BUF_INIT;
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("_.,=+-[]", c);
+        buf_addch(&b, ok ? c : '_');
+    }
+    return buf_detach(&b, NULL);
+}
+
+static void job_paths(struct runexec *rx, size_t i)
+{
+    struct rjob *j = &rx->jobs[i];
+    char *sn = safe_name(rx->cfg.pipeline->jobs[i].name);
+    struct buf b = BUF_INIT;
+    free(j->ws_dir);
+    free(j->home_dir);
+    free(j->tmp_dir);
+    free(j->log_path);
+    buf_addf(&b, "%s/%zu-%s.%d", rx->work_dir, i, sn, j->attempt);
+    j->ws_dir = xstrdup(b.data);
+    buf_adds(&b, ".home");
+    j->home_dir = xstrdup(b.data);
+    buf_reset(&b);
+    buf_addf(&b, "%s/%zu-%s.%d.tmp", rx->work_dir, i, sn, j->attempt);
+    j->tmp_dir = xstrdup(b.data);
+    buf_reset(&b);
+    buf_addf(&b, "%s/%s.%d.log", rx->log_dir, sn, j->attempt);
+    j->log_path = buf_detach(&b, NULL);
+    free(sn);
+}
+
+static int mkdir_p(const char *path, struct buf *err)
+{
+    struct buf b = BUF_INIT;
+    buf_adds(&b, path);
+    for (char *p = b.data + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(b.data, 0755) && errno != EEXIST) {
+            buf_addf(err, "mkdir %s: %s", b.data, strerror(errno));
+            buf_release(&b);
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(b.data, 0755) && errno != EEXIST) {
+        buf_addf(err, "mkdir %s: %s", b.data, strerror(errno));
+        buf_release(&b);
+        return -1;
+    }
+    buf_release(&b);
+    return 0;
+}
+
+/* ---- forward declarations ----------------------------------------------- */
+
+static void pump(struct runexec *rx);
+static void attempt_end(struct rjob *j, enum job_event ev);
+static void maybe_done(struct runexec *rx);
+
+/* ---- prepare (thread pool) ---------------------------------------------- */
+
+static void prepare_work(uv_work_t *w)
+{
+    struct rjob *j = w->data;
+    struct runexec *rx = j->rx;
+    const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
+    struct buf err = BUF_INIT;
+
+    if (ws_create(rx->cfg.source, j->ws_dir, pj->checkout, &err))
+        goto out;
+    if (mkdir_p(j->home_dir, &err) || mkdir_p(j->tmp_dir, &err))
+        goto out;
+    /* The artifacts of the jobs it needs, at the same paths. */
+    for (size_t k = 0; k < pj->nneed; k++) {
+        struct rjob *need = &rx->jobs[pj->need_idx[k]];
+        for (size_t a = 0; a < need->narts; a++) {
+            struct buf dest = BUF_INIT;
+            buf_addf(&dest, "%s/%s", j->ws_dir, need->arts[a].path);
+            int rc = cas_get_file(rx->cfg.cas, need->arts[a].digest, dest.data, need->arts[a].mode,
+                                  &err);
+            buf_release(&dest);
+            if (rc) {
+                buf_addf(&err, " (artifact '%s' of '%s')", need->arts[a].path,
+                         rx->cfg.pipeline->jobs[need->idx].name);
+                goto out;
+            }
+        }
+    }
+out:
+    if (err.len)
+        j->error = buf_detach(&err, NULL);
+    buf_release(&err);
+}
+
+static void spawn_job(struct rjob *j);
+
+static void prepare_done(uv_work_t *w, int status)
+{
+    struct rjob *j = w->data;
+    struct runexec *rx = j->rx;
+    rx->in_flight--;
+    (void)status;
+    if (j->cancelled) {
+        attempt_end(j, JOB_EV_CANCEL);
+        return;
+    }
+    if (j->error) {
+        attempt_end(j, JOB_EV_FAIL);
+        return;
+    }
+    spawn_job(j);
+}
+
+/* ---- collect artifacts (thread pool) ------------------------------------ */
+
+static void collect_work(uv_work_t *w)
+{
+    struct rjob *j = w->data;
+    struct runexec *rx = j->rx;
+    const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
+    struct buf err = BUF_INIT, list = BUF_INIT;
+    size_t alloc = 0;
+
+    for (size_t k = 0; k < pj->artifacts.n; k++) {
+        size_t n = 0;
+        buf_reset(&list);
+        if (ws_artifact_resolve(j->ws_dir, pj->artifacts.v[k].s, &list, &n, &err))
+            goto out;
+        const char *p = list.data;
+        for (size_t q = 0; q < n; q++, p += strlen(p) + 1) {
+            bool dup = false;
+            for (size_t a = 0; a < j->narts && !dup; a++)
+                dup = !strcmp(j->arts[a].path, p);
+            if (dup)
+                continue;
+            struct buf full = BUF_INIT;
+            buf_addf(&full, "%s/%s", j->ws_dir, p);
+            struct stat st;
+            /* resolve_artifact has checked where links lead; store the file itself */
+            char *real = realpath(full.data, NULL);
+            ALLOC_GROW(j->arts, j->narts + 1, alloc);
+            struct art *a = &j->arts[j->narts];
+            memset(a, 0, sizeof(*a));
+            int rc = -1;
+            if (real && stat(real, &st) == 0) {
+                a->mode = (int)(st.st_mode & 0777);
+                rc = cas_put_file(rx->cfg.cas, real, a->digest, &a->size, &err);
+            } else {
+                buf_addf(&err, "artifact '%s': %s", p, strerror(errno));
+            }
+            free(real);
+            buf_release(&full);
+            if (rc)
+                goto out;
+            a->path = xstrdup(p);
+            j->narts++;
+        }
+    }
+out:
+    if (err.len)
+        j->error = buf_detach(&err, NULL);
+    buf_release(&err);
+    buf_release(&list);
+}
+
+static void collect_done(uv_work_t *w, int status)
+{
+    struct rjob *j = w->data;
+    struct runexec *rx = j->rx;
+    (void)status;
+    rx->in_flight--;
+    if (j->error) {
+        attempt_end(j, JOB_EV_FAIL);
+        return;
+    }
+    struct buf err = BUF_INIT;
+    for (size_t a = 0; a < j->narts; a++) {
+        struct store_artifact sa = {0};
+        sa.job_id = j->job_id;
+        sa.path = j->arts[a].path;
+        sa.digest = j->arts[a].digest;
+        sa.size = j->arts[a].size;
+        sa.mode = j->arts[a].mode;
+        if (store_artifact_insert(rx->cfg.store, &sa, &err) < 0) {
+            fprintf(stderr, "flywheel: recording artifact: %s\n", err.data);
+            buf_reset(&err);
+        }
+    }
+    buf_release(&err);
+    attempt_end(j, j->cancelled ? JOB_EV_CANCEL : JOB_EV_PASS);
+}
+
+/* ---- removal (thread pool) ---------------------------------------------- */
+
+struct removal {
+    uv_work_t work;
+    struct runexec *rx;
+    char *paths[3];
+};
+
+static void remove_work(uv_work_t *w)
+{
+    struct removal *r = w->data;
+    for (int k = 0; k < 3; k++) {
+        struct buf err = BUF_INIT;
+        if (r->paths[k] && ws_remove(r->paths[k], &err))
+            fprintf(stderr, "flywheel: %s\n", err.data);
+        buf_release(&err);
+    }
+}
+
+static void remove_done(uv_work_t *w, int status)
+{
+    struct removal *r = w->data;
+    (void)status;
+    r->rx->in_flight--;
+    for (int k = 0; k < 3; k++)
+        free(r->paths[k]);
+    struct runexec *rx = r->rx;
+    free(r);
+    maybe_done(rx);
+}
+
+static void remove_workspace(struct rjob *j, bool keep_ws)
+{
+    struct runexec *rx = j->rx;
+    struct removal *r = xcalloc(1, sizeof(*r));
+    r->rx = rx;
+    r->work.data = r;
+    if (!keep_ws)
+        r->paths[0] = xstrdup(j->ws_dir);
+    r->paths[1] = xstrdup(j->home_dir);
+    r->paths[2] = xstrdup(j->tmp_dir);
+    j->ws_kept = keep_ws;
+    rx->in_flight++;
+    if (uv_queue_work(rx->loop, &r->work, remove_work, remove_done)) {
+        rx->in_flight--;
+        for (int k = 0; k < 3; k++)
+            free(r->paths[k]);
+        free(r);
+    }
+}
+
+/* ---- processes ---------------------------------------------------------- */
+
+static void log_write(struct rjob *j, const char *data, size_t len)
+{
+    struct runexec *rx = j->rx;
+    if (j->log_fd >= 0) {
+        size_t off = 0;
+        while (off < len) {
+            ssize_t w = write(j->log_fd, data + off, len - off);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                break; /* a full disk loses log bytes, never the job */
+            }
+            off += (size_t)w;
+        }
+    }
+    if (rx->cfg.obs.on_output)
+        rx->cfg.obs.on_output(rx->cfg.obs.ctx, j->idx, data, len);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct rjob *j = h->data;
+    j->open_handles--;
+    j->rx->in_flight--;
+    maybe_done(j->rx);
+}
+
+static void close_handle(struct rjob *j, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        h->data = j;
+        uv_close(h, on_handle_closed);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    static char slab[65536]; /* the loop is single-threaded; data is consumed at once */
+    (void)suggested;
+    b->base = slab;
+    b->len = sizeof(slab);
+}
+
+static void attempt_exit_checked(struct rjob *j);
+
+static void on_out(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct rjob *j = s->data;
+    if (n > 0) {
+        log_write(j, b->base, (size_t)n);
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(s);
+        j->out_eof = true;
+        close_handle(j, (uv_handle_t *)s);
+        attempt_exit_checked(j);
+    }
+}
+
+static void on_status(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct rjob *j = s->data;
+    if (n > 0) {
+        if (j->status_line.len + (size_t)n <= STATUS_MAX)
+            buf_add(&j->status_line, b->base, (size_t)n);
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(s);
+        j->status_eof = true;
+        close_handle(j, (uv_handle_t *)s);
+        attempt_exit_checked(j);
+    }
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    struct rjob *j = p->data;
+    j->exited = true;
+    j->exit_status = status;
+    j->term_signal = sig;
+    uv_timer_stop(&j->timer);
+    uv_timer_stop(&j->backstop);
+    close_handle(j, (uv_handle_t *)p);
+    close_handle(j, (uv_handle_t *)&j->timer);
+    close_handle(j, (uv_handle_t *)&j->backstop);
+    attempt_exit_checked(j);
+}
+
+static void on_backstop(uv_timer_t *t)
+{
+    struct rjob *j = t->data;
+    /* The leader did not end in time: kill its whole session's group. */
+    if (j->spawned && !j->exited)
+        kill(-j->proc.pid, SIGKILL);
+}
+
+static void stop_process(struct rjob *j, bool hard)
+{
+    if (!j->spawned || j->exited)
+        return;
+    uv_process_kill(&j->proc, hard ? SIGKILL : SIGTERM);
+    if (hard)
+        kill(-j->proc.pid, SIGKILL);
+    else
+        uv_timer_start(&j->backstop, on_backstop, (uint64_t)j->rx->cfg.grace_ms + 2000, 0);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct rjob *j = t->data;
+    j->timed_out = true;
+    struct buf msg = BUF_INIT;
+    struct buf d = BUF_INIT;
+    duration_format(j->rx->cfg.pipeline->jobs[j->idx].timeout_ms, &d);
+    buf_addf(&msg, "\nflywheel: the job timed out after %s; stopping it\n", d.data);
+    log_write(j, msg.data, msg.len);
+    buf_release(&msg);
+    buf_release(&d);
+    stop_process(j, false);
+}
+
+static void add_env(char ***envp, size_t *n, size_t *alloc, const char *k, const char *v)
+{
+    size_t klen = strlen(k);
+    struct buf b = BUF_INIT;
+    buf_addf(&b, "%s=%s", k, v);
+    for (size_t i = 0; i < *n; i++) {
+        if (!strncmp((*envp)[i], k, klen) && (*envp)[i][klen] == '=') {
+            free((*envp)[i]);
+            (*envp)[i] = buf_detach(&b, NULL);
+            return;
+        }
+    }
+    ALLOC_GROW(*envp, *n + 2, *alloc);
+    (*envp)[(*n)++] = buf_detach(&b, NULL);
+    (*envp)[*n] = NULL;
+}
+
+static void free_strv(char **v)
+{
+    if (!v)
+        return;
+    for (char **p = v; *p; p++)
+        free(*p);
+    free(v);
+}
+
+static char **job_env(struct rjob *j, bool sandbox)
+{
+    struct runexec *rx = j->rx;
+    const struct pipeline *p = rx->cfg.pipeline;
+    const struct pl_job *pj = &p->jobs[j->idx];
+    char **env = NULL;
+    size_t n = 0, alloc = 0;
+    char num[32];
+
+    add_env(&env, &n, &alloc, "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    add_env(&env, &n, &alloc, "HOME", sandbox ? "/tmp/home" : j->home_dir);
+    add_env(&env, &n, &alloc, "TMPDIR", sandbox ? "/tmp" : j->tmp_dir);
+    add_env(&env, &n, &alloc, "LANG", "C.UTF-8");
+    for (size_t k = 0; k < p->env.n; k++)
+        add_env(&env, &n, &alloc, p->env.v[k].key, p->env.v[k].value);
+    for (size_t k = 0; k < pj->env.n; k++)
+        add_env(&env, &n, &alloc, pj->env.v[k].key, pj->env.v[k].value);
+    add_env(&env, &n, &alloc, "CI", "true");
+    add_env(&env, &n, &alloc, "FLYWHEEL", "true");
+    snprintf(num, sizeof(num), "%lld", (long long)rx->run_id);
+    add_env(&env, &n, &alloc, "FLYWHEEL_RUN", num);
+    add_env(&env, &n, &alloc, "FLYWHEEL_RUN_KIND", rx->cfg.kind);
+    add_env(&env, &n, &alloc, "FLYWHEEL_JOB", pj->name);
+    snprintf(num, sizeof(num), "%d", j->attempt);
+    add_env(&env, &n, &alloc, "FLYWHEEL_ATTEMPT", num);
+    add_env(&env, &n, &alloc, "FLYWHEEL_COMMIT", rx->cfg.source->commit);
+    add_env(&env, &n, &alloc, "FLYWHEEL_BRANCH", rx->cfg.source->branch);
+    add_env(&env, &n, &alloc, "FLYWHEEL_WORKSPACE", j->ws_dir);
+    return env;
+}
+
+static void argv_add(char ***v, size_t *n, size_t *alloc, const char *s)
+{
+    ALLOC_GROW(*v, *n + 2, *alloc);
+    (*v)[(*n)++] = xstrdup(s);
+    (*v)[*n] = NULL;
+}
+
+static char **job_argv(struct rjob *j, bool sandbox, bool network)
+{
+    struct runexec *rx = j->rx;
+    const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
+    char **v = NULL;
+    size_t n = 0, alloc = 0;
+    char num[32];
+
+    argv_add(&v, &n, &alloc, rx->cfg.self_exe);
+    argv_add(&v, &n, &alloc, "__leader");
+    argv_add(&v, &n, &alloc, "--grace");
+    snprintf(num, sizeof(num), "%ld", rx->cfg.grace_ms);
+    argv_add(&v, &n, &alloc, num);
+    argv_add(&v, &n, &alloc, "--status-fd");
+    argv_add(&v, &n, &alloc, "3");
+    argv_add(&v, &n, &alloc, "--");
+    if (sandbox) {
+        static const char *const fixed[] = {
+            "bwrap",
+            "--die-with-parent",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--dir",
+            "/tmp/home",
+        };
+        for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
+            argv_add(&v, &n, &alloc, fixed[k]);
+        if (!network)
+            argv_add(&v, &n, &alloc, "--unshare-net");
+        argv_add(&v, &n, &alloc, "--bind");
+        argv_add(&v, &n, &alloc, j->ws_dir);
+        argv_add(&v, &n, &alloc, j->ws_dir);
+        argv_add(&v, &n, &alloc, "--chdir");
+        argv_add(&v, &n, &alloc, j->ws_dir);
+        argv_add(&v, &n, &alloc, "--");
+    }
+    argv_add(&v, &n, &alloc, "/bin/sh");
+    argv_add(&v, &n, &alloc, "-e");
+    argv_add(&v, &n, &alloc, "-c");
+    struct buf script = BUF_INIT;
+    for (size_t k = 0; k < pj->run.n; k++)
+        buf_addf(&script, "%s\n", pj->run.v[k].s);
+    argv_add(&v, &n, &alloc, script.data);
+    buf_release(&script);
+    return v;
+}
+
+static void spawn_job(struct rjob *j)
+{
+    struct runexec *rx = j->rx;
+    const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
+    int outp[2] = {-1, -1}, stp[2] = {-1, -1};
+    struct buf err = BUF_INIT;
+    bool sandbox = rx->cfg.isolation == RUNEXEC_ISO_JOB ? pj->isolation == PL_ISO_SANDBOX
+                                                        : rx->cfg.isolation == PL_ISO_SANDBOX;
+    char **argv = NULL, **env = NULL;
+
+    j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (j->log_fd < 0) {
+        buf_addf(&err, "cannot write the log %s: %s", j->log_path, strerror(errno));
+        goto fail;
+    }
+    if (pipe2(outp, O_CLOEXEC) || pipe2(stp, O_CLOEXEC)) {
+        buf_addf(&err, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    argv = job_argv(j, sandbox, pj->network);
+    env = job_env(j, sandbox);
+
+    uv_stdio_container_t stdio[4];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = outp[1];
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = outp[1];
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = stp[1];
+    uv_process_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.exit_cb = on_exit_cb;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = env;
+    o.cwd = j->ws_dir;
+    o.flags = UV_PROCESS_DETACHED;
+    o.stdio_count = 4;
+    o.stdio = stdio;
+
+    uv_pipe_init(rx->loop, &j->out, 0);
+    uv_pipe_init(rx->loop, &j->status, 0);
+    uv_timer_init(rx->loop, &j->timer);
+    uv_timer_init(rx->loop, &j->backstop);
+    j->out.data = j->status.data = j->timer.data = j->backstop.data = j;
+    j->open_handles += 4;
+    rx->in_flight += 4;
+    j->proc.data = j;
+    int rc = uv_spawn(rx->loop, &j->proc, &o);
+    close(outp[1]);
+    close(stp[1]);
+    outp[1] = stp[1] = -1;
+    if (rc) {
+        buf_addf(&err, "cannot start the job: %s", uv_strerror(rc));
+        close(outp[0]);
+        close(stp[0]);
+        j->out_eof = j->status_eof = j->exited = true;
+        close_handle(j, (uv_handle_t *)&j->out);
+        close_handle(j, (uv_handle_t *)&j->status);
+        close_handle(j, (uv_handle_t *)&j->timer);
+        close_handle(j, (uv_handle_t *)&j->backstop);
+        goto fail;
+    }
+    j->open_handles++;
+    rx->in_flight++;
+    j->spawned = true;
+    uv_pipe_open(&j->out, outp[0]);
+    uv_pipe_open(&j->status, stp[0]);
+    uv_read_start((uv_stream_t *)&j->out, alloc_cb, on_out);
+    uv_read_start((uv_stream_t *)&j->status, alloc_cb, on_status);
+    uv_timer_start(&j->timer, on_timeout, (uint64_t)pj->timeout_ms, 0);
+    if (j->cancelled)
+        stop_process(j, rx->hard_cancel);
+    free_strv(argv);
+    free_strv(env);
+    return;
+fail:
+    for (int k = 0; k < 2; k++) {
+        if (outp[k] >= 0 && k == 1)
+            close(outp[k]);
+        if (stp[k] >= 0 && k == 1)
+            close(stp[k]);
+    }
+    free_strv(argv);
+    free_strv(env);
+    j->error = buf_detach(&err, NULL);
+    attempt_end(j, JOB_EV_FAIL);
+}
+
+static void attempt_exit_checked(struct rjob *j)
+{
+    if (!j->exited || !j->out_eof || !j->status_eof || j->phase != PH_RUNNING)
+        return;
+    struct runexec *rx = j->rx;
+    const char *s = j->status_line.data;
+    int v;
+    j->exit_code = -1;
+    if (sscanf(s, "exit %d", &v) == 1) {
+        j->exit_code = v;
+    } else if (sscanf(s, "signal %d", &v) == 1) {
+        j->term_signal = v;
+    } else if (!strncmp(s, "error ", 6)) {
+        size_t l = strcspn(s + 6, "\n");
+        j->error = xmemdupz(s + 6, l);
+    } else if (!j->error) {
+        /* The leader itself died (killed by the backstop, or crashed). */
+        struct buf b = BUF_INIT;
+        if (j->term_signal)
+            buf_addf(&b, "the job's leader was killed by signal %d", j->term_signal);
+        else
+            buf_addf(&b, "the job's leader exited with status %lld", (long long)j->exit_status);
+        j->error = buf_detach(&b, NULL);
+    }
+    if (j->log_fd >= 0) {
+        close(j->log_fd);
+        j->log_fd = -1;
+    }
+    if (j->cancelled) {
+        attempt_end(j, JOB_EV_CANCEL);
+        return;
+    }
+    if (j->timed_out) {
+        attempt_end(j, JOB_EV_TIME_OUT);
+        return;
+    }
+    if (j->exit_code != 0 || j->error) {
+        attempt_end(j, JOB_EV_FAIL);
+        return;
+    }
+    if (!rx->cfg.pipeline->jobs[j->idx].artifacts.n) {
+        attempt_end(j, JOB_EV_PASS);
+        return;
+    }
+    j->phase = PH_COLLECTING;
+    j->work.data = j;
+    rx->in_flight++;
+    if (uv_queue_work(rx->loop, &j->work, collect_work, collect_done)) {
+        rx->in_flight--;
+        j->error = xstrdup("cannot queue the collection of artifacts");
+        attempt_end(j, JOB_EV_FAIL);
+    }
+}
+
+/* ---- attempts ----------------------------------------------------------- */
+
+static void save_attempt(struct rjob *j, const char *state)
+{
+    struct runexec *rx = j->rx;
+    struct store_attempt a = {0};
+    struct buf err = BUF_INIT;
+    a.id = j->attempt_id;
+    a.job_id = j->job_id;
+    a.number = j->attempt;
+    a.state = (char *)state;
+    a.exit_code = j->exit_code;
+    a.signal = j->term_signal;
+    a.log_path = j->log_path;
+    a.workspace = j->ws_dir;
+    a.started_ms = j->wall_start;
+    a.finished_ms = strcmp(state, "running") ? store_now_ms() : 0;
+    if (j->attempt_id)
+        store_attempt_update(rx->cfg.store, &a, &err);
+    else
+        j->attempt_id = store_attempt_insert(rx->cfg.store, &a, &err);
+    if (err.len)
+        fprintf(stderr, "flywheel: recording attempt: %s\n", err.data);
+    buf_release(&err);
+}
+
+static void attempt_begin(struct runexec *rx, size_t i)
+{
+    struct rjob *j = &rx->jobs[i];
+    j->attempt = sched_attempts(rx->sched, i);
+    j->attempt_id = 0;
+    j->phase = PH_PREPARING;
+    j->spawned = j->exited = j->out_eof = j->status_eof = false;
+    j->timed_out = false;
+    j->exit_code = -1;
+    j->term_signal = 0;
+    j->exit_status = 0;
+    free(j->error);
+    j->error = NULL;
+    buf_reset(&j->status_line);
+    j->log_fd = -1;
+    j->t_start = mono_ms();
+    j->t_end = 0;
+    if (!j->wall_start)
+        j->wall_start = store_now_ms();
+    job_paths(rx, i);
+    save_attempt(j, "running");
+    notify(rx, i);
+    j->work.data = j;
+    rx->in_flight++;
+    if (uv_queue_work(rx->loop, &j->work, prepare_work, prepare_done)) {
+        rx->in_flight--;
+        j->error = xstrdup("cannot queue the workspace preparation");
+        attempt_end(j, JOB_EV_FAIL);
+    }
+}
+
+static void attempt_end(struct rjob *j, enum job_event ev)
+{
+    struct runexec *rx = j->rx;
+    size_t i = j->idx;
+    j->t_end = mono_ms();
+    if (j->error) {
+        /* Say it in the log too: the log is where people look. */
+        if (j->log_fd < 0)
+            j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        struct buf m = BUF_INIT;
+        buf_addf(&m, "flywheel: %s\n", j->error);
+        log_write(j, m.data, m.len);
+        buf_release(&m);
+    }
+    if (j->log_fd >= 0) {
+        close(j->log_fd);
+        j->log_fd = -1;
+    }
+    static const char *const attempt_state[] = {
+        [JOB_EV_PASS] = "passed",
+        [JOB_EV_FAIL] = "failed",
+        [JOB_EV_TIME_OUT] = "timed-out",
+        [JOB_EV_CANCEL] = "cancelled",
+    };
+    save_attempt(j, attempt_state[ev]);
+    sched_finish(rx->sched, i, ev);
+    if (ev != JOB_EV_PASS && j->error && !sched_retrying(rx->sched, i)) {
+        /* Keep the reason: sched only knows the state. */
+    }
+    bool failed = ev == JOB_EV_FAIL || ev == JOB_EV_TIME_OUT;
+    /* Failed workspaces stay for inspection, unless the run is being cancelled. */
+    bool keep_ws = rx->cfg.keep || (failed && !rx->cancel_requested);
+    remove_workspace(j, keep_ws);
+    j->phase = sched_state(rx->sched, i) == JOB_QUEUED ? PH_IDLE : PH_DONE;
+    notify(rx, i);
+    if (sched_cancelling(rx->sched) && !rx->cancel_requested) {
+        /* --fail-fast: stop the others too */
+        runexec_cancel(rx, sched_reason(rx->sched, i));
+    }
+    notify_settled(rx);
+    pump(rx);
+}
+
+/* ---- driving ------------------------------------------------------------ */
+
+static void pump(struct runexec *rx)
+{
+    if (rx->done)
+        return;
+    long i;
+    while (sched_running(rx->sched) < (size_t)rx->cfg.slots && (i = sched_next(rx->sched)) >= 0)
+        attempt_begin(rx, (size_t)i);
+    notify_settled(rx);
+    maybe_done(rx);
+}
+
+static void maybe_done(struct runexec *rx)
+{
+    if (rx->done || !sched_done(rx->sched) || rx->in_flight)
+        return;
+    rx->done = true;
+    enum sched_result r = sched_result(rx->sched);
+    struct store_run run = {0};
+    struct buf err = BUF_INIT;
+    if (store_run_get(rx->cfg.store, rx->run_id, &run, &err) == 0) {
+        free(run.state);
+        run.state = xstrdup(sched_result_name(r));
+        run.finished_ms = store_now_ms();
+        store_run_update(rx->cfg.store, &run, &err);
+        store_run_release(&run);
+    }
+    if (err.len)
+        fprintf(stderr, "flywheel: recording the run: %s\n", err.data);
+    buf_release(&err);
+    if (rx->cfg.obs.on_done)
+        rx->cfg.obs.on_done(rx->cfg.obs.ctx, r);
+}
+
+int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_config *cfg,
+                  struct buf *err)
+{
+    struct runexec *rx = xcalloc(1, sizeof(*rx));
+    const struct pipeline *p = cfg->pipeline;
+    struct store_run run = {0};
+
+    rx->loop = loop;
+    rx->cfg = *cfg;
+    if (rx->cfg.slots < 1)
+        rx->cfg.slots = 1;
+    if (rx->cfg.grace_ms <= 0)
+        rx->cfg.grace_ms = 5000;
+    buf_init(&rx->cancel_reason, 0);
+    rx->sched = sched_new(p, cfg->selected, cfg->sched_flags);
+    rx->jobs = xcalloc(p->njobs + 1, sizeof(*rx->jobs));
+
+    run.kind = (char *)cfg->kind;
+    run.source = (char *)(cfg->source->commit[0] ? cfg->source->commit : "");
+    run.commit = cfg->source->commit;
+    run.branch = cfg->source->branch;
+    run.state = "running";
+    run.created_ms = run.started_ms = store_now_ms();
+    rx->run_id = store_run_insert(cfg->store, &run, err);
+    if (rx->run_id <= 0)
+        goto fail;
+
+    struct buf b = BUF_INIT;
+    buf_addf(&b, "%s/logs/%lld", cfg->state_dir, (long long)rx->run_id);
+    rx->log_dir = buf_detach(&b, NULL);
+    buf_addf(&b, "%s/work/%lld", cfg->state_dir, (long long)rx->run_id);
+    rx->work_dir = buf_detach(&b, NULL);
+    if (mkdir_p(rx->log_dir, err) || mkdir_p(rx->work_dir, err))
+        goto fail;
+
+    for (size_t i = 0; i < p->njobs; i++) {
+        struct rjob *j = &rx->jobs[i];
+        j->rx = rx;
+        j->idx = i;
+        j->log_fd = -1;
+        j->exit_code = -1;
+        buf_init(&j->status_line, STATUS_MAX);
+        if (!sched_selected(rx->sched, i))
+            continue;
+        j->job_id = store_job_insert(cfg->store, rx->run_id, p->jobs[i].name, err);
+        if (j->job_id <= 0)
+            goto fail;
+    }
+    *out = rx;
+    pump(rx);
+    return 0;
+fail:
+    runexec_free(rx);
+    *out = NULL;
+    return -1;
+}
+
+void runexec_cancel(struct runexec *rx, const char *reason)
+{
+    if (rx->cancel_requested)
+        rx->hard_cancel = true;
+    rx->cancel_requested = true;
+    if (!sched_cancelling(rx->sched))
+        sched_cancel_all(rx->sched, reason);
+    for (size_t i = 0; i < rx->cfg.pipeline->njobs; i++) {
+        struct rjob *j = &rx->jobs[i];
+        if (j->phase == PH_PREPARING || j->phase == PH_RUNNING || j->phase == PH_COLLECTING) {
+            j->cancelled = true;
+            if (j->phase == PH_RUNNING)
+                stop_process(j, rx->hard_cancel);
+        }
+    }
+    notify_settled(rx);
+    maybe_done(rx);
+}
+
+void runexec_free(struct runexec *rx)
+{
+    if (!rx)
+        return;
+    for (size_t i = 0; rx->jobs && i < rx->cfg.pipeline->njobs; i++) {
+        struct rjob *j = &rx->jobs[i];
+        free(j->ws_dir);
+        free(j->home_dir);
+        free(j->tmp_dir);
+        free(j->log_path);
+        free(j->error);
+        buf_release(&j->status_line);
+        for (size_t a = 0; a < j->narts; a++)
+            free(j->arts[a].path);
+        free(j->arts);
+        if (j->log_fd >= 0)
+            close(j->log_fd);
+    }
+    free(rx->jobs);
+    sched_free(rx->sched);
+    free(rx->log_dir);
+    free(rx->work_dir);
+    buf_release(&rx->cancel_reason);
+    free(rx);
+}
+
+int64_t runexec_run_id(const struct runexec *rx)
+{
+    return rx->run_id;
+}
+
+const struct sched *runexec_sched(const struct runexec *rx)
+{
+    return rx->sched;
+}
+
+const char *runexec_log_path(const struct runexec *rx, size_t job)
+{
+    return rx->jobs[job].log_path;
+}
+
+const char *runexec_workspace(const struct runexec *rx, size_t job)
+{
+    return rx->jobs[job].ws_kept ? rx->jobs[job].ws_dir : NULL;
+}
+
+int64_t runexec_duration_ms(const struct runexec *rx, size_t job)
+{
+    const struct rjob *j = &rx->jobs[job];
+    if (!j->t_start)
+        return 0;
+    return (j->t_end ? j->t_end : mono_ms()) - j->t_start;
+}
+
+const char *runexec_log_dir(const struct runexec *rx)
+{
+    return rx->log_dir;
+}
+
+bool runexec_have_bwrap(void)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/bin:/bin";
+    struct buf b = BUF_INIT;
+    bool found = false;
+    while (*path && !found) {
+        size_t l = strcspn(path, ":");
+        buf_reset(&b);
+        buf_add(&b, path, l);
+        buf_adds(&b, "/bwrap");
+        found = access(b.data, X_OK) == 0;
+        path += l;
+        if (*path == ':')
+            path++;
+    }
+    buf_release(&b);
+    return found;
+}

@@ -1,0 +1,88 @@
+/*
+ * runexec: executes one run of a pipeline on a libuv loop: the scheduler
+ * (core/sched.h) decides, this module prepares workspaces, starts job
+ * processes under the leader (exec/leader.h), streams their output to log
+ * files, enforces timeouts, collects artifacts into the content-addressed
+ * store, and records every transition in the store before it is reported.
+ * `flywheel run` drives it on a loop of its own; the server will drive
+ * several on its engine loop.
+ *
+ * Calling sequence:
+ *
+ *     struct runexec *rx;
+ *     runexec_start(&rx, loop, &cfg, &err);   // returns at once; work happens on the loop
+ *     uv_run(loop, UV_RUN_DEFAULT);           // cfg.on_done is called once at the end
+ *     runexec_free(rx);                        // after on_done
+ *
+ * Threads: everything is called on the loop's thread. Blocking work
+ * (checkouts, hashing, removal) runs on libuv's thread pool and comes back
+ * to the loop before it touches any state.
+ */
+#ifndef FLYWHEEL_ENGINE_RUNEXEC_H
+#define FLYWHEEL_ENGINE_RUNEXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/job.h"
+#include "core/pipeline.h"
+#include "core/sched.h"
+#include "exec/workspace.h"
+#include "store/cas.h"
+#include "store/store.h"
+
+struct runexec;
+
+struct runexec_observer {
+    void *ctx;
+    /* A job changed state (also each new attempt's start). */
+    void (*on_state)(void *ctx, size_t job, enum job_state state, int attempt, const char *reason,
+                     int64_t duration_ms);
+    /* A chunk of a job's output (the same bytes as the log file). */
+    void (*on_output)(void *ctx, size_t job, const char *data, size_t len);
+    /* The run ended. */
+    void (*on_done)(void *ctx, enum sched_result result);
+};
+
+enum runexec_isolation { RUNEXEC_ISO_JOB = -1 }; /* or enum pl_isolation to force one */
+
+struct runexec_config {
+    const struct pipeline *pipeline; /* outlives the run */
+    const bool *selected;            /* jobs to run (closed under needs) */
+    const struct ws_source *source;  /* what workspaces are made of */
+    struct store *store;
+    struct cas *cas;
+    const char *state_dir; /* logs/ and work/ go under it */
+    const char *kind;      /* "change", "main", "tag", "manual" */
+    const char *self_exe;  /* this binary, for the leader */
+    int slots;             /* jobs at a time, >= 1 */
+    unsigned sched_flags;  /* SCHED_FAIL_FAST */
+    int isolation;         /* RUNEXEC_ISO_JOB, PL_ISO_NONE or PL_ISO_SANDBOX */
+    bool keep;             /* keep every workspace (failed ones are always kept) */
+    long grace_ms;         /* SIGTERM -> SIGKILL, default 5000 */
+    struct runexec_observer obs;
+};
+
+int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_config *cfg,
+                  struct buf *err) __attribute__((warn_unused_result));
+/* Cancels the run: queued jobs at once, running ones by signal. A second call
+ * kills the running ones without grace. */
+void runexec_cancel(struct runexec *rx, const char *reason);
+void runexec_free(struct runexec *rx);
+
+int64_t runexec_run_id(const struct runexec *rx);
+const struct sched *runexec_sched(const struct runexec *rx);
+/* The log file of the job's last attempt, or NULL. */
+const char *runexec_log_path(const struct runexec *rx, size_t job);
+/* The kept workspace of a job, or NULL when it was removed. */
+const char *runexec_workspace(const struct runexec *rx, size_t job);
+int64_t runexec_duration_ms(const struct runexec *rx, size_t job);
+/* Where the run's logs are. */
+const char *runexec_log_dir(const struct runexec *rx);
+
+/* True when bubblewrap can be found in PATH. */
+bool runexec_have_bwrap(void);
+
+#endif

@@ -27,8 +27,8 @@ int cas_open(struct cas **out, const char *root, struct buf *err)
 void cas_close(struct cas *c);
 
 /* Hashes the file at path; writes "sha256:<hex>" to digest (room for CAS_DIGEST_LEN + 1). */
-int cas_hash_file(const char *path, char digest[CAS_DIGEST_LEN + 1], int64_t *size,
-                  struct buf *err) __attribute__((warn_unused_result));
+int cas_hash_file(const char *path, char digest[CAS_DIGEST_LEN + 1], int64_t *size, struct buf *err)
+    __attribute__((warn_unused_result));
 
 /*
  * Stores the regular file at path (it is read once, streaming, hashed while

@@ -53,9 +53,9 @@ struct store_run {
 struct store_job {
     int64_t id, run_id;
     char *name;
-    char *state;  /* job_state_name() values: "queued", "running", "passed", ... */
-    char *reason; /* why it is in this state ("needs 'build', which failed"), or "" */
-    int attempts; /* attempts started so far */
+    char *state;   /* job_state_name() values: "queued", "running", "passed", ... */
+    char *reason;  /* why it is in this state ("needs 'build', which failed"), or "" */
+    int attempts;  /* attempts started so far */
     int exit_code; /* last attempt's exit status, -1 if none / killed by a signal */
     int64_t started_ms, finished_ms;
 };
@@ -63,8 +63,8 @@ struct store_job {
 /* One attempt of a job. */
 struct store_attempt {
     int64_t id, job_id;
-    int number;   /* 1-based */
-    char *state;  /* "running", "passed", "failed", "timed-out", "cancelled" */
+    int number;    /* 1-based */
+    char *state;   /* "running", "passed", "failed", "timed-out", "cancelled" */
     int exit_code; /* -1 when killed by a signal */
     int signal;    /* the signal that ended it, or 0 */
     char *log_path;

@@ -1,0 +1,1038 @@
+#include "store/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "util/xalloc.h"
+
+/*
+ * The schema, one migration per entry, applied in order. Entry i brings the
+ * database from user_version i to i + 1 and must end by setting
+ * user_version to i + 1 (store_open checks it). Never edit an entry once it
+ * has shipped: add a new one.
+ *
+ * Times are Unix milliseconds, 0 meaning "not yet". AUTOINCREMENT keeps ids
+ * from ever being reused, since run ids name log directories and URLs.
+ */
+static const char *const store_migrations[] = {
+    /* 1: runs, jobs, attempts, artifacts. */
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL,"
+    "  source TEXT NOT NULL DEFAULT '',"
+    "  commit_id TEXT NOT NULL DEFAULT '',"
+    "  branch TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX runs_by_state ON runs (state);"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  state TEXT NOT NULL DEFAULT 'queued',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  exit_code INTEGER NOT NULL DEFAULT -1,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (run_id, name)"
+    ");"
+    "CREATE TABLE attempts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  number INTEGER NOT NULL CHECK (number >= 1),"
+    "  state TEXT NOT NULL,"
+    "  exit_code INTEGER NOT NULL DEFAULT -1,"
+    "  signal INTEGER NOT NULL DEFAULT 0,"
+    "  log_path TEXT NOT NULL DEFAULT '',"
+    "  workspace TEXT NOT NULL DEFAULT '',"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (job_id, number)"
+    ");"
+    "CREATE INDEX attempts_by_state ON attempts (state);"
+    "CREATE TABLE artifacts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL CHECK (path <> ''),"
+    "  digest TEXT NOT NULL"
+    "    CHECK (length(digest) = 71 AND substr(digest, 1, 7) = 'sha256:'),"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  mode INTEGER NOT NULL,"
+    "  UNIQUE (job_id, path)"
+    ");"
+    /* Which jobs reference a blob: for garbage collection of the CAS. */
+    "CREATE INDEX artifacts_by_digest ON artifacts (digest);"
+    "PRAGMA user_version = 1;",
+};
+
+#define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+#define STORE_INTERRUPTED "interrupted: flywheel stopped before the run finished"
+
+enum store_stmt {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_USER_VERSION,
+    S_RUN_INSERT,
+    S_RUN_UPDATE,
+    S_RUN_GET,
+    S_RUN_LIST,
+    S_RUN_LATEST,
+    S_JOB_INSERT,
+    S_JOB_UPDATE,
+    S_JOB_LIST,
+    S_JOB_FIND,
+    S_ATTEMPT_INSERT,
+    S_ATTEMPT_UPDATE,
+    S_ATTEMPT_LIST,
+    S_ARTIFACT_INSERT,
+    S_ARTIFACT_LIST,
+    S_RECONCILE_ATTEMPTS,
+    S_RECONCILE_JOBS,
+    S_RECONCILE_RUNS,
+    S_COUNT
+};
+
+#define RUN_COLS "id, kind, source, commit_id, branch, state, created_ms, started_ms, finished_ms"
+#define JOB_COLS "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms"
+#define ATTEMPT_COLS                                                                               \
+    "id, job_id, number, state, exit_code, signal, log_path, workspace, started_ms, finished_ms"
+#define ARTIFACT_COLS "id, job_id, path, digest, size, mode"
+
+/* Every value is a bound parameter; the SQL text is constant. */
+static const char *const store_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_USER_VERSION] = "PRAGMA user_version",
+    [S_RUN_INSERT] = "INSERT INTO runs (kind, source, commit_id, branch, state, created_ms,"
+                     " started_ms, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_RUN_UPDATE] = "UPDATE runs SET kind = ?2, source = ?3, commit_id = ?4, branch = ?5,"
+                     " state = ?6, started_ms = ?7, finished_ms = ?8 WHERE id = ?1",
+    [S_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1",
+    [S_RUN_LIST] = "SELECT " RUN_COLS " FROM runs ORDER BY id DESC LIMIT ?1",
+    [S_RUN_LATEST] = "SELECT id FROM runs ORDER BY id DESC LIMIT 1",
+    [S_JOB_INSERT] = "INSERT INTO jobs (run_id, name) VALUES (?1, ?2)",
+    [S_JOB_UPDATE] = "UPDATE jobs SET state = ?2, reason = ?3, attempts = ?4, exit_code = ?5,"
+                     " started_ms = ?6, finished_ms = ?7 WHERE id = ?1",
+    [S_JOB_LIST] = "SELECT " JOB_COLS " FROM jobs WHERE run_id = ?1 ORDER BY id",
+    [S_JOB_FIND] = "SELECT " JOB_COLS " FROM jobs WHERE run_id = ?1 AND name = ?2",
+    [S_ATTEMPT_INSERT] = "INSERT INTO attempts (job_id, number, state, exit_code, signal,"
+                         " log_path, workspace, started_ms, finished_ms)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_ATTEMPT_UPDATE] = "UPDATE attempts SET state = ?2, exit_code = ?3, signal = ?4,"
+                         " log_path = ?5, workspace = ?6, started_ms = ?7, finished_ms = ?8"
+                         " WHERE id = ?1",
+    [S_ATTEMPT_LIST] =
+        "SELECT " ATTEMPT_COLS " FROM attempts WHERE job_id = ?1 ORDER BY number, id",
+    /* A job retried after storing an artifact stores it again: the newest wins. */
+    [S_ARTIFACT_INSERT] = "INSERT OR REPLACE INTO artifacts (job_id, path, digest, size, mode)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_ARTIFACT_LIST] = "SELECT " ARTIFACT_COLS " FROM artifacts WHERE job_id = ?1 ORDER BY path",
+    [S_RECONCILE_ATTEMPTS] = "UPDATE attempts SET state = 'cancelled',"
+                             " finished_ms = CASE WHEN finished_ms = 0 THEN ?1 ELSE finished_ms END"
+                             " WHERE state = 'running' AND job_id IN (SELECT jobs.id FROM jobs"
+                             " JOIN runs ON runs.id = jobs.run_id WHERE runs.state = 'running')",
+    [S_RECONCILE_JOBS] = "UPDATE jobs SET state = 'cancelled', reason = ?2,"
+                         " finished_ms = CASE WHEN finished_ms = 0 THEN ?1 ELSE finished_ms END"
+                         " WHERE state IN ('queued', 'running')"
+                         " AND run_id IN (SELECT id FROM runs WHERE state = 'running')",
+    [S_RECONCILE_RUNS] = "UPDATE runs SET state = 'cancelled',"
+                         " finished_ms = CASE WHEN finished_ms = 0 THEN ?1 ELSE finished_ms END"
+                         " WHERE state = 'running'",
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *stmt[S_COUNT]; /* prepared on first use, kept until close */
+};
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A negative errno-style code for an SQLite result code. */
+static int store_code(sqlite3 *db, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return -EBUSY;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+        return -EINVAL;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_READONLY:
+        return -EROFS;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return -EACCES;
+    case SQLITE_NOMEM:
+        return -ENOMEM;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR: {
+        int e = db ? sqlite3_system_errno(db) : 0;
+        return e > 0 ? -e : -EIO;
+    }
+    default:
+        return -EIO;
+    }
+}
+
+/*
+ * Appends "store: <context>: <sqlite message>" to err and returns the code
+ * for rc. Call it right after the failing call, before anything else touches
+ * the connection, so that the message is the one that explains rc.
+ */
+__attribute__((format(printf, 4, 5))) static int store_fail(struct store *st, int rc,
+                                                            struct buf *err, const char *fmt, ...)
+{
+    va_list ap;
+    buf_adds(err, "store: ");
+    va_start(ap, fmt);
+    buf_vaddf(err, fmt, ap);
+    va_end(ap);
+    buf_addf(err, ": %s", sqlite3_errmsg(st->db));
+    return store_code(st->db, rc);
+}
+
+static sqlite3_stmt *store_stmt(struct store *st, enum store_stmt id, struct buf *err)
+{
+    if (!st->stmt[id]) {
+        int rc = sqlite3_prepare_v3(st->db, store_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmt[id], NULL);
+        if (rc != SQLITE_OK) {
+            store_fail(st, rc, err, "cannot prepare \"%s\"", store_sql[id]);
+            sqlite3_finalize(st->stmt[id]);
+            st->stmt[id] = NULL;
+        }
+    }
+    return st->stmt[id];
+}
+
+/* Makes s ready for its next use and drops the bound (borrowed) strings. */
+static void store_stmt_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/*
+ * Binding: rc chaining as in SQLite itself. The first failure is kept and
+ * the later binds are skipped. Strings are bound SQLITE_STATIC: they are the
+ * caller's and outlive the statement's use (store_stmt_done clears them).
+ * A NULL string is stored as "" (every text column is NOT NULL).
+ */
+static void bind_text(sqlite3_stmt *s, int i, const char *v, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc = sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static void bind_int64(sqlite3_stmt *s, int i, int64_t v, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc = sqlite3_bind_int64(s, i, v);
+}
+
+static char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+/*
+ * Runs a statement that returns no rows (an INSERT, UPDATE or transaction
+ * control). Returns 0 or a negative code with the reason in err; s is reset.
+ */
+static int store_exec_stmt(struct store *st, sqlite3_stmt *s, int brc, struct buf *err,
+                           const char *what)
+{
+    int rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    int ret = 0;
+    if (rc != SQLITE_DONE)
+        ret = store_fail(st, rc, err, "%s", what);
+    store_stmt_done(s);
+    return ret;
+}
+
+/* Transactions for the writes made of several statements. */
+static int store_begin(struct store *st, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_BEGIN, err);
+    if (!s)
+        return -EIO;
+    return store_exec_stmt(st, s, SQLITE_OK, err, "cannot begin a transaction");
+}
+
+static int store_commit(struct store *st, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_COMMIT, err);
+    if (!s)
+        return -EIO;
+    return store_exec_stmt(st, s, SQLITE_OK, err, "cannot commit");
+}
+
+static void store_rollback(struct store *st)
+{
+    if (sqlite3_get_autocommit(st->db))
+        return; /* SQLite already rolled back (after an I/O error, for example) */
+    struct buf ignored = BUF_INIT;
+    sqlite3_stmt *s = store_stmt(st, S_ROLLBACK, &ignored);
+    if (s && store_exec_stmt(st, s, SQLITE_OK, &ignored, "rollback")) {
+        /* Nothing more to do: the caller is reporting the first error. */
+    }
+    buf_release(&ignored);
+}
+
+/* Runs constant SQL text (no values in it) whose rows, if any, do not matter. */
+static int store_exec_sql(struct store *st, const char *sql, struct buf *err)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        return 0;
+    buf_addf(err, "store: %s: \"%s\" failed: %s", st->path, sql, msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return store_code(st->db, rc);
+}
+
+/* Runs a one-off statement of constant text returning one text or integer row. */
+static int store_pragma(struct store *st, const char *sql, struct buf *out_text, int64_t *out_int,
+                        struct buf *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    int ret = 0;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        if (rc == SQLITE_DONE)
+            buf_addf(err, "store: \"%s\" returned nothing", sql);
+        else
+            ret = store_fail(st, rc, err, "\"%s\" failed", sql);
+        ret = ret ? ret : -EIO;
+        goto out;
+    }
+    if (out_text) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        buf_adds(out_text, t ? (const char *)t : "");
+    }
+    if (out_int)
+        *out_int = sqlite3_column_int64(s, 0);
+out:
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static int store_user_version(struct store *st, int64_t *v, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_USER_VERSION, err);
+    if (!s)
+        return -EIO;
+    int rc = sqlite3_step(s);
+    int ret = 0;
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(s, 0);
+    else
+        ret = store_fail(st, rc, err, "cannot read the schema version");
+    store_stmt_done(s);
+    return ret;
+}
+
+/*
+ * Applies the migrations the database lacks, each in its own transaction.
+ * The version is read again inside the transaction: another process opening
+ * the same file at the same time may have migrated it meanwhile.
+ */
+static int store_migrate(struct store *st, struct buf *err)
+{
+    int64_t v;
+    int ret = store_user_version(st, &v, err);
+    if (ret)
+        return ret;
+    if (v > STORE_SCHEMA_VERSION) {
+        buf_addf(err,
+                 "store: %s has schema version %lld, newer than this flywheel knows (%d);"
+                 " use a newer flywheel",
+                 st->path, (long long)v, STORE_SCHEMA_VERSION);
+        return -EPROTO;
+    }
+    for (int i = 0; i < STORE_SCHEMA_VERSION; i++) {
+        if (v >= i + 1)
+            continue;
+        ret = store_begin(st, err);
+        if (ret)
+            return ret;
+        ret = store_user_version(st, &v, err);
+        if (ret)
+            goto fail;
+        if (v >= i + 1) {
+            ret = store_commit(st, err);
+            if (ret)
+                goto fail;
+            continue;
+        }
+        char *msg = NULL;
+        int rc = sqlite3_exec(st->db, store_migrations[i], NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            buf_addf(err, "store: migration to schema version %d failed: %s", i + 1,
+                     msg ? msg : sqlite3_errstr(rc));
+            sqlite3_free(msg);
+            ret = store_code(st->db, rc);
+            goto fail;
+        }
+        ret = store_user_version(st, &v, err);
+        if (ret)
+            goto fail;
+        if (v != i + 1) {
+            buf_addf(err, "store: migration %d left user_version at %lld", i + 1, (long long)v);
+            ret = -EPROTO;
+            goto fail;
+        }
+        ret = store_commit(st, err);
+        if (ret)
+            goto fail;
+    }
+    return 0;
+fail:
+    store_rollback(st);
+    return ret;
+}
+
+/*
+ * SQLite's own message for a missing directory is "unable to open database
+ * file"; say which directory instead. The caller creates it.
+ */
+static int store_check_dir(const char *path, struct buf *err)
+{
+    if (!strcmp(path, ":memory:") || !*path || !strncmp(path, "file:", 5))
+        return 0;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return 0;
+    char *dir = slash == path ? xstrdup("/") : xmemdupz(path, (size_t)(slash - path));
+    struct stat sb;
+    int ret = 0;
+    if (stat(dir, &sb)) {
+        ret = -errno;
+        if (errno == ENOENT)
+            buf_addf(err, "store: cannot open %s: directory %s does not exist", path, dir);
+        else
+            buf_addf(err, "store: cannot open %s: %s: %s", path, dir, strerror(errno));
+    } else if (!S_ISDIR(sb.st_mode)) {
+        buf_addf(err, "store: cannot open %s: %s is not a directory", path, dir);
+        ret = -ENOTDIR;
+    }
+    free(dir);
+    return ret;
+}
+
+int store_open(struct store **out, const char *path, struct buf *err)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+    struct buf mode = BUF_INIT;
+    int64_t fk = 0;
+    int rc, ret;
+
+    *out = NULL;
+    st->path = xstrdup(path);
+    ret = store_check_dir(path, err);
+    if (ret)
+        goto out;
+    rc = sqlite3_open_v2(path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (st->db)
+            ret = store_fail(st, rc, err, "cannot open %s", path);
+        else {
+            buf_addf(err, "store: cannot open %s: %s", path, sqlite3_errstr(rc));
+            ret = -ENOMEM;
+        }
+        goto out;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    rc = sqlite3_busy_timeout(st->db, 5000);
+    if (rc != SQLITE_OK) {
+        ret = store_fail(st, rc, err, "%s: cannot set the busy timeout", path);
+        goto out;
+    }
+    /* journal_mode answers with the mode in effect, which is not always the one asked for. */
+    ret = store_pragma(st, "PRAGMA journal_mode = WAL", &mode, NULL, err);
+    if (ret)
+        goto out;
+    if (strcmp(mode.data, "wal") && strcmp(mode.data, "memory")) {
+        buf_addf(err, "store: %s: cannot use write-ahead logging (journal mode is %s)", path,
+                 mode.data);
+        ret = -ENOTSUP;
+        goto out;
+    }
+    ret = store_exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err);
+    if (ret)
+        goto out;
+    ret = store_pragma(st, "PRAGMA foreign_keys", NULL, &fk, err);
+    if (ret)
+        goto out;
+    if (fk != 1) {
+        buf_addf(err, "store: this SQLite cannot enforce foreign keys");
+        ret = -ENOTSUP;
+        goto out;
+    }
+    ret = store_migrate(st, err);
+    if (ret)
+        goto out;
+    *out = st;
+out:
+    buf_release(&mode);
+    if (ret)
+        store_close(st);
+    return ret;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    /* Every statement is finalized, so this closes (and checkpoints) at once. */
+    sqlite3_close_v2(st->db);
+    free(st->path);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    struct buf ignored = BUF_INIT;
+    int64_t v = -1;
+    if (store_user_version(st, &v, &ignored))
+        v = -1;
+    buf_release(&ignored);
+    return (int)v;
+}
+
+/*
+ * Runs an INSERT; returns the new row id or -1 with the reason in err.
+ * brc is the result of binding the parameters.
+ */
+static int64_t store_insert(struct store *st, sqlite3_stmt *s, int brc, struct buf *err,
+                            const char *what)
+{
+    if (store_exec_stmt(st, s, brc, err, what))
+        return -1;
+    return sqlite3_last_insert_rowid(st->db);
+}
+
+/* Runs an UPDATE of row id; -ENOENT if there is no such row. */
+static int store_update(struct store *st, sqlite3_stmt *s, int brc, struct buf *err,
+                        const char *what, int64_t id)
+{
+    int ret = store_exec_stmt(st, s, brc, err, what);
+    if (ret)
+        return ret;
+    if (sqlite3_changes(st->db) == 0) {
+        buf_addf(err, "store: %s: there is no row %lld", what, (long long)id);
+        return -ENOENT;
+    }
+    return 0;
+}
+
+/* Runs */
+
+static void run_from_row(sqlite3_stmt *s, struct store_run *r)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    r->kind = col_text(s, 1);
+    r->source = col_text(s, 2);
+    r->commit = col_text(s, 3);
+    r->branch = col_text(s, 4);
+    r->state = col_text(s, 5);
+    r->created_ms = sqlite3_column_int64(s, 6);
+    r->started_ms = sqlite3_column_int64(s, 7);
+    r->finished_ms = sqlite3_column_int64(s, 8);
+}
+
+int64_t store_run_insert(struct store *st, const struct store_run *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_INSERT, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -1;
+    bind_text(s, 1, r->kind, &brc);
+    bind_text(s, 2, r->source, &brc);
+    bind_text(s, 3, r->commit, &brc);
+    bind_text(s, 4, r->branch, &brc);
+    bind_text(s, 5, r->state, &brc);
+    bind_int64(s, 6, r->created_ms ? r->created_ms : store_now_ms(), &brc);
+    bind_int64(s, 7, r->started_ms, &brc);
+    bind_int64(s, 8, r->finished_ms, &brc);
+    return store_insert(st, s, brc, err, "cannot insert a run");
+}
+
+int store_run_update(struct store *st, const struct store_run *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_UPDATE, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, r->id, &brc);
+    bind_text(s, 2, r->kind, &brc);
+    bind_text(s, 3, r->source, &brc);
+    bind_text(s, 4, r->commit, &brc);
+    bind_text(s, 5, r->branch, &brc);
+    bind_text(s, 6, r->state, &brc);
+    bind_int64(s, 7, r->started_ms, &brc);
+    bind_int64(s, 8, r->finished_ms, &brc);
+    return store_update(st, s, brc, err, "cannot update run", r->id);
+}
+
+int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_GET, err);
+    int brc = SQLITE_OK, rc, ret = 0;
+    memset(r, 0, sizeof(*r));
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, id, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW) {
+        run_from_row(s, r);
+    } else if (rc == SQLITE_DONE) {
+        buf_addf(err, "store: there is no run %lld", (long long)id);
+        ret = -ENOENT;
+    } else {
+        ret = store_fail(st, rc, err, "cannot read run %lld", (long long)id);
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_run_list(struct store *st, size_t limit, struct store_run **out, size_t *n,
+                   struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_LIST, err);
+    struct store_run *v = NULL;
+    size_t nr = 0, alloc = 0;
+    int brc = SQLITE_OK, rc, ret = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit, &brc);
+    rc = brc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        ALLOC_GROW(v, nr + 1, alloc);
+        run_from_row(s, &v[nr++]);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot list runs");
+        store_runs_release(v, nr);
+    } else {
+        *out = v;
+        *n = nr;
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int64_t store_run_latest(struct store *st)
+{
+    struct buf ignored = BUF_INIT;
+    sqlite3_stmt *s = store_stmt(st, S_RUN_LATEST, &ignored);
+    int64_t id = -1;
+    if (s) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            id = sqlite3_column_int64(s, 0);
+        else if (rc == SQLITE_DONE)
+            id = 0;
+        store_stmt_done(s);
+    }
+    buf_release(&ignored);
+    return id;
+}
+
+/* Jobs */
+
+static void job_from_row(sqlite3_stmt *s, struct store_job *j)
+{
+    j->id = sqlite3_column_int64(s, 0);
+    j->run_id = sqlite3_column_int64(s, 1);
+    j->name = col_text(s, 2);
+    j->state = col_text(s, 3);
+    j->reason = col_text(s, 4);
+    j->attempts = sqlite3_column_int(s, 5);
+    j->exit_code = sqlite3_column_int(s, 6);
+    j->started_ms = sqlite3_column_int64(s, 7);
+    j->finished_ms = sqlite3_column_int64(s, 8);
+}
+
+int64_t store_job_insert(struct store *st, int64_t run_id, const char *name, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_JOB_INSERT, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK;
+    int64_t id;
+    if (!s)
+        return -1;
+    bind_int64(s, 1, run_id, &brc);
+    bind_text(s, 2, name, &brc);
+    buf_addf(&what, "cannot insert job '%s' of run %lld", name ? name : "", (long long)run_id);
+    id = store_insert(st, s, brc, err, what.data);
+    buf_release(&what);
+    return id;
+}
+
+int store_job_update(struct store *st, const struct store_job *j, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_JOB_UPDATE, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, j->id, &brc);
+    bind_text(s, 2, j->state, &brc);
+    bind_text(s, 3, j->reason, &brc);
+    bind_int64(s, 4, j->attempts, &brc);
+    bind_int64(s, 5, j->exit_code, &brc);
+    bind_int64(s, 6, j->started_ms, &brc);
+    bind_int64(s, 7, j->finished_ms, &brc);
+    return store_update(st, s, brc, err, "cannot update job", j->id);
+}
+
+int store_job_list(struct store *st, int64_t run_id, struct store_job **out, size_t *n,
+                   struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_JOB_LIST, err);
+    struct store_job *v = NULL;
+    size_t nr = 0, alloc = 0;
+    int brc = SQLITE_OK, rc, ret = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, run_id, &brc);
+    rc = brc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        ALLOC_GROW(v, nr + 1, alloc);
+        job_from_row(s, &v[nr++]);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot list the jobs of run %lld", (long long)run_id);
+        store_jobs_release(v, nr);
+    } else {
+        *out = v;
+        *n = nr;
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_job_find(struct store *st, int64_t run_id, const char *name, struct store_job *j,
+                   struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_JOB_FIND, err);
+    int brc = SQLITE_OK, rc, ret = 0;
+    memset(j, 0, sizeof(*j));
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, run_id, &brc);
+    bind_text(s, 2, name, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW) {
+        job_from_row(s, j);
+    } else if (rc == SQLITE_DONE) {
+        buf_addf(err, "store: run %lld has no job '%s'", (long long)run_id, name ? name : "");
+        ret = -ENOENT;
+    } else {
+        ret = store_fail(st, rc, err, "cannot find job '%s' of run %lld", name ? name : "",
+                         (long long)run_id);
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+/* Attempts */
+
+static void attempt_from_row(sqlite3_stmt *s, struct store_attempt *a)
+{
+    a->id = sqlite3_column_int64(s, 0);
+    a->job_id = sqlite3_column_int64(s, 1);
+    a->number = sqlite3_column_int(s, 2);
+    a->state = col_text(s, 3);
+    a->exit_code = sqlite3_column_int(s, 4);
+    a->signal = sqlite3_column_int(s, 5);
+    a->log_path = col_text(s, 6);
+    a->workspace = col_text(s, 7);
+    a->started_ms = sqlite3_column_int64(s, 8);
+    a->finished_ms = sqlite3_column_int64(s, 9);
+}
+
+int64_t store_attempt_insert(struct store *st, const struct store_attempt *a, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_ATTEMPT_INSERT, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK;
+    int64_t id;
+    if (!s)
+        return -1;
+    bind_int64(s, 1, a->job_id, &brc);
+    bind_int64(s, 2, a->number, &brc);
+    bind_text(s, 3, a->state, &brc);
+    bind_int64(s, 4, a->exit_code, &brc);
+    bind_int64(s, 5, a->signal, &brc);
+    bind_text(s, 6, a->log_path, &brc);
+    bind_text(s, 7, a->workspace, &brc);
+    bind_int64(s, 8, a->started_ms, &brc);
+    bind_int64(s, 9, a->finished_ms, &brc);
+    buf_addf(&what, "cannot insert attempt %d of job %lld", a->number, (long long)a->job_id);
+    id = store_insert(st, s, brc, err, what.data);
+    buf_release(&what);
+    return id;
+}
+
+int store_attempt_update(struct store *st, const struct store_attempt *a, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_ATTEMPT_UPDATE, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, a->id, &brc);
+    bind_text(s, 2, a->state, &brc);
+    bind_int64(s, 3, a->exit_code, &brc);
+    bind_int64(s, 4, a->signal, &brc);
+    bind_text(s, 5, a->log_path, &brc);
+    bind_text(s, 6, a->workspace, &brc);
+    bind_int64(s, 7, a->started_ms, &brc);
+    bind_int64(s, 8, a->finished_ms, &brc);
+    return store_update(st, s, brc, err, "cannot update attempt", a->id);
+}
+
+int store_attempt_list(struct store *st, int64_t job_id, struct store_attempt **out, size_t *n,
+                       struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_ATTEMPT_LIST, err);
+    struct store_attempt *v = NULL;
+    size_t nr = 0, alloc = 0;
+    int brc = SQLITE_OK, rc, ret = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, job_id, &brc);
+    rc = brc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        ALLOC_GROW(v, nr + 1, alloc);
+        attempt_from_row(s, &v[nr++]);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot list the attempts of job %lld", (long long)job_id);
+        store_attempts_release(v, nr);
+    } else {
+        *out = v;
+        *n = nr;
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+/* Artifacts */
+
+static void artifact_from_row(sqlite3_stmt *s, struct store_artifact *a)
+{
+    a->id = sqlite3_column_int64(s, 0);
+    a->job_id = sqlite3_column_int64(s, 1);
+    a->path = col_text(s, 2);
+    a->digest = col_text(s, 3);
+    a->size = sqlite3_column_int64(s, 4);
+    a->mode = sqlite3_column_int(s, 5);
+}
+
+int64_t store_artifact_insert(struct store *st, const struct store_artifact *a, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_ARTIFACT_INSERT, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK;
+    int64_t id;
+    if (!s)
+        return -1;
+    bind_int64(s, 1, a->job_id, &brc);
+    bind_text(s, 2, a->path, &brc);
+    bind_text(s, 3, a->digest, &brc);
+    bind_int64(s, 4, a->size, &brc);
+    bind_int64(s, 5, a->mode, &brc);
+    buf_addf(&what, "cannot insert artifact '%s' of job %lld", a->path ? a->path : "",
+             (long long)a->job_id);
+    id = store_insert(st, s, brc, err, what.data);
+    buf_release(&what);
+    return id;
+}
+
+int store_artifact_list(struct store *st, int64_t job_id, struct store_artifact **out, size_t *n,
+                        struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_ARTIFACT_LIST, err);
+    struct store_artifact *v = NULL;
+    size_t nr = 0, alloc = 0;
+    int brc = SQLITE_OK, rc, ret = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, job_id, &brc);
+    rc = brc;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        ALLOC_GROW(v, nr + 1, alloc);
+        artifact_from_row(s, &v[nr++]);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot list the artifacts of job %lld", (long long)job_id);
+        store_artifacts_release(v, nr);
+    } else {
+        *out = v;
+        *n = nr;
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+/* Recovery */
+
+int store_reconcile(struct store *st, struct buf *err)
+{
+    static const enum store_stmt steps[] = {
+        /* Children first: each step selects by the run still being "running". */
+        S_RECONCILE_ATTEMPTS,
+        S_RECONCILE_JOBS,
+        S_RECONCILE_RUNS,
+    };
+    int64_t now = store_now_ms();
+    int fixed = 0;
+
+    if (store_begin(st, err))
+        return -1;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        sqlite3_stmt *s = store_stmt(st, steps[i], err);
+        int brc = SQLITE_OK;
+        if (!s)
+            goto fail;
+        bind_int64(s, 1, now, &brc);
+        if (steps[i] == S_RECONCILE_JOBS)
+            bind_text(s, 2, STORE_INTERRUPTED, &brc);
+        if (store_exec_stmt(st, s, brc, err, "cannot reconcile interrupted runs"))
+            goto fail;
+        if (steps[i] == S_RECONCILE_RUNS)
+            fixed = sqlite3_changes(st->db);
+    }
+    if (store_commit(st, err))
+        goto fail;
+    return fixed;
+fail:
+    store_rollback(st);
+    return -1;
+}
+
+/* Releasing */
+
+void store_run_release(struct store_run *r)
+{
+    if (!r)
+        return;
+    free(r->kind);
+    free(r->source);
+    free(r->commit);
+    free(r->branch);
+    free(r->state);
+    memset(r, 0, sizeof(*r));
+}
+
+void store_job_release(struct store_job *j)
+{
+    if (!j)
+        return;
+    free(j->name);
+    free(j->state);
+    free(j->reason);
+    memset(j, 0, sizeof(*j));
+}
+
+void store_attempt_release(struct store_attempt *a)
+{
+    if (!a)
+        return;
+    free(a->state);
+    free(a->log_path);
+    free(a->workspace);
+    memset(a, 0, sizeof(*a));
+}
+
+void store_artifact_release(struct store_artifact *a)
+{
+    if (!a)
+        return;
+    free(a->path);
+    free(a->digest);
+    memset(a, 0, sizeof(*a));
+}
+
+void store_runs_release(struct store_run *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_run_release(&v[i]);
+    free(v);
+}
+
+void store_jobs_release(struct store_job *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_job_release(&v[i]);
+    free(v);
+}
+
+void store_attempts_release(struct store_attempt *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_attempt_release(&v[i]);
+    free(v);
+}
+
+void store_artifacts_release(struct store_artifact *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_artifact_release(&v[i]);
+    free(v);
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "exec/leader.h"
 
 #ifndef FLYWHEEL_VERSION
 #define FLYWHEEL_VERSION "0.1.0"
@@ -16,6 +17,9 @@ static const struct {
     const char *help;
 } commands[] = {
     {"check", cmd_check, "check a pipeline file and print its errors or its normalised form"},
+    {"run", cmd_run, "run the pipeline on this machine, each job in a fresh workspace"},
+    {"runs", cmd_runs, "list the local runs"},
+    {"logs", cmd_logs, "print the log of a job of a local run"},
 };
 
 static void usage(FILE *f)
@@ -40,6 +44,8 @@ int main(int argc, char **argv)
         printf("flywheel %s\n", FLYWHEEL_VERSION);
         return 0;
     }
+    if (!strcmp(argv[1], "__leader"))
+        return leader_main(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);

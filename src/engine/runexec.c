@@ -685,6 +685,7 @@ static void spawn_job(struct rjob *j)
     j->open_handles++;
     rx->in_flight++;
     j->spawned = true;
+    j->phase = PH_RUNNING;
     uv_pipe_open(&j->out, outp[0]);
     uv_pipe_open(&j->status, stp[0]);
     uv_read_start((uv_stream_t *)&j->out, alloc_cb, on_out);

@@ -1,0 +1,46 @@
+/*
+ * gitcmd: runs `git` as a child process, without a shell, in a given
+ * directory and with an environment built from scratch.
+ *
+ *     const char *args[] = { "rev-parse", "--show-toplevel", NULL };
+ *     struct buf out = BUF_INIT, err = BUF_INIT;
+ *     int rc = gitcmd_run(dir, args, NULL, &out, &err);
+ *     if (rc) ... err.data says which command failed, where, and why ...
+ *
+ * The child's environment holds only: PATH (the caller's, or a default),
+ * HOME and XDG_CONFIG_HOME (the caller's, when set: git finds the user's own
+ * configuration and global ignore rules there), LANG=C, GIT_CONFIG_NOSYSTEM=1,
+ * GIT_TERMINAL_PROMPT=0, and the "NAME=VALUE" strings of env. No other
+ * variable of the caller leaks in, in particular no GIT_DIR, GIT_INDEX_FILE
+ * or GIT_WORK_TREE. Signal dispositions and the signal mask are reset to the
+ * defaults in the child; its standard input is /dev/null.
+ *
+ * Standard output is appended to out, at most GITCMD_OUT_MAX bytes (or
+ * out->cap when that is set and smaller): more is an error. Standard error
+ * is kept (its last GITCMD_ERR_MAX bytes) only to explain a failure.
+ *
+ * Returns 0 when git exited with status 0. When it exited with a non-zero
+ * status, returns that status (1..255) and appends to err a line naming
+ * the command, the directory and git's own message, e.g.
+ *     git rev-parse --verify nosuch (in /src/app) failed (exit 128): fatal: ...
+ * Returns a negative errno when git could not be started, died of a signal,
+ * or printed too much; err says why. On any failure out is left as it was.
+ *
+ * Threads: blocking (waits for the child); safe to call from several threads
+ * at once (posix_spawn; the pipes are close-on-exec, so a child started by
+ * another thread never inherits them). Do not call from the engine loop.
+ */
+#ifndef FLYWHEEL_EXEC_GITCMD_H
+#define FLYWHEEL_EXEC_GITCMD_H
+
+#include "util/buf.h"
+
+#define GITCMD_OUT_MAX (16u << 20)
+#define GITCMD_ERR_MAX (16u << 10)
+
+/* args: git's arguments without "git" itself, NULL-terminated. env: NULL or
+ * a NULL-terminated list of "NAME=VALUE" added to the child's environment. */
+int gitcmd_run(const char *dir, const char *const *args, const char *const *env, struct buf *out,
+               struct buf *err) __attribute__((warn_unused_result));
+
+#endif

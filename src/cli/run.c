@@ -633,7 +633,7 @@ int cmd_run(int argc, char **argv)
                 rev ? rev : "the working tree", rev ? " = " : " at ", source.commit, slots);
         fflush(u.status);
     }
-    if (runexec_start(&rx, &loop, &cfg, &err)) {
+    if (runexec_start(&u.rx, &loop, &cfg, &err)) {
         fprintf(stderr, "flywheel run: %s\n", err.data);
         uv_close((uv_handle_t *)&u.sigint, close_cb);
         uv_close((uv_handle_t *)&u.sigterm, close_cb);
@@ -642,7 +642,7 @@ int cmd_run(int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
         goto out;
     }
-    u.rx = rx;
+    rx = u.rx;
     if (!u.done) {
         uv_signal_start(&u.sigint, on_signal, SIGINT);
         uv_signal_start(&u.sigterm, on_signal, SIGTERM);

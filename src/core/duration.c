@@ -50,6 +50,11 @@ int duration_parse(const char *s, int64_t *ms, struct buf *err)
             if (!*p)
                 buf_addf(err, "'%s' has no unit: write it as %llds, %lldm or %lldh", s,
                          (long long)v, (long long)v, (long long)v);
+            else if (*p == '.' && p[1] >= '0' && p[1] <= '9')
+                buf_addf(err,
+                         "'%s' is not a duration: unknown unit at '%s'; there are no fractions: "
+                         "use smaller units, as in 1h30m or 1s500ms",
+                         s, p);
             else
                 buf_addf(err, "'%s' is not a duration: unknown unit at '%s' (use ms, s, m, h, d)",
                          s, p);

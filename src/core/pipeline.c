@@ -60,12 +60,18 @@ struct combo {
 struct jobdef {
     struct pl_job job; /* the parsed fields; name == base */
     bool has_matrix;
+    bool matrix_bad; /* errors reported: not expanded, so as not to pile up more */
     struct pos matrix_pos;
     struct axis *axes;
     size_t naxes;
     struct combo *include, *exclude;
     size_t ninclude, nexclude;
     size_t first, count; /* expanded jobs: pipeline.jobs[first .. first+count) */
+};
+
+struct nodes {
+    struct ynode **v;
+    size_t n, alloc;
 };
 
 struct ctx {
@@ -77,7 +83,8 @@ struct ctx {
     struct jobdef *defs;
     size_t ndefs;
     struct pos jobs_pos;
-    bool jobs_ok; /* names sound: references can be resolved */
+    bool jobs_ok;            /* names sound: references can be resolved */
+    struct nodes merge_errs; /* merged values already reported as not mappings */
 };
 
 void pipeline_limits_default(struct pl_limits *lim)
@@ -109,11 +116,6 @@ static void error_at(struct ctx *c, struct pos pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void error_at(struct ctx *c, struct pos pos, const char *fmt, ...)
 {
-    if (diag_full(c->d)) {
-        c->d->nerrors++;
-        c->d->dropped++;
-        return;
-    }
     struct buf b = BUF_INIT;
     va_list ap;
     va_start(ap, fmt);
@@ -159,6 +161,33 @@ static void type_error(struct ctx *c, const struct ynode *n, const char *where, 
     buf_release(&b);
 }
 
+/* Like type_error, for a thing described in words ("job 'a'") rather than a key. */
+static void type_error_what(struct ctx *c, const struct ynode *n, const char *what,
+                            const char *expected)
+{
+    struct buf b = BUF_INIT;
+    describe(n, &b);
+    error_at(c, n->pos, "%s must be %s, found %s", what, expected, b.data);
+    buf_release(&b);
+}
+
+/*
+ * A scalar of the wrong type. When it is a quoted scalar whose text would be
+ * right without the quotes ("2" for an integer), says so: the quotes are the
+ * mistake, and "must be an integer, found '2'" would puzzle.
+ */
+static void scalar_type_error(struct ctx *c, const struct ynode *n, const char *where,
+                              const char *key, const char *expected, bool right_unquoted)
+{
+    if (n->kind == YNODE_SCALAR && n->quoted && right_unquoted)
+        error_at(c, n->pos,
+                 "%s%s'%s' must be %s, found the string '%s' (in quotes): write it without "
+                 "quotes",
+                 where, *where ? ": " : "", key, expected, n->str);
+    else
+        type_error(c, n, where, key, expected);
+}
+
 /* ---- mappings ---------------------------------------------------------- */
 
 static void add_entry(struct entries *e, struct ynode *k, struct ynode *v)
@@ -174,16 +203,58 @@ static bool is_merge_key(const struct ynode *k)
     return k->kind == YNODE_SCALAR && !k->quoted && !strcmp(k->str, "<<");
 }
 
+static void nodes_push(struct nodes *l, struct ynode *n)
+{
+    ALLOC_GROW(l->v, l->n + 1, l->alloc);
+    l->v[l->n++] = n;
+}
+
+/*
+ * Appends to srcs the mappings that the merge key k's value v names. A value
+ * that is not a mapping or a list of mappings is reported at the '<<' key (v
+ * may be an alias, whose node is elsewhere), once per key: a template's
+ * mistake is reported once, however many mappings merge it.
+ */
+static void merge_sources(struct ctx *c, struct ynode *k, struct ynode *v, struct nodes *srcs)
+{
+    struct ynode *one[1] = {v};
+    struct ynode **list = v->kind == YNODE_SEQ ? v->items : one;
+    size_t n = v->kind == YNODE_SEQ ? v->n : 1;
+    struct ynode *bad = NULL;
+    for (size_t j = 0; j < n; j++) {
+        if (list[j]->kind == YNODE_MAP)
+            nodes_push(srcs, list[j]);
+        else if (!bad)
+            bad = list[j];
+    }
+    if (!bad)
+        return;
+    for (size_t q = 0; q < c->merge_errs.n; q++)
+        if (c->merge_errs.v[q] == k)
+            return;
+    nodes_push(&c->merge_errs, k);
+    struct buf b = BUF_INIT;
+    describe(bad, &b);
+    if (v->kind == YNODE_SEQ)
+        error_at(c, k->pos, "'<<' merges mappings, found %s in its list", b.data);
+    else
+        error_at(c, k->pos, "'<<' merges a mapping (an alias such as *defaults), found %s", b.data);
+    buf_release(&b);
+}
+
 /*
  * Flattens mapping m into out: merge keys ("<<: *base" or "<<: [*a, *b]")
- * applied, explicit keys winning over merged ones and earlier merge sources
- * over later ones; duplicate explicit keys and non-scalar keys reported.
+ * applied, also those inside merged mappings, explicit keys winning over
+ * merged ones and earlier merge sources over later ones (a depth-first walk
+ * with the first key found winning); duplicate explicit keys and non-scalar
+ * keys reported. what names the keys in the duplicate message ("job"), or is
+ * NULL for "key". The walk is iterative and costs at most m's weight, which
+ * the YAML tree bounds.
  */
-static void flatten(struct ctx *c, struct ynode *m, struct entries *out)
+static void flatten_what(struct ctx *c, struct ynode *m, struct entries *out, const char *what)
 {
     struct strmap seen = STRMAP_INIT;
-    struct ynode *merges[16];
-    size_t nmerges = 0;
+    struct nodes todo = {0}, srcs = {0};
 
     for (size_t i = 0; i < m->n; i++) {
         struct ynode *k = m->items[2 * i], *v = m->items[2 * i + 1];
@@ -192,46 +263,53 @@ static void flatten(struct ctx *c, struct ynode *m, struct entries *out)
             continue;
         }
         if (is_merge_key(k)) {
-            if (v->kind == YNODE_MAP) {
-                if (nmerges < 16)
-                    merges[nmerges++] = v;
-            } else if (v->kind == YNODE_SEQ) {
-                for (size_t j = 0; j < v->n; j++) {
-                    if (v->items[j]->kind != YNODE_MAP)
-                        error_at(c, v->items[j]->pos, "'<<' merges mappings, found %s",
-                                 ynode_kind_name(v->items[j]));
-                    else if (nmerges < 16)
-                        merges[nmerges++] = v->items[j];
-                }
-            } else {
-                error_at(c, v->pos, "'<<' merges a mapping (an alias such as *defaults), found %s",
-                         ynode_kind_name(v));
-            }
+            merge_sources(c, k, v, &srcs);
             continue;
         }
         size_t prev;
         if (strmap_get(&seen, k->str, &prev)) {
-            error_at(c, k->pos, "duplicate key '%s' (first at line %u)", k->str,
-                     out->v[prev].k->pos.line);
+            if (what)
+                error_at(c, k->pos, "%s '%s' is defined twice (first at line %u)", what, k->str,
+                         out->v[prev].k->pos.line);
+            else
+                error_at(c, k->pos, "duplicate key '%s' (first at line %u)", k->str,
+                         out->v[prev].k->pos.line);
             continue;
         }
         strmap_put(&seen, k->str, out->n);
         add_entry(out, k, v);
     }
-    for (size_t mi = 0; mi < nmerges; mi++) {
-        struct ynode *src = merges[mi];
+    /* todo is a stack: the source to apply next is on top. */
+    for (size_t i = srcs.n; i-- > 0;)
+        nodes_push(&todo, srcs.v[i]);
+    while (todo.n) {
+        struct ynode *src = todo.v[--todo.n];
+        srcs.n = 0;
         for (size_t i = 0; i < src->n; i++) {
             struct ynode *k = src->items[2 * i], *v = src->items[2 * i + 1];
-            if (k->kind != YNODE_SCALAR || is_merge_key(k))
-                continue; /* nested merges were applied when src was checked on its own */
+            if (k->kind != YNODE_SCALAR)
+                continue;
+            if (is_merge_key(k)) {
+                merge_sources(c, k, v, &srcs);
+                continue;
+            }
             size_t prev;
             if (strmap_get(&seen, k->str, &prev))
                 continue;
             strmap_put(&seen, k->str, out->n);
             add_entry(out, k, v);
         }
+        for (size_t i = srcs.n; i-- > 0;)
+            nodes_push(&todo, srcs.v[i]);
     }
+    free(todo.v);
+    free(srcs.v);
     strmap_release(&seen);
+}
+
+static void flatten(struct ctx *c, struct ynode *m, struct entries *out)
+{
+    flatten_what(c, m, out, NULL);
 }
 
 static struct ynode *lookup(const struct entries *e, const char *key)
@@ -280,8 +358,8 @@ static void check_keys_hidden(struct ctx *c, const struct entries *e, const char
             ok = !strcmp(k, allowed[j]);
         if (ok)
             continue;
-        if (diag_full(c->d)) {
-            error_at(c, e->v[i].k->pos, "unknown key");
+        if (!diag_would_keep(c->d, e->v[i].k->pos)) {
+            error_at(c, e->v[i].k->pos, "unknown key"); /* counted, not shown */
             continue;
         }
         const char *s = diag_suggest(k, allowed, na);
@@ -295,6 +373,28 @@ static void check_keys_hidden(struct ctx *c, const struct entries *e, const char
             buf_release(&b);
         }
     }
+}
+
+/*
+ * True when a key of e that is not in allowed would be suggested as key: a
+ * required key that is missing was misspelt, and the unknown-key error says
+ * so already ("did you mean 'run'?"), so "has no 'run'" would only repeat it.
+ */
+static bool misspelt(const struct entries *e, const char *const *allowed, const char *key)
+{
+    size_t na = 0;
+    while (allowed[na])
+        na++;
+    for (size_t i = 0; i < e->n; i++) {
+        const char *k = e->v[i].k->str;
+        bool known = false;
+        for (size_t j = 0; j < na && !known; j++)
+            known = !strcmp(k, allowed[j]);
+        const char *s = known ? NULL : diag_suggest(k, allowed, na);
+        if (s && !strcmp(s, key))
+            return true;
+    }
+    return false;
 }
 
 /* ---- scalars ----------------------------------------------------------- */
@@ -323,37 +423,41 @@ static int get_string(struct ctx *c, struct ynode *n, const char *where, const c
 
 static int get_bool(struct ctx *c, struct ynode *n, const char *where, const char *key, bool *out)
 {
-    if (n->kind == YNODE_SCALAR && !n->quoted) {
+    int v = -1;
+    if (n->kind == YNODE_SCALAR) {
         const char *s = n->str;
-        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
-            *out = true;
-            return 0;
-        }
-        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
-            *out = false;
-            return 0;
-        }
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+            v = 1;
+        else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+            v = 0;
     }
-    type_error(c, n, where, key, "true or false");
+    if (v >= 0 && !n->quoted) {
+        *out = v;
+        return 0;
+    }
+    scalar_type_error(c, n, where, key, "true or false", v >= 0);
     return -1;
 }
 
 static int get_int(struct ctx *c, struct ynode *n, const char *where, const char *key, long min,
                    long max, int *out)
 {
-    if (n->kind == YNODE_SCALAR && !n->quoted && n->slen > 0 && n->slen < 12) {
+    bool ok = false;
+    long v = 0;
+    if (n->kind == YNODE_SCALAR && n->slen > 0 && n->slen < 12) {
         char *end;
         errno = 0;
-        long v = strtol(n->str, &end, 10);
-        if (!errno && *end == '\0' && v >= min && v <= max &&
-            (isdigit((unsigned char)n->str[0]) || n->str[0] == '-')) {
-            *out = (int)v;
-            return 0;
-        }
+        v = strtol(n->str, &end, 10);
+        ok = !errno && *end == '\0' && v >= min && v <= max &&
+             (isdigit((unsigned char)n->str[0]) || n->str[0] == '-');
+    }
+    if (ok && !n->quoted) {
+        *out = (int)v;
+        return 0;
     }
     struct buf exp = BUF_INIT;
     buf_addf(&exp, "an integer from %ld to %ld", min, max);
-    type_error(c, n, where, key, exp.data);
+    scalar_type_error(c, n, where, key, exp.data, ok);
     buf_release(&exp);
     return -1;
 }
@@ -361,18 +465,21 @@ static int get_int(struct ctx *c, struct ynode *n, const char *where, const char
 static int get_number(struct ctx *c, struct ynode *n, const char *where, const char *key,
                       double *out)
 {
-    if (n->kind == YNODE_SCALAR && !n->quoted && n->slen > 0 && n->slen < 64) {
+    bool ok = false;
+    double v = 0;
+    if (n->kind == YNODE_SCALAR && n->slen > 0 && n->slen < 64) {
         char *end;
         errno = 0;
-        double v = strtod(n->str, &end);
-        if (!errno && *end == '\0' && isfinite(v) &&
-            (isdigit((unsigned char)n->str[0]) || n->str[0] == '-' || n->str[0] == '.' ||
-             n->str[0] == '+')) {
-            *out = v;
-            return 0;
-        }
+        v = strtod(n->str, &end);
+        ok = !errno && *end == '\0' && isfinite(v) &&
+             (isdigit((unsigned char)n->str[0]) || n->str[0] == '-' || n->str[0] == '.' ||
+              n->str[0] == '+');
     }
-    type_error(c, n, where, key, "a number");
+    if (ok && !n->quoted) {
+        *out = v;
+        return 0;
+    }
+    scalar_type_error(c, n, where, key, "a number", ok);
     return -1;
 }
 
@@ -455,7 +562,11 @@ static int get_strlist(struct ctx *c, struct ynode *n, const char *where, const 
     for (size_t i = 0; i < n->n; i++) {
         struct ynode *it = n->items[i];
         if (!is_scalar(it)) {
-            type_error(c, it, where, key, "a list of strings");
+            struct buf b = BUF_INIT;
+            describe(it, &b);
+            error_at(c, it->pos, "%s%severy item of '%s' must be a string, found %s", where,
+                     *where ? ": " : "", key, b.data);
+            buf_release(&b);
             rc = -1;
             continue;
         }
@@ -501,18 +612,21 @@ static int check_name(struct ctx *c, const struct ynode *k, const char *what)
     return -1;
 }
 
-static int check_env_name(struct ctx *c, const struct ynode *k, const char *what)
+/* An environment variable's name (a variable, a secret, a matrix axis); where says
+ * whose ("job 'a'", "env"). */
+static int check_env_name(struct ctx *c, const struct ynode *k, const char *where, const char *what)
 {
     if (!valid_env_name(k->str)) {
         error_at(c, k->pos,
-                 "'%s' is not a valid %s name: use letters, digits and '_', not starting with a "
-                 "digit",
-                 k->str, what);
+                 "%s: '%s' is not a valid %s name: use letters, digits and '_', not starting "
+                 "with a digit",
+                 where, k->str, what);
         return -1;
     }
     if (!strncmp(k->str, "FLYWHEEL_", 9)) {
-        error_at(c, k->pos, "'%s': names starting with FLYWHEEL_ are reserved for flywheel",
-                 k->str);
+        error_at(c, k->pos,
+                 "%s: %s '%s' is reserved: names starting with FLYWHEEL_ are set by flywheel",
+                 where, what, k->str);
         return -1;
     }
     return 0;
@@ -532,7 +646,7 @@ static void get_vars(struct ctx *c, struct ynode *n, const char *where, const ch
     flatten(c, n, &e);
     for (size_t i = 0; i < e.n; i++) {
         struct ynode *k = e.v[i].k, *v = e.v[i].v;
-        if (check_env_name(c, k, "variable"))
+        if (check_env_name(c, k, *where ? where : key, "variable"))
             continue;
         if (v->kind != YNODE_SCALAR) {
             struct buf w = BUF_INIT;
@@ -550,6 +664,34 @@ static void get_vars(struct ctx *c, struct ynode *n, const char *where, const ch
     free(e.v);
 }
 
+/*
+ * A reference to a job in needs or release.from: a name under jobs:. One
+ * combination of a matrix ("build[gcc]") is not a name: the matrix job's name
+ * stands for all its combinations.
+ */
+static int check_job_ref(struct ctx *c, const struct pl_str *ref, const char *where,
+                         const char *key)
+{
+    if (valid_name(ref->s))
+        return 0;
+    const char *br = strchr(ref->s, '[');
+    char *base = br && br > ref->s ? xmemdupz(ref->s, (size_t)(br - ref->s)) : NULL;
+    if (!*ref->s)
+        error_at(c, ref->pos, "%s: '%s' has an empty job name", where, key);
+    else if (base && valid_name(base))
+        error_at(c, ref->pos,
+                 "%s: '%s': '%s' is not a valid job name: a single matrix combination cannot be "
+                 "named; name the matrix job ('%s') to take all its combinations",
+                 where, key, ref->s, base);
+    else
+        error_at(c, ref->pos,
+                 "%s: '%s': '%s' is not a valid job name: use letters, digits, '_', '-' and "
+                 "'.', starting with a letter or digit, at most %d characters",
+                 where, key, ref->s, NAME_MAX_LEN);
+    free(base);
+    return -1;
+}
+
 static void get_names(struct ctx *c, struct ynode *n, const char *where, const char *key,
                       struct pl_strs *out, bool env_names)
 {
@@ -558,7 +700,8 @@ static void get_names(struct ctx *c, struct ynode *n, const char *where, const c
         for (size_t i = 0; i < tmp.n; i++) {
             struct ynode fake = {.kind = YNODE_SCALAR, .pos = tmp.v[i].pos, .str = tmp.v[i].s};
             fake.slen = strlen(fake.str);
-            if (env_names ? check_env_name(c, &fake, "secret") : check_name(c, &fake, "job"))
+            if (env_names ? check_env_name(c, &fake, where, "secret")
+                          : check_job_ref(c, &tmp.v[i], where, key))
                 continue;
             bool dup = false;
             for (size_t j = 0; j < out->n && !dup; j++)
@@ -699,6 +842,9 @@ static void get_when(struct ctx *c, struct ynode *n, const char *where, struct p
         struct ynode *items[1] = {ev};
         struct ynode **list = ev->kind == YNODE_SEQ ? ev->items : items;
         size_t nl = ev->kind == YNODE_SEQ ? ev->n : 1;
+        if (!nl)
+            error_at(c, ev->pos, "%s: 'when.events' is an empty list; the job would never run",
+                     where);
         for (size_t i = 0; i < nl; i++)
             (void)event_word(c, list[i], where, &w->events);
     } else {
@@ -726,12 +872,14 @@ static void combo_release(struct combo *cb)
     kvs_release(&cb->kv);
 }
 
-static void get_combos(struct ctx *c, struct ynode *n, const char *where, const char *key,
-                       struct combo **out, size_t *nout)
+/* Returns -1 when it reported an error. */
+static int get_combos(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                      struct combo **out, size_t *nout)
 {
+    size_t before = c->d->nerrors;
     if (n->kind != YNODE_SEQ) {
         type_error(c, n, where, key, "a list of mappings");
-        return;
+        return -1;
     }
     *out = xcalloc(n->n + 1, sizeof(**out));
     for (size_t i = 0; i < n->n; i++) {
@@ -743,14 +891,19 @@ static void get_combos(struct ctx *c, struct ynode *n, const char *where, const 
         struct combo *cb = &(*out)[(*nout)++];
         get_vars(c, it, where, key, &cb->kv);
     }
+    return c->d->nerrors == before ? 0 : -1;
 }
 
-static void get_matrix(struct ctx *c, struct jobdef *jd, struct ynode *n, const char *where)
+static void get_matrix(struct ctx *c, struct jobdef *jd, struct ynode *key, struct ynode *n,
+                       const char *where)
 {
+    size_t before = c->d->nerrors;
+    bool any_axis = false;
     jd->has_matrix = true;
-    jd->matrix_pos = n->pos;
+    jd->matrix_pos = key->pos;
     if (n->kind != YNODE_MAP) {
         type_error(c, n, where, "matrix", "a mapping of axes to lists of values");
+        jd->matrix_bad = true;
         return;
     }
     struct entries e = {0};
@@ -759,14 +912,15 @@ static void get_matrix(struct ctx *c, struct jobdef *jd, struct ynode *n, const 
     for (size_t i = 0; i < e.n; i++) {
         struct ynode *k = e.v[i].k, *v = e.v[i].v;
         if (!strcmp(k->str, "include")) {
-            get_combos(c, v, where, "matrix.include", &jd->include, &jd->ninclude);
+            (void)get_combos(c, v, where, "matrix.include", &jd->include, &jd->ninclude);
             continue;
         }
         if (!strcmp(k->str, "exclude")) {
-            get_combos(c, v, where, "matrix.exclude", &jd->exclude, &jd->nexclude);
+            (void)get_combos(c, v, where, "matrix.exclude", &jd->exclude, &jd->nexclude);
             continue;
         }
-        if (check_env_name(c, k, "matrix axis"))
+        any_axis = true;
+        if (check_env_name(c, k, where, "matrix axis"))
             continue;
         struct axis *ax = &jd->axes[jd->naxes];
         if (v->kind != YNODE_SEQ) {
@@ -777,30 +931,24 @@ static void get_matrix(struct ctx *c, struct jobdef *jd, struct ynode *n, const 
             error_at(c, v->pos, "%s: matrix axis '%s' has no values", where, k->str);
             continue;
         }
-        bool ok = true;
         for (size_t j = 0; j < v->n; j++) {
             struct ynode *it = v->items[j];
             if (it->kind != YNODE_SCALAR || ynode_is_null(it)) {
                 type_error(c, it, where, k->str, "a list of strings or numbers (matrix axis)");
-                ok = false;
                 continue;
             }
             for (size_t q = 0; q < ax->values.n; q++) {
-                if (!strcmp(ax->values.v[q].s, it->str)) {
+                if (!strcmp(ax->values.v[q].s, it->str))
                     error_at(c, it->pos, "%s: matrix axis '%s' lists '%s' twice", where, k->str,
                              it->str);
-                    ok = false;
-                }
             }
             strs_add(&ax->values, it->str, it->pos);
         }
         ax->name = xstrdup(k->str);
         ax->pos = k->pos;
         jd->naxes++;
-        if (!ok)
-            jd->has_matrix = true;
     }
-    if (!jd->naxes && !jd->ninclude)
+    if (!any_axis && !jd->ninclude)
         error_at(c, n->pos, "%s: 'matrix' has no axes", where);
     /* Exclude entries may only name axes. */
     for (size_t i = 0; i < jd->nexclude; i++) {
@@ -814,6 +962,7 @@ static void get_matrix(struct ctx *c, struct jobdef *jd, struct ynode *n, const 
                          jd->exclude[i].kv.v[k].key);
         }
     }
+    jd->matrix_bad = c->d->nerrors != before;
     free(e.v);
 }
 
@@ -837,7 +986,7 @@ static void parse_job(struct ctx *c, struct jobdef *jd, struct ynode *k, struct 
                      "write 'run: %s'",
                      where.data, v->slen <= 40 ? v->str : "...");
         else
-            type_error(c, v, "", where.data, "a mapping with at least 'run'");
+            type_error_what(c, v, where.data, "a mapping with at least 'run'");
         buf_release(&where);
         return;
     }
@@ -848,7 +997,7 @@ static void parse_job(struct ctx *c, struct jobdef *jd, struct ynode *k, struct 
     struct ynode *n;
     if ((n = lookup(&e, "run")))
         (void)get_strlist(c, n, where.data, "run", false, &j->run);
-    else
+    else if (!misspelt(&e, job_keys, "run"))
         error_at(c, k->pos, "%s has no 'run': every job needs a command", where.data);
     if ((n = lookup(&e, "needs")))
         get_names(c, n, where.data, "needs", &j->needs, false);
@@ -863,7 +1012,7 @@ static void parse_job(struct ctx *c, struct jobdef *jd, struct ynode *k, struct 
     if ((n = lookup(&e, "retries")))
         (void)get_int(c, n, where.data, "retries", 0, MAX_RETRIES, &j->retries);
     if ((n = lookup(&e, "matrix")))
-        get_matrix(c, jd, n, where.data);
+        get_matrix(c, jd, lookup_key(&e, "matrix"), n, where.data);
     if ((n = lookup(&e, "artifacts")))
         get_paths(c, n, where.data, "artifacts", &j->artifacts);
     if ((n = lookup(&e, "reports")))
@@ -880,8 +1029,9 @@ static void parse_job(struct ctx *c, struct jobdef *jd, struct ynode *k, struct 
             struct ynode *in = lookup(&ce, "inputs");
             if (in)
                 get_paths(c, in, where.data, "cache.inputs", &j->cache_inputs);
-            else
-                error_at(c, n->pos, "%s: 'cache' needs 'inputs' (the files whose content keys it)",
+            else if (!misspelt(&ce, cache_keys, "inputs"))
+                error_at(c, lookup_key(&e, "cache")->pos,
+                         "%s: 'cache' needs 'inputs' (the files whose content keys it)",
                          where.data);
             if (in && !j->cache_inputs.n && in->kind == YNODE_SEQ && !in->n)
                 error_at(c, in->pos, "%s: 'cache.inputs' is an empty list", where.data);
@@ -979,23 +1129,41 @@ static bool combo_matches(const struct pl_kvs *cb, const struct pl_kvs *pat)
     return true;
 }
 
-/* Expands jd's matrix into combos; returns their number, or SIZE_MAX when over max. */
-static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out, size_t max)
+/*
+ * Expands jd's matrix into combos; returns their number, or SIZE_MAX when the
+ * pipeline would have more than max jobs with the `others` it already has.
+ */
+static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out, size_t others,
+                            size_t max)
 {
+    size_t left = max > others ? max - others : 0;
     size_t total = jd->naxes ? 1 : 0;
     for (size_t a = 0; a < jd->naxes; a++) {
-        if (__builtin_mul_overflow(total, jd->axes[a].values.n, &total) || total > max) {
+        if (__builtin_mul_overflow(total, jd->axes[a].values.n, &total) || total > left) {
             total = SIZE_MAX;
             break;
         }
     }
-    if (total == SIZE_MAX || total + jd->ninclude > max) {
+    if (total == SIZE_MAX || total + jd->ninclude > left) {
         /* Compute the size for the message without overflowing. */
         double t = jd->naxes ? 1 : 0;
         for (size_t a = 0; a < jd->naxes; a++)
             t *= (double)jd->axes[a].values.n;
-        error_at(c, jd->matrix_pos, "job '%s': the matrix expands to %.0f jobs; the limit is %zu",
-                 jd->job.base, t + (double)jd->ninclude, max);
+        t += (double)jd->ninclude;
+        struct buf b = BUF_INIT;
+        if (t < 1e15)
+            buf_addf(&b, "%.0f", t);
+        else
+            buf_adds(&b, "more than 10^15");
+        if (t > (double)max || !others)
+            error_at(c, jd->matrix_pos, "job '%s': the matrix expands to %s jobs; the limit is %zu",
+                     jd->job.base, b.data, max);
+        else
+            error_at(c, jd->matrix_pos,
+                     "job '%s': the matrix expands to %s jobs, which with the %zu jobs before it "
+                     "makes %.0f; the limit is %zu",
+                     jd->job.base, b.data, others, t + (double)others, max);
+        buf_release(&b);
         return SIZE_MAX;
     }
     struct combo *v = xcalloc(total + jd->ninclude + 1, sizeof(*v));
@@ -1014,10 +1182,12 @@ static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out
         for (size_t x = 0; x < jd->nexclude; x++)
             if (jd->exclude[x].kv.n && combo_matches(&v[n].kv, &jd->exclude[x].kv))
                 v[n].excluded = true;
-        if (v[n].excluded)
+        if (v[n].excluded) {
             combo_release(&v[n]);
-        else
+            v[n].excluded = false; /* the slot is reused by the next combination */
+        } else {
             n++;
+        }
     }
     /* include: extend the combinations whose axis values it matches with its other keys;
      * when it matches none, add it as a combination of its own. */
@@ -1058,15 +1228,14 @@ static void expand_jobs(struct ctx *c)
     for (size_t i = 0; i < c->ndefs; i++) {
         struct jobdef *jd = &c->defs[i];
         jd->first = p->njobs;
-        if (!jd->has_matrix) {
+        if (!jd->has_matrix || jd->matrix_bad) {
             ALLOC_GROW(p->jobs, p->njobs + 1, cap);
             job_copy(&p->jobs[p->njobs++], &jd->job);
             jd->count = 1;
             continue;
         }
         struct combo *combos = NULL;
-        size_t left = c->lim.max_jobs > p->njobs ? c->lim.max_jobs - p->njobs : 0;
-        size_t n = expand_matrix(c, jd, &combos, left);
+        size_t n = expand_matrix(c, jd, &combos, p->njobs, c->lim.max_jobs);
         if (n == SIZE_MAX) {
             c->jobs_ok = false;
             continue;
@@ -1134,11 +1303,13 @@ static void names_release(struct names *nm)
 }
 
 /*
- * Resolves a job reference (a base name, or one combination's full name) to
- * job indexes appended to *idx. Reports an unknown name with a suggestion.
+ * Resolves a job reference (a name under jobs:, for a matrix job all its
+ * combinations) to job indexes appended to *idx. Reports an unknown name with a suggestion,
+ * never self (the referring job's base name, or NULL): a job needing itself
+ * is an error of its own.
  */
-static int resolve_job(struct ctx *c, struct names *nm, const struct pl_str *ref, const char *where,
-                       const char *key, size_t **idx, size_t *n, size_t *alloc)
+static int resolve_job(struct ctx *c, struct names *nm, const struct pl_str *ref, const char *self,
+                       const char *where, const char *key, size_t **idx, size_t *n, size_t *alloc)
 {
     size_t v;
     if (strmap_get(&nm->base, ref->s, &v)) {
@@ -1149,12 +1320,16 @@ static int resolve_job(struct ctx *c, struct names *nm, const struct pl_str *ref
         }
         return 0;
     }
-    if (strmap_get(&nm->exact, ref->s, &v)) {
-        ALLOC_GROW(*idx, *n + 1, *alloc);
-        (*idx)[(*n)++] = v;
-        return 0;
+    const char *s = NULL;
+    if (diag_would_keep(c->d, ref->pos)) {
+        const char **cand = xcalloc(c->ndefs + 1, sizeof(*cand));
+        size_t nc = 0;
+        for (size_t i = 0; i < c->ndefs; i++)
+            if (!self || strcmp(nm->base_list[i], self))
+                cand[nc++] = nm->base_list[i];
+        s = diag_suggest(ref->s, cand, nc);
+        free(cand);
     }
-    const char *s = diag_full(c->d) ? NULL : diag_suggest(ref->s, nm->base_list, c->ndefs);
     if (s)
         error_at(c, ref->pos, "%s: '%s' names unknown job '%s' (did you mean '%s'?)", where, key,
                  ref->s, s);
@@ -1185,46 +1360,62 @@ static void events_words(unsigned ev, struct buf *out)
     buf_adds(out, " runs");
 }
 
+/*
+ * Resolves every definition's needs once (a matrix job's combinations share
+ * them, and an error in them is reported once, naming the job's key), then
+ * gives each expanded job the sorted list without duplicates or
+ * self-references: what the scheduler uses.
+ */
 static void resolve_needs(struct ctx *c, struct names *nm)
 {
     struct pipeline *p = c->p;
-    for (size_t i = 0; i < p->njobs; i++) {
-        struct pl_job *j = &p->jobs[i];
-        size_t alloc = 0;
+    for (size_t d = 0; d < c->ndefs; d++) {
+        struct jobdef *jd = &c->defs[d];
+        if (!jd->count)
+            continue;
+        const struct pl_job *j = &p->jobs[jd->first];
+        size_t *idx = NULL, n = 0, alloc = 0;
         struct buf where = BUF_INIT;
-        buf_addf(&where, "job '%s'", j->name);
+        buf_addf(&where, "job '%s'", j->base);
         for (size_t k = 0; k < j->needs.n; k++) {
-            size_t before = j->nneed;
-            if (resolve_job(c, nm, &j->needs.v[k], where.data, "needs", &j->need_idx, &j->nneed,
-                            &alloc))
+            size_t before = n;
+            if (resolve_job(c, nm, &j->needs.v[k], j->base, where.data, "needs", &idx, &n, &alloc))
                 continue;
-            for (size_t q = before; q < j->nneed; q++) {
-                size_t t = j->need_idx[q];
-                if (t == i) {
-                    error_at(c, j->needs.v[k].pos, "job '%s' needs itself", j->name);
-                    continue;
+            for (size_t q = before; q < n; q++) {
+                size_t t = idx[q];
+                if (t >= jd->first && t < jd->first + jd->count) {
+                    error_at(c, j->needs.v[k].pos, "job '%s' needs itself", j->base);
+                    break;
                 }
                 unsigned missing = j->when.events & ~p->jobs[t].when.events;
-                if (missing && !diag_full(c->d)) {
+                if (missing) {
                     struct buf a = BUF_INIT, b = BUF_INIT;
                     events_words(j->when.events, &a);
                     events_words(p->jobs[t].when.events, &b);
                     error_at(c, j->needs.v[k].pos,
-                             "job '%s' runs on %s but needs '%s', which runs only on %s", j->name,
-                             a.data, p->jobs[t].name, b.data);
+                             "job '%s' runs on %s but needs '%s', which runs only on %s", j->base,
+                             a.data, p->jobs[t].base, b.data);
                     buf_release(&a);
                     buf_release(&b);
+                    break;
                 }
             }
         }
-        /* Sorted, without duplicates or self-references: what the scheduler uses. */
-        if (j->nneed > 1)
-            qsort(j->need_idx, j->nneed, sizeof(size_t), cmp_size);
+        if (n > 1)
+            qsort(idx, n, sizeof(size_t), cmp_size);
         size_t w = 0;
-        for (size_t q = 0; q < j->nneed; q++)
-            if (j->need_idx[q] != i && (!w || j->need_idx[w - 1] != j->need_idx[q]))
-                j->need_idx[w++] = j->need_idx[q];
-        j->nneed = w;
+        for (size_t q = 0; q < n; q++) {
+            bool self = idx[q] >= jd->first && idx[q] < jd->first + jd->count;
+            if (!self && (!w || idx[w - 1] != idx[q]))
+                idx[w++] = idx[q];
+        }
+        for (size_t i = jd->first; i < jd->first + jd->count; i++) {
+            p->jobs[i].need_idx = xcalloc(w + 1, sizeof(size_t));
+            if (w)
+                memcpy(p->jobs[i].need_idx, idx, w * sizeof(size_t));
+            p->jobs[i].nneed = w;
+        }
+        free(idx);
         buf_release(&where);
     }
 }
@@ -1258,17 +1449,31 @@ static int sort_jobs(struct ctx *c)
             to[e++] = p->jobs[i].need_idx[k];
     }
     off[n] = e;
-    size_t len = dag_find_cycle(n, off, to, order);
-    if (len) {
+    /* Report every cycle, not just the first: after each, take out the edge that
+     * closes it and look again (at most as many times as a report can show). */
+    for (size_t found = 0; found < 50; found++) {
+        size_t len = dag_find_cycle(n, off, to, order);
+        if (!len)
+            break;
+        size_t from = order[len - 1], into = order[0];
         struct buf b = BUF_INIT;
         for (size_t k = 0; k < len; k++)
             buf_addf(&b, "%s -> ", p->jobs[order[k]].name);
-        buf_adds(&b, p->jobs[order[0]].name);
-        error_at(c, need_pos(c, order[len - 1], order[0]), "dependency cycle: %s", b.data);
+        buf_adds(&b, p->jobs[into].name);
+        error_at(c, need_pos(c, from, into), "dependency cycle: %s", b.data);
         buf_release(&b);
         rc = -1;
-        goto out;
+        for (size_t x = off[from]; x < off[from + 1]; x++) {
+            if (to[x] == into) {
+                memmove(&to[x], &to[x + 1], (off[n] - x - 1) * sizeof(size_t));
+                for (size_t i = from + 1; i <= n; i++)
+                    off[i]--;
+                break;
+            }
+        }
     }
+    if (rc)
+        goto out;
     if (dag_toposort(n, off, to, order)) {
         rc = -1;
         goto out;
@@ -1350,7 +1555,7 @@ static void check_version(struct ctx *c, struct ynode *n, const char *s)
                  s);
 }
 
-static void parse_release(struct ctx *c, struct ynode *n)
+static void parse_release(struct ctx *c, struct ynode *key, struct ynode *n)
 {
     struct pl_release *r = &c->p->release;
     r->present = true;
@@ -1365,14 +1570,19 @@ static void parse_release(struct ctx *c, struct ynode *n)
     struct ynode *v;
     if ((v = lookup(&e, "from")))
         get_names(c, v, "release", "from", &r->from, false);
-    else
-        error_at(c, n->pos,
+    else if (!misspelt(&e, release_keys, "from"))
+        error_at(c, key->pos,
                  "release: 'from' is missing: name the jobs whose artifacts make the "
                  "release");
-    if (v && !r->from.n && v->kind == YNODE_SEQ)
+    if (v && v->kind == YNODE_SEQ && !v->n)
         error_at(c, v->pos, "release: 'from' is an empty list");
     if ((v = lookup(&e, "version"))) {
-        if (get_string(c, v, "release", "version", &r->version) == 0)
+        if (v->kind == YNODE_MAP)
+            /* version: {n} is YAML for a mapping: the pattern wanted quotes */
+            error_at(c, v->pos,
+                     "release: 'version' must be a string, found a mapping: quote a pattern "
+                     "that starts with '{', as in version: \"{n}\"");
+        else if (get_string(c, v, "release", "version", &r->version) == 0)
             check_version(c, v, r->version);
     }
     free(e.v);
@@ -1384,7 +1594,8 @@ static void resolve_release(struct ctx *c, struct names *nm)
     size_t alloc = 0;
     for (size_t k = 0; k < r->from.n; k++) {
         size_t before = r->nfrom;
-        if (resolve_job(c, nm, &r->from.v[k], "release", "from", &r->from_idx, &r->nfrom, &alloc))
+        if (resolve_job(c, nm, &r->from.v[k], NULL, "release", "from", &r->from_idx, &r->nfrom,
+                        &alloc))
             continue;
         for (size_t q = before; q < r->nfrom; q++) {
             struct pl_job *j = &c->p->jobs[r->from_idx[q]];
@@ -1416,18 +1627,21 @@ static const char *const check_keys_http[] = {"http",    "name",     "expect", "
 static const char *const check_keys_run[] = {"run", "name", "timeout", "failures", NULL};
 static const char *const check_keys_prom[] = {"prometheus", "name",    "server",   "min",
                                               "max",        "timeout", "failures", NULL};
+static const char *const check_keys_any[] = {"http",   "run",      "prometheus", "name",
+                                             "expect", "contains", "server",     "min",
+                                             "max",    "timeout",  "failures",   NULL};
 static const char *const window_keys[] = {"allow", "deny", "timezone", NULL};
 
-static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *where,
+static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *where, const char *key,
                                 struct window_range **out, size_t *nout)
 {
     struct pl_strs items = {0};
-    if (get_strlist(c, n, where, "window", false, &items) == 0) {
+    if (get_strlist(c, n, where, key, false, &items) == 0) {
         *out = xcalloc(items.n + 1, sizeof(**out));
         for (size_t i = 0; i < items.n; i++) {
             struct buf err = BUF_INIT;
             if (window_range_parse(items.v[i].s, &(*out)[*nout], &err))
-                error_at(c, items.v[i].pos, "%s: 'window': %s", where, err.data);
+                error_at(c, items.v[i].pos, "%s: '%s': %s", where, key, err.data);
             else
                 (*nout)++;
             buf_release(&err);
@@ -1436,12 +1650,12 @@ static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *wher
     strs_release(&items);
 }
 
-static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode *n,
-                         const char *where)
+static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode *key,
+                         struct ynode *n, const char *where)
 {
     struct pl_window *w = &env->window;
     if (n->kind != YNODE_MAP) {
-        parse_window_ranges(c, n, where, &w->allow, &w->nallow);
+        parse_window_ranges(c, n, where, "window", &w->allow, &w->nallow);
         return;
     }
     struct entries e = {0};
@@ -1452,9 +1666,9 @@ static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode
     buf_release(&w2);
     struct ynode *v;
     if ((v = lookup(&e, "allow")))
-        parse_window_ranges(c, v, where, &w->allow, &w->nallow);
+        parse_window_ranges(c, v, where, "window.allow", &w->allow, &w->nallow);
     if ((v = lookup(&e, "deny")))
-        parse_window_ranges(c, v, where, &w->deny, &w->ndeny);
+        parse_window_ranges(c, v, where, "window.deny", &w->deny, &w->ndeny);
     if ((v = lookup(&e, "timezone")) &&
         get_string(c, v, where, "window.timezone", &w->timezone) == 0) {
         struct buf err = BUF_INIT;
@@ -1462,8 +1676,9 @@ static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode
             error_at(c, v->pos, "%s: 'window.timezone': %s", where, err.data);
         buf_release(&err);
     }
-    if (!lookup(&e, "allow") && !lookup(&e, "deny"))
-        error_at(c, n->pos, "%s: 'window' needs 'allow' or 'deny' ranges", where);
+    if (!lookup(&e, "allow") && !lookup(&e, "deny") && !misspelt(&e, window_keys, "allow") &&
+        !misspelt(&e, window_keys, "deny"))
+        error_at(c, key->pos, "%s: 'window' needs 'allow' or 'deny' ranges", where);
     free(e.v);
 }
 
@@ -1481,7 +1696,7 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
     ck->expect[0] = 200;
     ck->nexpect = 1;
     if (n->kind != YNODE_MAP) {
-        type_error(c, n, "", where.data, "a mapping with one of http, run or prometheus");
+        type_error_what(c, n, where.data, "a mapping with one of http, run or prometheus");
         buf_release(&where);
         return;
     }
@@ -1490,14 +1705,51 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
     struct ynode *h = lookup(&e, "http"), *r = lookup(&e, "run"), *pr = lookup(&e, "prometheus");
     int kinds = !!h + !!r + !!pr;
     if (kinds != 1) {
-        error_at(c, n->pos, "%s must have exactly one of 'http', 'run' or 'prometheus'%s",
-                 where.data, kinds ? "" : " (the kind of check)");
+        /* Which kind is meant is unknown: check the keys against every kind's, so
+         * that a typo ("htp") still gets its suggestion. */
+        check_keys(c, &e, check_keys_any, where.data);
+        if (!kinds &&
+            (misspelt(&e, check_keys_any, "http") || misspelt(&e, check_keys_any, "run") ||
+             misspelt(&e, check_keys_any, "prometheus"))) {
+            /* the unknown-key error names the kind that was meant */
+        } else if (!kinds) {
+            error_at(c, n->pos, "%s has no kind: it needs one of 'http', 'run' or 'prometheus'",
+                     where.data);
+        } else {
+            /* Point at the second kind key in the file. */
+            struct ynode *kk[2] = {NULL, NULL};
+            for (size_t i = 0, m = 0; i < e.n && m < 2; i++) {
+                const char *k = e.v[i].k->str;
+                if (!strcmp(k, "http") || !strcmp(k, "run") || !strcmp(k, "prometheus"))
+                    kk[m++] = e.v[i].k;
+            }
+            error_at(c, kk[1]->pos, "%s has both '%s' and '%s': a check has exactly one kind",
+                     where.data, kk[0]->str, kk[1]->str);
+        }
         free(e.v);
         buf_release(&where);
         return;
     }
     const char *const *allowed = h ? check_keys_http : r ? check_keys_run : check_keys_prom;
-    check_keys(c, &e, allowed, where.data);
+    const char *kind = h ? "http" : r ? "run" : "prometheus";
+    /* A key of another kind ('expect' in a run check) is named as such; the rest
+     * are checked as unknown keys, with suggestions from this kind's keys. */
+    struct entries other = {0};
+    for (size_t i = 0; i < e.n; i++) {
+        const char *k = e.v[i].k->str;
+        bool mine = false, any = false;
+        for (size_t q = 0; allowed[q] && !mine; q++)
+            mine = !strcmp(k, allowed[q]);
+        for (size_t q = 0; check_keys_any[q] && !any; q++)
+            any = !strcmp(k, check_keys_any[q]);
+        if (!mine && any)
+            error_at(c, e.v[i].k->pos, "%s: '%s' does not apply to %s %s check", where.data, k,
+                     h ? "an" : "a", kind);
+        else
+            add_entry(&other, e.v[i].k, e.v[i].v);
+    }
+    check_keys(c, &other, allowed, where.data);
+    free(other.v);
     ck->kind = h ? PL_CHECK_HTTP : r ? PL_CHECK_RUN : PL_CHECK_PROMETHEUS;
     ck->timeout_ms = r ? DEFAULT_RUN_CHECK_TIMEOUT_MS : DEFAULT_HTTP_TIMEOUT_MS;
     struct ynode *subj = h ? h : r ? r : pr;
@@ -1548,14 +1800,17 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
                 error_at(c, v->pos, "%s: 'server' must be an http:// or https:// URL, found '%s'",
                          where.data, ck->server);
         } else {
-            error_at(c, n->pos, "%s: a prometheus check needs 'server' (the Prometheus base URL)",
-                     where.data);
+            if (!misspelt(&e, allowed, "server"))
+                error_at(c, n->pos,
+                         "%s: a prometheus check needs 'server' (the Prometheus base URL)",
+                         where.data);
         }
         if ((v = lookup(&e, "min")) && get_number(c, v, where.data, "min", &ck->min) == 0)
             ck->has_min = true;
         if ((v = lookup(&e, "max")) && get_number(c, v, where.data, "max", &ck->max) == 0)
             ck->has_max = true;
-        if (!lookup(&e, "min") && !lookup(&e, "max"))
+        if (!lookup(&e, "min") && !lookup(&e, "max") && !misspelt(&e, allowed, "min") &&
+            !misspelt(&e, allowed, "max"))
             error_at(c, n->pos,
                      "%s: a prometheus check needs a threshold: 'max' (fail above it), 'min' "
                      "(fail below it), or both",
@@ -1565,16 +1820,23 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
                      where.data, ck->min, ck->max);
     }
     if (!ck->name && ck->subject) {
+        /* The first 60 characters, not bytes: a cut inside a UTF-8 sequence would
+         * make the name invalid text (and JSON refuses it). */
+        size_t len = 0;
+        for (size_t chars = 0; ck->subject[len]; len++) {
+            if (((unsigned char)ck->subject[len] & 0xc0) != 0x80 && chars++ == 60)
+                break;
+        }
         struct buf nm = BUF_INIT;
-        buf_addf(&nm, "%s %.60s", key, ck->subject);
+        buf_addf(&nm, "%s %.*s", key, (int)len, ck->subject);
         ck->name = buf_detach(&nm, NULL);
     }
     free(e.v);
     buf_release(&where);
 }
 
-static void parse_verify(struct ctx *c, struct pl_environment *env, struct ynode *n,
-                         const char *where)
+static void parse_verify(struct ctx *c, struct pl_environment *env, struct ynode *key,
+                         struct ynode *n, const char *where)
 {
     if (n->kind != YNODE_MAP) {
         type_error(c, n, where, "verify", "a mapping with 'checks'");
@@ -1604,8 +1866,8 @@ static void parse_verify(struct ctx *c, struct pl_environment *env, struct ynode
             for (size_t i = 0; i < v->n; i++)
                 parse_check(c, &env->checks[env->nchecks++], v->items[i], where, i);
         }
-    } else {
-        error_at(c, n->pos, "%s: 'verify' has no 'checks'", where);
+    } else if (!misspelt(&e, verify_keys, "checks")) {
+        error_at(c, key->pos, "%s: 'verify' has no 'checks'", where);
     }
     free(e.v);
 }
@@ -1618,7 +1880,7 @@ static void parse_targets(struct ctx *c, struct pl_environment *env, struct ynod
         return;
     }
     struct entries e = {0};
-    flatten(c, n, &e);
+    flatten_what(c, n, &e, "target");
     if (!e.n)
         error_at(c, n->pos, "%s: 'targets' is empty", where);
     env->targets = xcalloc(e.n + 1, sizeof(*env->targets));
@@ -1647,11 +1909,16 @@ static long target_index(const struct pl_environment *env, const char *name)
 static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode *n,
                         const char *where)
 {
-    if (n->kind != YNODE_SEQ || !n->n) {
-        type_error(c, n, where, "waves", "a non-empty list of waves (each a list of targets)");
+    if (n->kind == YNODE_SEQ && !n->n) {
+        error_at(c, n->pos, "%s: 'waves' is an empty list", where);
+        return;
+    }
+    if (n->kind != YNODE_SEQ) {
+        type_error(c, n, where, "waves", "a list of waves (each a target or a list of targets)");
         return;
     }
     size_t *seen = xcalloc(env->ntargets + 1, sizeof(size_t)); /* wave number + 1 */
+    bool *suggested = xcalloc(env->ntargets + 1, sizeof(bool));
     const char **names = xcalloc(env->ntargets + 1, sizeof(char *));
     for (size_t i = 0; i < env->ntargets; i++)
         names[i] = env->targets[i].name;
@@ -1677,6 +1944,12 @@ static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode 
                 const char *s = diag_suggest(t->str, names, env->ntargets);
                 error_at(c, t->pos, "%s: wave %zu names unknown target '%s'%s%s%s", where, w + 1,
                          t->str, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+                if (s) /* its absence from the waves is the same mistake */
+                    suggested[target_index(env, s)] = true;
+                continue;
+            }
+            if (seen[ti] == w + 1) {
+                error_at(c, t->pos, "%s: wave %zu lists target '%s' twice", where, w + 1, t->str);
                 continue;
             }
             if (seen[ti]) {
@@ -1689,10 +1962,11 @@ static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode 
         }
     }
     for (size_t i = 0; i < env->ntargets; i++)
-        if (!seen[i])
+        if (!seen[i] && !suggested[i])
             error_at(c, n->pos, "%s: target '%s' is in no wave; every target belongs to one", where,
                      env->targets[i].name);
     free(seen);
+    free(suggested);
     free(names);
 }
 
@@ -1705,7 +1979,7 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
     env->interval_ms = DEFAULT_INTERVAL_MS;
     if (n->kind != YNODE_MAP) {
         buf_addf(&where, "deploy entry %zu", idx + 1);
-        type_error(c, n, "", where.data, "a mapping with 'env' and 'run'");
+        type_error_what(c, n, where.data, "a mapping with 'env' and 'run'");
         buf_release(&where);
         return;
     }
@@ -1718,10 +1992,12 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
         buf_addf(&where, "environment '%s'", env->name);
     } else {
         buf_addf(&where, "deploy entry %zu", idx + 1);
-        if (!v)
-            error_at(c, n->pos, "%s has no 'env' (the environment's name)", where.data);
-        else if (!is_scalar(v))
+        if (!v) {
+            if (!misspelt(&e, env_keys, "env"))
+                error_at(c, n->pos, "%s has no 'env' (the environment's name)", where.data);
+        } else if (!is_scalar(v)) {
             type_error(c, v, where.data, "env", "the environment's name");
+        }
     }
     check_keys(c, &e, env_keys, where.data);
     if ((v = lookup(&e, "targets")))
@@ -1745,7 +2021,7 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
     }
     if ((v = lookup(&e, "run")))
         (void)get_strlist(c, v, where.data, "run", false, &env->run);
-    else
+    else if (!misspelt(&e, env_keys, "run"))
         error_at(c, n->pos, "%s has no 'run': the command that deploys a release to a target",
                  where.data);
     if ((v = lookup(&e, "rollback")))
@@ -1761,18 +2037,18 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
             type_error(c, v, where.data, "promote", "auto or manual");
     }
     if ((v = lookup(&e, "window")))
-        parse_window(c, env, v, where.data);
+        parse_window(c, env, lookup_key(&e, "window"), v, where.data);
     if ((v = lookup(&e, "variables")))
         get_vars(c, v, where.data, "variables", &env->env);
     if ((v = lookup(&e, "secrets")))
         get_names(c, v, where.data, "secrets", &env->secrets, true);
     if ((v = lookup(&e, "verify")))
-        parse_verify(c, env, v, where.data);
+        parse_verify(c, env, lookup_key(&e, "verify"), v, where.data);
     free(e.v);
     buf_release(&where);
 }
 
-static void parse_deploy(struct ctx *c, struct ynode *n)
+static void parse_deploy(struct ctx *c, struct ynode *key, struct ynode *n)
 {
     struct pipeline *p = c->p;
     if (n->kind != YNODE_SEQ) {
@@ -1790,7 +2066,7 @@ static void parse_deploy(struct ctx *c, struct ynode *n)
         }
     }
     if (!c->p->release.present && p->nenvs)
-        error_at(c, n->pos, "'deploy' needs a 'release' section: environments receive releases");
+        error_at(c, key->pos, "'deploy' needs a 'release' section: environments receive releases");
 }
 
 static void env_release(struct pl_environment *env)
@@ -1896,7 +2172,8 @@ static void parse_top(struct ctx *c, struct ynode *root)
     struct ynode *jobs = lookup(&e, "jobs");
     c->jobs_ok = true;
     if (!jobs) {
-        error_at(c, root->pos, "the pipeline has no 'jobs'");
+        if (!misspelt(&e, top_keys, "jobs"))
+            error_at(c, root->pos, "the pipeline has no 'jobs'");
         c->jobs_ok = false;
     } else if (jobs->kind != YNODE_MAP) {
         type_error(c, jobs, "", "jobs", "a mapping of job names to jobs");
@@ -1905,7 +2182,7 @@ static void parse_top(struct ctx *c, struct ynode *root)
         c->jobs_pos = lookup_key(&e, "jobs")->pos;
         struct entries je = {0};
         size_t before = c->d->nerrors;
-        flatten(c, jobs, &je);
+        flatten_what(c, jobs, &je, "job");
         if (c->d->nerrors != before)
             c->jobs_ok = false; /* duplicate names: references would be ambiguous */
         if (!je.n) {
@@ -1937,9 +2214,9 @@ static void parse_top(struct ctx *c, struct ynode *root)
         free(je.v);
     }
     if ((v = lookup(&e, "release")))
-        parse_release(c, v);
+        parse_release(c, lookup_key(&e, "release"), v);
     if ((v = lookup(&e, "deploy")))
-        parse_deploy(c, v);
+        parse_deploy(c, lookup_key(&e, "deploy"), v);
     free(e.v);
 }
 
@@ -1988,7 +2265,7 @@ struct pipeline *pipeline_parse(const char *file, const char *src, size_t len,
         goto out;
     }
     if (root->kind != YNODE_MAP) {
-        type_error(&c, root, "", "the pipeline", "a mapping with 'jobs'");
+        type_error_what(&c, root, "the pipeline", "a mapping with 'jobs'");
         goto out;
     }
     parse_top(&c, root);
@@ -2022,6 +2299,7 @@ out:
         free(jd->exclude);
     }
     free(c.defs);
+    free(c.merge_errs.v);
     ytree_free(tree);
     diag_sort(d);
     if (d->nerrors != errors_before) {

@@ -47,6 +47,33 @@ static struct pos mark_pos(yaml_mark_t m)
     return p;
 }
 
+/*
+ * The position of byte off of src, for reader errors. An offset inside a
+ * broken UTF-8 sequence is moved back to the sequence's first byte.
+ */
+static struct pos offset_pos(const char *src, size_t len, size_t off)
+{
+    if (off > len)
+        off = len;
+    for (int k = 0; k < 3 && off > 0 && ((unsigned char)src[off] & 0xc0) == 0x80 &&
+                    (unsigned char)src[off - 1] >= 0x80;
+         k++)
+        off--;
+    if (off < len && ((unsigned char)src[off] & 0xc0) != 0xc0 && off > 0 &&
+        (unsigned char)src[off - 1] >= 0xc0)
+        off--; /* a lead byte followed by a byte that cannot continue it */
+    struct pos p = {1, 1, 1};
+    for (size_t i = 0; i < off; i++) {
+        if (src[i] == '\n') {
+            p.line++;
+            p.col = 1;
+        } else if (((unsigned char)src[i] & 0xc0) != 0x80) {
+            p.col++;
+        }
+    }
+    return p;
+}
+
 static void add_anchor(struct ytree *t, const char *name, struct ynode *n)
 {
     for (size_t i = 0; i < t->nanchors; i++) {
@@ -109,6 +136,15 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
 
     while (!done) {
         if (!yaml_parser_parse(&parser, &ev)) {
+            if (parser.error == YAML_READER_ERROR) {
+                /* Bad encoding or a control character: libyaml gives a byte offset,
+                 * not a mark. */
+                const char *problem = parser.problem ? parser.problem : "unreadable input";
+                diag_add(d, DIAG_ERROR, offset_pos(src, len, parser.problem_offset),
+                         "invalid YAML: %s%s", problem,
+                         strstr(problem, "UTF-8") ? " (the file must be UTF-8 text)" : "");
+                goto out;
+            }
             struct pos p = mark_pos(parser.problem_mark);
             if (parser.context)
                 diag_add(d, DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem, parser.context);

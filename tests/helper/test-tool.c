@@ -16,6 +16,7 @@
 #include "core/glob.h"
 #include "core/pipeline.h"
 #include "core/window.h"
+#include "exec/workspace.h"
 #include "util/fileio.h"
 
 static int cmd_duration(int argc, char **argv)
@@ -125,6 +126,61 @@ static int cmd_gen_pipeline(int argc, char **argv)
     return 0;
 }
 
+/*
+ * test-tool workspace snapshot REPO STATE          the snapshot's fields
+ * test-tool workspace rev REPO STATE REV           the source of REV
+ * test-tool workspace create REPO STATE [REV] DIR  a workspace (snapshot without REV)
+ * test-tool workspace create-empty REPO STATE DIR  a workspace without checkout
+ * test-tool workspace init REPO STATE              ws_state_init
+ * test-tool workspace find-repo DIR                the top level
+ * test-tool workspace remove DIR                   ws_remove
+ * test-tool workspace artifacts DIR PATTERN        one matching path a line
+ */
+static int cmd_workspace(int argc, char **argv)
+{
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    struct ws_source src = {0};
+    const char *sub = argc > 2 ? argv[2] : "";
+    int rc = -1;
+
+    if (!strcmp(sub, "snapshot") && argc == 5) {
+        rc = ws_source_worktree(&src, argv[3], argv[4], &err);
+    } else if (!strcmp(sub, "rev") && argc == 6) {
+        rc = ws_source_rev(&src, argv[3], argv[4], argv[5], &err);
+    } else if ((!strcmp(sub, "create") && (argc == 6 || argc == 7)) ||
+               (!strcmp(sub, "create-empty") && argc == 6)) {
+        rc = argc == 7 ? ws_source_rev(&src, argv[3], argv[4], argv[5], &err)
+                       : ws_source_worktree(&src, argv[3], argv[4], &err);
+        if (!rc)
+            rc = ws_create(&src, argv[argc - 1], !strcmp(sub, "create"), &err);
+    } else if (!strcmp(sub, "init") && argc == 5) {
+        rc = ws_state_init(argv[3], argv[4], &err);
+    } else if (!strcmp(sub, "find-repo") && argc == 4) {
+        if (!(rc = ws_find_repo(argv[3], &out, &err)))
+            printf("%s\n", out.data);
+    } else if (!strcmp(sub, "remove") && argc == 4) {
+        rc = ws_remove(argv[3], &err);
+    } else if (!strcmp(sub, "artifacts") && argc == 5) {
+        size_t n = 0;
+        if (!(rc = ws_artifact_resolve(argv[3], argv[4], &out, &n, &err)))
+            for (const char *p = out.data; p < out.data + out.len; p += strlen(p) + 1)
+                printf("%s\n", p);
+    } else {
+        fprintf(stderr, "usage: test-tool workspace snapshot|rev|create|create-empty|init|"
+                        "find-repo|remove|artifacts ...\n");
+        return 2;
+    }
+    if (!rc && src.commit)
+        printf("commit %s\nbranch %s\nhead %s\nrepo %s\nstate %s\n", src.commit, src.branch,
+               src.head, src.repo, src.state_dir);
+    if (rc)
+        fprintf(stderr, "error: %s\n", err.data);
+    ws_source_release(&src);
+    buf_release(&err);
+    buf_release(&out);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -141,6 +197,8 @@ int main(int argc, char **argv)
         return cmd_pipeline_dump(argc, argv);
     if (!strcmp(argv[1], "gen-pipeline"))
         return cmd_gen_pipeline(argc, argv);
+    if (!strcmp(argv[1], "workspace"))
+        return cmd_workspace(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -173,6 +173,20 @@ test_expect_success '--json prints the result for scripts' '
     grep "\"attempts\": 1" out.json
 '
 
+test_expect_success 'on a terminal: a live view, ticks and crosses, the failing log tail' '
+    cat >repo/.flywheel.yml <<-\EOT &&
+	jobs:
+	  good: { run: "echo fine" }
+	  bad: { run: "echo the reason it broke >&2; exit 2" }
+	EOT
+    test_expect_code 1 script -qec "flywheel run -C repo" typescript >/dev/null 2>&1 &&
+    grep "✓ good" typescript &&
+    grep "✗ bad  *failed" typescript &&
+    grep "│ the reason it broke" typescript &&
+    ! grep "^\[good\]" typescript &&
+    ! grep "$(printf "\033")\[3[12]m" typescript
+'
+
 test_expect_success 'the leader reports an exec failure clearly' '
     test_expect_code 127 flywheel __leader -- /nonexistent/prog 2>err &&
     grep "cannot run ./nonexistent/prog.: No such file or directory" err

@@ -382,6 +382,57 @@ static int read_at_commit(const char *repo, const char *commit, const char *path
     return rc == 0 ? 0 : -1;
 }
 
+/*
+ * Finds the project directory: the nearest directory from dir (NULL: the
+ * current one) up to the repository's top that holds file. Appends its path
+ * relative to repo ("" for the top) to subdir.
+ */
+static int find_project(const char *repo, const char *dir, const char *file, struct buf *subdir,
+                        struct buf *err)
+{
+    if (strchr(file, '/') || !strcmp(file, "..")) {
+        buf_addf(err, "-f wants a file name, not a path: '%s' (use -C to choose the directory)",
+                 file);
+        return -1;
+    }
+    char *start = realpath(dir ? dir : ".", NULL);
+    char *top = realpath(repo, NULL);
+    int rc = -1;
+    if (!start || !top) {
+        buf_addf(err, "%s: %s", dir ? dir : ".", strerror(errno));
+        goto out;
+    }
+    size_t tl = strlen(top);
+    if (strncmp(start, top, tl) || (start[tl] && start[tl] != '/')) {
+        buf_addf(err, "%s is not inside the repository %s", start, top);
+        goto out;
+    }
+    struct buf cand = BUF_INIT;
+    for (size_t l = strlen(start);;) {
+        buf_reset(&cand);
+        buf_add(&cand, start, l);
+        buf_addf(&cand, "/%s", file);
+        if (access(cand.data, F_OK) == 0) {
+            if (l > tl)
+                buf_add(subdir, start + tl + 1, l - tl - 1);
+            rc = 0;
+            break;
+        }
+        if (l <= tl) {
+            buf_addf(err, "no %s in %s or above it up to the repository's top", file, start);
+            break;
+        }
+        while (l > tl && start[l - 1] != '/')
+            l--;
+        l--; /* the '/' */
+    }
+    buf_release(&cand);
+out:
+    free(start);
+    free(top);
+    return rc;
+}
+
 static int self_exe(struct buf *out)
 {
     char path[PATH_MAX];
@@ -493,6 +544,7 @@ int cmd_run(int argc, char **argv)
 
     struct cli_local lc;
     struct buf err = BUF_INIT, src = BUF_INIT, exe = BUF_INIT, diagtxt = BUF_INIT;
+    struct buf subdir = BUF_INIT;
     struct diag_list d = DIAG_LIST_INIT;
     struct pipeline *p = NULL;
     struct ws_source source;
@@ -526,27 +578,33 @@ int cmd_run(int argc, char **argv)
     }
     have_source = true;
 
+    /* The project is the nearest directory from DIR up to the repository's top that holds
+     * the pipeline file: a repository can hold several projects, each with its own. */
+    if (find_project(lc.repo, dir, file, &subdir, &err)) {
+        fprintf(stderr, "flywheel run: %s\n", err.data);
+        goto out;
+    }
     /* The pipeline file comes from what is run: the working tree or the commit. */
     struct pl_limits lim;
     pipeline_limits_default(&lim);
-    struct buf path = BUF_INIT;
-    if (file[0] == '/')
-        buf_adds(&path, file);
-    else if (rev)
-        buf_adds(&path, file);
-    else
-        buf_addf(&path, "%s/%s", lc.repo, file);
-    int rr = rev ? read_at_commit(lc.repo, source.commit, file, lim.max_bytes, &src, &err)
+    struct buf rel = BUF_INIT, path = BUF_INIT;
+    if (subdir.len)
+        buf_addf(&rel, "%s/", subdir.data);
+    buf_adds(&rel, file);
+    buf_addf(&path, "%s/%s", lc.repo, rel.data);
+    int rr = rev ? read_at_commit(lc.repo, source.commit, rel.data, lim.max_bytes, &src, &err)
                  : file_read(path.data, lim.max_bytes + 1, &src, &err);
     if (rr) {
-        fprintf(stderr, "flywheel run: cannot read the pipeline file %s: %s\n", file, err.data);
+        fprintf(stderr, "flywheel run: cannot read the pipeline file %s: %s\n", rel.data, err.data);
         buf_release(&path);
+        buf_release(&rel);
         goto out;
     }
-    p = pipeline_parse(file, src.data, src.len, &lim, 0, &d);
-    diag_render(&d, file, src.data, src.len, cli_color(2), &diagtxt);
+    p = pipeline_parse(rel.data, src.data, src.len, &lim, 0, &d);
+    diag_render(&d, rel.data, src.data, src.len, cli_color(2), &diagtxt);
     fputs(diagtxt.data, stderr);
     buf_release(&path);
+    buf_release(&rel);
     if (!p)
         goto out;
 
@@ -606,6 +664,7 @@ int cmd_run(int argc, char **argv)
     cfg.store = lc.store;
     cfg.cas = lc.cas;
     cfg.state_dir = lc.state_dir;
+    cfg.subdir = subdir.data;
     cfg.kind = kind;
     cfg.self_exe = exe.data;
     cfg.slots = (int)slots;
@@ -677,5 +736,6 @@ out:
     buf_release(&src);
     buf_release(&exe);
     buf_release(&diagtxt);
+    buf_release(&subdir);
     return rc;
 }

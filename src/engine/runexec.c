@@ -31,6 +31,7 @@ struct rjob {
     int attempt;
     enum phase phase;
     char *ws_dir, *home_dir, *tmp_dir, *log_path;
+    char *cwd; /* where the job runs: ws_dir, or its subdirectory cfg.subdir */
     bool ws_kept;
     int log_fd;
     /* process and its pipes */
@@ -145,6 +146,14 @@ static void job_paths(struct runexec *rx, size_t i)
     free(j->log_path);
     buf_addf(&b, "%s/%zu-%s.%d", rx->work_dir, i, sn, j->attempt);
     j->ws_dir = xstrdup(b.data);
+    free(j->cwd);
+    if (rx->cfg.subdir && *rx->cfg.subdir) {
+        struct buf c = BUF_INIT;
+        buf_addf(&c, "%s/%s", j->ws_dir, rx->cfg.subdir);
+        j->cwd = buf_detach(&c, NULL);
+    } else {
+        j->cwd = xstrdup(j->ws_dir);
+    }
     buf_adds(&b, ".home");
     j->home_dir = xstrdup(b.data);
     buf_reset(&b);
@@ -204,7 +213,7 @@ static void prepare_work(uv_work_t *w)
         struct rjob *need = &rx->jobs[pj->need_idx[k]];
         for (size_t a = 0; a < need->narts; a++) {
             struct buf dest = BUF_INIT;
-            buf_addf(&dest, "%s/%s", j->ws_dir, need->arts[a].path);
+            buf_addf(&dest, "%s/%s", j->cwd, need->arts[a].path);
             int rc = cas_get_file(rx->cfg.cas, need->arts[a].digest, dest.data, need->arts[a].mode,
                                   &err);
             buf_release(&dest);
@@ -253,7 +262,7 @@ static void collect_work(uv_work_t *w)
     for (size_t k = 0; k < pj->artifacts.n; k++) {
         size_t n = 0;
         buf_reset(&list);
-        if (ws_artifact_resolve(j->ws_dir, pj->artifacts.v[k].s, &list, &n, &err))
+        if (ws_artifact_resolve(j->cwd, pj->artifacts.v[k].s, &list, &n, &err))
             goto out;
         const char *p = list.data;
         for (size_t q = 0; q < n; q++, p += strlen(p) + 1) {
@@ -263,7 +272,7 @@ static void collect_work(uv_work_t *w)
             if (dup)
                 continue;
             struct buf full = BUF_INIT;
-            buf_addf(&full, "%s/%s", j->ws_dir, p);
+            buf_addf(&full, "%s/%s", j->cwd, p);
             struct stat st;
             /* resolve_artifact has checked where links lead; store the file itself */
             char *real = realpath(full.data, NULL);
@@ -550,7 +559,7 @@ static char **job_env(struct rjob *j, bool sandbox)
     add_env(&env, &n, &alloc, "FLYWHEEL_ATTEMPT", num);
     add_env(&env, &n, &alloc, "FLYWHEEL_COMMIT", rx->cfg.source->commit);
     add_env(&env, &n, &alloc, "FLYWHEEL_BRANCH", rx->cfg.source->branch);
-    add_env(&env, &n, &alloc, "FLYWHEEL_WORKSPACE", j->ws_dir);
+    add_env(&env, &n, &alloc, "FLYWHEEL_WORKSPACE", j->cwd);
     return env;
 }
 
@@ -604,7 +613,7 @@ static char **job_argv(struct rjob *j, bool sandbox, bool network)
         argv_add(&v, &n, &alloc, j->ws_dir);
         argv_add(&v, &n, &alloc, j->ws_dir);
         argv_add(&v, &n, &alloc, "--chdir");
-        argv_add(&v, &n, &alloc, j->ws_dir);
+        argv_add(&v, &n, &alloc, j->cwd);
         argv_add(&v, &n, &alloc, "--");
     }
     argv_add(&v, &n, &alloc, "/bin/sh");
@@ -654,7 +663,7 @@ static void spawn_job(struct rjob *j)
     o.file = argv[0];
     o.args = argv;
     o.env = env;
-    o.cwd = j->ws_dir;
+    o.cwd = j->cwd;
     o.flags = UV_PROCESS_DETACHED;
     o.stdio_count = 4;
     o.stdio = stdio;
@@ -981,6 +990,7 @@ void runexec_free(struct runexec *rx)
     for (size_t i = 0; rx->jobs && i < rx->cfg.pipeline->njobs; i++) {
         struct rjob *j = &rx->jobs[i];
         free(j->ws_dir);
+        free(j->cwd);
         free(j->home_dir);
         free(j->tmp_dir);
         free(j->log_path);

@@ -55,13 +55,14 @@ struct runexec_config {
     struct store *store;
     struct cas *cas;
     const char *state_dir; /* logs/ and work/ go under it */
-    const char *kind;      /* "change", "main", "tag", "manual" */
-    const char *self_exe;  /* this binary, for the leader */
-    int slots;             /* jobs at a time, >= 1 */
-    unsigned sched_flags;  /* SCHED_FAIL_FAST */
-    int isolation;         /* RUNEXEC_ISO_JOB, PL_ISO_NONE or PL_ISO_SANDBOX */
-    bool keep;             /* keep every workspace (failed ones are always kept) */
-    long grace_ms;         /* SIGTERM -> SIGKILL, default 5000 */
+    const char *subdir;   /* jobs run in this subdirectory of the workspace ("" or NULL: the top) */
+    const char *kind;     /* "change", "main", "tag", "manual" */
+    const char *self_exe; /* this binary, for the leader */
+    int slots;            /* jobs at a time, >= 1 */
+    unsigned sched_flags; /* SCHED_FAIL_FAST */
+    int isolation;        /* RUNEXEC_ISO_JOB, PL_ISO_NONE or PL_ISO_SANDBOX */
+    bool keep;            /* keep every workspace (failed ones are always kept) */
+    long grace_ms;        /* SIGTERM -> SIGKILL, default 5000 */
     struct runexec_observer obs;
 };
 

@@ -108,4 +108,24 @@ test_expect_success 'the interrupted run is recorded as cancelled' '
     flywheel runs -C repo | sed -n 2p | grep cancelled
 '
 
+test_expect_success 'kill -9 of flywheel run: the jobs die with it, the next run reconciles' '
+    rm -f sync/* &&
+    cat >repo/.flywheel.yml <<-EOT &&
+	jobs:
+	  long: { run: "sleep 300 & echo \$! >$TRASH/sync/long; wait" }
+	EOT
+    flywheel run -C repo --kill-grace 1s >out 2>err &
+    pid=$! &&
+    wait_for sync/long &&
+    kill -9 $pid &&
+    { wait $pid || :; } &&
+    i=0 && while alive "$(cat sync/long)" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done &&
+    ! alive "$(cat sync/long)" &&
+    flywheel runs -C repo | sed -n 2p | grep running &&
+    printf "jobs:\n  ok: { run: \"true\" }\n" >repo/.flywheel.yml &&
+    flywheel run -C repo >out 2>err &&
+    flywheel runs -C repo | sed -n 3p | grep cancelled &&
+    flywheel runs -C repo --json | grep -c "\"state\": \"running\"" | grep -x 0
+'
+
 test_done

@@ -10,7 +10,7 @@
 # tracked automatically (-MMD).
 
 CC       ?= cc
-PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto
+PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -20,6 +20,7 @@ static const struct {
     {"run", cmd_run, "run the pipeline on this machine, each job in a fresh workspace"},
     {"runs", cmd_runs, "list the local runs"},
     {"logs", cmd_logs, "print the log of a job of a local run"},
+    {"serve", cmd_serve, "run the server: watch repositories, run every push, serve the API"},
 };
 
 static void usage(FILE *f)

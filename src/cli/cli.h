@@ -12,6 +12,7 @@ int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Should output to fd be coloured? A terminal, NO_COLOR unset, TERM not dumb. */
 bool cli_color(int fd);

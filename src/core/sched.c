@@ -89,6 +89,8 @@ void sched_free(struct sched *s)
     free(s);
 }
 
+static void skip_dependants(struct sched *s, size_t i);
+
 static bool need_ok(const struct sched *s, size_t i)
 {
     const struct sjob *j = &s->j[i];
@@ -96,6 +98,50 @@ static bool need_ok(const struct sched *s, size_t i)
         return true;
     return (j->state == JOB_FAILED || j->state == JOB_TIMED_OUT) && !j->retrying &&
            s->p->jobs[i].allow_failure;
+}
+
+void sched_restore(struct sched *s, size_t i, enum job_state state, int attempts,
+                   const char *reason)
+{
+    struct sjob *j = &s->j[i];
+    if (!j->selected || j->state != JOB_QUEUED)
+        return;
+    j->attempts = attempts;
+    switch (state) {
+    case JOB_PASSED:
+        move(s, i, JOB_EV_START);
+        move(s, i, JOB_EV_PASS);
+        break;
+    case JOB_SKIPPED:
+        move(s, i, JOB_EV_SKIP);
+        set_reason(j, reason);
+        break;
+    case JOB_CANCELLED:
+        move(s, i, JOB_EV_CANCEL);
+        set_reason(j, reason);
+        break;
+    case JOB_FAILED:
+    case JOB_TIMED_OUT:
+        move(s, i, JOB_EV_START);
+        move(s, i, state == JOB_FAILED ? JOB_EV_FAIL : JOB_EV_TIME_OUT);
+        set_reason(j, reason);
+        if (!s->p->jobs[i].allow_failure)
+            skip_dependants(s, i);
+        break;
+    case JOB_QUEUED:
+    case JOB_RUNNING:
+        if (attempts > s->p->jobs[i].retries) {
+            move(s, i, JOB_EV_START);
+            move(s, i, JOB_EV_FAIL);
+            set_reason(j, reason);
+            if (!s->p->jobs[i].allow_failure)
+                skip_dependants(s, i);
+        } else if (attempts > 0) {
+            j->retrying = true;
+            set_reason(j, reason);
+        }
+        break;
+    }
 }
 
 long sched_next(struct sched *s)

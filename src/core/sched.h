@@ -70,6 +70,17 @@ int sched_select(const struct pipeline *p, const char *const *names, size_t n, u
                  const char *ref, bool *selected, struct buf *err)
     __attribute__((warn_unused_result));
 
+/*
+ * Resumes a run recorded earlier (after a restart): before the first
+ * sched_next(), puts job j back in a state it had reached. PASSED, SKIPPED and
+ * CANCELLED are final; QUEUED with attempts > 0 means an attempt was
+ * interrupted: it counts as a failed attempt, so the job is retried while
+ * attempts <= retries, and otherwise fails with reason (its dependants are
+ * skipped).
+ */
+void sched_restore(struct sched *s, size_t j, enum job_state state, int attempts,
+                   const char *reason);
+
 /* The next ready job, now running; -1 when none is ready. */
 long sched_next(struct sched *s);
 /* Ends the running attempt of job j with ev (PASS, FAIL, TIME_OUT or CANCEL). */

@@ -60,7 +60,7 @@ struct runexec {
     struct runexec_config cfg;
     struct sched *sched;
     struct rjob *jobs; /* one per pipeline job */
-    int64_t run_id;
+    int64_t run_id, run_number;
     char *log_dir, *work_dir;
     size_t in_flight; /* work items and handles not yet back */
     bool done, cancel_requested, hard_cancel;
@@ -114,7 +114,9 @@ static void notify_settled(struct runexec *rx)
         if (!sched_selected(rx->sched, i) || j->phase == PH_DONE)
             continue;
         enum job_state s = sched_state(rx->sched, i);
-        if ((s == JOB_SKIPPED || s == JOB_CANCELLED) && j->phase == PH_IDLE) {
+        /* skipped, cancelled, or failed when an adopted run's interrupted attempt
+         * was its last */
+        if (job_state_done(s) && j->phase == PH_IDLE) {
             j->phase = PH_DONE;
             notify(rx, i);
         }
@@ -855,6 +857,8 @@ static void attempt_end(struct rjob *j, enum job_event ev)
     };
     save_attempt(j, attempt_state[ev]);
     sched_finish(rx->sched, i, ev);
+    if (rx->cfg.pool_give)
+        rx->cfg.pool_give(rx->cfg.pool_ctx);
     if (ev != JOB_EV_PASS && j->error && !sched_retrying(rx->sched, i)) {
         /* Keep the reason: sched only knows the state. */
     }
@@ -879,8 +883,16 @@ static void pump(struct runexec *rx)
     if (rx->done)
         return;
     long i;
-    while (sched_running(rx->sched) < (size_t)rx->cfg.slots && (i = sched_next(rx->sched)) >= 0)
+    while (sched_running(rx->sched) < (size_t)rx->cfg.slots) {
+        if (rx->cfg.pool_take && !rx->cfg.pool_take(rx->cfg.pool_ctx))
+            break;
+        if ((i = sched_next(rx->sched)) < 0) {
+            if (rx->cfg.pool_give)
+                rx->cfg.pool_give(rx->cfg.pool_ctx);
+            break;
+        }
         attempt_begin(rx, (size_t)i);
+    }
     notify_settled(rx);
     maybe_done(rx);
 }
@@ -907,6 +919,73 @@ static void maybe_done(struct runexec *rx)
         rx->cfg.obs.on_done(rx->cfg.obs.ctx, r);
 }
 
+/*
+ * Takes over job i of an adopted run from what the store says about it: a
+ * passed job keeps its result and artifacts; an attempt that was running when
+ * flywheel stopped is recorded as interrupted and counts as a failed attempt.
+ */
+static int adopt_job(struct runexec *rx, size_t i, struct buf *err)
+{
+    struct rjob *j = &rx->jobs[i];
+    struct store_job sj = {0};
+    struct store_attempt *atts = NULL;
+    struct store_artifact *arts = NULL;
+    size_t natts = 0, narts = 0;
+    int rc = store_job_find(rx->cfg.store, rx->run_id, rx->cfg.pipeline->jobs[i].name, &sj, err);
+    if (rc == -ENOENT) {
+        buf_reset(err);
+        return 0;
+    }
+    if (rc)
+        return -1;
+    j->job_id = sj.id;
+    j->wall_start = sj.started_ms;
+    int st = job_state_parse(sj.state);
+    if (store_attempt_list(rx->cfg.store, sj.id, &atts, &natts, err))
+        goto fail;
+    for (size_t k = 0; k < natts; k++) {
+        if (strcmp(atts[k].state, "running"))
+            continue;
+        free(atts[k].state);
+        atts[k].state = xstrdup("interrupted");
+        atts[k].finished_ms = store_now_ms();
+        if (store_attempt_update(rx->cfg.store, &atts[k], err))
+            goto fail;
+    }
+    if (st == JOB_PASSED) {
+        if (store_artifact_list(rx->cfg.store, sj.id, &arts, &narts, err))
+            goto fail;
+        j->arts = xcalloc(narts + 1, sizeof(*j->arts));
+        for (size_t k = 0; k < narts; k++) {
+            j->arts[k].path = xstrdup(arts[k].path);
+            snprintf(j->arts[k].digest, sizeof(j->arts[k].digest), "%s", arts[k].digest);
+            j->arts[k].size = arts[k].size;
+            j->arts[k].mode = arts[k].mode;
+        }
+        j->narts = narts;
+        j->phase = PH_DONE;
+        sched_restore(rx->sched, i, JOB_PASSED, sj.attempts, "");
+    } else if (st == JOB_FAILED || st == JOB_TIMED_OUT || st == JOB_SKIPPED ||
+               st == JOB_CANCELLED) {
+        j->phase = PH_DONE;
+        sched_restore(rx->sched, i, (enum job_state)st, sj.attempts, sj.reason);
+    } else if (sj.attempts > 0) {
+        sched_restore(rx->sched, i, JOB_QUEUED, sj.attempts,
+                      "interrupted: flywheel stopped while the job ran");
+        if (job_state_done(sched_state(rx->sched, i)))
+            j->phase = PH_IDLE; /* reported by notify_settled */
+    }
+    store_job_release(&sj);
+    store_attempts_release(atts, natts);
+    store_artifacts_release(arts, narts);
+    return 0;
+fail:
+    store_job_release(&sj);
+    store_attempts_release(atts, natts);
+    store_artifacts_release(arts, narts);
+    return -1;
+}
+
 int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_config *cfg,
                   struct buf *err)
 {
@@ -924,15 +1003,37 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
     rx->sched = sched_new(p, cfg->selected, cfg->sched_flags);
     rx->jobs = xcalloc(p->njobs + 1, sizeof(*rx->jobs));
 
-    run.kind = (char *)cfg->kind;
-    run.source = (char *)(cfg->source->commit[0] ? cfg->source->commit : "");
-    run.commit = cfg->source->commit;
-    run.branch = cfg->source->branch;
-    run.state = "running";
-    run.created_ms = run.started_ms = store_now_ms();
-    rx->run_id = store_run_insert(cfg->store, &run, err);
-    if (rx->run_id <= 0)
-        goto fail;
+    if (cfg->adopt_run_id) {
+        if (store_run_get(cfg->store, cfg->adopt_run_id, &run, err))
+            goto fail;
+        rx->run_id = run.id;
+        rx->run_number = run.number ? run.number : run.id;
+        free(run.state);
+        run.state = xstrdup("running");
+        if (!run.started_ms)
+            run.started_ms = store_now_ms();
+        int urc = store_run_update(cfg->store, &run, err);
+        store_run_release(&run);
+        if (urc)
+            goto fail;
+    } else {
+        run.kind = (char *)cfg->kind;
+        run.source = (char *)(cfg->source->commit[0] ? cfg->source->commit : "");
+        run.commit = cfg->source->commit;
+        run.branch = cfg->source->branch;
+        run.state = "running";
+        run.created_ms = run.started_ms = store_now_ms();
+        if (cfg->run_fields) {
+            run.repo_id = cfg->run_fields->repo_id;
+            run.ref = cfg->run_fields->ref;
+            run.trigger = cfg->run_fields->trigger;
+            run.retry_of = cfg->run_fields->retry_of;
+        }
+        rx->run_id = store_run_insert(cfg->store, &run, err);
+        if (rx->run_id <= 0)
+            goto fail;
+        rx->run_number = run.number ? run.number : rx->run_id;
+    }
 
     struct buf b = BUF_INIT;
     buf_addf(&b, "%s/logs/%lld", cfg->state_dir, (long long)rx->run_id);
@@ -951,7 +1052,10 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
         buf_init(&j->status_line, STATUS_MAX);
         if (!sched_selected(rx->sched, i))
             continue;
-        j->job_id = store_job_insert(cfg->store, rx->run_id, p->jobs[i].name, err);
+        if (cfg->adopt_run_id && adopt_job(rx, i, err))
+            goto fail;
+        if (!j->job_id)
+            j->job_id = store_job_insert(cfg->store, rx->run_id, p->jobs[i].name, err);
         if (j->job_id <= 0)
             goto fail;
     }
@@ -1008,6 +1112,21 @@ void runexec_free(struct runexec *rx)
     free(rx->work_dir);
     buf_release(&rx->cancel_reason);
     free(rx);
+}
+
+void runexec_pump(struct runexec *rx)
+{
+    pump(rx);
+}
+
+bool runexec_done(const struct runexec *rx)
+{
+    return rx->done;
+}
+
+int64_t runexec_run_number(const struct runexec *rx)
+{
+    return rx->run_number;
 }
 
 int64_t runexec_run_id(const struct runexec *rx)

@@ -64,6 +64,20 @@ struct runexec_config {
     bool keep;            /* keep every workspace (failed ones are always kept) */
     long grace_ms;        /* SIGTERM -> SIGKILL, default 5000 */
     struct runexec_observer obs;
+    /* Server runs: repo_id, ref, trigger and retry_of are recorded with the run
+     * (the store assigns its number). NULL for a local run. */
+    const struct store_run *run_fields;
+    /* A pool of executor slots shared by several runs (NULL: only `slots`
+     * limits this run). take() returns true when it gave a slot; each slot
+     * taken is given back with give() when its attempt ends. When slots come
+     * free, the owner calls runexec_pump() on the runs that may be waiting. */
+    /* Adopt this existing run (queued, or interrupted by a restart) instead of
+     * recording a new one: jobs already passed keep their results and
+     * artifacts; interrupted attempts count as failed ones. 0: a new run. */
+    int64_t adopt_run_id;
+    bool (*pool_take)(void *pool_ctx);
+    void (*pool_give)(void *pool_ctx);
+    void *pool_ctx;
 };
 
 int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_config *cfg,
@@ -72,6 +86,11 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
  * kills the running ones without grace. */
 void runexec_cancel(struct runexec *rx, const char *reason);
 void runexec_free(struct runexec *rx);
+/* Starts whatever is ready and fits: after slots of a shared pool came free. */
+void runexec_pump(struct runexec *rx);
+bool runexec_done(const struct runexec *rx);
+/* The run's number in its repository (server runs), else its id. */
+int64_t runexec_run_number(const struct runexec *rx);
 
 int64_t runexec_run_id(const struct runexec *rx);
 const struct sched *runexec_sched(const struct runexec *rx);

@@ -74,6 +74,45 @@ static const char *const store_migrations[] = {
     /* Which jobs reference a blob: for garbage collection of the CAS. */
     "CREATE INDEX artifacts_by_digest ON artifacts (digest);"
     "PRAGMA user_version = 1;",
+
+    /*
+     * 2: repositories and server runs. A local run has NULL repo_id, number
+     * and retry_of (store_run gives them as 0): a REFERENCES column added by
+     * ALTER TABLE must default to NULL, and NULLs never collide in the
+     * UNIQUE index that makes a repository's run numbers unique.
+     */
+    "CREATE TABLE repos ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE CHECK (name <> ''),"
+    "  url TEXT NOT NULL DEFAULT '',"
+    "  main_branch TEXT NOT NULL DEFAULT 'main' CHECK (main_branch <> ''),"
+    "  poll_s INTEGER NOT NULL DEFAULT 0 CHECK (poll_s >= 0),"
+    "  created_ms INTEGER NOT NULL"
+    ");"
+    /* Apart from repos: rewritten after every fetch, read only by the poller. */
+    "CREATE TABLE repo_refs ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos (id) ON DELETE CASCADE,"
+    "  refs TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+    "ALTER TABLE runs ADD COLUMN repo_id INTEGER REFERENCES repos (id);"
+    /* A server run has a number from 1, a local one none (CHECK fails on false only). */
+    "ALTER TABLE runs ADD COLUMN number INTEGER"
+    "  CHECK ((repo_id IS NULL) = (number IS NULL) AND coalesce(number, 1) >= 1);"
+    "ALTER TABLE runs ADD COLUMN ref TEXT NOT NULL DEFAULT '';"
+    /* "trigger" is an SQL keyword. */
+    "ALTER TABLE runs ADD COLUMN triggered_by TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE runs ADD COLUMN retry_of INTEGER REFERENCES runs (id);"
+    "CREATE UNIQUE INDEX runs_by_repo_number ON runs (repo_id, number)"
+    "  WHERE repo_id IS NOT NULL;"
+    /* For store_run_query: each gives its rows in id order for one value. */
+    "CREATE INDEX runs_by_repo ON runs (repo_id) WHERE repo_id IS NOT NULL;"
+    "CREATE INDEX runs_by_repo_ref ON runs (repo_id, ref) WHERE repo_id IS NOT NULL;"
+    "CREATE INDEX runs_by_ref ON runs (ref);"
+    "CREATE INDEX runs_by_kind ON runs (kind);"
+    /* The foreign key's child index: deleting a run looks up its retries. */
+    "CREATE INDEX runs_by_retry ON runs (retry_of) WHERE retry_of IS NOT NULL;"
+    "PRAGMA user_version = 2;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -90,6 +129,15 @@ enum store_stmt {
     S_RUN_GET,
     S_RUN_LIST,
     S_RUN_LATEST,
+    S_RUN_NEXT_NUMBER,
+    S_RUN_FIND,
+    S_REPO_INSERT,
+    S_REPO_UPDATE,
+    S_REPO_GET,
+    S_REPO_GET_ID,
+    S_REPO_LIST,
+    S_REFS_GET,
+    S_REFS_SET,
     S_JOB_INSERT,
     S_JOB_UPDATE,
     S_JOB_LIST,
@@ -105,8 +153,11 @@ enum store_stmt {
     S_COUNT
 };
 
-#define RUN_COLS "id, kind, source, commit_id, branch, state, created_ms, started_ms, finished_ms"
-#define JOB_COLS "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms"
+#define RUN_COLS                                                                                   \
+    "id, kind, source, commit_id, branch, state, created_ms, started_ms, finished_ms,"             \
+    " repo_id, number, ref, triggered_by, retry_of"
+#define REPO_COLS "id, name, url, main_branch, poll_s, created_ms"
+#define JOB_COLS  "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms"
 #define ATTEMPT_COLS                                                                               \
     "id, job_id, number, state, exit_code, signal, log_path, workspace, started_ms, finished_ms"
 #define ARTIFACT_COLS "id, job_id, path, digest, size, mode"
@@ -118,12 +169,30 @@ static const char *const store_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_USER_VERSION] = "PRAGMA user_version",
     [S_RUN_INSERT] = "INSERT INTO runs (kind, source, commit_id, branch, state, created_ms,"
-                     " started_ms, finished_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     " started_ms, finished_ms, repo_id, number, ref, triggered_by, retry_of)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    /* created_ms, repo_id and number name the run: they never change. */
     [S_RUN_UPDATE] = "UPDATE runs SET kind = ?2, source = ?3, commit_id = ?4, branch = ?5,"
-                     " state = ?6, started_ms = ?7, finished_ms = ?8 WHERE id = ?1",
+                     " state = ?6, started_ms = ?7, finished_ms = ?8, ref = ?9,"
+                     " triggered_by = ?10, retry_of = ?11 WHERE id = ?1",
     [S_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1",
     [S_RUN_LIST] = "SELECT " RUN_COLS " FROM runs ORDER BY id DESC LIMIT ?1",
     [S_RUN_LATEST] = "SELECT id FROM runs ORDER BY id DESC LIMIT 1",
+    [S_RUN_NEXT_NUMBER] = "SELECT coalesce(max(number), 0) + 1 FROM runs WHERE repo_id = ?1",
+    [S_RUN_FIND] = "SELECT " RUN_COLS " FROM runs WHERE repo_id = ?1 AND number = ?2",
+    [S_REPO_INSERT] = "INSERT INTO repos (name, url, main_branch, poll_s, created_ms)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_REPO_UPDATE] = "UPDATE repos SET name = ?2, url = ?3, main_branch = ?4, poll_s = ?5"
+                      " WHERE id = ?1",
+    [S_REPO_GET] = "SELECT " REPO_COLS " FROM repos WHERE name = ?1",
+    [S_REPO_GET_ID] = "SELECT " REPO_COLS " FROM repos WHERE id = ?1",
+    [S_REPO_LIST] = "SELECT " REPO_COLS " FROM repos ORDER BY name",
+    /* A row with NULL refs: the repository exists but no refs were stored yet. */
+    [S_REFS_GET] = "SELECT f.refs FROM repos AS r LEFT JOIN repo_refs AS f ON f.repo_id = r.id"
+                   " WHERE r.id = ?1",
+    [S_REFS_SET] = "INSERT INTO repo_refs (repo_id, refs, updated_ms) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (repo_id) DO UPDATE SET refs = excluded.refs,"
+                   " updated_ms = excluded.updated_ms",
     [S_JOB_INSERT] = "INSERT INTO jobs (run_id, name) VALUES (?1, ?2)",
     [S_JOB_UPDATE] = "UPDATE jobs SET state = ?2, reason = ?3, attempts = ?4, exit_code = ?5,"
                      " started_ms = ?6, finished_ms = ?7 WHERE id = ?1",
@@ -154,10 +223,38 @@ static const char *const store_sql[S_COUNT] = {
                          " WHERE state = 'running'",
 };
 
+/*
+ * store_run_query builds its SQL from these constant pieces, one per filter
+ * in use, so that each combination can use its index; the values are bound.
+ */
+enum query_filter {
+    Q_REPO = 1 << 0,
+    Q_BRANCH = 1 << 1,
+    Q_KIND = 1 << 2,
+    Q_STATE = 1 << 3,
+    Q_BEFORE = 1 << 4,
+};
+#define QUERY_COMBINATIONS (1 << 5)
+
+static const struct {
+    enum query_filter flag;
+    const char *sql;
+} query_where[] = {
+    {Q_REPO, " AND repo_id = ?1"},                /* runs_by_repo */
+    {Q_BRANCH, " AND ref = 'refs/heads/' || ?2"}, /* runs_by_ref, runs_by_repo_ref */
+    {Q_KIND, " AND kind = ?3"},                   /* runs_by_kind */
+    {Q_STATE, " AND state = ?4"},                 /* runs_by_state */
+    {Q_BEFORE, " AND id < ?5"},                   /* the rowid */
+};
+#define QUERY_LIMIT_DEFAULT 50
+#define QUERY_LIMIT_MAX     1000
+
 struct store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmt[S_COUNT]; /* prepared on first use, kept until close */
+    /* store_run_query's statements, one per set of filters (enum query_filter). */
+    sqlite3_stmt *query[QUERY_COMBINATIONS];
 };
 
 int64_t store_now_ms(void)
@@ -252,6 +349,13 @@ static void bind_int64(sqlite3_stmt *s, int i, int64_t v, int *rc)
 {
     if (*rc == SQLITE_OK)
         *rc = sqlite3_bind_int64(s, i, v);
+}
+
+/* An id column: 0 (none) is stored as NULL, which is what a REFERENCES column allows. */
+static void bind_id(sqlite3_stmt *s, int i, int64_t v, int *rc)
+{
+    if (*rc == SQLITE_OK)
+        *rc = v ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
 }
 
 static char *col_text(sqlite3_stmt *s, int i)
@@ -514,6 +618,8 @@ void store_close(struct store *st)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (int i = 0; i < QUERY_COMBINATIONS; i++)
+        sqlite3_finalize(st->query[i]);
     /* Every statement is finalized, so this closes (and checkpoints) at once. */
     sqlite3_close_v2(st->db);
     free(st->path);
@@ -569,77 +675,39 @@ static void run_from_row(sqlite3_stmt *s, struct store_run *r)
     r->created_ms = sqlite3_column_int64(s, 6);
     r->started_ms = sqlite3_column_int64(s, 7);
     r->finished_ms = sqlite3_column_int64(s, 8);
+    r->repo_id = sqlite3_column_int64(s, 9); /* NULL reads as 0 */
+    r->number = sqlite3_column_int64(s, 10);
+    r->ref = col_text(s, 11);
+    r->trigger = col_text(s, 12);
+    r->retry_of = sqlite3_column_int64(s, 13);
 }
 
-int64_t store_run_insert(struct store *st, const struct store_run *r, struct buf *err)
+/* Steps s, which selects at most one run (named what), into *r; -ENOENT if none. */
+static int run_one(struct store *st, sqlite3_stmt *s, int brc, struct store_run *r, struct buf *err,
+                   const char *what)
 {
-    sqlite3_stmt *s = store_stmt(st, S_RUN_INSERT, err);
-    int brc = SQLITE_OK;
-    if (!s)
-        return -1;
-    bind_text(s, 1, r->kind, &brc);
-    bind_text(s, 2, r->source, &brc);
-    bind_text(s, 3, r->commit, &brc);
-    bind_text(s, 4, r->branch, &brc);
-    bind_text(s, 5, r->state, &brc);
-    bind_int64(s, 6, r->created_ms ? r->created_ms : store_now_ms(), &brc);
-    bind_int64(s, 7, r->started_ms, &brc);
-    bind_int64(s, 8, r->finished_ms, &brc);
-    return store_insert(st, s, brc, err, "cannot insert a run");
-}
-
-int store_run_update(struct store *st, const struct store_run *r, struct buf *err)
-{
-    sqlite3_stmt *s = store_stmt(st, S_RUN_UPDATE, err);
-    int brc = SQLITE_OK;
-    if (!s)
-        return -EIO;
-    bind_int64(s, 1, r->id, &brc);
-    bind_text(s, 2, r->kind, &brc);
-    bind_text(s, 3, r->source, &brc);
-    bind_text(s, 4, r->commit, &brc);
-    bind_text(s, 5, r->branch, &brc);
-    bind_text(s, 6, r->state, &brc);
-    bind_int64(s, 7, r->started_ms, &brc);
-    bind_int64(s, 8, r->finished_ms, &brc);
-    return store_update(st, s, brc, err, "cannot update run", r->id);
-}
-
-int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err)
-{
-    sqlite3_stmt *s = store_stmt(st, S_RUN_GET, err);
-    int brc = SQLITE_OK, rc, ret = 0;
-    memset(r, 0, sizeof(*r));
-    if (!s)
-        return -EIO;
-    bind_int64(s, 1, id, &brc);
-    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    int rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    int ret = 0;
     if (rc == SQLITE_ROW) {
         run_from_row(s, r);
     } else if (rc == SQLITE_DONE) {
-        buf_addf(err, "store: there is no run %lld", (long long)id);
+        buf_addf(err, "store: there is no %s", what);
         ret = -ENOENT;
     } else {
-        ret = store_fail(st, rc, err, "cannot read run %lld", (long long)id);
+        ret = store_fail(st, rc, err, "cannot read %s", what);
     }
     store_stmt_done(s);
     return ret;
 }
 
-int store_run_list(struct store *st, size_t limit, struct store_run **out, size_t *n,
-                   struct buf *err)
+/* Steps s into a new array of runs; on failure *out is NULL and *n 0. s is reset. */
+static int run_rows(struct store *st, sqlite3_stmt *s, int brc, struct store_run **out, size_t *n,
+                    struct buf *err)
 {
-    sqlite3_stmt *s = store_stmt(st, S_RUN_LIST, err);
     struct store_run *v = NULL;
     size_t nr = 0, alloc = 0;
-    int brc = SQLITE_OK, rc, ret = 0;
+    int rc = brc, ret = 0;
 
-    *out = NULL;
-    *n = 0;
-    if (!s)
-        return -EIO;
-    bind_int64(s, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit, &brc);
-    rc = brc;
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(s);
         if (rc != SQLITE_ROW)
@@ -658,6 +726,207 @@ int store_run_list(struct store *st, size_t limit, struct store_run **out, size_
     return ret;
 }
 
+/* The next run number of a repository; call it inside the inserting transaction. */
+static int64_t run_next_number(struct store *st, int64_t repo_id, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_NEXT_NUMBER, err);
+    int brc = SQLITE_OK, rc;
+    int64_t number = -1;
+    if (!s)
+        return -1;
+    bind_int64(s, 1, repo_id, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW)
+        number = sqlite3_column_int64(s, 0);
+    else
+        store_fail(st, rc, err, "cannot number a run of repository %lld", (long long)repo_id);
+    store_stmt_done(s);
+    return number;
+}
+
+static int64_t run_insert_row(struct store *st, const struct store_run *r, int64_t number,
+                              struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_INSERT, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -1;
+    bind_text(s, 1, r->kind, &brc);
+    bind_text(s, 2, r->source, &brc);
+    bind_text(s, 3, r->commit, &brc);
+    bind_text(s, 4, r->branch, &brc);
+    bind_text(s, 5, r->state, &brc);
+    bind_int64(s, 6, r->created_ms ? r->created_ms : store_now_ms(), &brc);
+    bind_int64(s, 7, r->started_ms, &brc);
+    bind_int64(s, 8, r->finished_ms, &brc);
+    bind_id(s, 9, r->repo_id, &brc);
+    bind_id(s, 10, number, &brc);
+    bind_text(s, 11, r->ref, &brc);
+    bind_text(s, 12, r->trigger, &brc);
+    bind_id(s, 13, r->retry_of, &brc);
+    return store_insert(st, s, brc, err, "cannot insert a run");
+}
+
+/*
+ * A server run is numbered inside a write transaction taken up front
+ * (BEGIN IMMEDIATE): no other connection, in this process or another, can
+ * insert between reading the largest number and inserting the next. The
+ * UNIQUE index on (repo_id, number) backs this up.
+ */
+int64_t store_run_insert(struct store *st, struct store_run *r, struct buf *err)
+{
+    int64_t id, number;
+
+    if (!r->repo_id)
+        return run_insert_row(st, r, 0, err);
+    if (store_begin(st, err))
+        return -1;
+    number = run_next_number(st, r->repo_id, err);
+    if (number < 0)
+        goto fail;
+    id = run_insert_row(st, r, number, err);
+    if (id < 0 || store_commit(st, err))
+        goto fail;
+    /*
+     * The header promises the number back in the caller's struct although
+     * it takes it const; every caller passes a struct of its own.
+     */
+    r->number = number;
+    return id;
+fail:
+    store_rollback(st);
+    return -1;
+}
+
+int store_run_update(struct store *st, const struct store_run *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_UPDATE, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, r->id, &brc);
+    bind_text(s, 2, r->kind, &brc);
+    bind_text(s, 3, r->source, &brc);
+    bind_text(s, 4, r->commit, &brc);
+    bind_text(s, 5, r->branch, &brc);
+    bind_text(s, 6, r->state, &brc);
+    bind_int64(s, 7, r->started_ms, &brc);
+    bind_int64(s, 8, r->finished_ms, &brc);
+    bind_text(s, 9, r->ref, &brc);
+    bind_text(s, 10, r->trigger, &brc);
+    bind_id(s, 11, r->retry_of, &brc);
+    return store_update(st, s, brc, err, "cannot update run", r->id);
+}
+
+int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_GET, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK, ret;
+    memset(r, 0, sizeof(*r));
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, id, &brc);
+    buf_addf(&what, "run %lld", (long long)id);
+    ret = run_one(st, s, brc, r, err, what.data);
+    buf_release(&what);
+    return ret;
+}
+
+int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
+                   struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_FIND, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK, ret;
+    memset(r, 0, sizeof(*r));
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, repo_id, &brc);
+    bind_int64(s, 2, number, &brc);
+    buf_addf(&what, "run %lld of repository %lld", (long long)number, (long long)repo_id);
+    ret = run_one(st, s, brc, r, err, what.data);
+    buf_release(&what);
+    return ret;
+}
+
+int store_run_list(struct store *st, size_t limit, struct store_run **out, size_t *n,
+                   struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_LIST, err);
+    int brc = SQLITE_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit, &brc);
+    return run_rows(st, s, brc, out, n, err);
+}
+
+static bool filter_text(const char *v)
+{
+    return v && *v;
+}
+
+/* The statement for one combination of filters, prepared on first use. */
+static sqlite3_stmt *query_stmt(struct store *st, unsigned mask, struct buf *err)
+{
+    if (!st->query[mask]) {
+        struct buf sql = BUF_INIT;
+        buf_adds(&sql, "SELECT " RUN_COLS " FROM runs WHERE 1");
+        for (size_t i = 0; i < sizeof(query_where) / sizeof(query_where[0]); i++)
+            if (mask & query_where[i].flag)
+                buf_adds(&sql, query_where[i].sql);
+        buf_adds(&sql, " ORDER BY id DESC LIMIT ?6");
+        int rc = sqlite3_prepare_v3(st->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->query[mask], NULL);
+        if (rc != SQLITE_OK) {
+            store_fail(st, rc, err, "cannot prepare \"%s\"", sql.data);
+            sqlite3_finalize(st->query[mask]);
+            st->query[mask] = NULL;
+        }
+        buf_release(&sql);
+    }
+    return st->query[mask];
+}
+
+int store_run_query(struct store *st, const struct store_run_filter *f, struct store_run **out,
+                    size_t *n, struct buf *err)
+{
+    static const struct store_run_filter all = {0};
+    unsigned mask = 0;
+    size_t limit;
+    sqlite3_stmt *s;
+    int brc = SQLITE_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (!f)
+        f = &all;
+    mask |= f->repo_id ? Q_REPO : 0;
+    mask |= filter_text(f->branch) ? Q_BRANCH : 0;
+    mask |= filter_text(f->kind) ? Q_KIND : 0;
+    mask |= filter_text(f->state) ? Q_STATE : 0;
+    mask |= f->before_id ? Q_BEFORE : 0;
+    s = query_stmt(st, mask, err);
+    if (!s)
+        return -EIO;
+    if (mask & Q_REPO)
+        bind_int64(s, 1, f->repo_id, &brc);
+    if (mask & Q_BRANCH)
+        bind_text(s, 2, f->branch, &brc);
+    if (mask & Q_KIND)
+        bind_text(s, 3, f->kind, &brc);
+    if (mask & Q_STATE)
+        bind_text(s, 4, f->state, &brc);
+    if (mask & Q_BEFORE)
+        bind_int64(s, 5, f->before_id, &brc);
+    limit = f->limit ? f->limit : QUERY_LIMIT_DEFAULT;
+    bind_int64(s, 6, limit > QUERY_LIMIT_MAX ? QUERY_LIMIT_MAX : (int64_t)limit, &brc);
+    return run_rows(st, s, brc, out, n, err);
+}
+
 int64_t store_run_latest(struct store *st)
 {
     struct buf ignored = BUF_INIT;
@@ -673,6 +942,197 @@ int64_t store_run_latest(struct store *st)
     }
     buf_release(&ignored);
     return id;
+}
+
+/* Repositories */
+
+static void repo_from_row(sqlite3_stmt *s, struct store_repo *r)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    r->name = col_text(s, 1);
+    r->url = col_text(s, 2);
+    r->main_branch = col_text(s, 3);
+    r->poll_s = sqlite3_column_int(s, 4);
+    r->created_ms = sqlite3_column_int64(s, 5);
+}
+
+static const char *repo_main_branch(const struct store_repo *r)
+{
+    return r->main_branch && *r->main_branch ? r->main_branch : "main";
+}
+
+/*
+ * Runs the INSERT or UPDATE of a repository bound in s. A taken name is
+ * -EEXIST, said in words; a missing row (an UPDATE) -ENOENT.
+ */
+static int repo_write(struct store *st, sqlite3_stmt *s, int brc, const struct store_repo *r,
+                      struct buf *err, const char *what)
+{
+    int rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    int ret = 0;
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        buf_addf(err, "store: %s: a repository named '%s' already exists", what,
+                 r->name ? r->name : "");
+        ret = -EEXIST;
+    } else if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "%s '%s'", what, r->name ? r->name : "");
+    } else if (sqlite3_changes(st->db) == 0) {
+        buf_addf(err, "store: %s: there is no repository %lld", what, (long long)r->id);
+        ret = -ENOENT;
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int64_t store_repo_insert(struct store *st, const struct store_repo *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REPO_INSERT, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -1;
+    bind_text(s, 1, r->name, &brc);
+    bind_text(s, 2, r->url, &brc);
+    bind_text(s, 3, repo_main_branch(r), &brc);
+    bind_int64(s, 4, r->poll_s, &brc);
+    bind_int64(s, 5, r->created_ms ? r->created_ms : store_now_ms(), &brc);
+    if (repo_write(st, s, brc, r, err, "cannot add repository"))
+        return -1;
+    return sqlite3_last_insert_rowid(st->db);
+}
+
+int store_repo_update(struct store *st, const struct store_repo *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REPO_UPDATE, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, r->id, &brc);
+    bind_text(s, 2, r->name, &brc);
+    bind_text(s, 3, r->url, &brc);
+    bind_text(s, 4, repo_main_branch(r), &brc);
+    bind_int64(s, 5, r->poll_s, &brc);
+    return repo_write(st, s, brc, r, err, "cannot update repository");
+}
+
+/* Steps s, which selects at most one repository (named what), into *r; -ENOENT if none. */
+static int repo_one(struct store *st, sqlite3_stmt *s, int brc, struct store_repo *r,
+                    struct buf *err, const char *what)
+{
+    int rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        repo_from_row(s, r);
+    } else if (rc == SQLITE_DONE) {
+        buf_addf(err, "store: there is no %s", what);
+        ret = -ENOENT;
+    } else {
+        ret = store_fail(st, rc, err, "cannot read %s", what);
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_repo_get(struct store *st, const char *name, struct store_repo *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REPO_GET, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK, ret;
+    memset(r, 0, sizeof(*r));
+    if (!s)
+        return -EIO;
+    bind_text(s, 1, name, &brc);
+    buf_addf(&what, "repository '%s'", name ? name : "");
+    ret = repo_one(st, s, brc, r, err, what.data);
+    buf_release(&what);
+    return ret;
+}
+
+int store_repo_get_id(struct store *st, int64_t id, struct store_repo *r, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REPO_GET_ID, err);
+    struct buf what = BUF_INIT;
+    int brc = SQLITE_OK, ret;
+    memset(r, 0, sizeof(*r));
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, id, &brc);
+    buf_addf(&what, "repository %lld", (long long)id);
+    ret = repo_one(st, s, brc, r, err, what.data);
+    buf_release(&what);
+    return ret;
+}
+
+int store_repo_list(struct store *st, struct store_repo **out, size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REPO_LIST, err);
+    struct store_repo *v = NULL;
+    size_t nr = 0, alloc = 0;
+    int rc = SQLITE_OK, ret = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+            break;
+        ALLOC_GROW(v, nr + 1, alloc);
+        repo_from_row(s, &v[nr++]);
+    }
+    if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot list repositories");
+        store_repos_release(v, nr);
+    } else {
+        *out = v;
+        *n = nr;
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_repo_refs_get(struct store *st, int64_t repo_id, struct buf *out, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REFS_GET, err);
+    int brc = SQLITE_OK, rc, ret = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, repo_id, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW) {
+        const void *t = sqlite3_column_blob(s, 0);
+        int len = sqlite3_column_bytes(s, 0);
+        if (t && len > 0)
+            buf_add(out, t, (size_t)len);
+    } else if (rc == SQLITE_DONE) {
+        buf_addf(err, "store: there is no repository %lld", (long long)repo_id);
+        ret = -ENOENT;
+    } else {
+        ret = store_fail(st, rc, err, "cannot read refs of repository %lld", (long long)repo_id);
+    }
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_repo_refs_set(struct store *st, int64_t repo_id, const char *text, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_REFS_SET, err);
+    int brc = SQLITE_OK, rc, ret = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, repo_id, &brc);
+    bind_text(s, 2, text, &brc);
+    bind_int64(s, 3, store_now_ms(), &brc);
+    /* One statement: the old text is replaced whole or not at all. */
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        buf_addf(err, "store: cannot store refs: there is no repository %lld", (long long)repo_id);
+        ret = -ENOENT;
+    } else if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot store refs of repository %lld", (long long)repo_id);
+    }
+    store_stmt_done(s);
+    return ret;
 }
 
 /* Jobs */
@@ -977,7 +1437,26 @@ void store_run_release(struct store_run *r)
     free(r->commit);
     free(r->branch);
     free(r->state);
+    free(r->ref);
+    free(r->trigger);
     memset(r, 0, sizeof(*r));
+}
+
+void store_repo_release(struct store_repo *r)
+{
+    if (!r)
+        return;
+    free(r->name);
+    free(r->url);
+    free(r->main_branch);
+    memset(r, 0, sizeof(*r));
+}
+
+void store_repos_release(struct store_repo *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        store_repo_release(&v[i]);
+    free(v);
 }
 
 void store_job_release(struct store_job *j)

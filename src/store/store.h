@@ -47,6 +47,32 @@ struct store_run {
     char *branch; /* or "" */
     char *state;  /* "running", "passed", "failed", "cancelled" */
     int64_t created_ms, started_ms, finished_ms; /* Unix ms; 0 = not yet */
+    /* Server runs (0 / "" for local ones): */
+    int64_t repo_id;  /* the repository's id */
+    int64_t number;   /* 1, 2, ... per repository, assigned by store_run_insert */
+    char *ref;        /* "refs/heads/feature", "refs/tags/v1" */
+    char *trigger;    /* "push", "poll", "hook", "api", "schedule", "retry" */
+    int64_t retry_of; /* the run this one repeats, or 0 */
+};
+
+/* A repository the server watches. */
+struct store_repo {
+    int64_t id;
+    char *name; /* unique; job-name rules */
+    char *url;  /* what the mirror fetches from */
+    char *main_branch;
+    int poll_s; /* polling interval in seconds; 0 = no polling */
+    int64_t created_ms;
+};
+
+/* Which runs store_run_query returns; zero/NULL fields do not filter. */
+struct store_run_filter {
+    int64_t repo_id;
+    const char *branch; /* matches ref "refs/heads/<branch>" */
+    const char *kind;
+    const char *state;
+    int64_t before_id; /* pagination: only runs with id < before_id */
+    size_t limit;      /* 0 = 50 */
 };
 
 /* A job of a run. */
@@ -87,7 +113,7 @@ void store_close(struct store *st);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);
 
-int64_t store_run_insert(struct store *st, const struct store_run *r, struct buf *err);
+int64_t store_run_insert(struct store *st, struct store_run *r, struct buf *err);
 int store_run_update(struct store *st, const struct store_run *r, struct buf *err);
 /* Loads run id into *r (caller releases). Returns -ENOENT if there is none. */
 int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err);
@@ -97,6 +123,32 @@ int store_run_list(struct store *st, size_t limit, struct store_run **out, size_
                    struct buf *err);
 /* The id of the newest run, or 0 when there is none. */
 int64_t store_run_latest(struct store *st);
+
+/*
+ * Server runs. store_run_insert assigns number = 1 + the largest number of the
+ * same repo_id (in the same transaction as the insert) when repo_id != 0, and
+ * writes it back into the caller's struct.
+ */
+int store_run_query(struct store *st, const struct store_run_filter *f, struct store_run **out,
+                    size_t *n, struct buf *err);
+/* Finds the run number of a repository; -ENOENT when there is none. */
+int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
+                   struct buf *err);
+
+/* Repositories. Insert returns the id, or -1 (err says why; a taken name says so). */
+int64_t store_repo_insert(struct store *st, const struct store_repo *r, struct buf *err);
+int store_repo_update(struct store *st, const struct store_repo *r, struct buf *err);
+/* By name; -ENOENT when there is none. */
+int store_repo_get(struct store *st, const char *name, struct store_repo *r, struct buf *err);
+int store_repo_get_id(struct store *st, int64_t id, struct store_repo *r, struct buf *err);
+int store_repo_list(struct store *st, struct store_repo **out, size_t *n, struct buf *err);
+void store_repo_release(struct store_repo *r);
+void store_repos_release(struct store_repo *v, size_t n);
+
+/* The refs the server last saw in a repository's mirror: "SHA NAME\n" lines
+ * (refs_parse() reads them), replaced as a whole in one transaction. */
+int store_repo_refs_get(struct store *st, int64_t repo_id, struct buf *out, struct buf *err);
+int store_repo_refs_set(struct store *st, int64_t repo_id, const char *text, struct buf *err);
 
 int64_t store_job_insert(struct store *st, int64_t run_id, const char *name, struct buf *err);
 int store_job_update(struct store *st, const struct store_job *j, struct buf *err);

@@ -118,8 +118,9 @@ static int cmd_gen_pipeline(int argc, char **argv)
         printf("  job-%ld:\n    run: echo %ld && test -d .\n", i, i);
         if (layer > 0) {
             long prev = (layer - 1) * width;
+            /* three distinct jobs of the previous layer */
             printf("    needs: [job-%ld, job-%ld, job-%ld]\n", prev + (i % width),
-                   prev + ((i * 7 + 3) % width), prev + ((i * 13 + 5) % width));
+                   prev + ((i + 17) % width), prev + ((i + 33) % width));
         }
         printf("    timeout: 10m\n    env: { N: \"%ld\" }\n", i);
     }
@@ -181,6 +182,229 @@ static int cmd_workspace(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+#include <errno.h>
+
+#include "exec/mirror.h"
+
+/*
+ * test-tool mirror url-ok URL...               "ok" or the reason, one a line
+ * test-tool mirror sync URL DIR                one event a line: "created|updated|forced|
+ *                                              deleted REF OLD NEW" (40 zeros when absent)
+ * test-tool mirror refs DIR                    "SHA REF" a line
+ * test-tool mirror resolve DIR REV             the commit
+ * test-tool mirror ancestor DIR OLD NEW        "yes" / "no"
+ * test-tool mirror read DIR COMMIT PATH [MAX]  the file's content; exit 3 when absent
+ */
+static int cmd_mirror(int argc, char **argv)
+{
+    static const char *const names[] = {"created", "updated", "forced", "deleted"};
+    static const char zero[] = "0000000000000000000000000000000000000000";
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    struct ref_list before = {0}, after = {0};
+    struct ref_event *ev = NULL;
+    size_t nev = 0;
+    const char *sub = argc > 2 ? argv[2] : "";
+    int rc = -1;
+
+    if (!strcmp(sub, "url-ok") && argc > 3) {
+        rc = 0;
+        for (int i = 3; i < argc; i++) {
+            buf_reset(&err);
+            if (mirror_url_ok(argv[i], &err)) {
+                printf("error: %s\n", err.data);
+                rc = 1;
+            } else {
+                printf("ok\n");
+            }
+        }
+        buf_release(&err);
+        return rc;
+    } else if (!strcmp(sub, "sync") && argc == 5) {
+        if (!(rc = mirror_sync(argv[3], argv[4], &before, &after, &err))) {
+            refs_diff(&before, &after, &ev, &nev);
+            for (size_t i = 0; i < nev; i++) {
+                if (ev[i].change == REF_UPDATED) {
+                    /* as the server does: when git cannot tell, it stays an update */
+                    int a = mirror_is_ancestor(argv[4], ev[i].old, ev[i].new, &err);
+                    if (!a)
+                        ev[i].change = REF_FORCED;
+                    else if (a < 0)
+                        fprintf(stderr, "warning: %s\n", err.data);
+                    buf_reset(&err);
+                }
+            }
+            for (size_t i = 0; i < nev; i++)
+                printf("%s %s %s %s\n", names[ev[i].change], ev[i].ref,
+                       *ev[i].old ? ev[i].old : zero, *ev[i].new ? ev[i].new : zero);
+        }
+    } else if (!strcmp(sub, "refs") && argc == 4) {
+        if (!(rc = mirror_refs(argv[3], &after, &err)))
+            for (size_t i = 0; i < after.n; i++)
+                printf("%s %s\n", after.v[i].sha, after.v[i].name);
+    } else if (!strcmp(sub, "resolve") && argc == 5) {
+        char sha[41];
+        if (!(rc = mirror_resolve(argv[3], argv[4], sha, &err)))
+            printf("%s\n", sha);
+    } else if (!strcmp(sub, "ancestor") && argc == 6) {
+        int a = mirror_is_ancestor(argv[3], argv[4], argv[5], &err);
+        if (a >= 0)
+            printf("%s\n", a ? "yes" : "no");
+        rc = a < 0 ? -1 : 0;
+    } else if (!strcmp(sub, "read") && (argc == 6 || argc == 7)) {
+        size_t max = argc == 7 ? strtoul(argv[6], NULL, 10) : 1 << 20;
+        if (!(rc = mirror_read_file(argv[3], argv[4], argv[5], max, &out, &err)))
+            fwrite(out.data, 1, out.len, stdout);
+    } else {
+        fprintf(stderr, "usage: test-tool mirror url-ok|sync|refs|resolve|ancestor|read ...\n");
+        return 2;
+    }
+    if (rc)
+        fprintf(stderr, "%s: %s\n", rc == -ENOENT ? "absent" : "error", err.data);
+    refs_events_free(ev, nev);
+    refs_release(&before);
+    refs_release(&after);
+    buf_release(&err);
+    buf_release(&out);
+    return rc == -ENOENT ? 3 : rc ? 1 : 0;
+}
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "server/http.h"
+#include "util/xalloc.h"
+
+/*
+ * test-tool http-serve PORTFILE: serves a few routes on 127.0.0.1 (a free
+ * port, written to PORTFILE once listening) until SIGTERM or SIGINT:
+ *
+ *   GET  /echo/{a}/{b}  {"a", "b", "q": ?q, "n": ?n (integer 0..100, default 7),
+ *                        "method", "path", "x_test": header X-Test}
+ *   POST /json          the body, parsed (a JSON object)
+ *   GET  /stream?path=F F as it grows, until F.done exists
+ *   GET  /nothing       a handler that replies nothing (500)
+ */
+struct th_stream {
+    int fd;
+    char *done;
+};
+
+static void th_echo(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    long n;
+    if (http_query_int(r, "n", 0, 100, 7, &n))
+        return;
+    const char *q = http_query(r, "q"), *x = http_header(r, "X-Test");
+    json_t *o = json_object();
+    json_object_set_new(o, "a", json_string(http_param(r, "a")));
+    json_object_set_new(o, "b", json_string(http_param(r, "b")));
+    json_object_set_new(o, "q", q ? json_string(q) : json_null());
+    json_object_set_new(o, "n", json_integer(n));
+    json_object_set_new(o, "method", json_string(http_method(r)));
+    json_object_set_new(o, "path", json_string(http_path(r)));
+    json_object_set_new(o, "x_test", x ? json_string(x) : json_null());
+    http_add_header(r, "X-Echo", "yes");
+    http_reply_json(r, 200, o);
+}
+
+static void th_json(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    json_t *body = http_body_json(r);
+    if (body)
+        http_reply_json(r, 200, body);
+}
+
+static long th_stream_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    struct th_stream *t = ctx;
+    for (int tries = 0; tries < 2; tries++) {
+        ssize_t n = pread(t->fd, buf, max, (off_t)pos);
+        if (n != 0)
+            return n > 0 ? n : HTTP_STREAM_ERROR;
+        /* Read again once done exists: the last lines may have come just before it. */
+        if (tries == 0 && access(t->done, F_OK) != 0)
+            return 0;
+    }
+    return HTTP_STREAM_END;
+}
+
+static void th_stream_free(void *ctx)
+{
+    struct th_stream *t = ctx;
+    close(t->fd);
+    free(t->done);
+    free(t);
+}
+
+static void th_stream(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    const char *path = http_query(r, "path");
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        http_reply_error(r, 404, "not_found", "cannot open '%s'", path ? path : "");
+        return;
+    }
+    struct th_stream *t = xmalloc(sizeof(*t));
+    struct buf done = BUF_INIT;
+    buf_addf(&done, "%s.done", path);
+    t->fd = fd;
+    t->done = buf_detach(&done, NULL);
+    http_reply_stream(r, 200, "text/plain; charset=utf-8", th_stream_read, th_stream_free, t);
+}
+
+static void th_nothing(struct http_request *r, void *ctx)
+{
+    (void)r;
+    (void)ctx;
+}
+
+static int cmd_http_serve(int argc, char **argv)
+{
+    static const struct http_route routes[] = {
+        {"GET", "/echo/{a}/{b}", th_echo},
+        {"POST", "/json", th_json},
+        {"GET", "/stream", th_stream},
+        {"GET", "/nothing", th_nothing},
+        {NULL, NULL, NULL},
+    };
+    struct http_server *s;
+    struct buf err = BUF_INIT, tmp = BUF_INIT;
+    sigset_t set;
+    int sig;
+    FILE *f;
+
+    if (argc != 3)
+        return 2;
+    /* Blocked before any thread starts, so that only sigwait() takes them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (http_start(&s, &(struct http_config){.listen = "127.0.0.1:0", .routes = routes}, &err)) {
+        fprintf(stderr, "error: %s\n", err.data);
+        buf_release(&err);
+        return 1;
+    }
+    /* Written whole, then renamed: a test never reads half a port. */
+    buf_addf(&tmp, "%s.tmp", argv[2]);
+    if ((f = fopen(tmp.data, "w")))
+        fprintf(f, "%u\n", http_port(s));
+    if (!f || fclose(f) || rename(tmp.data, argv[2])) {
+        perror(argv[2]);
+        http_stop(s);
+        buf_release(&tmp);
+        return 1;
+    }
+    buf_release(&tmp);
+    sigwait(&set, &sig);
+    http_stop(s);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -199,6 +423,10 @@ int main(int argc, char **argv)
         return cmd_gen_pipeline(argc, argv);
     if (!strcmp(argv[1], "workspace"))
         return cmd_workspace(argc, argv);
+    if (!strcmp(argv[1], "mirror"))
+        return cmd_mirror(argc, argv);
+    if (!strcmp(argv[1], "http-serve"))
+        return cmd_http_serve(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

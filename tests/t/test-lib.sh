@@ -40,8 +40,8 @@ TZ=UTC
 export LC_ALL NO_COLOR TZ
 unset FLYWHEEL_DATA CDPATH
 
-: "${ASAN_OPTIONS:=abort_on_error=0:detect_leaks=1}"
-: "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
+: "${ASAN_OPTIONS:=abort_on_error=1:detect_leaks=1}"
+: "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1:abort_on_error=1}"
 export ASAN_OPTIONS UBSAN_OPTIONS
 
 test_name=$(basename "$0" .sh)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -15,7 +16,7 @@
 #include "store/store.h"
 
 /* The schema version store.c migrates to; bump it with each new migration. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct fixture {
     char dir[64];
@@ -113,12 +114,57 @@ static int64_t raw_int(const char *db, const char *sql)
     return v;
 }
 
-static void raw_exec(const char *db, const char *sql)
+/* Runs sql on a raw connection (foreign keys on, as the store has them); the result code. */
+static int raw_exec_rc(const char *db, const char *sql)
 {
     sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    int rc;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+    rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
     sqlite3_close(h);
+    return rc;
+}
+
+static void raw_exec(const char *db, const char *sql)
+{
+    assert_int_equal(raw_exec_rc(db, sql), SQLITE_OK);
+}
+
+static int64_t add_repo(struct store *st, const char *name)
+{
+    struct store_repo r = {.name = (char *)name, .url = "https://example.com/x.git"};
+    struct buf err = BUF_INIT;
+    int64_t id = store_repo_insert(st, &r, &err);
+    if (id <= 0)
+        fail_msg("store_repo_insert(%s): %s", name, err.data);
+    buf_release(&err);
+    return id;
+}
+
+/* A server run; *number gets the number the store gave it. */
+static int64_t add_server_run(struct store *st, int64_t repo, const char *ref, const char *kind,
+                              const char *state, int64_t *number)
+{
+    struct store_run r = {
+        .kind = (char *)kind,
+        .source = "0123456789abcdef0123456789abcdef01234567",
+        .commit = "0123456789abcdef0123456789abcdef01234567",
+        .state = (char *)state,
+        .repo_id = repo,
+        .number = 777, /* ignored: the store numbers the run */
+        .ref = (char *)ref,
+        .trigger = "push",
+    };
+    struct buf err = BUF_INIT;
+    int64_t id = store_run_insert(st, &r, &err);
+    if (id <= 0)
+        fail_msg("store_run_insert(repo %lld): %s", (long long)repo, err.data);
+    buf_release(&err);
+    if (number)
+        *number = r.number;
+    return id;
 }
 
 static void test_open_migrate_idempotent(void **state)
@@ -144,8 +190,9 @@ static void test_open_migrate_idempotent(void **state)
     assert_int_equal(raw_int(f->db, "PRAGMA user_version"), SCHEMA_VERSION);
     assert_int_equal(raw_int(f->db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                                    " AND name IN ('runs', 'jobs', 'attempts', 'artifacts')"),
-                     4);
+                                    " AND name IN ('runs', 'jobs', 'attempts', 'artifacts',"
+                                    " 'repos', 'repo_refs')"),
+                     6);
     assert_int_equal(access(f->db, F_OK), 0);
     char wal[160];
     snprintf(wal, sizeof(wal), "%s-wal", f->db);
@@ -605,6 +652,701 @@ static void test_two_handles(void **state)
     store_close(NULL);
 }
 
+/* The schema as flywheel shipped it at version 1, to test the migration from it. */
+static const char schema_v1[] =
+    "CREATE TABLE runs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL,"
+    "  source TEXT NOT NULL DEFAULT '',"
+    "  commit_id TEXT NOT NULL DEFAULT '',"
+    "  branch TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX runs_by_state ON runs (state);"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  state TEXT NOT NULL DEFAULT 'queued',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  exit_code INTEGER NOT NULL DEFAULT -1,"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (run_id, name)"
+    ");"
+    "CREATE TABLE attempts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  number INTEGER NOT NULL CHECK (number >= 1),"
+    "  state TEXT NOT NULL,"
+    "  exit_code INTEGER NOT NULL DEFAULT -1,"
+    "  signal INTEGER NOT NULL DEFAULT 0,"
+    "  log_path TEXT NOT NULL DEFAULT '',"
+    "  workspace TEXT NOT NULL DEFAULT '',"
+    "  started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  finished_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (job_id, number)"
+    ");"
+    "CREATE INDEX attempts_by_state ON attempts (state);"
+    "CREATE TABLE artifacts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL CHECK (path <> ''),"
+    "  digest TEXT NOT NULL"
+    "    CHECK (length(digest) = 71 AND substr(digest, 1, 7) = 'sha256:'),"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  mode INTEGER NOT NULL,"
+    "  UNIQUE (job_id, path)"
+    ");"
+    "CREATE INDEX artifacts_by_digest ON artifacts (digest);"
+    "PRAGMA user_version = 1;";
+
+static void test_migrate_from_v1(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT;
+    struct store_run r;
+
+    raw_exec(f->db, schema_v1);
+    raw_exec(f->db, "INSERT INTO runs (kind, source, commit_id, branch, state, created_ms,"
+                    " started_ms, finished_ms) VALUES ('main', 'HEAD', 'abc', 'main', 'passed',"
+                    " 1000, 1100, 1200);"
+                    "INSERT INTO jobs (run_id, name, state) VALUES (1, 'build', 'passed');");
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 1);
+
+    struct store *st = open_ok(f->db);
+    assert_int_equal(store_schema_version(st), SCHEMA_VERSION);
+
+    /* The old run is kept, as a local run. */
+    assert_int_equal(store_run_get(st, 1, &r, &err), 0);
+    assert_string_equal(r.kind, "main");
+    assert_string_equal(r.source, "HEAD");
+    assert_string_equal(r.commit, "abc");
+    assert_string_equal(r.branch, "main");
+    assert_string_equal(r.state, "passed");
+    assert_int_equal(r.created_ms, 1000);
+    assert_int_equal(r.started_ms, 1100);
+    assert_int_equal(r.finished_ms, 1200);
+    assert_int_equal(r.repo_id, 0);
+    assert_int_equal(r.number, 0);
+    assert_string_equal(r.ref, "");
+    assert_string_equal(r.trigger, "");
+    assert_int_equal(r.retry_of, 0);
+    store_run_release(&r);
+    struct store_job j;
+    assert_int_equal(store_job_find(st, 1, "build", &j, &err), 0);
+    assert_string_equal(j.state, "passed");
+    store_job_release(&j);
+
+    /* The new parts work on the migrated file; ids go on after the old ones. */
+    int64_t repo = add_repo(st, "app");
+    int64_t number = 0;
+    int64_t id = add_server_run(st, repo, "refs/heads/main", "main", "running", &number);
+    assert_int_equal(id, 2);
+    assert_int_equal(number, 1);
+    assert_int_equal(add_run(st, "running", 0), 3);
+    assert_int_equal(err.len, 0);
+    buf_release(&err);
+    store_close(st);
+
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_integrity_check"
+                                    " WHERE integrity_check <> 'ok'"),
+                     0);
+    /* A local run stores NULL, not 0, so the UNIQUE index never sees it. */
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM runs WHERE repo_id IS NULL"
+                                    " AND number IS NULL AND retry_of IS NULL"),
+                     2);
+    st = open_ok(f->db); /* and a second open has nothing to migrate */
+    assert_int_equal(store_schema_version(st), SCHEMA_VERSION);
+    store_close(st);
+}
+
+static void test_run_numbers(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    struct store_run r;
+    int64_t n1, n2, n3, m1;
+
+    int64_t app = add_repo(st, "app");
+    int64_t lib = add_repo(st, "lib");
+    int64_t a1 = add_server_run(st, app, "refs/heads/main", "main", "running", &n1);
+    int64_t local = add_run(st, "running", 0);
+    int64_t b1 = add_server_run(st, lib, "refs/heads/main", "main", "running", &m1);
+    int64_t a2 = add_server_run(st, app, "refs/heads/x", "change", "running", &n2);
+    int64_t a3 = add_server_run(st, app, "refs/tags/v1", "tag", "running", &n3);
+    assert_int_equal(n1, 1);
+    assert_int_equal(n2, 2);
+    assert_int_equal(n3, 3);
+    assert_int_equal(m1, 1); /* each repository counts from 1 */
+
+    /* A local run has no number, and the struct it came from is left alone. */
+    struct store_run lr = {.kind = "manual", .state = "running", .number = 5};
+    int64_t local2 = store_run_insert(st, &lr, &err);
+    assert_true(local2 > a3);
+    assert_int_equal(lr.number, 5);
+    assert_int_equal(store_run_get(st, local2, &r, &err), 0);
+    assert_int_equal(r.repo_id, 0);
+    assert_int_equal(r.number, 0);
+    store_run_release(&r);
+    assert_int_equal(store_run_get(st, local, &r, &err), 0);
+    assert_int_equal(r.number, 0);
+    store_run_release(&r);
+
+    assert_int_equal(store_run_find(st, app, 2, &r, &err), 0);
+    assert_int_equal(r.id, a2);
+    assert_int_equal(r.repo_id, app);
+    assert_int_equal(r.number, 2);
+    assert_string_equal(r.ref, "refs/heads/x");
+    assert_string_equal(r.trigger, "push");
+    store_run_release(&r);
+    assert_int_equal(store_run_find(st, lib, 1, &r, &err), 0);
+    assert_int_equal(r.id, b1);
+    store_run_release(&r);
+    assert_int_equal(store_run_find(st, app, 1, &r, &err), 0);
+    assert_int_equal(r.id, a1);
+    store_run_release(&r);
+    assert_int_equal(err.len, 0);
+
+    assert_int_equal(store_run_find(st, lib, 2, &r, &err), -ENOENT);
+    assert_non_null(strstr(err.data, "no run 2 of repository"));
+    store_run_release(&r);
+    buf_reset(&err);
+    assert_int_equal(store_run_find(st, app, 0, &r, &err), -ENOENT); /* local runs have none */
+    buf_reset(&err);
+
+    /* A run of a repository that does not exist is refused and takes no number. */
+    struct store_run ghost = {.kind = "main", .state = "running", .repo_id = 999};
+    assert_int_equal(store_run_insert(st, &ghost, &err), -1);
+    assert_non_null(strstr(err.data, "FOREIGN KEY"));
+    assert_int_equal(ghost.number, 0);
+    buf_reset(&err);
+    /* ... and leaves no transaction open: another handle can write at once. */
+    struct store *other = open_ok(f->db);
+    int64_t n4;
+    add_server_run(other, app, "refs/heads/main", "main", "running", &n4);
+    assert_int_equal(n4, 4);
+    store_close(other);
+
+    /* Numbers are never assigned twice, whatever the caller does. */
+    assert_int_not_equal(raw_exec_rc(f->db, "UPDATE runs SET number = 1 WHERE number = 2"
+                                            " AND repo_id IS NOT NULL"),
+                         SQLITE_OK);
+    /* A server run without a number, or a local run with one, is refused. */
+    assert_int_not_equal(raw_exec_rc(f->db, "UPDATE runs SET number = NULL WHERE number = 3"),
+                         SQLITE_OK);
+    assert_int_not_equal(raw_exec_rc(f->db, "UPDATE runs SET number = 9 WHERE repo_id IS NULL"),
+                         SQLITE_OK);
+    buf_release(&err);
+    store_close(st);
+}
+
+static void test_run_numbers_two_handles(void **state)
+{
+    struct fixture *f = *state;
+    struct store *one = open_ok(f->db);
+    struct store *two = open_ok(f->db);
+    int64_t app = add_repo(one, "app");
+    int64_t lib = add_repo(two, "lib");
+    int64_t number, next_app = 1, next_lib = 1;
+
+    for (int i = 0; i < 20; i++) {
+        struct store *st = i % 2 ? two : one;
+        int64_t repo = i % 3 ? app : lib;
+        add_server_run(st, repo, "refs/heads/main", "main", "running", &number);
+        assert_int_equal(number, repo == app ? next_app++ : next_lib++);
+    }
+    /* Each handle sees every run the other numbered. */
+    struct store_run_filter filter = {.repo_id = app};
+    struct store_run *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    assert_int_equal(store_run_query(one, &filter, &v, &n, &err), 0);
+    assert_int_equal(n, next_app - 1);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(v[i].number, next_app - 1 - (int64_t)i);
+    store_runs_release(v, n);
+    buf_release(&err);
+    store_close(two);
+    store_close(one);
+}
+
+#define PROCS_RUNS 200
+
+/* A child process: inserts PROCS_RUNS runs of repo with its own handle. 0 when all went well. */
+static int child_insert(const char *db, int64_t repo)
+{
+    struct store *st = NULL;
+    struct buf err = BUF_INIT;
+    int64_t last = 0;
+    int ret = 0;
+    if (store_open(&st, db, &err)) {
+        fprintf(stderr, "child: %s\n", err.data);
+        return 1;
+    }
+    for (int i = 0; i < PROCS_RUNS && !ret; i++) {
+        struct store_run r = {.kind = "main", .state = "passed", .repo_id = repo};
+        if (store_run_insert(st, &r, &err) <= 0) {
+            fprintf(stderr, "child: %s\n", err.data);
+            ret = 1;
+        } else if (r.number <= last) {
+            fprintf(stderr, "child: number %lld after %lld\n", (long long)r.number,
+                    (long long)last);
+            ret = 1;
+        }
+        last = r.number;
+    }
+    store_close(st);
+    buf_release(&err);
+    return ret;
+}
+
+static void test_run_numbers_two_processes(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    int64_t repo = add_repo(st, "app");
+    pid_t pid[2];
+    store_close(st); /* no SQLite handle crosses the fork */
+
+    for (int i = 0; i < 2; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0)
+            _exit(child_insert(f->db, repo));
+    }
+    for (int i = 0; i < 2; i++) {
+        int status;
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+
+    st = open_ok(f->db);
+    struct store_run_filter filter = {.repo_id = repo, .limit = 1000};
+    struct store_run *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    char seen[2 * PROCS_RUNS + 1] = {0};
+    assert_int_equal(store_run_query(st, &filter, &v, &n, &err), 0);
+    assert_int_equal(n, 2 * PROCS_RUNS);
+    for (size_t i = 0; i < n; i++) {
+        assert_in_range(v[i].number, 1, 2 * PROCS_RUNS);
+        assert_int_equal(seen[v[i].number], 0);
+        seen[v[i].number] = 1;
+        if (i > 0) /* numbers follow ids */
+            assert_int_equal(v[i].number, v[i - 1].number - 1);
+    }
+    store_runs_release(v, n);
+    buf_release(&err);
+    store_close(st);
+}
+
+static void test_run_server_fields(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    struct store_run r;
+    int64_t number;
+
+    int64_t repo = add_repo(st, "app");
+    int64_t first = add_server_run(st, repo, "refs/heads/main", "main", "failed", &number);
+    struct store_run retry = {
+        .kind = "main",
+        .source = "abc",
+        .commit = "abc",
+        .state = "running",
+        .repo_id = repo,
+        .ref = "refs/heads/main",
+        .trigger = "retry",
+        .retry_of = first,
+    };
+    int64_t second = store_run_insert(st, &retry, &err);
+    assert_true(second > first);
+    assert_int_equal(retry.number, 2);
+
+    assert_int_equal(store_run_get(st, second, &r, &err), 0);
+    assert_int_equal(r.repo_id, repo);
+    assert_int_equal(r.number, 2);
+    assert_string_equal(r.ref, "refs/heads/main");
+    assert_string_equal(r.trigger, "retry");
+    assert_int_equal(r.retry_of, first);
+
+    /* Update writes ref, trigger and retry_of; the repository and number stay. */
+    free(r.ref);
+    free(r.trigger);
+    r.ref = strdup("refs/heads/other");
+    r.trigger = strdup("api");
+    r.retry_of = 0;
+    r.repo_id = 0;
+    r.number = 42;
+    assert_int_equal(store_run_update(st, &r, &err), 0);
+    store_run_release(&r);
+    assert_int_equal(store_run_get(st, second, &r, &err), 0);
+    assert_string_equal(r.ref, "refs/heads/other");
+    assert_string_equal(r.trigger, "api");
+    assert_int_equal(r.retry_of, 0);
+    assert_int_equal(r.repo_id, repo);
+    assert_int_equal(r.number, 2);
+    store_run_release(&r);
+
+    /* The list carries the new fields too. */
+    struct store_run *v = NULL;
+    size_t n = 0;
+    add_run(st, "running", 0);
+    assert_int_equal(store_run_list(st, 10, &v, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].repo_id, 0);
+    assert_string_equal(v[0].ref, "");
+    assert_int_equal(v[1].id, second);
+    assert_string_equal(v[1].ref, "refs/heads/other");
+    assert_int_equal(v[2].number, 1);
+    assert_string_equal(v[2].trigger, "push");
+    store_runs_release(v, n);
+    assert_int_equal(err.len, 0);
+
+    /* retry_of names an existing run. */
+    retry.retry_of = 4242;
+    assert_int_equal(store_run_insert(st, &retry, &err), -1);
+    assert_non_null(strstr(err.data, "FOREIGN KEY"));
+    buf_reset(&err);
+    assert_int_equal(store_run_get(st, first, &r, &err), 0);
+    r.retry_of = 4242;
+    assert_int_equal(store_run_update(st, &r, &err), -EINVAL);
+    assert_non_null(strstr(err.data, "FOREIGN KEY"));
+    store_run_release(&r);
+    buf_release(&err);
+    store_close(st);
+}
+
+/* Checks that a query gives exactly the runs want (newest first), n_want of them. */
+static void check_query(struct store *st, const struct store_run_filter *filter,
+                        const int64_t *want, size_t n_want)
+{
+    struct store_run *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    if (store_run_query(st, filter, &v, &n, &err))
+        fail_msg("store_run_query: %s", err.data);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(v[i].id, want[i]);
+    store_runs_release(v, n);
+    buf_release(&err);
+}
+
+#define CHECK_QUERY(st, ...)                                                                       \
+    do {                                                                                           \
+        struct store_run_filter q_ = {__VA_ARGS__};                                                \
+        check_query(st, &q_, want, sizeof(want) / sizeof(want[0]));                                \
+    } while (0)
+
+static void test_run_query(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    int64_t app = add_repo(st, "app");
+    int64_t lib = add_repo(st, "lib");
+
+    int64_t r1 = add_server_run(st, app, "refs/heads/main", "main", "passed", NULL);
+    int64_t r2 = add_server_run(st, app, "refs/heads/feature", "change", "failed", NULL);
+    int64_t r3 = add_server_run(st, lib, "refs/heads/main", "main", "running", NULL);
+    int64_t r4 = add_run(st, "passed", 0); /* local: kind "manual", branch "main", no ref */
+    int64_t r5 = add_server_run(st, app, "refs/tags/v1", "tag", "passed", NULL);
+    int64_t r6 = add_server_run(st, app, "refs/heads/main", "main", "running", NULL);
+    int64_t r7 = add_server_run(st, app, "refs/heads/feature/main", "change", "passed", NULL);
+
+    {
+        const int64_t want[] = {r7, r6, r5, r4, r3, r2, r1};
+        check_query(st, NULL, want, 7);
+        CHECK_QUERY(st, .branch = "", .kind = "", .state = ""); /* empty: no filter */
+    }
+    {
+        const int64_t want[] = {r7, r6, r5, r2, r1};
+        CHECK_QUERY(st, .repo_id = app);
+    }
+    {
+        const int64_t want[] = {r3};
+        CHECK_QUERY(st, .repo_id = lib);
+    }
+    {
+        const int64_t want[] = {r6, r3, r1}; /* the ref, not the local branch column */
+        CHECK_QUERY(st, .branch = "main");
+    }
+    {
+        const int64_t want[] = {r6, r1};
+        CHECK_QUERY(st, .repo_id = app, .branch = "main");
+    }
+    {
+        const int64_t want[] = {r2};
+        CHECK_QUERY(st, .branch = "feature");
+    }
+    {
+        const int64_t want[] = {r7, r2};
+        CHECK_QUERY(st, .kind = "change");
+    }
+    {
+        const int64_t want[] = {r7, r5, r4, r1};
+        CHECK_QUERY(st, .state = "passed");
+    }
+    {
+        const int64_t want[] = {r7, r5, r1};
+        CHECK_QUERY(st, .repo_id = app, .state = "passed");
+    }
+    {
+        const int64_t want[] = {r1};
+        CHECK_QUERY(st, .repo_id = app, .branch = "main", .kind = "main", .state = "passed");
+        CHECK_QUERY(st, .repo_id = app, .branch = "main", .kind = "main", .before_id = r6);
+    }
+    {
+        const int64_t want[] = {r4};
+        CHECK_QUERY(st, .kind = "manual");
+    }
+    {
+        const int64_t want[] = {0};
+        check_query(st, &(struct store_run_filter){.repo_id = 999}, want, 0);
+        check_query(st, &(struct store_run_filter){.branch = "nope"}, want, 0);
+        check_query(st, &(struct store_run_filter){.repo_id = lib, .state = "passed"}, want, 0);
+        check_query(st, &(struct store_run_filter){.before_id = r1}, want, 0);
+    }
+
+    /* Pagination: pages of 2 with before_id set to the last id seen cover everything once. */
+    {
+        const int64_t want[] = {r7, r6, r5, r2, r1};
+        struct store_run_filter q = {.repo_id = app, .limit = 2};
+        struct store_run *v = NULL;
+        size_t n = 0, got = 0, pages = 0;
+        struct buf err = BUF_INIT;
+        do {
+            assert_int_equal(store_run_query(st, &q, &v, &n, &err), 0);
+            assert_true(n <= 2);
+            for (size_t i = 0; i < n; i++) {
+                assert_true(got < 5);
+                assert_int_equal(v[i].id, want[got++]);
+            }
+            if (n)
+                q.before_id = v[n - 1].id;
+            store_runs_release(v, n);
+            pages++;
+        } while (n == 2);
+        assert_int_equal(got, 5);
+        assert_int_equal(pages, 3);
+        buf_release(&err);
+    }
+    {
+        const int64_t want[] = {r5, r4};
+        CHECK_QUERY(st, .before_id = r6, .limit = 2);
+    }
+    store_close(st);
+}
+
+static void test_run_query_limits(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    struct store_run *v = NULL;
+    size_t n = 0;
+
+    for (int i = 0; i < 1005; i++)
+        add_run(st, "passed", 1000);
+
+    assert_int_equal(store_run_query(st, &(struct store_run_filter){0}, &v, &n, &err), 0);
+    assert_int_equal(n, 50); /* 0 = the default */
+    assert_int_equal(v[0].id, 1005);
+    assert_int_equal(v[49].id, 956);
+    store_runs_release(v, n);
+    assert_int_equal(store_run_query(st, &(struct store_run_filter){.limit = 1000}, &v, &n, &err),
+                     0);
+    assert_int_equal(n, 1000);
+    store_runs_release(v, n);
+    assert_int_equal(
+        store_run_query(st, &(struct store_run_filter){.limit = SIZE_MAX}, &v, &n, &err), 0);
+    assert_int_equal(n, 1000); /* the maximum */
+    assert_int_equal(v[999].id, 6);
+    store_runs_release(v, n);
+    /* store_run_list is not capped. */
+    assert_int_equal(store_run_list(st, 5000, &v, &n, &err), 0);
+    assert_int_equal(n, 1005);
+    store_runs_release(v, n);
+    assert_int_equal(err.len, 0);
+    buf_release(&err);
+    store_close(st);
+}
+
+static void test_repos(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    struct store_repo r;
+
+    struct store_repo in = {.name = "web", .url = "https://example.com/web.git", .poll_s = 60};
+    int64_t web = store_repo_insert(st, &in, &err);
+    in = (struct store_repo){
+        .name = "api", .url = "/srv/git/api.git", .main_branch = "trunk", .created_ms = 1234};
+    int64_t api = store_repo_insert(st, &in, &err);
+    assert_int_equal(err.len, 0);
+    assert_true(web > 0 && api > web);
+
+    assert_int_equal(store_repo_get(st, "web", &r, &err), 0);
+    assert_int_equal(r.id, web);
+    assert_string_equal(r.name, "web");
+    assert_string_equal(r.url, "https://example.com/web.git");
+    assert_string_equal(r.main_branch, "main"); /* the default */
+    assert_int_equal(r.poll_s, 60);
+    assert_true(r.created_ms > 1600000000000LL);
+    store_repo_release(&r);
+    assert_int_equal(store_repo_get_id(st, api, &r, &err), 0);
+    assert_string_equal(r.name, "api");
+    assert_string_equal(r.url, "/srv/git/api.git");
+    assert_string_equal(r.main_branch, "trunk");
+    assert_int_equal(r.poll_s, 0);
+    assert_int_equal(r.created_ms, 1234);
+
+    /* Update: every field but the creation time. */
+    free(r.url);
+    free(r.main_branch);
+    r.url = strdup("/srv/git/api2.git");
+    r.main_branch = strdup("main");
+    r.poll_s = 300;
+    r.created_ms = 1;
+    assert_int_equal(store_repo_update(st, &r, &err), 0);
+    store_repo_release(&r);
+    assert_int_equal(store_repo_get(st, "api", &r, &err), 0);
+    assert_string_equal(r.url, "/srv/git/api2.git");
+    assert_string_equal(r.main_branch, "main");
+    assert_int_equal(r.poll_s, 300);
+    assert_int_equal(r.created_ms, 1234);
+    store_repo_release(&r);
+    assert_int_equal(err.len, 0);
+
+    /* By name: sorted, not in insertion order. */
+    struct store_repo *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_repo_list(st, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "api");
+    assert_string_equal(v[1].name, "web");
+    assert_int_equal(v[1].poll_s, 60);
+    store_repos_release(v, n);
+
+    /* A taken name, on insert and on rename. */
+    in = (struct store_repo){.name = "web", .url = "x"};
+    assert_int_equal(store_repo_insert(st, &in, &err), -1);
+    assert_non_null(strstr(err.data, "'web' already exists"));
+    buf_reset(&err);
+    assert_int_equal(store_repo_get_id(st, api, &r, &err), 0);
+    free(r.name);
+    r.name = strdup("web");
+    assert_int_equal(store_repo_update(st, &r, &err), -EEXIST);
+    assert_non_null(strstr(err.data, "'web' already exists"));
+    buf_reset(&err);
+    /* A rename to a free name. */
+    free(r.name);
+    r.name = strdup("api-v2");
+    assert_int_equal(store_repo_update(st, &r, &err), 0);
+    store_repo_release(&r);
+    assert_int_equal(store_repo_get(st, "api", &r, &err), -ENOENT);
+    assert_non_null(strstr(err.data, "'api'"));
+    store_repo_release(&r);
+    buf_reset(&err);
+    assert_int_equal(store_repo_get(st, "api-v2", &r, &err), 0);
+    assert_int_equal(r.id, api);
+    store_repo_release(&r);
+
+    /* Refused: no name, a negative interval; missing rows. */
+    in = (struct store_repo){.name = "", .url = "x"};
+    assert_int_equal(store_repo_insert(st, &in, &err), -1);
+    assert_non_null(strstr(err.data, "CHECK"));
+    buf_reset(&err);
+    in = (struct store_repo){.name = "neg", .url = "x", .poll_s = -1};
+    assert_int_equal(store_repo_insert(st, &in, &err), -1);
+    buf_reset(&err);
+    assert_int_equal(store_repo_get_id(st, 999, &r, &err), -ENOENT);
+    assert_non_null(strstr(err.data, "999"));
+    buf_reset(&err);
+    in = (struct store_repo){.id = 999, .name = "ghost", .url = "x"};
+    assert_int_equal(store_repo_update(st, &in, &err), -ENOENT);
+    buf_reset(&err);
+    assert_int_equal(store_repo_list(st, &v, &n, &err), 0);
+    assert_int_equal(n, 2);
+    store_repos_release(v, n);
+    buf_release(&err);
+    store_close(st);
+}
+
+static void test_repo_refs(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT, out = BUF_INIT;
+    int64_t app = add_repo(st, "app");
+    int64_t lib = add_repo(st, "lib");
+    const char *refs = "0123456789abcdef0123456789abcdef01234567 refs/heads/main\n"
+                       "89abcdef0123456789abcdef0123456789abcdef refs/tags/v1\n";
+
+    /* Nothing stored yet: empty, not an error. */
+    assert_int_equal(store_repo_refs_get(st, app, &out, &err), 0);
+    assert_int_equal(out.len, 0);
+
+    assert_int_equal(store_repo_refs_set(st, app, refs, &err), 0);
+    assert_int_equal(store_repo_refs_get(st, app, &out, &err), 0);
+    assert_string_equal(out.data, refs);
+    buf_reset(&out);
+    assert_int_equal(store_repo_refs_get(st, lib, &out, &err), 0); /* per repository */
+    assert_int_equal(out.len, 0);
+
+    /* Replaced as a whole; also seen by a new handle. */
+    assert_int_equal(store_repo_refs_set(st, app, "abc refs/heads/x\n", &err), 0);
+    store_close(st);
+    st = open_ok(f->db);
+    assert_int_equal(store_repo_refs_get(st, app, &out, &err), 0);
+    assert_string_equal(out.data, "abc refs/heads/x\n");
+    buf_reset(&out);
+    assert_int_equal(store_repo_refs_set(st, app, "", &err), 0);
+    assert_int_equal(store_repo_refs_get(st, app, &out, &err), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(err.len, 0);
+
+    /* A repository that does not exist. */
+    assert_int_equal(store_repo_refs_set(st, 999, refs, &err), -ENOENT);
+    assert_non_null(strstr(err.data, "999"));
+    buf_reset(&err);
+    assert_int_equal(store_repo_refs_get(st, 999, &out, &err), -ENOENT);
+    assert_int_equal(out.len, 0);
+    buf_release(&err);
+    buf_release(&out);
+    store_close(st);
+}
+
+static void test_repo_foreign_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    int64_t app = add_repo(st, "app");
+    int64_t lib = add_repo(st, "lib");
+    add_server_run(st, app, "refs/heads/main", "main", "passed", NULL);
+    assert_int_equal(store_repo_refs_set(st, app, "abc refs/heads/main\n", &err), 0);
+    assert_int_equal(store_repo_refs_set(st, lib, "abc refs/heads/main\n", &err), 0);
+    store_close(st);
+
+    /* A repository with runs cannot go; one without takes its refs along. */
+    assert_int_equal(raw_exec_rc(f->db, "DELETE FROM repos WHERE name = 'app'"), SQLITE_CONSTRAINT);
+    raw_exec(f->db, "DELETE FROM repos WHERE name = 'lib'");
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM repo_refs"), 1);
+    assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    buf_release(&err);
+}
+
 static void test_now(void **state)
 {
     (void)state;
@@ -627,6 +1369,16 @@ int main(void)
         T(test_artifacts),
         T(test_reconcile),
         T(test_two_handles),
+        T(test_migrate_from_v1),
+        T(test_run_numbers),
+        T(test_run_numbers_two_handles),
+        T(test_run_numbers_two_processes),
+        T(test_run_server_fields),
+        T(test_run_query),
+        T(test_run_query_limits),
+        T(test_repos),
+        T(test_repo_refs),
+        T(test_repo_foreign_keys),
         cmocka_unit_test(test_now),
     };
 #undef T

@@ -1,0 +1,220 @@
+/*
+ * flywheel serve [--data DIR] [--listen ADDR:PORT] [--slots N] [--poll DURATION]
+ *                [--kill-grace DURATION] [--port-file FILE]
+ *
+ * The server: the engine (engine/engine.h) on this thread's libuv loop, the
+ * HTTP API (server/api.h) on libmicrohttpd's threads. SIGTERM or SIGINT stop
+ * it gracefully: no new work, running jobs get the grace period, the rest is
+ * resumed on the next start.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "core/duration.h"
+#include "engine/engine.h"
+#include "server/api.h"
+#include "server/http.h"
+#include "util/xalloc.h"
+
+static const char usage[] =
+    "usage: flywheel serve [options]\n"
+    "\n"
+    "Runs the server: watches repositories, runs every push, serves the API.\n"
+    "\n"
+    "  --data DIR            the data directory (default: ./flywheel-data)\n"
+    "  --listen ADDR:PORT    where the API listens (default: 127.0.0.1:8080)\n"
+    "  --slots N             jobs at a time, server-wide (default: the number of CPUs)\n"
+    "  --poll DURATION       default polling interval of repositories (default: 60s; 0s: none)\n"
+    "  --kill-grace DURATION SIGTERM to SIGKILL for jobs, and the shutdown grace (default 10s)\n"
+    "  --keep-superseded     do not cancel a change run when its branch gets a newer push\n"
+    "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n";
+
+struct serve {
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    struct engine *engine;
+    struct http_server *http;
+    bool stopping;
+};
+
+static void engine_stopped(void *ctx)
+{
+    struct serve *s = ctx;
+    uv_stop(&s->loop);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    struct serve *s = h->data;
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    fprintf(stderr, "flywheel serve: %s: stopping (running jobs get their grace period)\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    engine_shutdown(s->engine, engine_stopped, s);
+}
+
+static int self_exe(struct buf *out)
+{
+    char path[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n <= 0)
+        return -1;
+    buf_add(out, path, (size_t)n);
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"slots", required_argument, NULL, 's'},
+        {"poll", required_argument, NULL, 'p'},
+        {"kill-grace", required_argument, NULL, 'g'},
+        {"port-file", required_argument, NULL, 'P'},
+        {"keep-superseded", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = "flywheel-data", *listen = "127.0.0.1:8080", *port_file = NULL;
+    long slots = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t poll_ms = 60000, grace_ms = 10000;
+    bool keep_superseded = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        struct buf e = BUF_INIT;
+        char *end;
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 's':
+            errno = 0;
+            slots = strtol(optarg, &end, 10);
+            if (errno || *end || slots < 1 || slots > 1024) {
+                fprintf(stderr, "flywheel serve: --slots wants 1 to 1024\n");
+                return 2;
+            }
+            break;
+        case 'p':
+        case 'g':
+            if (duration_parse(optarg, c == 'p' ? &poll_ms : &grace_ms, &e)) {
+                fprintf(stderr, "flywheel serve: %s: %s\n", c == 'p' ? "--poll" : "--kill-grace",
+                        e.data);
+                buf_release(&e);
+                return 2;
+            }
+            break;
+        case 'P':
+            port_file = optarg;
+            break;
+        case 'k':
+            keep_superseded = true;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+
+    struct serve s;
+    struct buf err = BUF_INIT, exe = BUF_INIT, db = BUF_INIT;
+    struct api *api = NULL;
+    char *data_abs = NULL;
+    int rc = 1;
+    memset(&s, 0, sizeof(s));
+    if (self_exe(&exe)) {
+        fprintf(stderr, "flywheel serve: cannot find this program's path\n");
+        return 1;
+    }
+    if (mkdir(data, 0755) && errno != EEXIST) {
+        fprintf(stderr, "flywheel serve: mkdir %s: %s\n", data, strerror(errno));
+        buf_release(&exe);
+        return 1;
+    }
+    data_abs = realpath(data, NULL);
+    if (!data_abs) {
+        fprintf(stderr, "flywheel serve: %s: %s\n", data, strerror(errno));
+        buf_release(&exe);
+        return 1;
+    }
+    uv_loop_init(&s.loop);
+    struct engine_config ec = {0};
+    ec.data_dir = data_abs;
+    ec.self_exe = exe.data;
+    ec.slots = (int)slots;
+    ec.keep_superseded = keep_superseded;
+    ec.grace_ms = (long)grace_ms;
+    ec.default_poll_s = (int)(poll_ms / 1000);
+    if (engine_open(&s.engine, &s.loop, &ec, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        goto out;
+    }
+    buf_addf(&db, "%s/flywheel.db", data_abs);
+    api = api_new(s.engine, db.data, data_abs);
+    struct http_config hc = {0};
+    hc.listen = listen;
+    hc.routes = api_routes();
+    hc.ctx = api;
+    if (http_start(&s.http, &hc, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        goto out;
+    }
+    if (port_file) {
+        FILE *f = fopen(port_file, "we");
+        if (!f || fprintf(f, "%u\n", http_port(s.http)) < 0 || fclose(f)) {
+            fprintf(stderr, "flywheel serve: %s: %s\n", port_file, strerror(errno));
+            goto out;
+        }
+    }
+    printf("flywheel serve: listening on http://%s (port %u), data in %s, %ld slot%s\n", listen,
+           http_port(s.http), data_abs, slots, slots == 1 ? "" : "s");
+    fflush(stdout);
+    uv_signal_init(&s.loop, &s.sigterm);
+    uv_signal_init(&s.loop, &s.sigint);
+    s.sigterm.data = s.sigint.data = &s;
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    rc = 0;
+    http_stop(s.http);
+    s.http = NULL;
+    fprintf(stderr, "flywheel serve: stopped\n");
+    fflush(stderr);
+    /* Jobs still running past the grace period are stopped by their leaders
+     * when this process exits, and resumed on the next start. */
+    _exit(0);
+out:
+    if (s.http)
+        http_stop(s.http);
+    api_free(api);
+    if (s.engine)
+        engine_free(s.engine);
+    uv_run(&s.loop, UV_RUN_NOWAIT);
+    uv_loop_close(&s.loop);
+    free(data_abs);
+    buf_release(&err);
+    buf_release(&exe);
+    buf_release(&db);
+    return rc;
+}

@@ -1,0 +1,1141 @@
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/pipeline.h"
+#include "core/refs.h"
+#include "core/sched.h"
+#include "engine/runexec.h"
+#include "exec/mirror.h"
+#include "exec/workspace.h"
+#include "store/cas.h"
+#include "store/store.h"
+#include "util/xalloc.h"
+
+#define PIPELINE_FILE ".flywheel.yml"
+#define MAX_REFS      100000
+
+/* A command from another thread, waiting for its reply. Reference counted:
+ * the caller may time out and leave before the loop answers. */
+struct call {
+    struct engine_request req;
+    struct engine_reply *reply; /* the caller's; NULL once the caller has left */
+    struct engine_reply local;
+    bool done;
+    int refs;
+    pthread_cond_t cond;
+    struct call *next;
+};
+
+struct erepo;
+
+/* What a trigger waits for: the sync of its repository, then a run. */
+struct pending_trigger {
+    struct call *call;
+    char *ref;     /* as asked */
+    char *fullref; /* resolved in the worker */
+    char sha[41];
+    int rc;
+    struct buf err;
+    struct pending_trigger *next;
+};
+
+struct erepo {
+    struct engine *e;
+    int64_t id;
+    char *name, *url, *main_branch, *dir;
+    int poll_s;
+    uv_timer_t timer;
+    bool timer_on;
+    bool syncing, sync_again, baseline;
+    /* the sync in flight */
+    uv_work_t work;
+    struct ref_list before, after;
+    struct ref_event *ev;
+    size_t nev;
+    char (*peeled)[41]; /* per event: the commit a tag points to */
+    int rc;
+    struct buf err;
+    struct pending_trigger *triggers, *triggers_next;
+    struct erepo *next;
+};
+
+struct erun {
+    struct engine *e;
+    int64_t run_id, repo_id;
+    struct store_run row;
+    struct pipeline *p;
+    bool *selected;
+    struct ws_source src;
+    bool have_src;
+    struct runexec *rx;
+    uv_work_t work;
+    char *mirror_dir, *state_dir;
+    struct buf pipeline_src, err;
+    int prep_rc;
+    bool cancel_requested;
+    struct erun *next;
+};
+
+struct engine {
+    uv_loop_t *loop;
+    struct engine_config cfg;
+    char *db_path, *git_dir, *cas_dir;
+    struct store *st;
+    struct cas *cas;
+    struct erepo *repos;
+    struct erun *runs;
+    uv_async_t wake;
+    pthread_mutex_t mu;
+    struct call *calls;
+    bool shutting_down;
+    uv_timer_t shutdown_timer;
+    void (*shutdown_done)(void *);
+    void *shutdown_ctx;
+    /* stats, under mu */
+    int slots_used;
+    int64_t log_bytes;
+};
+
+static void schedule(struct engine *e);
+static void start_sync(struct erepo *r);
+
+/* ---- calls from other threads -------------------------------------------- */
+
+static void call_unref(struct engine *e, struct call *c)
+{
+    bool last;
+    pthread_mutex_lock(&e->mu);
+    last = --c->refs == 0;
+    pthread_mutex_unlock(&e->mu);
+    if (!last)
+        return;
+    free((char *)c->req.name);
+    free((char *)c->req.url);
+    free((char *)c->req.ref);
+    free((char *)c->req.main_branch);
+    buf_release(&c->local.message);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+static void reply(struct engine *e, struct call *c, int status, int64_t id, int64_t number,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void reply(struct engine *e, struct call *c, int status, int64_t id, int64_t number,
+                  const char *fmt, ...)
+{
+    c->local.status = status;
+    c->local.id = id;
+    c->local.number = number;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        buf_vaddf(&c->local.message, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_lock(&e->mu);
+    if (c->reply) {
+        c->reply->status = status;
+        c->reply->id = id;
+        c->reply->number = number;
+        buf_add(&c->reply->message, c->local.message.data, c->local.message.len);
+    }
+    c->done = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&e->mu);
+    call_unref(e, c);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *rep,
+                long timeout_ms)
+{
+    struct call *c = xcalloc(1, sizeof(*c));
+    c->req = *req;
+    c->req.name = dup_or_null(req->name);
+    c->req.url = dup_or_null(req->url);
+    c->req.ref = dup_or_null(req->ref);
+    c->req.main_branch = dup_or_null(req->main_branch);
+    buf_init(&c->local.message, 0);
+    rep->status = 0;
+    rep->id = rep->number = 0;
+    c->reply = rep;
+    c->refs = 2;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&e->mu);
+    if (e->shutting_down) {
+        pthread_mutex_unlock(&e->mu);
+        rep->status = 503;
+        buf_adds(&rep->message, "the server is shutting down");
+        c->refs = 1;
+        call_unref(e, c);
+        return 0;
+    }
+    c->next = e->calls;
+    e->calls = c;
+    uv_async_send(&e->wake);
+    while (!c->done && rc == 0)
+        rc = pthread_cond_timedwait(&c->cond, &e->mu, &until);
+    if (!c->done) {
+        c->reply = NULL; /* the loop answers into c->local, then frees */
+        rc = -ETIMEDOUT;
+    } else {
+        rc = 0;
+    }
+    pthread_mutex_unlock(&e->mu);
+    call_unref(e, c);
+    return rc;
+}
+
+/* ---- repositories -------------------------------------------------------- */
+
+static struct erepo *repo_by_name(struct engine *e, const char *name)
+{
+    for (struct erepo *r = e->repos; r; r = r->next)
+        if (!strcmp(r->name, name))
+            return r;
+    return NULL;
+}
+
+static struct erepo *repo_by_id(struct engine *e, int64_t id)
+{
+    for (struct erepo *r = e->repos; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    struct erepo *r = t->data;
+    start_sync(r);
+}
+
+static struct erepo *repo_attach(struct engine *e, const struct store_repo *sr)
+{
+    struct erepo *r = xcalloc(1, sizeof(*r));
+    struct buf b = BUF_INIT;
+    r->e = e;
+    r->id = sr->id;
+    r->name = xstrdup(sr->name);
+    r->url = xstrdup(sr->url);
+    r->main_branch = xstrdup(sr->main_branch && *sr->main_branch ? sr->main_branch : "main");
+    r->poll_s = sr->poll_s;
+    buf_addf(&b, "%s/%s.git", e->git_dir, sr->name);
+    r->dir = buf_detach(&b, NULL);
+    buf_init(&r->err, 0);
+    uv_timer_init(e->loop, &r->timer);
+    r->timer.data = r;
+    if (r->poll_s > 0) {
+        uv_timer_start(&r->timer, on_poll, 10, (uint64_t)r->poll_s * 1000);
+        r->timer_on = true;
+    }
+    r->next = e->repos;
+    e->repos = r;
+    return r;
+}
+
+/* The kind of run a ref gets, or NULL for refs that start none. */
+static const char *ref_kind(const struct erepo *r, const char *ref)
+{
+    const char *b = refs_branch(ref);
+    if (b)
+        return strcmp(b, r->main_branch) ? "change" : "main";
+    if (refs_tag(ref))
+        return "tag";
+    return NULL;
+}
+
+static void sync_work(uv_work_t *w)
+{
+    struct erepo *r = w->data;
+    buf_reset(&r->err);
+    r->rc = mirror_sync(r->url, r->dir, &r->before, &r->after, &r->err);
+    if (r->rc)
+        return;
+    /* The refs the server saw last are in the store (read on the loop, into before). */
+    refs_diff(&r->before, &r->after, &r->ev, &r->nev);
+    r->peeled = xcalloc(r->nev + 1, sizeof(*r->peeled));
+    for (size_t i = 0; i < r->nev; i++) {
+        struct ref_event *ev = &r->ev[i];
+        if (ev->change == REF_DELETED)
+            continue;
+        struct buf scratch = BUF_INIT;
+        if (mirror_resolve(r->dir, ev->new, r->peeled[i], &scratch))
+            r->peeled[i][0] = '\0';
+        buf_reset(&scratch);
+        if (ev->change == REF_UPDATED && ev->old[0] && r->peeled[i][0] &&
+            mirror_is_ancestor(r->dir, ev->old, ev->new, &scratch) == 0)
+            ev->change = REF_FORCED;
+        buf_release(&scratch);
+    }
+    for (struct pending_trigger *t = r->triggers; t; t = t->next) {
+        static const char *const prefixes[] = {"", "refs/heads/", "refs/tags/"};
+        t->rc = -ENOENT;
+        for (size_t k = 0; k < 3 && t->rc; k++) {
+            if (k == 0 && strncmp(t->ref, "refs/", 5))
+                continue;
+            struct buf full = BUF_INIT;
+            buf_addf(&full, "%s%s", prefixes[k], t->ref);
+            const char *sha = refs_get(&r->after, full.data);
+            if (sha) {
+                struct buf scratch = BUF_INIT;
+                if (mirror_resolve(r->dir, sha, t->sha, &scratch) == 0) {
+                    t->fullref = buf_detach(&full, NULL);
+                    t->rc = 0;
+                }
+                buf_release(&scratch);
+            }
+            buf_release(&full);
+        }
+        if (t->rc)
+            buf_addf(&t->err, "no branch or tag '%s' in repository '%s'", t->ref, r->name);
+    }
+}
+
+/* Records a queued run; returns its id or -1. */
+static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, const char *ref,
+                         const char *commit, const char *trigger, int64_t retry_of, int64_t *number,
+                         struct buf *err)
+{
+    struct store_run run = {0};
+    run.kind = (char *)kind;
+    run.source = (char *)commit;
+    run.commit = (char *)commit;
+    const char *b = refs_branch(ref);
+    run.branch = (char *)(b ? b : "");
+    run.state = "queued";
+    run.created_ms = store_now_ms();
+    run.repo_id = r->id;
+    run.ref = (char *)ref;
+    run.trigger = (char *)trigger;
+    run.retry_of = retry_of;
+    int64_t id = store_run_insert(e->st, &run, err);
+    if (number)
+        *number = run.number;
+    return id;
+}
+
+/* Cancels the change runs of ref in repo other than keep_id: queued ones in
+ * the store, running ones through their executor. */
+static void cancel_older(struct engine *e, struct erepo *r, const char *ref, int64_t keep_id,
+                         const char *reason)
+{
+    struct store_run_filter f = {0};
+    struct store_run *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    f.repo_id = r->id;
+    f.kind = "change";
+    f.limit = 1000;
+    if (store_run_query(e->st, &f, &v, &n, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id >= keep_id || strcmp(v[i].ref, ref))
+            continue;
+        if (strcmp(v[i].state, "queued") && strcmp(v[i].state, "running"))
+            continue;
+        struct erun *x = NULL;
+        for (struct erun *q = e->runs; q; q = q->next)
+            if (q->run_id == v[i].id)
+                x = q;
+        if (x) {
+            x->cancel_requested = true;
+            if (x->rx)
+                runexec_cancel(x->rx, reason);
+        } else {
+            free(v[i].state);
+            v[i].state = xstrdup("cancelled");
+            v[i].finished_ms = store_now_ms();
+            store_run_update(e->st, &v[i], &err);
+        }
+    }
+out:
+    store_runs_release(v, n);
+    buf_release(&err);
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+    struct erepo *r = w->data;
+    struct engine *e = r->e;
+    struct buf err = BUF_INIT, text = BUF_INIT;
+    (void)status;
+    r->syncing = false;
+    if (r->rc) {
+        fprintf(stderr, "flywheel serve: repository '%s': %s\n", r->name, r->err.data);
+    } else if (!r->baseline) {
+        for (size_t i = 0; i < r->nev; i++) {
+            struct ref_event *ev = &r->ev[i];
+            const char *kind = ref_kind(r, ev->ref);
+            if (!kind)
+                continue;
+            if (ev->change == REF_DELETED) {
+                if (!strcmp(kind, "change"))
+                    cancel_older(e, r, ev->ref, INT64_MAX, "the branch was deleted");
+                continue;
+            }
+            if (!r->peeled[i][0])
+                continue; /* a tag of something that is not a commit */
+            int64_t id = queue_run(e, r, kind, ev->ref, r->peeled[i], "push", 0, NULL, &err);
+            if (id < 0) {
+                fprintf(stderr, "flywheel serve: %s\n", err.data);
+                buf_reset(&err);
+                continue;
+            }
+            if (!strcmp(kind, "change") && !e->cfg.keep_superseded)
+                cancel_older(e, r, ev->ref, id, "a newer push to the branch superseded it");
+        }
+    }
+    if (!r->rc) {
+        /* Remember what was seen, after the runs it caused are recorded. */
+        for (size_t i = 0; i < r->after.n; i++)
+            buf_addf(&text, "%s %s\n", r->after.v[i].sha, r->after.v[i].name);
+        if (store_repo_refs_set(e->st, r->id, text.data, &err))
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+        r->baseline = false;
+    }
+    /* Answer the triggers that waited for this sync. */
+    struct pending_trigger *t = r->triggers;
+    r->triggers = NULL;
+    while (t) {
+        struct pending_trigger *next = t->next;
+        if (r->rc) {
+            reply(e, t->call, 502, 0, 0, "fetching '%s' failed: %s", r->name, r->err.data);
+        } else if (t->rc) {
+            reply(e, t->call, 404, 0, 0, "%s", t->err.data);
+        } else {
+            const char *kind = ref_kind(r, t->fullref);
+            int64_t number = 0;
+            buf_reset(&err);
+            int64_t id = queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha, "api", 0,
+                                   &number, &err);
+            if (id < 0)
+                reply(e, t->call, 500, 0, 0, "%s", err.data);
+            else
+                reply(e, t->call, 201, id, number, NULL);
+        }
+        free(t->ref);
+        free(t->fullref);
+        buf_release(&t->err);
+        free(t);
+        t = next;
+    }
+    refs_release(&r->before);
+    refs_release(&r->after);
+    refs_events_free(r->ev, r->nev);
+    r->ev = NULL;
+    r->nev = 0;
+    free(r->peeled);
+    r->peeled = NULL;
+    buf_release(&err);
+    buf_release(&text);
+    schedule(e);
+    if (r->sync_again && !e->shutting_down) {
+        r->sync_again = false;
+        start_sync(r);
+    }
+}
+
+static void start_sync(struct erepo *r)
+{
+    struct engine *e = r->e;
+    if (e->shutting_down)
+        return;
+    if (r->syncing) {
+        r->sync_again = true;
+        return;
+    }
+    /* The refs the server saw last: a restart does not forget a push. */
+    struct buf text = BUF_INIT, err = BUF_INIT;
+    r->baseline = false;
+    if (store_repo_refs_get(e->st, r->id, &text, &err) == 0) {
+        struct stat st;
+        if (!text.len && stat(r->dir, &st) != 0)
+            r->baseline = true; /* the first fetch: existing refs start nothing */
+        else if (refs_parse(text.data, MAX_REFS, &r->before, &err))
+            refs_release(&r->before);
+    }
+    buf_release(&text);
+    buf_release(&err);
+    /* mirror_sync fills before from the mirror: keep the store's view instead. */
+    r->triggers = r->triggers_next;
+    r->triggers_next = NULL;
+    r->syncing = true;
+    r->work.data = r;
+    uv_queue_work(e->loop, &r->work, sync_work, sync_done);
+}
+
+/* ---- runs ----------------------------------------------------------------- */
+
+static bool pool_take(void *ctx)
+{
+    struct engine *e = ctx;
+    bool ok;
+    pthread_mutex_lock(&e->mu);
+    ok = !e->shutting_down && e->slots_used < e->cfg.slots;
+    if (ok)
+        e->slots_used++;
+    pthread_mutex_unlock(&e->mu);
+    return ok;
+}
+
+static void pump_all(struct engine *e)
+{
+    /* Oldest runs first: the list is kept in id order. */
+    for (struct erun *x = e->runs; x; x = x->next)
+        if (x->rx && !runexec_done(x->rx))
+            runexec_pump(x->rx);
+}
+
+static void pool_give(void *ctx)
+{
+    struct engine *e = ctx;
+    pthread_mutex_lock(&e->mu);
+    e->slots_used--;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void erun_free(struct erun *x)
+{
+    if (x->rx)
+        runexec_free(x->rx);
+    pipeline_free(x->p);
+    free(x->selected);
+    if (x->have_src)
+        ws_source_release(&x->src);
+    store_run_release(&x->row);
+    free(x->mirror_dir);
+    free(x->state_dir);
+    buf_release(&x->pipeline_src);
+    buf_release(&x->err);
+    free(x);
+}
+
+static void erun_unlink(struct engine *e, struct erun *x)
+{
+    for (struct erun **pp = &e->runs; *pp; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            return;
+        }
+    }
+}
+
+static void check_shutdown(struct engine *e);
+
+/* Deferred: runexec's on_done fires inside its own call stack. */
+static void run_reap(uv_idle_t *h);
+
+struct reap {
+    uv_idle_t idle;
+    struct erun *x;
+};
+
+static void reap_closed(uv_handle_t *h)
+{
+    struct reap *rp = h->data;
+    struct engine *e = rp->x->e;
+    erun_free(rp->x);
+    free(rp);
+    schedule(e);
+    pump_all(e);
+    check_shutdown(e);
+}
+
+static void run_reap(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    uv_close((uv_handle_t *)h, reap_closed);
+}
+
+static void later_free(struct erun *x)
+{
+    struct reap *rp = xcalloc(1, sizeof(*rp));
+    rp->x = x;
+    uv_idle_init(x->e->loop, &rp->idle);
+    rp->idle.data = rp;
+    uv_idle_start(&rp->idle, run_reap);
+}
+
+static void on_run_done(void *ctx, enum sched_result r)
+{
+    struct erun *x = ctx;
+    (void)r;
+    erun_unlink(x->e, x);
+    later_free(x);
+}
+
+static void on_run_output(void *ctx, size_t job, const char *data, size_t len)
+{
+    struct erun *x = ctx;
+    (void)job;
+    (void)data;
+    pthread_mutex_lock(&x->e->mu);
+    x->e->log_bytes += (int64_t)len;
+    pthread_mutex_unlock(&x->e->mu);
+}
+
+static void on_job_state(void *ctx, size_t job, enum job_state st, int attempt, const char *reason,
+                         int64_t ms)
+{
+    struct erun *x = ctx;
+    (void)job;
+    (void)st;
+    (void)attempt;
+    (void)reason;
+    (void)ms;
+    /* Slots came free or jobs became ready: let other runs use them. */
+    if (job_state_done(st)) {
+        pump_all(x->e);
+        check_shutdown(x->e); /* the last running job of a stopping server */
+    }
+}
+
+static void finish_row(struct engine *e, struct erun *x, const char *state)
+{
+    struct buf err = BUF_INIT;
+    free(x->row.state);
+    x->row.state = xstrdup(state);
+    if (!x->row.started_ms)
+        x->row.started_ms = store_now_ms();
+    x->row.finished_ms = store_now_ms();
+    if (store_run_update(e->st, &x->row, &err))
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+    buf_release(&err);
+}
+
+static void prepare_work(uv_work_t *w)
+{
+    struct erun *x = w->data;
+    x->prep_rc = mirror_read_file(x->mirror_dir, x->row.commit, PIPELINE_FILE, 1 << 20,
+                                  &x->pipeline_src, &x->err);
+    if (x->prep_rc == -ENOENT) {
+        buf_reset(&x->err);
+        buf_addf(&x->err, "no %s at commit %.12s", PIPELINE_FILE, x->row.commit);
+        return;
+    }
+    if (x->prep_rc)
+        return;
+    x->prep_rc = ws_source_rev(&x->src, x->mirror_dir, x->state_dir, x->row.commit, &x->err);
+    if (!x->prep_rc)
+        x->have_src = true;
+}
+
+/* Writes why a run could not start to its log directory, for the API to show. */
+static void write_run_error(struct engine *e, struct erun *x, const char *text)
+{
+    struct buf path = BUF_INIT;
+    buf_addf(&path, "%s/logs/%lld", e->cfg.data_dir, (long long)x->run_id);
+    mkdir(path.data, 0755);
+    buf_adds(&path, "/pipeline.log");
+    int fd = open(path.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        ssize_t w = write(fd, text, strlen(text));
+        (void)w;
+        close(fd);
+    }
+    buf_release(&path);
+}
+
+static void prepare_done(uv_work_t *w, int status)
+{
+    struct erun *x = w->data;
+    struct engine *e = x->e;
+    struct diag_list d = DIAG_LIST_INIT;
+    struct buf err = BUF_INIT;
+    (void)status;
+
+    if (x->cancel_requested || e->shutting_down) {
+        if (x->cancel_requested)
+            finish_row(e, x, "cancelled");
+        goto drop;
+    }
+    if (x->prep_rc) {
+        struct buf msg = BUF_INIT;
+        buf_addf(&msg, "%s\n", x->err.data);
+        write_run_error(e, x, msg.data);
+        buf_release(&msg);
+        finish_row(e, x, "failed");
+        goto drop;
+    }
+    x->p = pipeline_parse(PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, NULL, 0, &d);
+    if (!x->p) {
+        struct buf text = BUF_INIT;
+        diag_render(&d, PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, false, &text);
+        write_run_error(e, x, text.data);
+        buf_release(&text);
+        finish_row(e, x, "failed");
+        goto drop;
+    }
+    x->selected = xcalloc(x->p->njobs + 1, sizeof(bool));
+    unsigned ev = !strcmp(x->row.kind, "main")  ? PL_EV_MAIN
+                  : !strcmp(x->row.kind, "tag") ? PL_EV_TAG
+                                                : PL_EV_CHANGE;
+    const char *name = refs_branch(x->row.ref);
+    if (!name)
+        name = refs_tag(x->row.ref);
+    if (sched_select(x->p, NULL, 0, ev, name, x->selected, &err)) {
+        finish_row(e, x, "failed");
+        goto drop;
+    }
+    size_t nsel = 0;
+    for (size_t i = 0; i < x->p->njobs; i++)
+        nsel += x->selected[i];
+    if (!nsel) {
+        write_run_error(e, x, "no job applies to this run\n");
+        finish_row(e, x, "passed");
+        goto drop;
+    }
+    free(x->src.branch);
+    x->src.branch = xstrdup(refs_branch(x->row.ref) ? refs_branch(x->row.ref) : "");
+
+    struct runexec_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.pipeline = x->p;
+    cfg.selected = x->selected;
+    cfg.source = &x->src;
+    cfg.store = e->st;
+    cfg.cas = e->cas;
+    cfg.state_dir = e->cfg.data_dir;
+    cfg.kind = x->row.kind;
+    cfg.self_exe = e->cfg.self_exe;
+    cfg.slots = e->cfg.slots;
+    cfg.isolation = RUNEXEC_ISO_JOB;
+    cfg.grace_ms = e->cfg.grace_ms;
+    cfg.adopt_run_id = x->run_id;
+    cfg.pool_take = pool_take;
+    cfg.pool_give = pool_give;
+    cfg.pool_ctx = e;
+    cfg.obs.ctx = x;
+    cfg.obs.on_state = on_job_state;
+    cfg.obs.on_output = on_run_output;
+    cfg.obs.on_done = on_run_done;
+    if (runexec_start(&x->rx, e->loop, &cfg, &err)) {
+        fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
+        finish_row(e, x, "failed");
+        goto drop;
+    }
+    diag_list_release(&d);
+    buf_release(&err);
+    return; /* on_run_done ends it */
+drop:
+    diag_list_release(&d);
+    buf_release(&err);
+    erun_unlink(e, x);
+    later_free(x);
+}
+
+/* Starts every queued or interrupted run not started yet, oldest first. */
+static void schedule(struct engine *e)
+{
+    if (e->shutting_down)
+        return;
+    static const char *const states[] = {"running", "queued"};
+    for (int s = 0; s < 2; s++) {
+        struct store_run_filter f = {0};
+        struct store_run *v = NULL;
+        size_t n = 0;
+        struct buf err = BUF_INIT;
+        f.state = states[s];
+        f.limit = 1000;
+        if (store_run_query(e->st, &f, &v, &n, &err)) {
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+            buf_release(&err);
+            continue;
+        }
+        for (size_t i = n; i-- > 0;) {
+            bool active = false;
+            for (struct erun *x = e->runs; x && !active; x = x->next)
+                active = x->run_id == v[i].id;
+            struct erepo *r = repo_by_id(e, v[i].repo_id);
+            if (active || !r)
+                continue;
+            struct erun *x = xcalloc(1, sizeof(*x));
+            x->e = e;
+            x->run_id = v[i].id;
+            x->repo_id = v[i].repo_id;
+            x->row = v[i];
+            memset(&v[i], 0, sizeof(v[i]));
+            x->mirror_dir = xstrdup(r->dir);
+            struct buf sd = BUF_INIT;
+            /* per repository: a source's state directory borrows that mirror's objects */
+            buf_addf(&sd, "%s/state/%s", e->cfg.data_dir, r->name);
+            x->state_dir = buf_detach(&sd, NULL);
+            buf_init(&x->pipeline_src, 1 << 20);
+            buf_init(&x->err, 0);
+            /* keep the list in id order */
+            struct erun **pp = &e->runs;
+            while (*pp && (*pp)->run_id < x->run_id)
+                pp = &(*pp)->next;
+            x->next = *pp;
+            *pp = x;
+            x->work.data = x;
+            uv_queue_work(e->loop, &x->work, prepare_work, prepare_done);
+        }
+        store_runs_release(v, n);
+        buf_release(&err);
+    }
+}
+
+/* ---- commands --------------------------------------------------------------- */
+
+static bool name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 100 || s[0] == '.' || s[0] == '-')
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
+static void handle(struct engine *e, struct call *c)
+{
+    const struct engine_request *q = &c->req;
+    struct buf err = BUF_INIT;
+
+    if (e->shutting_down) {
+        reply(e, c, 503, 0, 0, "the server is shutting down");
+        return;
+    }
+    switch (q->op) {
+    case ENGINE_REPO_ADD: {
+        if (!q->name || !name_ok(q->name)) {
+            reply(e, c, 400, 0, 0,
+                  "a repository name uses letters, digits, '_', '-' and '.' (at most 100)");
+            break;
+        }
+        if (!q->url || mirror_url_ok(q->url, &err)) {
+            reply(e, c, 400, 0, 0, "%s", err.len ? err.data : "a repository needs a url");
+            break;
+        }
+        if (q->main_branch && !refs_name_ok(q->main_branch)) {
+            reply(e, c, 400, 0, 0, "'%s' is not a valid branch name", q->main_branch);
+            break;
+        }
+        if (repo_by_name(e, q->name)) {
+            reply(e, c, 409, 0, 0, "a repository named '%s' exists already", q->name);
+            break;
+        }
+        struct store_repo sr = {0};
+        sr.name = (char *)q->name;
+        sr.url = (char *)q->url;
+        sr.main_branch = (char *)(q->main_branch ? q->main_branch : "main");
+        sr.poll_s = q->poll_s >= 0 ? q->poll_s : e->cfg.default_poll_s;
+        sr.created_ms = store_now_ms();
+        sr.id = store_repo_insert(e->st, &sr, &err);
+        if (sr.id < 0) {
+            reply(e, c, 500, 0, 0, "%s", err.data);
+            break;
+        }
+        struct erepo *r = repo_attach(e, &sr);
+        start_sync(r);
+        reply(e, c, 201, sr.id, 0, NULL);
+        break;
+    }
+    case ENGINE_SYNC: {
+        struct erepo *r = q->name ? repo_by_name(e, q->name) : NULL;
+        if (!r) {
+            reply(e, c, 404, 0, 0, "no repository '%s'", q->name ? q->name : "");
+            break;
+        }
+        start_sync(r);
+        reply(e, c, 202, r->id, 0, NULL);
+        break;
+    }
+    case ENGINE_TRIGGER: {
+        struct erepo *r = q->name ? repo_by_name(e, q->name) : NULL;
+        if (!r) {
+            reply(e, c, 404, 0, 0, "no repository '%s'", q->name ? q->name : "");
+            break;
+        }
+        if (!q->ref || !*q->ref || strlen(q->ref) > 255) {
+            reply(e, c, 400, 0, 0, "a trigger needs a ref (a branch or a tag)");
+            break;
+        }
+        struct pending_trigger *t = xcalloc(1, sizeof(*t));
+        t->call = c;
+        t->ref = xstrdup(q->ref);
+        buf_init(&t->err, 0);
+        /* The reply comes after the next fetch, which sees the ref's current commit. */
+        pthread_mutex_lock(&e->mu);
+        c->refs++;
+        pthread_mutex_unlock(&e->mu);
+        t->next = r->triggers_next;
+        r->triggers_next = t;
+        if (r->syncing)
+            r->sync_again = true;
+        else
+            start_sync(r);
+        call_unref(e, c); /* the pending trigger holds its own reference */
+        break;
+    }
+    case ENGINE_CANCEL: {
+        struct store_run run = {0};
+        int rc = store_run_get(e->st, q->run_id, &run, &err);
+        if (rc) {
+            reply(e, c, rc == -ENOENT ? 404 : 500, 0, 0, "no run %lld", (long long)q->run_id);
+            break;
+        }
+        if (strcmp(run.state, "queued") && strcmp(run.state, "running")) {
+            reply(e, c, 409, run.id, run.number, "run %lld has ended (%s)", (long long)run.id,
+                  run.state);
+            store_run_release(&run);
+            break;
+        }
+        struct erun *x = NULL;
+        for (struct erun *y = e->runs; y; y = y->next)
+            if (y->run_id == run.id)
+                x = y;
+        if (x) {
+            x->cancel_requested = true;
+            if (x->rx)
+                runexec_cancel(x->rx, "cancelled through the API");
+        } else {
+            free(run.state);
+            run.state = xstrdup("cancelled");
+            run.finished_ms = store_now_ms();
+            store_run_update(e->st, &run, &err);
+        }
+        reply(e, c, 202, run.id, run.number, NULL);
+        store_run_release(&run);
+        break;
+    }
+    case ENGINE_RETRY: {
+        struct store_run run = {0};
+        int rc = store_run_get(e->st, q->run_id, &run, &err);
+        if (rc) {
+            reply(e, c, rc == -ENOENT ? 404 : 500, 0, 0, "no run %lld", (long long)q->run_id);
+            break;
+        }
+        struct erepo *r = repo_by_id(e, run.repo_id);
+        if (!r) {
+            reply(e, c, 409, 0, 0, "run %lld is not a server run", (long long)run.id);
+            store_run_release(&run);
+            break;
+        }
+        if (!strcmp(run.state, "queued") || !strcmp(run.state, "running")) {
+            reply(e, c, 409, run.id, run.number, "run %lld is still %s", (long long)run.id,
+                  run.state);
+            store_run_release(&run);
+            break;
+        }
+        int64_t number = 0;
+        int64_t id = queue_run(e, r, run.kind, run.ref, run.commit, "retry", run.id, &number, &err);
+        if (id < 0)
+            reply(e, c, 500, 0, 0, "%s", err.data);
+        else
+            reply(e, c, 201, id, number, NULL);
+        store_run_release(&run);
+        schedule(e);
+        break;
+    }
+    }
+    buf_release(&err);
+    schedule(e);
+}
+
+static void on_wake(uv_async_t *h)
+{
+    struct engine *e = h->data;
+    pthread_mutex_lock(&e->mu);
+    struct call *c = e->calls;
+    e->calls = NULL;
+    pthread_mutex_unlock(&e->mu);
+    /* Oldest first. */
+    struct call *rev = NULL;
+    while (c) {
+        struct call *n = c->next;
+        c->next = rev;
+        rev = c;
+        c = n;
+    }
+    while (rev) {
+        struct call *n = rev->next;
+        handle(e, rev);
+        rev = n;
+    }
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+static int mkdir_if(const char *path, struct buf *err)
+{
+    if (mkdir(path, 0755) && errno != EEXIST) {
+        buf_addf(err, "mkdir %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config *cfg,
+                struct buf *err)
+{
+    struct engine *e = xcalloc(1, sizeof(*e));
+    struct buf b = BUF_INIT;
+    struct store_repo *repos = NULL;
+    size_t nrepos = 0;
+
+    e->loop = loop;
+    e->cfg = *cfg;
+    if (e->cfg.slots < 1)
+        e->cfg.slots = 1;
+    pthread_mutex_init(&e->mu, NULL);
+    uv_async_init(loop, &e->wake, on_wake);
+    e->wake.data = e;
+    uv_timer_init(loop, &e->shutdown_timer);
+    e->shutdown_timer.data = e;
+
+    if (mkdir_if(cfg->data_dir, err))
+        goto fail;
+    buf_addf(&b, "%s/git", cfg->data_dir);
+    e->git_dir = buf_detach(&b, NULL);
+    buf_addf(&b, "%s/cas", cfg->data_dir);
+    e->cas_dir = buf_detach(&b, NULL);
+    buf_addf(&b, "%s/flywheel.db", cfg->data_dir);
+    e->db_path = buf_detach(&b, NULL);
+    buf_addf(&b, "%s/state", cfg->data_dir);
+    if (mkdir_if(e->git_dir, err) || mkdir_if(b.data, err))
+        goto fail;
+    buf_reset(&b);
+    if (store_open(&e->st, e->db_path, err) || cas_open(&e->cas, e->cas_dir, err))
+        goto fail;
+    if (store_repo_list(e->st, &repos, &nrepos, err))
+        goto fail;
+    for (size_t i = 0; i < nrepos; i++)
+        repo_attach(e, &repos[i]);
+    store_repos_release(repos, nrepos);
+    *out = e;
+    /* Runs that were running when the server stopped are adopted again. */
+    schedule(e);
+    return 0;
+fail:
+    engine_free(e);
+    *out = NULL;
+    return -1;
+}
+
+static void check_shutdown(struct engine *e)
+{
+    if (!e->shutting_down || !e->shutdown_done)
+        return;
+    int used;
+    pthread_mutex_lock(&e->mu);
+    used = e->slots_used;
+    pthread_mutex_unlock(&e->mu);
+    bool syncing = false;
+    for (struct erepo *r = e->repos; r; r = r->next)
+        syncing |= r->syncing;
+    if (used == 0 && !syncing) {
+        void (*done)(void *) = e->shutdown_done;
+        e->shutdown_done = NULL;
+        uv_timer_stop(&e->shutdown_timer);
+        done(e->shutdown_ctx);
+    }
+}
+
+static void on_shutdown_timer(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    if (!e->shutdown_done)
+        return;
+    /* Grace is over: the jobs still running are left to the next start, which
+     * records their attempts as interrupted; their leaders stop them when this
+     * process exits. */
+    void (*done)(void *) = e->shutdown_done;
+    e->shutdown_done = NULL;
+    done(e->shutdown_ctx);
+}
+
+void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&e->mu);
+    e->shutting_down = true;
+    pthread_mutex_unlock(&e->mu);
+    e->shutdown_done = done;
+    e->shutdown_ctx = ctx;
+    for (struct erepo *r = e->repos; r; r = r->next)
+        if (r->timer_on)
+            uv_timer_stop(&r->timer);
+    /* Answer the waiting callers. */
+    on_wake(&e->wake);
+    uv_timer_start(&e->shutdown_timer, on_shutdown_timer, (uint64_t)e->cfg.grace_ms, 0);
+    check_shutdown(e);
+}
+
+void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    struct erepo *r = e->repos;
+    while (r) {
+        struct erepo *n = r->next;
+        free(r->name);
+        free(r->url);
+        free(r->main_branch);
+        free(r->dir);
+        buf_release(&r->err);
+        uv_close((uv_handle_t *)&r->timer, NULL);
+        free(r);
+        r = n;
+    }
+    struct erun *x = e->runs;
+    while (x) {
+        struct erun *n = x->next;
+        erun_free(x);
+        x = n;
+    }
+    if (e->st)
+        store_close(e->st);
+    if (e->cas)
+        cas_close(e->cas);
+    uv_close((uv_handle_t *)&e->wake, NULL);
+    uv_close((uv_handle_t *)&e->shutdown_timer, NULL);
+    free(e->git_dir);
+    free(e->cas_dir);
+    free(e->db_path);
+    pthread_mutex_destroy(&e->mu);
+    free(e);
+}
+
+void engine_stats(struct engine *e, struct engine_stats *out)
+{
+    pthread_mutex_lock(&e->mu);
+    out->slots = e->cfg.slots;
+    out->slots_used = e->slots_used;
+    out->log_bytes = e->log_bytes;
+    pthread_mutex_unlock(&e->mu);
+    out->runs_queued = out->runs_running = 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * engine: the server's one owner of runtime state. It runs on a libuv loop
+ * (the main thread of `flywheel serve`) and does four things:
+ *   - keeps a bare mirror of each repository fresh (polling timers, hook
+ *     notifications, API requests) and turns new, moved, force-pushed and
+ *     deleted refs into runs: a push to the main branch is a main run, to
+ *     another branch a change run, a tag a tag run;
+ *   - starts queued runs on a server-wide pool of executor slots, each run
+ *     through engine/runexec.h, the executor `flywheel run` uses;
+ *   - cancels a change run when a newer push to the same branch arrives;
+ *   - after a crash, resumes: runs that were running are adopted again, the
+ *     jobs that had passed keep their results and artifacts, interrupted
+ *     attempts count as failed attempts with the reason "interrupted" and are
+ *     retried when retries remain.
+ *
+ * The store is the queue: a run is a row (state "queued") before anything
+ * else happens to it, so a run accepted is never lost.
+ *
+ * Threads: engine_open, engine_close and the loop's callbacks run on the
+ * loop's thread. engine_call() may be called from any thread (HTTP handlers):
+ * it hands a command to the loop and waits for the answer.
+ */
+#ifndef FLYWHEEL_ENGINE_ENGINE_H
+#define FLYWHEEL_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/buf.h"
+
+struct engine;
+
+struct engine_config {
+    const char *data_dir; /* absolute; flywheel.db, git/, logs/, work/, cas/ under it */
+    const char *self_exe; /* this binary, for job leaders */
+    int slots;            /* jobs at a time, server-wide */
+    bool keep_superseded; /* false: a newer push to a change branch cancels the older run */
+    long grace_ms;        /* SIGTERM -> SIGKILL for jobs */
+    int default_poll_s;   /* polling interval for repositories added without one */
+};
+
+int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config *cfg,
+                struct buf *err) __attribute__((warn_unused_result));
+/*
+ * Graceful stop: no new work; running jobs get grace_ms to finish, then are
+ * stopped and recorded as interrupted (they resume on the next start). done
+ * is called on the loop when everything has ended.
+ */
+void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx);
+void engine_free(struct engine *e);
+
+enum engine_op {
+    ENGINE_REPO_ADD, /* name, url, main branch, poll_s -> the repository's id */
+    ENGINE_SYNC,     /* name: fetch now (a hook's notification) */
+    ENGINE_TRIGGER,  /* name, ref -> a run for the ref's current commit */
+    ENGINE_CANCEL,   /* run id */
+    ENGINE_RETRY,    /* run id -> a new run of the same commit and pipeline */
+};
+
+struct engine_request {
+    enum engine_op op;
+    const char *name, *url, *ref, *main_branch;
+    int poll_s;
+    int64_t run_id;
+};
+
+struct engine_reply {
+    int status;         /* an HTTP status: 200, 201, 202, 400, 404, 409, 500, 503 */
+    int64_t id;         /* the repository's or run's id */
+    int64_t number;     /* the run's number */
+    struct buf message; /* why, when status >= 400 */
+};
+
+/*
+ * Hands req to the loop and waits (at most timeout_ms) for the reply; the
+ * caller releases reply->message. Returns 0, or -ETIMEDOUT.
+ */
+int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *reply,
+                long timeout_ms);
+
+/* Counters for /metrics, read from any thread. */
+struct engine_stats {
+    int slots, slots_used;
+    int64_t runs_queued, runs_running;
+    int64_t log_bytes;
+};
+void engine_stats(struct engine *e, struct engine_stats *out);
+
+#endif

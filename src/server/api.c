@@ -1,0 +1,781 @@
+/*
+ * The JSON API. See api.h and docs/api.md.
+ */
+#include "server/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/job.h"
+#include "store/store.h"
+#include "util/xalloc.h"
+
+#ifndef FLYWHEEL_VERSION
+#define FLYWHEEL_VERSION "0.1.0"
+#endif
+
+#define CALL_TIMEOUT_MS 60000
+
+struct api {
+    struct engine *e;
+    char *db_path, *data_dir;
+    pthread_key_t store_key;
+};
+
+static struct api *the_api; /* for stream readers, which get only their own ctx */
+
+static void close_store(void *p)
+{
+    store_close(p);
+}
+
+struct api *api_new(struct engine *e, const char *db_path, const char *data_dir)
+{
+    struct api *a = xcalloc(1, sizeof(*a));
+    a->e = e;
+    a->db_path = xstrdup(db_path);
+    a->data_dir = xstrdup(data_dir);
+    pthread_key_create(&a->store_key, close_store);
+    the_api = a;
+    return a;
+}
+
+void api_free(struct api *a)
+{
+    if (!a)
+        return;
+    struct store *st = pthread_getspecific(a->store_key);
+    if (st) {
+        store_close(st);
+        pthread_setspecific(a->store_key, NULL);
+    }
+    pthread_key_delete(a->store_key);
+    free(a->db_path);
+    free(a->data_dir);
+    free(a);
+    the_api = NULL;
+}
+
+/* The calling thread's own store connection. */
+static struct store *tstore(struct api *a, struct buf *err)
+{
+    struct store *st = pthread_getspecific(a->store_key);
+    if (st)
+        return st;
+    if (store_open(&st, a->db_path, err))
+        return NULL;
+    pthread_setspecific(a->store_key, st);
+    return st;
+}
+
+static struct store *req_store(struct http_request *r, struct api *a)
+{
+    struct buf err = BUF_INIT;
+    struct store *st = tstore(a, &err);
+    if (!st)
+        http_reply_error(r, 500, "store", "%s", err.data);
+    buf_release(&err);
+    return st;
+}
+
+/* ---- JSON shapes ---- */
+
+static json_t *run_json(const struct store_run *run, const char *repo)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(run->id));
+    json_object_set_new(o, "repo", repo ? json_string(repo) : json_null());
+    json_object_set_new(o, "number", json_integer(run->number));
+    json_object_set_new(o, "kind", json_string(run->kind));
+    json_object_set_new(o, "state", json_string(run->state));
+    json_object_set_new(o, "ref", json_string(run->ref ? run->ref : ""));
+    json_object_set_new(o, "branch", json_string(run->branch ? run->branch : ""));
+    json_object_set_new(o, "commit", json_string(run->commit ? run->commit : ""));
+    json_object_set_new(o, "trigger", json_string(run->trigger ? run->trigger : ""));
+    json_object_set_new(o, "retry_of", run->retry_of ? json_integer(run->retry_of) : json_null());
+    json_object_set_new(o, "created_ms", json_integer(run->created_ms));
+    json_object_set_new(o, "started_ms", json_integer(run->started_ms));
+    json_object_set_new(o, "finished_ms", json_integer(run->finished_ms));
+    return o;
+}
+
+static json_t *repo_json(const struct store_repo *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(r->id));
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "url", json_string(r->url));
+    json_object_set_new(o, "main_branch", json_string(r->main_branch));
+    json_object_set_new(o, "poll_s", json_integer(r->poll_s));
+    json_object_set_new(o, "created_ms", json_integer(r->created_ms));
+    return o;
+}
+
+static int parse_id(struct http_request *r, const char *name, int64_t *out)
+{
+    const char *s = http_param(r, name);
+    char *end;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || errno || *end || v < 1) {
+        http_reply_error(r, 400, "bad_id", "'%s' is not a run id", s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
+{
+    if (rc) {
+        http_reply_error(r, 504, "timeout", "the engine did not answer in time");
+        return;
+    }
+    if (rep->status >= 400) {
+        static const struct {
+            int status;
+            const char *code;
+        } codes[] = {{400, "bad_request"},  {404, "not_found"},   {409, "conflict"},
+                     {502, "fetch_failed"}, {503, "unavailable"}, {500, "internal"}};
+        const char *code = "error";
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+            if (codes[i].status == rep->status)
+                code = codes[i].code;
+        http_reply_error(r, (unsigned)rep->status, code, "%s", rep->message.data);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(rep->id));
+    if (rep->number)
+        json_object_set_new(o, "number", json_integer(rep->number));
+    http_reply_json(r, (unsigned)rep->status, o);
+}
+
+/* ---- handlers ---- */
+
+static void h_health(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct engine_stats s;
+    engine_stats(a->e, &s);
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("ok"));
+    json_object_set_new(o, "version", json_string(FLYWHEEL_VERSION));
+    json_object_set_new(o, "slots", json_integer(s.slots));
+    json_object_set_new(o, "slots_used", json_integer(s.slots_used));
+    http_reply_json(r, 200, o);
+}
+
+static void h_repos(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct store *st = req_store(r, a);
+    struct store_repo *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    if (!st)
+        return;
+    if (store_repo_list(st, &v, &n, &err)) {
+        http_reply_error(r, 500, "store", "%s", err.data);
+        buf_release(&err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, repo_json(&v[i]));
+    json_t *o = json_object();
+    json_object_set_new(o, "repos", arr);
+    http_reply_json(r, 200, o);
+    store_repos_release(v, n);
+    buf_release(&err);
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void h_repo_add(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    json_t *body = http_body_json(r);
+    if (!body)
+        return;
+    struct engine_request q = {0};
+    q.op = ENGINE_REPO_ADD;
+    q.name = jstr(body, "name");
+    q.url = jstr(body, "url");
+    q.main_branch = jstr(body, "main_branch");
+    json_t *poll = json_object_get(body, "poll_s");
+    q.poll_s = -1;
+    if (poll && (!json_is_integer(poll) || json_integer_value(poll) < 0 ||
+                 json_integer_value(poll) > 86400)) {
+        http_reply_error(r, 400, "bad_request", "'poll_s' must be an integer from 0 to 86400");
+        json_decref(body);
+        return;
+    }
+    if (poll)
+        q.poll_s = (int)json_integer_value(poll);
+    if (!q.name || !q.url) {
+        http_reply_error(r, 400, "bad_request", "a repository needs 'name' and 'url' (strings)");
+        json_decref(body);
+        return;
+    }
+    struct engine_reply rep = {0};
+    buf_init(&rep.message, 0);
+    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
+    reply_engine(r, &rep, rc);
+    buf_release(&rep.message);
+    json_decref(body);
+}
+
+static void h_notify(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct engine_request q = {0};
+    q.op = ENGINE_SYNC;
+    q.name = http_param(r, "name");
+    struct engine_reply rep = {0};
+    buf_init(&rep.message, 0);
+    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
+    reply_engine(r, &rep, rc);
+    buf_release(&rep.message);
+}
+
+static void h_trigger(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    json_t *body = http_body_json(r);
+    if (!body)
+        return;
+    struct engine_request q = {0};
+    q.op = ENGINE_TRIGGER;
+    q.name = http_param(r, "name");
+    q.ref = jstr(body, "ref");
+    if (!q.ref) {
+        http_reply_error(r, 400, "bad_request", "a trigger needs 'ref' (a branch or a tag)");
+        json_decref(body);
+        return;
+    }
+    struct engine_reply rep = {0};
+    buf_init(&rep.message, 0);
+    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
+    reply_engine(r, &rep, rc);
+    buf_release(&rep.message);
+    json_decref(body);
+}
+
+static void h_runs(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct store *st = req_store(r, a);
+    struct buf err = BUF_INIT;
+    struct store_run_filter f = {0};
+    struct store_repo repo = {0};
+    struct store_repo *repos = NULL;
+    size_t nrepos = 0;
+    long limit, before;
+    if (!st)
+        return;
+    if (http_query_int(r, "limit", 1, 1000, 50, &limit) ||
+        http_query_int(r, "before", 1, INT64_MAX > LONG_MAX ? LONG_MAX : INT64_MAX, 0, &before))
+        return;
+    f.limit = (size_t)limit;
+    f.before_id = before;
+    f.branch = http_query(r, "branch");
+    f.kind = http_query(r, "kind");
+    f.state = http_query(r, "state");
+    const char *name = http_query(r, "repo");
+    if (name) {
+        int rc = store_repo_get(st, name, &repo, &err);
+        if (rc) {
+            if (rc == -ENOENT)
+                http_reply_error(r, 404, "not_found", "no repository '%s'", name);
+            else
+                http_reply_error(r, 500, "store", "%s", err.data);
+            buf_release(&err);
+            return;
+        }
+        f.repo_id = repo.id;
+    }
+    struct store_run *v = NULL;
+    size_t n = 0;
+    if (store_run_query(st, &f, &v, &n, &err) || store_repo_list(st, &repos, &nrepos, &err)) {
+        http_reply_error(r, 500, "store", "%s", err.data);
+        goto out;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *rn = NULL;
+        for (size_t k = 0; k < nrepos; k++)
+            if (repos[k].id == v[i].repo_id)
+                rn = repos[k].name;
+        json_array_append_new(arr, run_json(&v[i], rn));
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "runs", arr);
+    json_object_set_new(o, "next_before",
+                        n == f.limit && n ? json_integer(v[n - 1].id) : json_null());
+    http_reply_json(r, 200, o);
+out:
+    store_runs_release(v, n);
+    store_repos_release(repos, nrepos);
+    store_repo_release(&repo);
+    buf_release(&err);
+}
+
+static void h_run(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct store *st = req_store(r, a);
+    struct buf err = BUF_INIT;
+    struct store_run run = {0};
+    struct store_repo repo = {0};
+    struct store_job *jobs = NULL;
+    size_t njobs = 0;
+    int64_t id;
+    if (!st || parse_id(r, "id", &id))
+        return;
+    int rc = store_run_get(st, id, &run, &err);
+    if (rc) {
+        if (rc == -ENOENT)
+            http_reply_error(r, 404, "not_found", "no run %lld", (long long)id);
+        else
+            http_reply_error(r, 500, "store", "%s", err.data);
+        goto out;
+    }
+    if (run.repo_id)
+        (void)store_repo_get_id(st, run.repo_id, &repo, &err);
+    if (store_job_list(st, id, &jobs, &njobs, &err)) {
+        http_reply_error(r, 500, "store", "%s", err.data);
+        goto out;
+    }
+    json_t *o = run_json(&run, repo.name);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < njobs; i++) {
+        json_t *j = json_object();
+        json_object_set_new(j, "name", json_string(jobs[i].name));
+        json_object_set_new(j, "state", json_string(jobs[i].state));
+        json_object_set_new(j, "reason", json_string(jobs[i].reason));
+        json_object_set_new(j, "attempts", json_integer(jobs[i].attempts));
+        json_object_set_new(j, "exit_code", json_integer(jobs[i].exit_code));
+        json_object_set_new(j, "started_ms", json_integer(jobs[i].started_ms));
+        json_object_set_new(j, "finished_ms", json_integer(jobs[i].finished_ms));
+        struct store_attempt *atts = NULL;
+        size_t natts = 0;
+        json_t *aa = json_array();
+        if (store_attempt_list(st, jobs[i].id, &atts, &natts, &err) == 0) {
+            for (size_t k = 0; k < natts; k++) {
+                json_t *at = json_object();
+                json_object_set_new(at, "number", json_integer(atts[k].number));
+                json_object_set_new(at, "state", json_string(atts[k].state));
+                json_object_set_new(at, "exit_code", json_integer(atts[k].exit_code));
+                json_object_set_new(at, "signal", json_integer(atts[k].signal));
+                json_object_set_new(at, "started_ms", json_integer(atts[k].started_ms));
+                json_object_set_new(at, "finished_ms", json_integer(atts[k].finished_ms));
+                json_array_append_new(aa, at);
+            }
+        }
+        store_attempts_release(atts, natts);
+        json_object_set_new(j, "attempts_detail", aa);
+        json_array_append_new(arr, j);
+    }
+    json_object_set_new(o, "jobs", arr);
+    http_reply_json(r, 200, o);
+out:
+    store_run_release(&run);
+    store_repo_release(&repo);
+    store_jobs_release(jobs, njobs);
+    buf_release(&err);
+}
+
+static void run_op(struct http_request *r, void *ctx, enum engine_op op)
+{
+    struct api *a = ctx;
+    int64_t id;
+    if (parse_id(r, "id", &id))
+        return;
+    struct engine_request q = {0};
+    q.op = op;
+    q.run_id = id;
+    struct engine_reply rep = {0};
+    buf_init(&rep.message, 0);
+    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
+    reply_engine(r, &rep, rc);
+    buf_release(&rep.message);
+}
+
+static void h_cancel(struct http_request *r, void *ctx)
+{
+    run_op(r, ctx, ENGINE_CANCEL);
+}
+
+static void h_retry(struct http_request *r, void *ctx)
+{
+    run_op(r, ctx, ENGINE_RETRY);
+}
+
+/* ---- logs ---- */
+
+#define PARTIAL_MAX 65536
+
+struct logstream {
+    int fd;
+    uint64_t offset; /* file bytes read */
+    uint64_t end;    /* plain: stop here (exclusive); 0 = at the end of the file */
+    bool sse, live, finished;
+    uint64_t sent; /* SSE: file offset up to which lines were sent */
+    int64_t job_id;
+    int attempt;
+    struct buf pending; /* formatted and not yet handed to the server */
+    struct buf partial; /* SSE: an unfinished line */
+};
+
+static void logstream_free(void *p)
+{
+    struct logstream *ls = p;
+    if (ls->fd >= 0)
+        close(ls->fd);
+    buf_release(&ls->pending);
+    buf_release(&ls->partial);
+    free(ls);
+}
+
+/* The attempt's state, or NULL when it cannot be read (caller frees). */
+static char *attempt_state(int64_t job_id, int number)
+{
+    struct buf err = BUF_INIT;
+    struct store *st = the_api ? tstore(the_api, &err) : NULL;
+    struct store_attempt *v = NULL;
+    size_t n = 0;
+    char *state = NULL;
+    if (st && store_attempt_list(st, job_id, &v, &n, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (v[i].number == number)
+                state = xstrdup(v[i].state);
+    }
+    store_attempts_release(v, n);
+    buf_release(&err);
+    return state;
+}
+
+/* Formats the complete lines of partial (all of it with flush) as one SSE event. */
+static void sse_emit(struct logstream *ls, bool flush)
+{
+    size_t upto = 0;
+    for (size_t i = ls->partial.len; i > 0; i--) {
+        if (ls->partial.data[i - 1] == '\n') {
+            upto = i;
+            break;
+        }
+    }
+    if (flush || ls->partial.len > PARTIAL_MAX)
+        upto = ls->partial.len;
+    if (!upto)
+        return;
+    buf_addf(&ls->pending, "id: %" PRIu64 "\n", ls->sent + upto);
+    size_t start = 0;
+    while (start < upto) {
+        const char *nl = memchr(ls->partial.data + start, '\n', upto - start);
+        size_t l = nl ? (size_t)(nl - (ls->partial.data + start)) : upto - start;
+        buf_adds(&ls->pending, "data: ");
+        buf_add(&ls->pending, ls->partial.data + start, l);
+        buf_addch(&ls->pending, '\n');
+        start += l + (nl ? 1 : 0);
+    }
+    buf_addch(&ls->pending, '\n');
+    ls->sent += upto;
+    memmove(ls->partial.data, ls->partial.data + upto, ls->partial.len - upto);
+    buf_setlen(&ls->partial, ls->partial.len - upto);
+}
+
+static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
+{
+    struct logstream *ls = ctx;
+    (void)pos;
+    for (;;) {
+        if (ls->pending.len) {
+            size_t n = ls->pending.len < max ? ls->pending.len : max;
+            memcpy(out, ls->pending.data, n);
+            memmove(ls->pending.data, ls->pending.data + n, ls->pending.len - n);
+            buf_setlen(&ls->pending, ls->pending.len - n);
+            return (long)n;
+        }
+        if (ls->finished)
+            return HTTP_STREAM_END;
+        char chunk[32768];
+        size_t want = sizeof(chunk);
+        if (ls->end && ls->end - ls->offset < want)
+            want = (size_t)(ls->end - ls->offset);
+        ssize_t n = want ? pread(ls->fd, chunk, want, (off_t)ls->offset) : 0;
+        if (n < 0)
+            return HTTP_STREAM_ERROR;
+        if (n > 0) {
+            ls->offset += (uint64_t)n;
+            if (!ls->sse) {
+                buf_add(&ls->pending, chunk, (size_t)n);
+                continue;
+            }
+            buf_add(&ls->partial, chunk, (size_t)n);
+            sse_emit(ls, false);
+            continue;
+        }
+        /* Nothing more in the file now. */
+        if (!ls->live || (ls->end && ls->offset >= ls->end)) {
+            ls->finished = true;
+            continue;
+        }
+        char *state = attempt_state(ls->job_id, ls->attempt);
+        bool running = state && !strcmp(state, "running");
+        if (running) {
+            free(state);
+            return 0; /* the server asks again shortly */
+        }
+        /* The attempt ended: whatever it wrote last is in the file now. */
+        n = pread(ls->fd, chunk, sizeof(chunk), (off_t)ls->offset);
+        if (n > 0) {
+            free(state);
+            ls->offset += (uint64_t)n;
+            buf_add(&ls->partial, chunk, (size_t)n);
+            sse_emit(ls, false);
+            continue;
+        }
+        sse_emit(ls, true);
+        buf_addf(&ls->pending, "event: end\ndata: {\"state\": \"%s\"}\n\n",
+                 state ? state : "unknown");
+        free(state);
+        ls->finished = true;
+    }
+}
+
+/* Finds the job's attempt (the last by default) and its log file. */
+static int find_log(struct http_request *r, struct api *a, struct store_attempt *out,
+                    int64_t *job_id)
+{
+    struct store *st = req_store(r, a);
+    struct buf err = BUF_INIT;
+    struct store_job job = {0};
+    struct store_attempt *v = NULL;
+    size_t n = 0;
+    int64_t id;
+    long want;
+    int rc = -1;
+    if (!st || parse_id(r, "id", &id) || http_query_int(r, "attempt", 1, 1000, 0, &want))
+        return -1;
+    const char *name = http_param(r, "job");
+    int frc = store_job_find(st, id, name ? name : "", &job, &err);
+    if (frc) {
+        if (frc == -ENOENT)
+            http_reply_error(r, 404, "not_found", "run %lld has no job '%s'", (long long)id,
+                             name ? name : "");
+        else
+            http_reply_error(r, 500, "store", "%s", err.data);
+        goto out;
+    }
+    if (store_attempt_list(st, job.id, &v, &n, &err)) {
+        http_reply_error(r, 500, "store", "%s", err.data);
+        goto out;
+    }
+    struct store_attempt *pick = n ? &v[n - 1] : NULL;
+    if (want) {
+        pick = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (v[i].number == want)
+                pick = &v[i];
+    }
+    if (!pick) {
+        http_reply_error(r, 404, "not_found", "job '%s' has %s", job.name,
+                         want ? "no such attempt" : "not started");
+        goto out;
+    }
+    *out = *pick;
+    memset(pick, 0, sizeof(*pick));
+    *job_id = job.id;
+    rc = 0;
+out:
+    store_job_release(&job);
+    store_attempts_release(v, n);
+    buf_release(&err);
+    return rc;
+}
+
+/* "bytes=A-B", "bytes=A-", "bytes=-N" against size; 0 ok, -1 malformed or unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    if (strncmp(h, "bytes=", 6))
+        return -1;
+    const char *p = h + 6;
+    char *end;
+    if (*p == '-') {
+        unsigned long long n = strtoull(p + 1, &end, 10);
+        if (*end || !n)
+            return -1;
+        *from = n >= size ? 0 : size - n;
+        *to = size;
+        return size ? 0 : -1;
+    }
+    unsigned long long a = strtoull(p, &end, 10);
+    if (*end != '-')
+        return -1;
+    p = end + 1;
+    unsigned long long b = size ? size - 1 : 0;
+    if (*p) {
+        b = strtoull(p, &end, 10);
+        if (*end || b < a)
+            return -1;
+        if (b >= size)
+            b = size - 1;
+    }
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = b + 1;
+    return 0;
+}
+
+static void h_log(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct store_attempt at = {0};
+    int64_t job_id;
+    if (find_log(r, a, &at, &job_id))
+        return;
+    struct logstream *ls = xcalloc(1, sizeof(*ls));
+    buf_init(&ls->pending, 0);
+    buf_init(&ls->partial, 0);
+    ls->job_id = job_id;
+    ls->attempt = at.number;
+    ls->fd = open(at.log_path, O_RDONLY | O_CLOEXEC);
+    if (ls->fd < 0) {
+        if (errno == ENOENT && !strcmp(at.state, "running")) {
+            /* Not created yet: the job is still being prepared. */
+            ls->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        if (ls->fd < 0) {
+            http_reply_error(r, 404, "not_found", "the log is gone (%s)", strerror(errno));
+            logstream_free(ls);
+            store_attempt_release(&at);
+            return;
+        }
+    }
+    const char *accept = http_header(r, "Accept");
+    const char *follow = http_query(r, "follow");
+    ls->sse = (accept && strstr(accept, "text/event-stream")) || (follow && !strcmp(follow, "1"));
+    if (ls->sse) {
+        ls->live = true;
+        const char *last = http_header(r, "Last-Event-ID");
+        const char *off = http_query(r, "offset");
+        const char *from = last ? last : off;
+        if (from) {
+            char *end;
+            unsigned long long v = strtoull(from, &end, 10);
+            if (*end) {
+                http_reply_error(r, 400, "bad_offset", "'%s' is not a byte offset", from);
+                logstream_free(ls);
+                store_attempt_release(&at);
+                return;
+            }
+            ls->offset = ls->sent = v;
+        }
+        http_add_header(r, "Cache-Control", "no-cache");
+        http_reply_stream(r, 200, "text/event-stream", logstream_read, logstream_free, ls);
+        store_attempt_release(&at);
+        return;
+    }
+    struct stat st;
+    fstat(ls->fd, &st);
+    const char *range = http_header(r, "Range");
+    unsigned status = 200;
+    if (range) {
+        uint64_t from, to;
+        if (parse_range(range, (uint64_t)st.st_size, &from, &to)) {
+            char cr[64];
+            snprintf(cr, sizeof(cr), "bytes */%lld", (long long)st.st_size);
+            http_add_header(r, "Content-Range", cr);
+            http_reply_error(r, 416, "bad_range", "cannot serve %s of %lld bytes", range,
+                             (long long)st.st_size);
+            logstream_free(ls);
+            store_attempt_release(&at);
+            return;
+        }
+        char cr[96];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%lld", (unsigned long long)from,
+                 (unsigned long long)(to - 1), (long long)st.st_size);
+        http_add_header(r, "Content-Range", cr);
+        ls->offset = from;
+        ls->end = to;
+        status = 206;
+    } else {
+        ls->end = (uint64_t)st.st_size;
+        if (!ls->end)
+            ls->finished = true;
+    }
+    http_add_header(r, "Accept-Ranges", "bytes");
+    http_reply_stream(r, status, "text/plain; charset=utf-8", logstream_read, logstream_free, ls);
+    store_attempt_release(&at);
+}
+
+static void h_metrics(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct store *st = req_store(r, a);
+    struct engine_stats s;
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    if (!st)
+        return;
+    engine_stats(a->e, &s);
+    buf_adds(&out, "# HELP flywheel_executor_slots Executor slots of the server.\n"
+                   "# TYPE flywheel_executor_slots gauge\n");
+    buf_addf(&out, "flywheel_executor_slots %d\n", s.slots);
+    buf_adds(&out, "# HELP flywheel_executor_slots_used Executor slots running a job.\n"
+                   "# TYPE flywheel_executor_slots_used gauge\n");
+    buf_addf(&out, "flywheel_executor_slots_used %d\n", s.slots_used);
+    buf_adds(&out, "# HELP flywheel_log_bytes_total Bytes of job output written to logs.\n"
+                   "# TYPE flywheel_log_bytes_total counter\n");
+    buf_addf(&out, "flywheel_log_bytes_total %lld\n", (long long)s.log_bytes);
+    static const char *const states[] = {"queued", "running", "passed", "failed", "cancelled"};
+    buf_adds(&out, "# HELP flywheel_runs Runs by state (the newest 1000 per state at most).\n"
+                   "# TYPE flywheel_runs gauge\n");
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        struct store_run_filter f = {0};
+        struct store_run *v = NULL;
+        size_t n = 0;
+        f.state = states[i];
+        f.limit = 1000;
+        if (store_run_query(st, &f, &v, &n, &err) == 0)
+            buf_addf(&out, "flywheel_runs{state=\"%s\"} %zu\n", states[i], n);
+        store_runs_release(v, n);
+    }
+    http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
+    buf_release(&out);
+    buf_release(&err);
+}
+
+static const struct http_route routes[] = {
+    {"GET", "/api/v1/health", h_health},
+    {"GET", "/api/v1/repos", h_repos},
+    {"POST", "/api/v1/repos", h_repo_add},
+    {"POST", "/api/v1/repos/{name}/notify", h_notify},
+    {"POST", "/api/v1/repos/{name}/trigger", h_trigger},
+    {"GET", "/api/v1/runs", h_runs},
+    {"GET", "/api/v1/runs/{id}", h_run},
+    {"POST", "/api/v1/runs/{id}/cancel", h_cancel},
+    {"POST", "/api/v1/runs/{id}/retry", h_retry},
+    {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log},
+    {"GET", "/metrics", h_metrics},
+    {NULL, NULL, NULL},
+};
+
+const struct http_route *api_routes(void)
+{
+    return routes;
+}

@@ -1,0 +1,148 @@
+#!/bin/sh
+test_description='flywheel serve: pushes become runs, the API, supersession, shutdown'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIRECTORY/run-lib.sh"
+. "$TEST_DIRECTORY/serve-lib.sh"
+
+test_expect_success 'setup: a source repository and a server' '
+    new_repo src &&
+    cat >src/.flywheel.yml <<-\EOT &&
+	jobs:
+	  build: { run: "echo building $FLYWHEEL_BRANCH" }
+	  test: { run: "echo testing", needs: [build] }
+	  e2e: { run: "echo e2e", needs: [build], when: main }
+	EOT
+    commit_all src pipeline &&
+    start_server data --slots 2 &&
+    test -s url
+'
+
+test_expect_success 'health answers' '
+    api GET /api/v1/health | json .status >out &&
+    status_is 200 && test "$(cat out)" = ok
+'
+
+test_expect_success 'adding a repository mirrors it; existing refs start nothing' '
+    api POST /api/v1/repos "{\"name\": \"app\", \"url\": \"$TRASH/src\"}" >out &&
+    status_is 201 &&
+    api GET /api/v1/repos | json ".repos[0].name" >name && test "$(cat name)" = app &&
+    i=0 && while [ ! -d data/git/app.git ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done &&
+    sleep 0.5 &&
+    test -z "$(runs_of app)"
+'
+
+test_expect_success 'a push to a branch is a change run; to main a main run; a tag a tag run' '
+    (cd src && git checkout -q -b feature && echo 1 >f && git add f && git commit -qm f) &&
+    api POST /api/v1/repos/app/notify >/dev/null && status_is 202 &&
+    (cd src && git checkout -q main && echo 2 >g && git add g && git commit -qm g && git tag v1) &&
+    api POST /api/v1/repos/app/notify >/dev/null &&
+    i=0 && while [ "$(runs_of app | grep -c "passed")" -lt 3 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
+    runs_of app >runs &&
+    grep "^1 change refs/heads/feature passed push$" runs &&
+    grep " main refs/heads/main passed push$" runs &&
+    grep " tag refs/tags/v1 passed push$" runs &&
+    test "$(wc -l <runs)" = 3
+'
+
+test_expect_success 'a change run does not run main-only jobs; a main run does' '
+    api GET "/api/v1/runs?repo=app&kind=change" | json ".runs[0].id" >id &&
+    api GET "/api/v1/runs/$(cat id)" | json ".jobs[].name" >jobs &&
+    ! grep e2e jobs &&
+    api GET "/api/v1/runs?repo=app&kind=main" | json ".runs[0].id" >id &&
+    api GET "/api/v1/runs/$(cat id)" | json ".jobs[].name" >jobs &&
+    grep e2e jobs
+'
+
+test_expect_success 'job logs: whole, by range, and as events' '
+    api GET "/api/v1/runs?repo=app&kind=change" | json ".runs[0].id" >id &&
+    api GET "/api/v1/runs/$(cat id)/jobs/build/log" >log && status_is 200 &&
+    grep "^building feature$" log &&
+    URL=$(cat url) &&
+    curl -s -H "Range: bytes=0-7" "$URL/api/v1/runs/$(cat id)/jobs/build/log" >part &&
+    test "$(cat part)" = building &&
+    curl -s -N "$URL/api/v1/runs/$(cat id)/jobs/build/log?follow=1" >events &&
+    grep "^data: building feature$" events &&
+    grep "^event: end$" events &&
+    grep "passed" events
+'
+
+test_expect_success 'a notification without a push starts nothing (exactly once per push)' '
+    before=$(runs_of app | wc -l) &&
+    api POST /api/v1/repos/app/notify >/dev/null &&
+    api POST /api/v1/repos/app/notify >/dev/null &&
+    sleep 1 &&
+    test "$(runs_of app | wc -l)" = "$before"
+'
+
+test_expect_success 'trigger runs a ref now; retry repeats the same commit' '
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"feature\"}" >out && status_is 201 &&
+    id=$(json .id <out) &&
+    test "$(wait_run $id)" = passed &&
+    api POST "/api/v1/runs/$id/retry" >out && status_is 201 &&
+    id2=$(json .id <out) &&
+    test "$(wait_run $id2)" = passed &&
+    api GET "/api/v1/runs/$id" | json .commit >c1 &&
+    api GET "/api/v1/runs/$id2" | json .commit >c2 &&
+    test_cmp c1 c2 &&
+    api GET "/api/v1/runs/$id2" | json .retry_of >r && test "$(cat r)" = "$id"
+'
+
+test_expect_success 'a newer push to a change branch cancels the older run' '
+    (cd src && git checkout -q feature &&
+     printf "jobs:\n  slow: { run: \"sleep 30\" }\n" >.flywheel.yml && git commit -qam slow) &&
+    api POST /api/v1/repos/app/notify >/dev/null &&
+    i=0 && while ! runs_of app | grep -q "refs/heads/feature running" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
+    (cd src && printf "jobs:\n  quick: { run: \"true\" }\n" >.flywheel.yml && git commit -qam quick && git checkout -q main) &&
+    api POST /api/v1/repos/app/notify >/dev/null &&
+    i=0 && while runs_of app | grep -q "running" && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done &&
+    runs_of app | grep " change refs/heads/feature" | tail -n 2 >last &&
+    head -n 1 last | grep cancelled &&
+    tail -n 1 last | grep passed
+'
+
+test_expect_success 'cancel stops a running run' '
+    (cd src && git checkout -q -b other && printf "jobs:\n  slow: { run: \"sleep 30\" }\n" >.flywheel.yml && git commit -qam slow && git checkout -q main) &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"other\"}" >out &&
+    id=$(json .id <out) &&
+    i=0 && while [ "$(api GET /api/v1/runs/$id | json .state)" != running ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
+    api POST "/api/v1/runs/$id/cancel" >/dev/null && status_is 202 &&
+    test "$(wait_run $id)" = cancelled &&
+    api POST "/api/v1/runs/$id/cancel" >/dev/null && status_is 409
+'
+
+test_expect_success 'API errors: 404, 405, 400, unknown repository and ref' '
+    api GET /api/v1/nope >out && status_is 404 && json .error <out | grep not_found &&
+    api DELETE /api/v1/runs >out && status_is 405 &&
+    api POST /api/v1/repos "{bad" >out && status_is 400 && json .error <out | grep bad_json &&
+    api POST /api/v1/repos "{\"name\": \"x\"}" >out && status_is 400 &&
+    api POST /api/v1/repos "{\"name\": \"bad name\", \"url\": \"/x\"}" >out && status_is 400 &&
+    api POST /api/v1/repos "{\"name\": \"evil\", \"url\": \"--upload-pack=touch /tmp/pwned\"}" >out &&
+    status_is 400 &&
+    api POST /api/v1/repos "{\"name\": \"app\", \"url\": \"$TRASH/src\"}" >out && status_is 409 &&
+    api POST /api/v1/repos/nope/trigger "{\"ref\": \"main\"}" >out && status_is 404 &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"no-such-branch\"}" >out && status_is 404 &&
+    api GET /api/v1/runs/999999 >out && status_is 404 &&
+    api GET /api/v1/runs/abc >out && status_is 400 &&
+    api GET "/api/v1/runs?limit=0" >out && status_is 400
+'
+
+test_expect_success 'an invalid pipeline fails the run with the checker message' '
+    (cd src && git checkout -q -b broken && printf "jobs:\n  a: { rnu: x }\n" >.flywheel.yml && git commit -qam broken && git checkout -q main) &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"broken\"}" >out &&
+    id=$(json .id <out) &&
+    test "$(wait_run $id)" = failed &&
+    grep "unknown key .rnu." data/logs/$id/pipeline.log
+'
+
+test_expect_success 'metrics in Prometheus text format' '
+    curl -s "$(cat url)/metrics" >m &&
+    grep "^flywheel_executor_slots 2$" m &&
+    grep "^flywheel_runs{state=\"passed\"} [1-9]" m
+'
+
+test_expect_success 'SIGTERM stops the server' '
+    stop_server TERM &&
+    grep "stopped" serve.err
+'
+
+test_done

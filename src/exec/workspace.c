@@ -29,7 +29,7 @@
 #define SNAPSHOT_EPOCH   "946684800 +0000" /* 2000-01-01, after zip's 1980 */
 #define SNAPSHOT_MESSAGE "flywheel: snapshot of the working tree"
 
-/* Settings for every git command run here: never start an fsmonitor
+/* For the commands that read or write an index: never start an fsmonitor
  * daemon, never write a split index (its shared part would go to .git). */
 #define GIT_SAFE_CONFIG "-c", "core.fsmonitor=false", "-c", "core.splitIndex=false"
 
@@ -120,13 +120,15 @@ static int write_file_once(const char *path, const char *data, struct buf *err)
         }
         off += (size_t)w;
     }
-    if (fchmod(fd, 0644) || close(fd)) {
-        fd = -1;
-        rc = -errno;
-        buf_addf(err, "cannot write '%s': %s", tmp.data, strerror(errno));
+    int e = fchmod(fd, 0644) ? errno : 0;
+    if (close(fd) && !e)
+        e = errno;
+    fd = -1;
+    if (e) {
+        rc = -e;
+        buf_addf(err, "cannot write '%s': %s", tmp.data, strerror(e));
         goto out;
     }
-    fd = -1;
     if (rename(tmp.data, path)) {
         rc = -errno;
         buf_addf(err, "cannot rename '%s' to '%s': %s", tmp.data, path, strerror(errno));
@@ -144,8 +146,8 @@ out:
     return rc;
 }
 
-/* Copies the file from to the new file to; returns 1 (to not created) when
- * from does not exist. */
+/* Copies the file from to the new file to, times included; returns 1 (to
+ * not created) when from does not exist. */
 static int copy_file(const char *from, const char *to, struct buf *err)
 {
     char chunk[65536];
@@ -153,8 +155,9 @@ static int copy_file(const char *from, const char *to, struct buf *err)
     if (in < 0) {
         if (errno == ENOENT)
             return 1;
-        buf_addf(err, "cannot open '%s': %s", from, strerror(errno));
-        return -errno;
+        int e = errno;
+        buf_addf(err, "cannot open '%s': %s", from, strerror(e));
+        return -e;
     }
     out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out < 0) {
@@ -185,6 +188,14 @@ static int copy_file(const char *from, const char *to, struct buf *err)
             off += w;
         }
     }
+    /* Git takes entries as racily clean by comparing them with the index
+     * file's own mtime: the copy keeps it, or a file changed within the
+     * same clock tick as the index was written would look unchanged. */
+    struct stat st;
+    if (fstat(in, &st) || futimens(out, (struct timespec[2]){st.st_atim, st.st_mtim})) {
+        rc = -errno;
+        buf_addf(err, "cannot copy the times of '%s' to '%s': %s", from, to, strerror(errno));
+    }
 out:
     close(in);
     if (out >= 0 && close(out) && !rc) {
@@ -199,9 +210,10 @@ out:
 /* ---- repositories and the state directory ---- */
 
 struct repo_paths {
-    struct buf top;     /* the top level of the working tree */
+    struct buf top;     /* the top level of the working tree; a bare repository itself */
     struct buf objects; /* the (common) object directory */
     struct buf index;   /* the index of this working tree */
+    bool bare;
 };
 
 static void repo_paths_release(struct repo_paths *rp)
@@ -211,27 +223,66 @@ static void repo_paths_release(struct repo_paths *rp)
     buf_release(&rp->index);
 }
 
-static int repo_paths_get(const char *repo, struct repo_paths *rp, struct buf *err)
+/*
+ * Finds the paths of the repository containing dir in one command. (The
+ * top level comes from --show-cdup: --show-toplevel fails in a bare
+ * repository, which is a fine source of revisions, e.g. a server's mirror.)
+ */
+static int repo_paths_get(const char *dir, struct repo_paths *rp, struct buf *err)
 {
-    static const char *const args[] = {"rev-parse",       "--path-format=absolute",
-                                       "--show-toplevel", "--git-path",
-                                       "objects",         "--git-path",
-                                       "index",           NULL};
-    struct buf out = BUF_INIT;
-    int rc = git_line(repo, args, NULL, &out, err);
+    static const char *const args[] = {"rev-parse",
+                                       "--path-format=absolute",
+                                       "--is-bare-repository",
+                                       "--is-inside-work-tree",
+                                       "--git-dir",
+                                       "--git-path",
+                                       "objects",
+                                       "--git-path",
+                                       "index",
+                                       "--show-cdup",
+                                       NULL};
+    struct buf out = BUF_INIT, top = BUF_INIT;
+    char *line[6] = {NULL}, *real = NULL;
+    size_t n = 0;
+    int rc = git_line(dir, args, NULL, &out, err);
     if (rc)
         goto out;
-    char *l1 = out.data, *l2 = strchr(l1, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
-    if (!l3 || strchr(l3 + 1, '\n') || l1[0] != '/') {
+    for (char *p = out.data; n < 6;) {
+        line[n++] = p;
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+    if (n < 5 || line[2][0] != '/' || line[3][0] != '/' || line[4][0] != '/') {
         rc = -EPROTO;
-        buf_addf(err, "git rev-parse in %s: unexpected output '%s'", repo, out.data);
+        buf_addf(err, "git rev-parse in %s: unexpected output", dir);
         goto out;
     }
-    buf_add(&rp->top, l1, (size_t)(l2 - l1));
-    buf_add(&rp->objects, l2 + 1, (size_t)(l3 - l2 - 1));
-    buf_adds(&rp->index, l3 + 1);
+    rp->bare = !strcmp(line[0], "true");
+    if (rp->bare) {
+        buf_adds(&top, line[2]);
+    } else if (strcmp(line[1], "true")) {
+        rc = -ENOTDIR;
+        buf_addf(err, "'%s' is inside a git directory, not in a working tree", dir);
+        goto out;
+    } else {
+        buf_addf(&top, "%s/%s", dir, n > 5 ? line[5] : "");
+    }
+    real = realpath(top.data, NULL);
+    if (!real) {
+        rc = -errno;
+        buf_addf(err, "cannot resolve '%s': %s", top.data, strerror(errno));
+        goto out;
+    }
+    buf_adds(&rp->top, real);
+    buf_adds(&rp->objects, line[3]);
+    buf_adds(&rp->index, line[4]);
 out:
+    free(real);
     buf_release(&out);
+    buf_release(&top);
     return rc;
 }
 
@@ -276,7 +327,7 @@ out:
 
 int ws_state_init(const char *repo, const char *state_dir, struct buf *err)
 {
-    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT};
+    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
     struct buf abs = BUF_INIT;
     int rc = repo_paths_get(repo, &rp, err);
     if (!rc)
@@ -387,7 +438,7 @@ out:
 int ws_source_worktree(struct ws_source *src, const char *repo, const char *state_dir,
                        struct buf *err)
 {
-    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT};
+    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
     struct buf tmp = BUF_INIT, index = BUF_INIT, env_index = BUF_INIT, env_objects = BUF_INIT,
                env_alt = BUF_INIT, tree = BUF_INIT, head_tree = BUF_INIT, date = BUF_INIT,
                env_adate = BUF_INIT, env_cdate = BUF_INIT, commit = BUF_INIT, ignored = BUF_INIT;
@@ -396,6 +447,11 @@ int ws_source_worktree(struct ws_source *src, const char *repo, const char *stat
     memset(src, 0, sizeof(*src));
     if ((rc = source_begin(src, repo, state_dir, &rp, err)))
         goto out;
+    if (rp.bare) {
+        rc = -ENOTDIR;
+        buf_addf(err, "'%s' is a bare repository: there is no working tree to snapshot", repo);
+        goto out;
+    }
 
     /* A private index (a copy of the repository's, to keep its stat cache,
      * so that unchanged files are not hashed again) in a fresh directory. */
@@ -485,7 +541,7 @@ out:
 int ws_source_rev(struct ws_source *src, const char *repo, const char *state_dir, const char *rev,
                   struct buf *err)
 {
-    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT};
+    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
     struct buf spec = BUF_INIT, out = BUF_INIT, scratch = BUF_INIT;
     int rc;
 
@@ -538,7 +594,7 @@ static const char *checkout_workers(const char *dir)
 
 int ws_create(const struct ws_source *src, const char *dir, int checkout, struct buf *err)
 {
-    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT};
+    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
     struct buf parent = BUF_INIT, p = BUF_INIT, alt = BUF_INIT, msg = BUF_INIT, ignored = BUF_INIT;
     bool made = false;
     struct stat st;
@@ -696,13 +752,15 @@ int ws_remove(const char *dir, struct buf *err)
     if (lstat(dir, &st)) {
         if (errno == ENOENT)
             return 0;
-        buf_addf(err, "cannot remove '%s': %s", dir, strerror(errno));
-        return -errno;
+        int e = errno;
+        buf_addf(err, "cannot remove '%s': %s", dir, strerror(e));
+        return -e;
     }
     if (!S_ISDIR(st.st_mode)) {
         if (unlink(dir) && errno != ENOENT) {
-            buf_addf(err, "cannot remove '%s': %s", dir, strerror(errno));
-            return -errno;
+            int e = errno;
+            buf_addf(err, "cannot remove '%s': %s", dir, strerror(e));
+            return -e;
         }
         return 0;
     }

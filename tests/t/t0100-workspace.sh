@@ -164,6 +164,25 @@ test_expect_success 'a repository without commits works' '
     grep "unknown revision .HEAD." err
 '
 
+test_expect_success 'a subdirectory names its repository' '
+    test-tool workspace snapshot repo/src repo/.flywheel >out &&
+    test "$(field repo out)" = "$TRASH/repo" &&
+    test-tool workspace snapshot repo repo/.flywheel >expect &&
+    test_cmp expect out
+'
+
+test_expect_success 'a bare repository is a source of revisions, not of snapshots' '
+    git clone -q --bare repo bare.git &&
+    test-tool workspace create bare.git state-bare main ws-bare >out &&
+    test "$(field repo out)" = "$TRASH/bare.git" &&
+    echo two >expect && test_cmp expect ws-bare/README &&
+    (cd ws-bare && git status --porcelain) >st &&
+    test ! -s st &&
+    test_must_fail test-tool workspace snapshot bare.git state-bare 2>err &&
+    grep "bare repository" err &&
+    test-tool workspace remove ws-bare
+'
+
 test_expect_success 'a detached HEAD has no branch' '
     git -C clean checkout -q --detach HEAD~1 &&
     test-tool workspace snapshot clean clean/.flywheel >out &&
@@ -181,6 +200,43 @@ test_expect_success 'a linked worktree is snapshot without touching the reposito
     test "$(git -C ws-linked log -1 --format=%s HEAD^)" = first &&
     git_digest repo >git.after &&
     test_cmp git.before git.after
+'
+
+test_expect_success 'a split index and an untracked cache are read, never written' '
+    git init -q split &&
+    (
+        cd split &&
+        echo 1 >f1 && echo 2 >f2 &&
+        git add -A && git commit -q -m x &&
+        git config core.splitIndex true &&
+        git config core.untrackedCache true &&
+        git update-index --split-index --untracked-cache &&
+        echo mod >f1 && echo new >n
+    ) &&
+    ls split/.git/sharedindex.* &&
+    git_digest split >git.before &&
+    test-tool workspace create split split/.flywheel ws-split >out &&
+    git_digest split >git.after &&
+    test_cmp git.before git.after &&
+    echo mod >expect && test_cmp expect ws-split/f1 &&
+    echo new >expect && test_cmp expect ws-split/n
+'
+
+# f changes without changing its size or mtime, and the index was written
+# in the same second: only the index file's own mtime tells git to look.
+test_expect_success 'a racily clean index entry is hashed again, as git status does' '
+    git init -q racy &&
+    (
+        cd racy &&
+        git config core.trustctime false &&
+        echo v1 >f && touch -d "2020-01-01 00:00:00" f && git add f &&
+        echo v2 >f && touch -d "2020-01-01 00:00:00" f &&
+        touch -d "2020-01-01 00:00:00" .git/index &&
+        GIT_OPTIONAL_LOCKS=0 git status --porcelain >../racy.status
+    ) &&
+    grep "^AM f$" racy.status &&
+    test-tool workspace create racy racy/.flywheel ws-racy >out &&
+    echo v2 >expect && test_cmp expect ws-racy/f
 '
 
 test_expect_success 'GIT_* variables of the caller do not leak into git' '

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "core/pipeline.h"
 #include "core/refs.h"
 #include "core/sched.h"
@@ -102,6 +104,9 @@ struct engine {
     uv_timer_t shutdown_timer;
     void (*shutdown_done)(void *);
     void *shutdown_ctx;
+    /* live events, under mu: a ring of the last ENGINE_EVENTS */
+    char *events[ENGINE_EVENTS];
+    uint64_t event_seq; /* number of the newest event */
     /* stats, under mu */
     int slots_used;
     int64_t log_bytes;
@@ -109,6 +114,56 @@ struct engine {
 
 static void schedule(struct engine *e);
 static void start_sync(struct erepo *r);
+
+/* Records a state change for live viewers. */
+static void emit(struct engine *e, int64_t run_id, const char *job, const char *state, int attempt,
+                 const char *reason)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "run", json_integer(run_id));
+    if (job) {
+        json_object_set_new(o, "job", json_string(job));
+        json_object_set_new(o, "attempt", json_integer(attempt));
+    }
+    json_object_set_new(o, "state", json_string(state));
+    if (reason && *reason)
+        json_object_set_new(o, "reason", json_string(reason));
+    json_object_set_new(o, "time_ms", json_integer(store_now_ms()));
+    pthread_mutex_lock(&e->mu);
+    uint64_t seq = ++e->event_seq;
+    json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t slot = seq % ENGINE_EVENTS;
+    free(e->events[slot]);
+    e->events[slot] = line;
+    pthread_mutex_unlock(&e->mu);
+    json_decref(o);
+}
+
+int engine_events(struct engine *e, uint64_t seq, size_t max, struct buf *out, uint64_t *last)
+{
+    int n = 0;
+    pthread_mutex_lock(&e->mu);
+    *last = seq;
+    if (seq > e->event_seq) {
+        seq = e->event_seq; /* a viewer from before a restart: start now */
+        *last = seq;
+    }
+    if (e->event_seq - seq > ENGINE_EVENTS) {
+        pthread_mutex_unlock(&e->mu);
+        return -1;
+    }
+    for (uint64_t s = seq + 1; s <= e->event_seq && (size_t)n < max; s++) {
+        const char *line = e->events[s % ENGINE_EVENTS];
+        if (!line)
+            continue;
+        buf_addf(out, "%s\n", line);
+        *last = s;
+        n++;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
 
 /* ---- calls from other threads -------------------------------------------- */
 
@@ -341,6 +396,8 @@ static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, co
     int64_t id = store_run_insert(e->st, &run, err);
     if (number)
         *number = run.number;
+    if (id > 0)
+        emit(e, id, NULL, "queued", 0, NULL);
     return id;
 }
 
@@ -591,7 +648,7 @@ static void later_free(struct erun *x)
 static void on_run_done(void *ctx, enum sched_result r)
 {
     struct erun *x = ctx;
-    (void)r;
+    emit(x->e, x->run_id, NULL, sched_result_name(r), 0, NULL);
     erun_unlink(x->e, x);
     later_free(x);
 }
@@ -610,11 +667,8 @@ static void on_job_state(void *ctx, size_t job, enum job_state st, int attempt, 
                          int64_t ms)
 {
     struct erun *x = ctx;
-    (void)job;
-    (void)st;
-    (void)attempt;
-    (void)reason;
     (void)ms;
+    emit(x->e, x->run_id, x->p->jobs[job].name, job_state_name(st), attempt, reason);
     /* Slots came free or jobs became ready: let other runs use them. */
     if (job_state_done(st)) {
         pump_all(x->e);
@@ -625,6 +679,7 @@ static void on_job_state(void *ctx, size_t job, enum job_state st, int attempt, 
 static void finish_row(struct engine *e, struct erun *x, const char *state)
 {
     struct buf err = BUF_INIT;
+    emit(e, x->run_id, NULL, state, 0, NULL);
     free(x->row.state);
     x->row.state = xstrdup(state);
     if (!x->row.started_ms)
@@ -741,6 +796,7 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.obs.on_state = on_job_state;
     cfg.obs.on_output = on_run_output;
     cfg.obs.on_done = on_run_done;
+    emit(e, x->run_id, NULL, "running", 0, NULL);
     if (runexec_start(&x->rx, e->loop, &cfg, &err)) {
         fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
         finish_row(e, x, "failed");
@@ -1126,6 +1182,8 @@ void engine_free(struct engine *e)
     free(e->git_dir);
     free(e->cas_dir);
     free(e->db_path);
+    for (size_t i = 0; i < ENGINE_EVENTS; i++)
+        free(e->events[i]);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }

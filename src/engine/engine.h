@@ -79,6 +79,18 @@ struct engine_reply {
 int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *reply,
                 long timeout_ms);
 
+/*
+ * State changes for live viewers: one event per change of a run's or a job's
+ * state (never per log chunk), numbered from 1. Appends to out the events
+ * after seq (at most max, each a JSON object on one line followed by '\n')
+ * and sets *last to the number of the last one appended (seq when none).
+ * Returns the number appended, or -1 when events after seq were already
+ * dropped (the server keeps the last ENGINE_EVENTS): the viewer reloads.
+ * Any thread.
+ */
+#define ENGINE_EVENTS 4096
+int engine_events(struct engine *e, uint64_t seq, size_t max, struct buf *out, uint64_t *last);
+
 /* Counters for /metrics, read from any thread. */
 struct engine_stats {
     int slots, slots_used;

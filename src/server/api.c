@@ -760,7 +760,90 @@ static void h_metrics(struct http_request *r, void *ctx)
     buf_release(&err);
 }
 
+/* ---- live events ---- */
+
+struct evstream {
+    struct engine *e;
+    uint64_t seq;
+    struct buf pending;
+    int polls;
+};
+
+static void evstream_free(void *p)
+{
+    struct evstream *es = p;
+    buf_release(&es->pending);
+    free(es);
+}
+
+static long evstream_read(void *ctx, uint64_t pos, char *out, size_t max)
+{
+    struct evstream *es = ctx;
+    (void)pos;
+    if (!es->pending.len) {
+        struct buf lines = BUF_INIT;
+        uint64_t last;
+        int n = engine_events(es->e, es->seq, 256, &lines, &last);
+        if (n < 0) {
+            /* Too far behind: the viewer reloads its state and goes on from now. */
+            buf_adds(&es->pending, "event: reset\ndata: {}\n\n");
+            engine_events(es->e, UINT64_MAX, 0, &lines, &es->seq);
+        } else if (n > 0) {
+            uint64_t seq = last - (uint64_t)n + 1;
+            for (const char *p = lines.data; *p; seq++) {
+                const char *nl = strchr(p, '\n');
+                size_t l = nl ? (size_t)(nl - p) : strlen(p);
+                bool job = memmem(p, l, "\"job\":", 6) != NULL;
+                buf_addf(&es->pending, "id: %" PRIu64 "\nevent: %s\ndata: ", seq,
+                         job ? "job" : "run");
+                buf_add(&es->pending, p, l);
+                buf_adds(&es->pending, "\n\n");
+                p += l + (nl ? 1 : 0);
+            }
+            es->seq = last;
+        } else if (++es->polls % 300 == 0) {
+            buf_adds(&es->pending, ": keep-alive\n\n"); /* about every 15 s */
+        }
+        buf_release(&lines);
+        if (!es->pending.len)
+            return 0;
+    }
+    size_t n = es->pending.len < max ? es->pending.len : max;
+    memcpy(out, es->pending.data, n);
+    memmove(es->pending.data, es->pending.data + n, es->pending.len - n);
+    buf_setlen(&es->pending, es->pending.len - n);
+    return (long)n;
+}
+
+static void h_events(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct evstream *es = xcalloc(1, sizeof(*es));
+    es->e = a->e;
+    buf_init(&es->pending, 0);
+    const char *last = http_header(r, "Last-Event-ID");
+    const char *after = last ? last : http_query(r, "after");
+    if (after) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(after, &end, 10);
+        if (errno || *end) {
+            http_reply_error(r, 400, "bad_request", "'%s' is not an event number", after);
+            evstream_free(es);
+            return;
+        }
+        es->seq = v;
+    } else {
+        struct buf none = BUF_INIT;
+        engine_events(a->e, UINT64_MAX, 0, &none, &es->seq); /* from now on */
+        buf_release(&none);
+    }
+    http_add_header(r, "Cache-Control", "no-cache");
+    http_reply_stream(r, 200, "text/event-stream", evstream_read, evstream_free, es);
+}
+
 static const struct http_route routes[] = {
+    {"GET", "/api/v1/events", h_events},
     {"GET", "/api/v1/health", h_health},
     {"GET", "/api/v1/repos", h_repos},
     {"POST", "/api/v1/repos", h_repo_add},

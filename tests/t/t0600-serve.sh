@@ -134,6 +134,24 @@ test_expect_success 'an invalid pipeline fails the run with the checker message'
     grep "unknown key .rnu." data/logs/$id/pipeline.log
 '
 
+test_expect_success 'live events: one per state change of runs and jobs, resumable' '
+    URL=$(cat url) &&
+    curl -s -N --max-time 8 "$URL/api/v1/events" >events &
+    sleep 0.5 &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"main\"}" >out &&
+    id=$(json .id <out) &&
+    test "$(wait_run $id)" = passed &&
+    sleep 0.3 && kill $! 2>/dev/null; wait $! 2>/dev/null;
+    grep "^data: " events | sed "s/^data: //" >ev.json &&
+    jq -r "select(.run == $id and (has(\"job\") | not)) | .state" <ev.json >run-states &&
+    printf "queued\nrunning\npassed\n" >expect && test_cmp expect run-states &&
+    jq -r "select(.run == $id and .job == \"build\") | .state" <ev.json >build-states &&
+    printf "running\npassed\n" >expect && test_cmp expect build-states &&
+    first=$(grep "^id: " events | head -n 1 | cut -d" " -f2) &&
+    curl -s -N --max-time 1 -H "Last-Event-ID: $first" "$URL/api/v1/events" >again;
+    test "$(grep -c "^id: " again)" = "$(($(grep -c "^id: " events) - 1))"
+'
+
 test_expect_success 'metrics in Prometheus text format' '
     curl -s "$(cat url)/metrics" >m &&
     grep "^flywheel_executor_slots 2$" m &&

@@ -1,0 +1,46 @@
+/*
+ * mirror: the server's bare mirror of a repository.
+ *
+ *     struct ref_list before = {0}, after = {0};
+ *     mirror_sync("https://...", "/data/git/app.git", &before, &after, &err);
+ *     refs_diff(&before, &after, &ev, &n);
+ *     for forced candidates: mirror_is_ancestor(dir, old, new)
+ *
+ * The mirror is created with `git clone --mirror` (or `git init --bare` +
+ * fetch for an empty repository) and refreshed with `git fetch --prune`
+ * (branches and tags only). Git runs through exec/gitcmd.h: no shell, an
+ * environment from scratch. A URL is passed to git as one argument after
+ * "--", and URLs starting with '-' or using the "ext::" transport are refused.
+ *
+ * Threads: blocking; call from a worker thread, never the engine loop. Two
+ * syncs of the same directory must not run at once (the caller serialises).
+ */
+#ifndef FLYWHEEL_EXEC_MIRROR_H
+#define FLYWHEEL_EXEC_MIRROR_H
+
+#include "core/refs.h"
+#include "util/buf.h"
+
+/* Checks that url is acceptable (see above); 0 or -1 with a reason. */
+int mirror_url_ok(const char *url, struct buf *err) __attribute__((warn_unused_result));
+
+/* Lists the mirror's refs (empty list when dir does not exist yet). */
+int mirror_refs(const char *dir, struct ref_list *out, struct buf *err)
+    __attribute__((warn_unused_result));
+
+/* Creates or refreshes dir from url; fills before/after with the refs around the fetch. */
+int mirror_sync(const char *url, const char *dir, struct ref_list *before, struct ref_list *after,
+                struct buf *err) __attribute__((warn_unused_result));
+
+/* 1 when commit old is an ancestor of new, 0 when not, -1 on error. */
+int mirror_is_ancestor(const char *dir, const char *old, const char *new, struct buf *err);
+
+/* Resolves rev (a sha, a branch, a tag) in the mirror to a full commit sha (41 bytes). */
+int mirror_resolve(const char *dir, const char *rev, char sha[41], struct buf *err)
+    __attribute__((warn_unused_result));
+
+/* Appends the content of path at commit (at most max bytes) to out. -ENOENT when absent. */
+int mirror_read_file(const char *dir, const char *commit, const char *path, size_t max,
+                     struct buf *out, struct buf *err) __attribute__((warn_unused_result));
+
+#endif

@@ -235,9 +235,8 @@ int mirror_refs(const char *dir, struct ref_list *out, struct buf *err)
         return rc;
     }
     rc = git_in(dir, args, &text, err);
-    if (!rc && (rc = refs_parse(text.data, MIRROR_REFS_MAX, out, &scratch))) {
+    if (!rc && (rc = refs_parse(text.data, MIRROR_REFS_MAX, out, &scratch)))
         buf_addf(err, "mirror '%s': %s", dir, scratch.data);
-    }
     buf_release(&text);
     buf_release(&scratch);
     return as_error(rc);
@@ -246,7 +245,8 @@ int mirror_refs(const char *dir, struct ref_list *out, struct buf *err)
 /* ---- sync ---- */
 
 /* Clones url into a temporary directory beside dir and renames it into
- * place: dir appears complete or not at all, even if we are killed. */
+ * place: dir appears complete or not at all, even if we are killed (which
+ * can leave DIR.tmp-PID behind: it is never mistaken for the mirror). */
 static int mirror_create(const char *url, const char *dir, struct buf *err)
 {
     struct buf tmp = BUF_INIT, scratch = BUF_INIT;
@@ -278,14 +278,15 @@ out:
 }
 
 /*
- * Fetches the branches and tags of url into the mirror. The URL is given
- * on the command line rather than as "origin", so a repository whose URL
+ * Fetches the branches and tags of url into the mirror. The URL is given on
+ * the command line rather than as "origin", so that a repository whose URL
  * changed is fetched from its new address. The refspecs name branches and
- * tags only (the mirror's configured "+refs/<all>:refs/<all>" would
- * also bring GitHub's refs/pull/, Gerrit's refs/changes/, notes...), and --prune deletes the
- * branches and tags that are gone upstream: --prune-tags would add nothing to the explicit tag
- * refspec. --atomic updates every ref or none, so a failed fetch leaves the mirror as it was and no
- * change is lost between the refs listed before and after.
+ * tags only: the "+refs/<all>:refs/<all>" that clone --mirror configures
+ * would also bring GitHub's refs/pull/, Gerrit's refs/changes/, notes...
+ * --prune deletes the branches and tags gone upstream (--prune-tags would
+ * add nothing to the explicit tag refspec). --atomic updates every ref or
+ * none, so a failed fetch leaves the mirror as it was and no change is lost
+ * between the refs listed before and after.
  */
 static int mirror_fetch(const char *url, const char *dir, struct buf *err)
 {

@@ -21,7 +21,9 @@
 #include "core/duration.h"
 #include "engine/engine.h"
 #include "server/api.h"
+#include "server/config.h"
 #include "server/http.h"
+#include "util/fileio.h"
 #include "util/xalloc.h"
 
 static const char usage[] =
@@ -35,7 +37,8 @@ static const char usage[] =
     "  --poll DURATION       default polling interval of repositories (default: 60s; 0s: none)\n"
     "  --kill-grace DURATION SIGTERM to SIGKILL for jobs, and the shutdown grace (default 10s)\n"
     "  --keep-superseded     do not cancel a change run when its branch gets a newer push\n"
-    "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n";
+    "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n"
+    "  --config FILE         a configuration file (see docs/server.md); options override it\n";
 
 struct serve {
     uv_loop_t loop;
@@ -62,6 +65,29 @@ static void on_signal(uv_signal_t *h, int sig)
     engine_shutdown(s->engine, engine_stopped, s);
 }
 
+static int read_config(const char *path, struct config *cfg)
+{
+    struct buf src = BUF_INIT, err = BUF_INIT, out = BUF_INIT;
+    struct diag_list d = DIAG_LIST_INIT;
+    int rc = -1;
+    if (file_read(path, 1 << 20, &src, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        goto out;
+    }
+    if (config_parse(path, src.data, src.len, cfg, &d)) {
+        diag_render(&d, path, src.data, src.len, cli_color(2), &out);
+        fputs(out.data, stderr);
+        goto out;
+    }
+    rc = 0;
+out:
+    diag_list_release(&d);
+    buf_release(&src);
+    buf_release(&err);
+    buf_release(&out);
+    return rc;
+}
+
 static int self_exe(struct buf *out)
 {
     char path[PATH_MAX];
@@ -75,20 +101,16 @@ static int self_exe(struct buf *out)
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"slots", required_argument, NULL, 's'},
-        {"poll", required_argument, NULL, 'p'},
-        {"kill-grace", required_argument, NULL, 'g'},
-        {"port-file", required_argument, NULL, 'P'},
-        {"keep-superseded", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
+        {"slots", required_argument, NULL, 's'},      {"poll", required_argument, NULL, 'p'},
+        {"kill-grace", required_argument, NULL, 'g'}, {"port-file", required_argument, NULL, 'P'},
+        {"keep-superseded", no_argument, NULL, 'k'},  {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},     {NULL, 0, NULL, 0},
     };
-    const char *data = "flywheel-data", *listen = "127.0.0.1:8080", *port_file = NULL;
-    long slots = sysconf(_SC_NPROCESSORS_ONLN);
-    int64_t poll_ms = 60000, grace_ms = 10000;
-    bool keep_superseded = false;
+    const char *data = NULL, *listen = NULL, *port_file = NULL, *config_file = NULL;
+    long slots = 0;
+    int64_t poll_ms = -1, grace_ms = -1;
+    int keep_superseded = -1;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -122,7 +144,10 @@ int cmd_serve(int argc, char **argv)
             port_file = optarg;
             break;
         case 'k':
-            keep_superseded = true;
+            keep_superseded = 1;
+            break;
+        case 'c':
+            config_file = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -136,6 +161,26 @@ int cmd_serve(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+
+    struct config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    if (config_file && read_config(config_file, &cfg)) {
+        config_release(&cfg);
+        return 2;
+    }
+    /* The command line wins over the file, the file over the defaults. */
+    if (!data)
+        data = cfg.data ? cfg.data : "flywheel-data";
+    if (!listen)
+        listen = cfg.listen ? cfg.listen : "127.0.0.1:8080";
+    if (!slots)
+        slots = cfg.slots ? cfg.slots : sysconf(_SC_NPROCESSORS_ONLN);
+    if (poll_ms < 0)
+        poll_ms = cfg.poll_ms >= 0 ? cfg.poll_ms : 60000;
+    if (grace_ms < 0)
+        grace_ms = cfg.kill_grace_ms >= 0 ? cfg.kill_grace_ms : 10000;
+    if (keep_superseded < 0)
+        keep_superseded = cfg.cancel_superseded == 0;
 
     struct serve s;
     struct buf err = BUF_INIT, exe = BUF_INIT, db = BUF_INIT;
@@ -170,6 +215,18 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "flywheel serve: %s\n", err.data);
         goto out;
     }
+    for (size_t i = 0; i < cfg.nrepos; i++) {
+        const struct config_repo *cr = &cfg.repos[i];
+        int ps = cr->poll_ms >= 0 ? (int)(cr->poll_ms / 1000) : -1;
+        if (engine_repo_ensure(s.engine, cr->name, cr->url, cr->main_branch, ps, &err)) {
+            fprintf(stderr, "flywheel serve: %s: repository '%s': %s\n", config_file, cr->name,
+                    err.data);
+            goto out;
+        }
+    }
+    if (cfg.retention_runs || cfg.retention_age_ms)
+        engine_set_retention(s.engine, cfg.retention_runs, cfg.retention_age_ms,
+                             cfg.retention_interval_ms ? cfg.retention_interval_ms : 600000);
     buf_addf(&db, "%s/flywheel.db", data_abs);
     api = api_new(s.engine, db.data, data_abs);
     struct http_config hc = {0};
@@ -213,6 +270,7 @@ out:
     uv_run(&s.loop, UV_RUN_NOWAIT);
     uv_loop_close(&s.loop);
     free(data_abs);
+    config_release(&cfg);
     buf_release(&err);
     buf_release(&exe);
     buf_release(&db);

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -104,6 +105,12 @@ struct engine {
     uv_timer_t shutdown_timer;
     void (*shutdown_done)(void *);
     void *shutdown_ctx;
+    /* retention */
+    int keep_runs;
+    int64_t keep_ms;
+    uv_timer_t retention_timer;
+    uv_work_t retention_work;
+    bool retention_busy;
     /* live events, under mu: a ring of the last ENGINE_EVENTS */
     char *events[ENGINE_EVENTS];
     uint64_t event_seq; /* number of the newest event */
@@ -1045,6 +1052,199 @@ static void on_wake(uv_async_t *h)
     }
 }
 
+int engine_repo_ensure(struct engine *e, const char *name, const char *url, const char *main_branch,
+                       int poll_s, struct buf *err)
+{
+    if (!name_ok(name)) {
+        buf_addf(err, "'%s' is not a valid repository name", name);
+        return -1;
+    }
+    if (mirror_url_ok(url, err))
+        return -1;
+    if (!main_branch)
+        main_branch = "main";
+    if (!refs_name_ok(main_branch)) {
+        buf_addf(err, "'%s' is not a valid branch name", main_branch);
+        return -1;
+    }
+    if (poll_s < 0)
+        poll_s = e->cfg.default_poll_s;
+    struct erepo *r = repo_by_name(e, name);
+    if (!r) {
+        struct store_repo sr = {0};
+        sr.name = (char *)name;
+        sr.url = (char *)url;
+        sr.main_branch = (char *)main_branch;
+        sr.poll_s = poll_s;
+        sr.created_ms = store_now_ms();
+        sr.id = store_repo_insert(e->st, &sr, err);
+        if (sr.id < 0)
+            return -1;
+        start_sync(repo_attach(e, &sr));
+        return 0;
+    }
+    if (!strcmp(r->url, url) && !strcmp(r->main_branch, main_branch) && r->poll_s == poll_s)
+        return 0;
+    struct store_repo sr = {0};
+    sr.id = r->id;
+    sr.name = r->name;
+    sr.url = (char *)url;
+    sr.main_branch = (char *)main_branch;
+    sr.poll_s = poll_s;
+    if (store_repo_update(e->st, &sr, err))
+        return -1;
+    free(r->url);
+    r->url = xstrdup(url);
+    free(r->main_branch);
+    r->main_branch = xstrdup(main_branch);
+    r->poll_s = poll_s;
+    uv_timer_stop(&r->timer);
+    r->timer_on = poll_s > 0;
+    if (poll_s > 0)
+        uv_timer_start(&r->timer, on_poll, 10, (uint64_t)poll_s * 1000);
+    return 0;
+}
+
+/* ---- retention ------------------------------------------------------------------ */
+
+static void remove_tree(const char *path)
+{
+    struct buf err = BUF_INIT;
+    if (ws_remove(path, &err))
+        fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
+    buf_release(&err);
+}
+
+/* Removes the blobs of the artifact store that no artifact record names. */
+static void collect_blobs(struct engine *e, struct store *st)
+{
+    struct buf dir = BUF_INIT, path = BUF_INIT, digest = BUF_INIT, err = BUF_INIT;
+    buf_addf(&dir, "%s/sha256", e->cas_dir);
+    DIR *top = opendir(dir.data);
+    struct dirent *a;
+    while (top && (a = readdir(top))) {
+        if (strlen(a->d_name) != 2)
+            continue;
+        buf_reset(&path);
+        buf_addf(&path, "%s/%s", dir.data, a->d_name);
+        DIR *sub = opendir(path.data);
+        struct dirent *b;
+        while (sub && (b = readdir(sub))) {
+            if (strlen(b->d_name) != 64)
+                continue;
+            buf_reset(&digest);
+            buf_addf(&digest, "sha256:%s", b->d_name);
+            if (store_digest_used(st, digest.data, &err) == 0) {
+                struct buf blob = BUF_INIT;
+                buf_addf(&blob, "%s/%s", path.data, b->d_name);
+                unlink(blob.data);
+                buf_release(&blob);
+            }
+            buf_reset(&err);
+        }
+        if (sub)
+            closedir(sub);
+    }
+    if (top)
+        closedir(top);
+    buf_release(&dir);
+    buf_release(&path);
+    buf_release(&digest);
+    buf_release(&err);
+}
+
+static bool finished(const char *state)
+{
+    return strcmp(state, "queued") && strcmp(state, "running");
+}
+
+static void retention_work(uv_work_t *w)
+{
+    struct engine *e = w->data;
+    struct store *st = NULL;
+    struct store_repo *repos = NULL;
+    size_t nrepos = 0;
+    struct buf err = BUF_INIT;
+    int64_t cutoff = store_now_ms() - e->keep_ms;
+
+    if (store_open(&st, e->db_path, &err) || store_repo_list(st, &repos, &nrepos, &err)) {
+        fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
+        goto out;
+    }
+    for (size_t r = 0; r < nrepos; r++) {
+        struct store_run_filter f = {0};
+        f.repo_id = repos[r].id;
+        f.limit = 1000;
+        size_t seen = 0;
+        for (;;) {
+            struct store_run *v = NULL;
+            size_t n = 0;
+            if (store_run_query(st, &f, &v, &n, &err)) {
+                fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
+                break;
+            }
+            for (size_t i = 0; i < n; i++, seen++) {
+                if (e->keep_runs && seen < (size_t)e->keep_runs)
+                    continue;
+                if (e->keep_ms && v[i].created_ms >= cutoff)
+                    continue;
+                if (!finished(v[i].state))
+                    continue;
+                if (store_run_delete(st, v[i].id, &err)) {
+                    fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
+                    buf_reset(&err);
+                    continue;
+                }
+                struct buf p = BUF_INIT;
+                buf_addf(&p, "%s/logs/%lld", e->cfg.data_dir, (long long)v[i].id);
+                remove_tree(p.data);
+                buf_reset(&p);
+                buf_addf(&p, "%s/work/%lld", e->cfg.data_dir, (long long)v[i].id);
+                remove_tree(p.data);
+                buf_release(&p);
+            }
+            int64_t last = n ? v[n - 1].id : 0;
+            store_runs_release(v, n);
+            if (n < f.limit)
+                break;
+            f.before_id = last;
+        }
+    }
+    collect_blobs(e, st);
+out:
+    store_repos_release(repos, nrepos);
+    if (st)
+        store_close(st);
+    buf_release(&err);
+}
+
+static void retention_done(uv_work_t *w, int status)
+{
+    struct engine *e = w->data;
+    (void)status;
+    e->retention_busy = false;
+    check_shutdown(e);
+}
+
+static void on_retention(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    if (e->retention_busy || e->shutting_down || (!e->keep_runs && !e->keep_ms))
+        return;
+    e->retention_busy = true;
+    e->retention_work.data = e;
+    uv_queue_work(e->loop, &e->retention_work, retention_work, retention_done);
+}
+
+void engine_set_retention(struct engine *e, int keep_runs, int64_t keep_ms, int64_t interval_ms)
+{
+    e->keep_runs = keep_runs;
+    e->keep_ms = keep_ms;
+    if (interval_ms < 1000)
+        interval_ms = 1000;
+    uv_timer_start(&e->retention_timer, on_retention, 1000, (uint64_t)interval_ms);
+}
+
 /* ---- life cycle ------------------------------------------------------------- */
 
 static int mkdir_if(const char *path, struct buf *err)
@@ -1073,6 +1273,8 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     e->wake.data = e;
     uv_timer_init(loop, &e->shutdown_timer);
     e->shutdown_timer.data = e;
+    uv_timer_init(loop, &e->retention_timer);
+    e->retention_timer.data = e;
 
     if (mkdir_if(cfg->data_dir, err))
         goto fail;
@@ -1111,7 +1313,7 @@ static void check_shutdown(struct engine *e)
     pthread_mutex_lock(&e->mu);
     used = e->slots_used;
     pthread_mutex_unlock(&e->mu);
-    bool syncing = false;
+    bool syncing = e->retention_busy;
     for (struct erepo *r = e->repos; r; r = r->next)
         syncing |= r->syncing;
     if (used == 0 && !syncing) {
@@ -1145,6 +1347,7 @@ void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx)
     for (struct erepo *r = e->repos; r; r = r->next)
         if (r->timer_on)
             uv_timer_stop(&r->timer);
+    uv_timer_stop(&e->retention_timer);
     /* Answer the waiting callers. */
     on_wake(&e->wake);
     uv_timer_start(&e->shutdown_timer, on_shutdown_timer, (uint64_t)e->cfg.grace_ms, 0);
@@ -1179,6 +1382,7 @@ void engine_free(struct engine *e)
         cas_close(e->cas);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_close((uv_handle_t *)&e->shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&e->retention_timer, NULL);
     free(e->git_dir);
     free(e->cas_dir);
     free(e->db_path);

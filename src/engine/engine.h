@@ -50,6 +50,23 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
 void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx);
 void engine_free(struct engine *e);
 
+/*
+ * Loop thread, before or while running: makes sure repository name exists
+ * with these settings (a configuration file's repositories): adds it, or
+ * updates its url, main branch and polling interval.
+ */
+int engine_repo_ensure(struct engine *e, const char *name, const char *url, const char *main_branch,
+                       int poll_s, struct buf *err) __attribute__((warn_unused_result));
+
+/*
+ * Retention, per repository: finished runs beyond the newest keep_runs AND
+ * older than keep_ms are deleted with their logs and workspaces, then
+ * artifact blobs no run refers to any more. 0 keeps everything on that
+ * count. Runs every interval_ms (and soon after this call) on a worker thread
+ * with its own store connection.
+ */
+void engine_set_retention(struct engine *e, int keep_runs, int64_t keep_ms, int64_t interval_ms);
+
 enum engine_op {
     ENGINE_REPO_ADD, /* name, url, main branch, poll_s -> the repository's id */
     ENGINE_SYNC,     /* name: fetch now (a hook's notification) */

@@ -150,6 +150,9 @@ enum store_stmt {
     S_RECONCILE_ATTEMPTS,
     S_RECONCILE_JOBS,
     S_RECONCILE_RUNS,
+    S_RUN_UNLINK_RETRIES,
+    S_RUN_DELETE,
+    S_DIGEST_USED,
     S_COUNT
 };
 
@@ -193,6 +196,9 @@ static const char *const store_sql[S_COUNT] = {
     [S_REFS_SET] = "INSERT INTO repo_refs (repo_id, refs, updated_ms) VALUES (?1, ?2, ?3)"
                    " ON CONFLICT (repo_id) DO UPDATE SET refs = excluded.refs,"
                    " updated_ms = excluded.updated_ms",
+    [S_RUN_UNLINK_RETRIES] = "UPDATE runs SET retry_of = NULL WHERE retry_of = ?1",
+    [S_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
+    [S_DIGEST_USED] = "SELECT 1 FROM artifacts WHERE digest = ?1 LIMIT 1",
     [S_JOB_INSERT] = "INSERT INTO jobs (run_id, name) VALUES (?1, ?2)",
     [S_JOB_UPDATE] = "UPDATE jobs SET state = ?2, reason = ?3, attempts = ?4, exit_code = ?5,"
                      " started_ms = ?6, finished_ms = ?7 WHERE id = ?1",
@@ -1131,6 +1137,47 @@ int store_repo_refs_set(struct store *st, int64_t repo_id, const char *text, str
     } else if (rc != SQLITE_DONE) {
         ret = store_fail(st, rc, err, "cannot store refs of repository %lld", (long long)repo_id);
     }
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_run_delete(struct store *st, int64_t id, struct buf *err)
+{
+    int rc = store_begin(st, err);
+    if (rc)
+        return rc;
+    static const enum store_stmt steps[] = {S_RUN_UNLINK_RETRIES, S_RUN_DELETE};
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        sqlite3_stmt *s = store_stmt(st, steps[i], err);
+        int brc = SQLITE_OK;
+        if (!s) {
+            rc = -EIO;
+            break;
+        }
+        bind_int64(s, 1, id, &brc);
+        rc = store_exec_stmt(st, s, brc, err, "cannot delete a run");
+    }
+    if (!rc)
+        rc = store_commit(st, err);
+    if (rc)
+        store_rollback(st);
+    return rc;
+}
+
+int store_digest_used(struct store *st, const char *digest, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_DIGEST_USED, err);
+    int brc = SQLITE_OK, ret;
+    if (!s)
+        return -1;
+    bind_text(s, 1, digest, &brc);
+    int rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW)
+        ret = 1;
+    else if (rc == SQLITE_DONE)
+        ret = 0;
+    else
+        ret = store_fail(st, rc, err, "cannot look up a digest") ? -1 : -1;
     store_stmt_done(s);
     return ret;
 }

@@ -135,6 +135,13 @@ int store_run_query(struct store *st, const struct store_run_filter *f, struct s
 int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
                    struct buf *err);
 
+/* Deletes a run with its jobs, attempts and artifact records (runs that retried
+ * it forget it). The caller removes its files. */
+int store_run_delete(struct store *st, int64_t id, struct buf *err)
+    __attribute__((warn_unused_result));
+/* 1 when some artifact record still names digest, 0 when none does, -1 on error. */
+int store_digest_used(struct store *st, const char *digest, struct buf *err);
+
 /* Repositories. Insert returns the id, or -1 (err says why; a taken name says so). */
 int64_t store_repo_insert(struct store *st, const struct store_repo *r, struct buf *err);
 int store_repo_update(struct store *st, const struct store_repo *r, struct buf *err);

@@ -1,0 +1,263 @@
+#include "server/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/duration.h"
+#include "core/ytree.h"
+#include "util/xalloc.h"
+
+struct cctx {
+    struct diag_list *d;
+};
+
+static bool scalar(const struct ynode *n)
+{
+    return n && n->kind == YNODE_SCALAR && !ynode_is_null(n);
+}
+
+static int get_str(struct cctx *c, const struct ynode *n, const char *key, char **out)
+{
+    if (!scalar(n)) {
+        diag_add(c->d, DIAG_ERROR, n->pos, "'%s' must be a string", key);
+        return -1;
+    }
+    free(*out);
+    *out = xstrdup(n->str);
+    return 0;
+}
+
+static int get_dur(struct cctx *c, const struct ynode *n, const char *key, int64_t *out)
+{
+    struct buf err = BUF_INIT;
+    if (!scalar(n) || duration_parse(n->str, out, &err)) {
+        diag_add(c->d, DIAG_ERROR, n->pos, "'%s' must be a duration such as 30s or 10m%s%s", key,
+                 err.len ? ": " : "", err.data);
+        buf_release(&err);
+        return -1;
+    }
+    return 0;
+}
+
+static int get_int(struct cctx *c, const struct ynode *n, const char *key, long min, long max,
+                   int *out)
+{
+    char *end;
+    errno = 0;
+    long v = scalar(n) && !n->quoted ? strtol(n->str, &end, 10) : 0;
+    if (!scalar(n) || n->quoted || errno || *end || v < min || v > max) {
+        diag_add(c->d, DIAG_ERROR, n->pos, "'%s' must be an integer from %ld to %ld", key, min,
+                 max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int get_bool(struct cctx *c, const struct ynode *n, const char *key, int *out)
+{
+    if (scalar(n) && !n->quoted && (!strcmp(n->str, "true") || !strcmp(n->str, "false"))) {
+        *out = !strcmp(n->str, "true");
+        return 0;
+    }
+    diag_add(c->d, DIAG_ERROR, n->pos, "'%s' must be true or false", key);
+    return -1;
+}
+
+/* Reports keys of map m not in allowed (NULL-terminated). */
+static void check_keys(struct cctx *c, const struct ynode *m, const char *const *allowed,
+                       const char *where)
+{
+    size_t na = 0;
+    while (allowed[na])
+        na++;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct ynode *k = m->items[2 * i];
+        bool ok = false;
+        for (size_t j = 0; j < na && !ok; j++)
+            ok = k->kind == YNODE_SCALAR && !strcmp(k->str, allowed[j]);
+        if (ok)
+            continue;
+        const char *s = k->kind == YNODE_SCALAR ? diag_suggest(k->str, allowed, na) : NULL;
+        diag_add(c->d, DIAG_ERROR, k->pos, "unknown key '%s' in %s%s%s%s",
+                 k->kind == YNODE_SCALAR ? k->str : "?", where, s ? " (did you mean '" : "",
+                 s ? s : "", s ? "'?)" : "");
+    }
+}
+
+static const struct ynode *get(const struct ynode *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        const struct ynode *k = m->items[2 * i];
+        if (k->kind == YNODE_SCALAR && !strcmp(k->str, key))
+            return m->items[2 * i + 1];
+    }
+    return NULL;
+}
+
+int config_tz_offset(const char *s, int *out_s)
+{
+    if (!strcmp(s, "UTC") || !strcmp(s, "Z") || !strcmp(s, "+00:00")) {
+        *out_s = 0;
+        return 0;
+    }
+    if ((s[0] != '+' && s[0] != '-') || strlen(s) != 6 || !isdigit((unsigned char)s[1]) ||
+        !isdigit((unsigned char)s[2]) || s[3] != ':' || !isdigit((unsigned char)s[4]) ||
+        !isdigit((unsigned char)s[5]))
+        return -1;
+    int h = (s[1] - '0') * 10 + (s[2] - '0'), m = (s[4] - '0') * 10 + (s[5] - '0');
+    if (h > 14 || m > 59)
+        return -1;
+    *out_s = (s[0] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    return 0;
+}
+
+static const char *const top_keys[] = {"listen",    "data",         "slots",
+                                       "poll",      "kill_grace",   "cancel_superseded",
+                                       "retention", "repositories", NULL};
+static const char *const repo_keys[] = {"name", "url", "main", "poll", "schedules", NULL};
+static const char *const sched_keys[] = {"cron", "ref", "timezone", NULL};
+static const char *const retention_keys[] = {"runs", "age", "interval", NULL};
+
+static void parse_repo(struct cctx *c, const struct ynode *n, struct config_repo *r)
+{
+    r->poll_ms = -1;
+    if (n->kind != YNODE_MAP) {
+        diag_add(c->d, DIAG_ERROR, n->pos, "a repository is a mapping with 'name' and 'url'");
+        return;
+    }
+    check_keys(c, n, repo_keys, "a repository");
+    const struct ynode *v;
+    if ((v = get(n, "name")))
+        (void)get_str(c, v, "name", &r->name);
+    else
+        diag_add(c->d, DIAG_ERROR, n->pos, "a repository needs 'name'");
+    if ((v = get(n, "url")))
+        (void)get_str(c, v, "url", &r->url);
+    else
+        diag_add(c->d, DIAG_ERROR, n->pos, "a repository needs 'url'");
+    if ((v = get(n, "main")))
+        (void)get_str(c, v, "main", &r->main_branch);
+    if ((v = get(n, "poll")))
+        (void)get_dur(c, v, "poll", &r->poll_ms);
+    if ((v = get(n, "schedules"))) {
+        if (v->kind != YNODE_SEQ) {
+            diag_add(c->d, DIAG_ERROR, v->pos, "'schedules' must be a list");
+            return;
+        }
+        r->schedules = xcalloc(v->n + 1, sizeof(*r->schedules));
+        for (size_t i = 0; i < v->n; i++) {
+            const struct ynode *s = v->items[i];
+            struct config_schedule *cs = &r->schedules[r->nschedules++];
+            if (s->kind != YNODE_MAP) {
+                diag_add(c->d, DIAG_ERROR, s->pos, "a schedule is a mapping with 'cron'");
+                continue;
+            }
+            check_keys(c, s, sched_keys, "a schedule");
+            const struct ynode *x;
+            if ((x = get(s, "cron")))
+                (void)get_str(c, x, "cron", &cs->cron);
+            else
+                diag_add(c->d, DIAG_ERROR, s->pos, "a schedule needs 'cron'");
+            if ((x = get(s, "ref")))
+                (void)get_str(c, x, "ref", &cs->ref);
+            if ((x = get(s, "timezone"))) {
+                if (!scalar(x) || config_tz_offset(x->str, &cs->tz_offset_s))
+                    diag_add(c->d, DIAG_ERROR, x->pos,
+                             "'timezone' must be UTC or an offset such as +01:00");
+            }
+        }
+    }
+}
+
+int config_parse(const char *file, const char *src, size_t len, struct config *c,
+                 struct diag_list *d)
+{
+    struct cctx cx = {d};
+    struct ytree *t = NULL;
+    struct ytree_limits lim = {32, 64 << 10, 100000};
+    size_t before = d->nerrors;
+    (void)file;
+
+    memset(c, 0, sizeof(*c));
+    c->poll_ms = c->kill_grace_ms = -1;
+    c->cancel_superseded = -1;
+    if (ytree_parse(src, len, &lim, &t, d))
+        return -1;
+    const struct ynode *root = ytree_root(t);
+    if (!root || ynode_is_null(root)) {
+        ytree_free(t);
+        return 0; /* an empty file: all defaults */
+    }
+    if (root->kind != YNODE_MAP) {
+        diag_add(d, DIAG_ERROR, root->pos, "the configuration must be a mapping");
+        ytree_free(t);
+        return -1;
+    }
+    check_keys(&cx, root, top_keys, "the configuration");
+    const struct ynode *v;
+    if ((v = get(root, "listen")))
+        (void)get_str(&cx, v, "listen", &c->listen);
+    if ((v = get(root, "data")))
+        (void)get_str(&cx, v, "data", &c->data);
+    if ((v = get(root, "slots")))
+        (void)get_int(&cx, v, "slots", 1, 1024, &c->slots);
+    if ((v = get(root, "poll")))
+        (void)get_dur(&cx, v, "poll", &c->poll_ms);
+    if ((v = get(root, "kill_grace")))
+        (void)get_dur(&cx, v, "kill_grace", &c->kill_grace_ms);
+    if ((v = get(root, "cancel_superseded")))
+        (void)get_bool(&cx, v, "cancel_superseded", &c->cancel_superseded);
+    if ((v = get(root, "retention"))) {
+        if (v->kind != YNODE_MAP) {
+            diag_add(d, DIAG_ERROR, v->pos, "'retention' is a mapping with 'runs' and/or 'age'");
+        } else {
+            check_keys(&cx, v, retention_keys, "'retention'");
+            const struct ynode *x;
+            if ((x = get(v, "runs")))
+                (void)get_int(&cx, x, "runs", 1, 1000000, &c->retention_runs);
+            if ((x = get(v, "age")))
+                (void)get_dur(&cx, x, "age", &c->retention_age_ms);
+            if ((x = get(v, "interval")))
+                (void)get_dur(&cx, x, "interval", &c->retention_interval_ms);
+        }
+    }
+    if ((v = get(root, "repositories"))) {
+        if (v->kind != YNODE_SEQ) {
+            diag_add(d, DIAG_ERROR, v->pos, "'repositories' must be a list");
+        } else {
+            c->repos = xcalloc(v->n + 1, sizeof(*c->repos));
+            for (size_t i = 0; i < v->n; i++)
+                parse_repo(&cx, v->items[i], &c->repos[c->nrepos++]);
+            for (size_t i = 0; i < c->nrepos; i++)
+                for (size_t k = 0; k < i; k++)
+                    if (c->repos[i].name && c->repos[k].name &&
+                        !strcmp(c->repos[i].name, c->repos[k].name))
+                        diag_add(d, DIAG_ERROR, v->items[i]->pos,
+                                 "repository '%s' is configured twice", c->repos[i].name);
+        }
+    }
+    ytree_free(t);
+    diag_sort(d);
+    return d->nerrors == before ? 0 : -1;
+}
+
+void config_release(struct config *c)
+{
+    free(c->listen);
+    free(c->data);
+    for (size_t i = 0; i < c->nrepos; i++) {
+        free(c->repos[i].name);
+        free(c->repos[i].url);
+        free(c->repos[i].main_branch);
+        for (size_t k = 0; k < c->repos[i].nschedules; k++) {
+            free(c->repos[i].schedules[k].cron);
+            free(c->repos[i].schedules[k].ref);
+        }
+        free(c->repos[i].schedules);
+    }
+    free(c->repos);
+    memset(c, 0, sizeof(*c));
+}

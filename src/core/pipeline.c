@@ -598,17 +598,18 @@ static bool valid_env_name(const char *s)
     return strlen(s) <= 256;
 }
 
-static int check_name(struct ctx *c, const struct ynode *k, const char *what)
+/* A job, target or environment name; where ("environment 'p'") may be "". */
+static int check_name(struct ctx *c, const struct ynode *k, const char *where, const char *what)
 {
     if (valid_name(k->str))
         return 0;
     if (!k->slen)
-        error_at(c, k->pos, "an empty %s name", what);
+        error_at(c, k->pos, "%s%san empty %s name", where, *where ? ": " : "", what);
     else
         error_at(c, k->pos,
-                 "'%s' is not a valid %s name: use letters, digits, '_', '-' and '.', starting "
-                 "with a letter or digit, at most %d characters",
-                 k->str, what, NAME_MAX_LEN);
+                 "%s%s'%s' is not a valid %s name: use letters, digits, '_', '-' and '.', "
+                 "starting with a letter or digit, at most %d characters",
+                 where, *where ? ": " : "", k->str, what, NAME_MAX_LEN);
     return -1;
 }
 
@@ -1885,7 +1886,7 @@ static void parse_targets(struct ctx *c, struct pl_environment *env, struct ynod
         error_at(c, n->pos, "%s: 'targets' is empty", where);
     env->targets = xcalloc(e.n + 1, sizeof(*env->targets));
     for (size_t i = 0; i < e.n; i++) {
-        if (check_name(c, e.v[i].k, "target"))
+        if (check_name(c, e.v[i].k, where, "target"))
             continue;
         struct pl_target *t = &env->targets[env->ntargets++];
         t->name = xstrdup(e.v[i].k->str);
@@ -1986,12 +1987,13 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
     struct entries e = {0};
     flatten(c, n, &e);
     struct ynode *v = lookup(&e, "env");
-    if (v && is_scalar(v) && check_name(c, v, "environment") == 0) {
+    buf_addf(&where, "deploy entry %zu", idx + 1);
+    if (v && is_scalar(v) && check_name(c, v, where.data, "environment") == 0) {
+        buf_reset(&where);
         env->name = xstrdup(v->str);
         env->pos = v->pos;
         buf_addf(&where, "environment '%s'", env->name);
     } else {
-        buf_addf(&where, "deploy entry %zu", idx + 1);
         if (!v) {
             if (!misspelt(&e, env_keys, "env"))
                 error_at(c, n->pos, "%s has no 'env' (the environment's name)", where.data);
@@ -2199,7 +2201,7 @@ static void parse_top(struct ctx *c, struct ynode *root)
         for (size_t i = 0; i < je.n; i++) {
             if (je.v[i].k->str[0] == '.')
                 continue; /* a hidden job: a template for anchors */
-            if (check_name(c, je.v[i].k, "job")) {
+            if (check_name(c, je.v[i].k, "", "job")) {
                 c->jobs_ok = false;
                 continue;
             }

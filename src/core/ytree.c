@@ -48,20 +48,20 @@ static struct pos mark_pos(yaml_mark_t m)
 }
 
 /*
- * The position of byte off of src, for reader errors. An offset inside a
- * broken UTF-8 sequence is moved back to the sequence's first byte.
+ * The position of byte off of src, for reader errors. libyaml reports an
+ * invalid trailing octet at that octet: trailing moves the position back to
+ * the first byte of the broken sequence.
  */
-static struct pos offset_pos(const char *src, size_t len, size_t off)
+static struct pos offset_pos(const char *src, size_t len, size_t off, bool trailing)
 {
     if (off > len)
         off = len;
-    for (int k = 0; k < 3 && off > 0 && ((unsigned char)src[off] & 0xc0) == 0x80 &&
-                    (unsigned char)src[off - 1] >= 0x80;
-         k++)
-        off--;
-    if (off < len && ((unsigned char)src[off] & 0xc0) != 0xc0 && off > 0 &&
-        (unsigned char)src[off - 1] >= 0xc0)
-        off--; /* a lead byte followed by a byte that cannot continue it */
+    for (size_t k = 1; trailing && k <= 3 && k <= off; k++) {
+        if ((unsigned char)src[off - k] >= 0xc0) {
+            off -= k;
+            break;
+        }
+    }
     struct pos p = {1, 1, 1};
     for (size_t i = 0; i < off; i++) {
         if (src[i] == '\n') {
@@ -140,7 +140,9 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
                 /* Bad encoding or a control character: libyaml gives a byte offset,
                  * not a mark. */
                 const char *problem = parser.problem ? parser.problem : "unreadable input";
-                diag_add(d, DIAG_ERROR, offset_pos(src, len, parser.problem_offset),
+                diag_add(d, DIAG_ERROR,
+                         offset_pos(src, len, parser.problem_offset,
+                                    strstr(problem, "trailing") != NULL),
                          "invalid YAML: %s%s", problem,
                          strstr(problem, "UTF-8") ? " (the file must be UTF-8 text)" : "");
                 goto out;

@@ -8,11 +8,23 @@
 
 #include <stdbool.h>
 
+#include "util/buf.h"
+
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+/* The server's clients (client.c); `logs` has a remote mode too. */
+int cmd_status(int argc, char **argv);
+int cmd_trigger(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_retry(int argc, char **argv);
+int cmd_repo(int argc, char **argv);
+int cmd_notify(int argc, char **argv);
+
+/* Appends the path of this program (for starting job leaders). */
+int cli_self_exe(struct buf *out);
 
 /* Should output to fd be coloured? A terminal, NO_COLOR unset, TERM not dumb. */
 bool cli_color(int fd);

@@ -24,7 +24,7 @@
 #include "core/pipeline.h"
 #include "core/sched.h"
 #include "engine/runexec.h"
-#include "exec/spawn.h"
+#include "exec/gitcmd.h"
 #include "exec/workspace.h"
 #include "util/fileio.h"
 #include "util/xalloc.h"
@@ -55,9 +55,10 @@ struct ui {
     struct runexec *rx;
     uv_loop_t *loop;
     bool tty, color, json;
-    FILE *status;      /* where state lines go */
-    struct buf *lines; /* per job: an unfinished output line (plain mode) */
-    struct buf out;    /* plain mode: prefixed output waiting to be written */
+    FILE *status;       /* where state lines go */
+    struct buf *lines;  /* per job: an unfinished output line (plain mode) */
+    struct buf *prefix; /* per job: "[name] ", what starts its lines (plain mode) */
+    struct buf out;     /* plain mode: prefixed output waiting to be written */
     size_t name_width;
     /* live view */
     uv_timer_t ticker;
@@ -231,33 +232,48 @@ static void on_state(void *ctx, size_t i, enum job_state st, int attempt, const 
     buf_release(&d);
 }
 
+/*
+ * Plain mode: every line of a job's output, prefixed with "[name] ". A job
+ * can print gigabytes: room for a whole chunk is made at once and its lines
+ * are copied, with no formatting per line.
+ */
 static void on_output(void *ctx, size_t i, const char *data, size_t len)
 {
     struct ui *u = ctx;
     if (u->tty || u->json)
         return;
-    const char *name = u->p->jobs[i].name;
+    const struct buf *pre = &u->prefix[i];
     struct buf *line = &u->lines[i];
-    while (len) {
-        const char *nl = memchr(data, '\n', len);
-        size_t l = nl ? (size_t)(nl - data) : len;
-        if (!nl) {
-            buf_add(line, data, l);
-            if (line->len > 65536) { /* an endless line: show it in pieces */
-                buf_addf(&u->out, "[%s] %s\n", name, line->data);
+    const char *end = data + len;
+    size_t nl = 0;
+    for (const char *q = data; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+        nl++;
+    if (nl) {
+        buf_grow(&u->out, line->len + len + nl * pre->len);
+        char *o = u->out.data + u->out.len;
+        for (const char *q; (q = memchr(data, '\n', (size_t)(end - data)));) {
+            size_t l = (size_t)(q - data) + 1; /* with the newline */
+            memcpy(o, pre->data, pre->len);
+            o += pre->len;
+            if (line->len) {
+                memcpy(o, line->data, line->len);
+                o += line->len;
                 buf_reset(line);
             }
-            break;
+            memcpy(o, data, l);
+            o += l;
+            data += l;
         }
-        buf_addf(&u->out, "[%s] ", name);
-        if (line->len) {
+        buf_setlen(&u->out, (size_t)(o - u->out.data));
+    }
+    if (data < end) {
+        buf_add(line, data, (size_t)(end - data));
+        if (line->len > 65536) { /* an endless line: show it in pieces */
+            buf_add(&u->out, pre->data, pre->len);
             buf_add(&u->out, line->data, line->len);
+            buf_addch(&u->out, '\n');
             buf_reset(line);
         }
-        buf_add(&u->out, data, l);
-        buf_addch(&u->out, '\n');
-        data += l + 1;
-        len -= l + 1;
     }
     if (u->out.len > 65536)
         flush_out(u);
@@ -376,8 +392,10 @@ static int read_at_commit(const char *repo, const char *commit, const char *path
 {
     struct buf spec = BUF_INIT;
     buf_addf(&spec, "%s:%s", commit, path);
-    const char *argv[] = {"git", "show", spec.data, NULL};
-    int rc = spawn_capture(argv, repo, max, out, err);
+    const char *const args[] = {"show", spec.data, NULL};
+    out->cap = max;
+    int rc = gitcmd_run(repo, args, NULL, out, err);
+    out->cap = 0;
     buf_release(&spec);
     return rc == 0 ? 0 : -1;
 }
@@ -431,16 +449,6 @@ out:
     free(start);
     free(top);
     return rc;
-}
-
-static int self_exe(struct buf *out)
-{
-    char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-    if (n <= 0)
-        return -1;
-    buf_add(out, path, (size_t)n);
-    return 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -558,7 +566,7 @@ int cmd_run(int argc, char **argv)
 
     memset(&u, 0, sizeof(u));
     memset(&source, 0, sizeof(source));
-    if (self_exe(&exe)) {
+    if (cli_self_exe(&exe)) {
         fprintf(stderr, "flywheel run: cannot find this program's path\n");
         goto out;
     }
@@ -642,8 +650,11 @@ int cmd_run(int argc, char **argv)
     u.tty = !json && isatty(fileno(u.status));
     u.color = cli_color(fileno(u.status));
     u.lines = xcalloc(p->njobs + 1, sizeof(struct buf));
+    u.prefix = xcalloc(p->njobs + 1, sizeof(struct buf));
     for (size_t i = 0; i < p->njobs; i++) {
         buf_init(&u.lines[i], 0);
+        buf_init(&u.prefix[i], 0);
+        buf_addf(&u.prefix[i], "[%s] ", p->jobs[i].name);
         if (selected[i] && strlen(p->jobs[i].name) > u.name_width)
             u.name_width = strlen(p->jobs[i].name);
     }
@@ -720,9 +731,12 @@ out:
     if (have_loop)
         uv_loop_close(&loop);
     if (u.lines) {
-        for (size_t i = 0; i < p->njobs; i++)
+        for (size_t i = 0; i < p->njobs; i++) {
             buf_release(&u.lines[i]);
+            buf_release(&u.prefix[i]);
+        }
         free(u.lines);
+        free(u.prefix);
     }
     buf_release(&u.out);
     free(selected);

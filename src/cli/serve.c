@@ -88,16 +88,6 @@ out:
     return rc;
 }
 
-static int self_exe(struct buf *out)
-{
-    char path[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-    if (n <= 0)
-        return -1;
-    buf_add(out, path, (size_t)n);
-    return 0;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -188,7 +178,7 @@ int cmd_serve(int argc, char **argv)
     char *data_abs = NULL;
     int rc = 1;
     memset(&s, 0, sizeof(s));
-    if (self_exe(&exe)) {
+    if (cli_self_exe(&exe)) {
         fprintf(stderr, "flywheel serve: cannot find this program's path\n");
         return 1;
     }

@@ -53,8 +53,9 @@ enum cron_flags {
 
 /*
  * A parsed schedule: one bit per value that matches. Filled by cron_parse();
- * the fields are exposed so that callers may compare schedules, but only a
- * struct that cron_parse() filled is valid input to the other functions.
+ * the fields are exposed so that callers may compare schedules (field
+ * by field: the struct has padding), but only a struct that cron_parse()
+ * filled is valid input to the other functions.
  */
 struct cron {
     uint64_t minutes; /* bits 0..59 */
@@ -87,7 +88,8 @@ int cron_parse(const char *expr, struct cron *out, struct buf *err)
  * daylight saving). Returns Unix seconds (a multiple of 60 when the offset
  * is whole minutes), or -1 if c does not fire within CRON_HORIZON_DAYS
  * ("0 0 31 2 *" never does) or if after_s or tz_offset_s is outside the
- * limits above.
+ * limits above. (-1 is never a firing time when the offset is whole
+ * minutes, since firing times are then multiples of 60.)
  *
  * Cost: proportional to the number of days examined, not minutes; months
  * that cannot match are skipped whole.

@@ -14,10 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "cli/cli.h"
+#include "core/cron.h"
 #include "core/duration.h"
 #include "engine/engine.h"
 #include "server/api.h"
@@ -172,6 +174,24 @@ int cmd_serve(int argc, char **argv)
     if (keep_superseded < 0)
         keep_superseded = cfg.cancel_superseded == 0;
 
+    /* Schedules are checked before anything starts. */
+    for (size_t i = 0; i < cfg.nrepos; i++) {
+        for (size_t k = 0; k < cfg.repos[i].nschedules; k++) {
+            const struct config_schedule *cs = &cfg.repos[i].schedules[k];
+            struct cron cr;
+            struct buf e = BUF_INIT;
+            if (!cs->cron || cron_parse(cs->cron, &cr, &e) ||
+                cron_next(&cr, (int64_t)time(NULL), cs->tz_offset_s) < 0) {
+                fprintf(stderr, "flywheel serve: %s: repository '%s': schedule '%s': %s\n",
+                        config_file, cfg.repos[i].name, cs->cron ? cs->cron : "",
+                        e.len ? e.data : "it never fires");
+                buf_release(&e);
+                config_release(&cfg);
+                return 1;
+            }
+        }
+    }
+
     struct serve s;
     struct buf err = BUF_INIT, exe = BUF_INIT, db = BUF_INIT;
     struct api *api = NULL;
@@ -212,6 +232,17 @@ int cmd_serve(int argc, char **argv)
             fprintf(stderr, "flywheel serve: %s: repository '%s': %s\n", config_file, cr->name,
                     err.data);
             goto out;
+        }
+    }
+    for (size_t i = 0; i < cfg.nrepos; i++) {
+        const struct config_repo *cr = &cfg.repos[i];
+        for (size_t k = 0; k < cr->nschedules; k++) {
+            const struct config_schedule *cs = &cr->schedules[k];
+            if (engine_schedule_add(s.engine, cr->name, cs->cron, cs->ref, cs->tz_offset_s, &err)) {
+                fprintf(stderr, "flywheel serve: %s: repository '%s': schedule: %s\n", config_file,
+                        cr->name, err.data);
+                goto out;
+            }
         }
     }
     if (cfg.retention_runs || cfg.retention_age_ms)

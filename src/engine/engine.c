@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "core/cron.h"
 #include "core/pipeline.h"
 #include "core/refs.h"
 #include "core/sched.h"
@@ -73,6 +74,16 @@ struct erepo {
     struct erepo *next;
 };
 
+struct esched {
+    struct engine *e;
+    struct erepo *repo;
+    struct cron cron;
+    char *ref;
+    int tz_offset_s;
+    uv_timer_t timer;
+    struct esched *next;
+};
+
 struct erun {
     struct engine *e;
     int64_t run_id, repo_id;
@@ -97,6 +108,7 @@ struct engine {
     struct store *st;
     struct cas *cas;
     struct erepo *repos;
+    struct esched *schedules;
     struct erun *runs;
     uv_async_t wake;
     pthread_mutex_t mu;
@@ -494,7 +506,19 @@ static void sync_done(uv_work_t *w, int status)
     r->triggers = NULL;
     while (t) {
         struct pending_trigger *next = t->next;
-        if (r->rc) {
+        if (!t->call) {
+            /* a schedule's firing: nobody waits for the answer */
+            if (r->rc || t->rc) {
+                fprintf(stderr, "flywheel serve: schedule of '%s': %s\n", r->name,
+                        r->rc ? r->err.data : t->err.data);
+            } else {
+                const char *kind = ref_kind(r, t->fullref);
+                buf_reset(&err);
+                if (queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha, "schedule", 0, NULL,
+                              &err) < 0)
+                    fprintf(stderr, "flywheel serve: %s\n", err.data);
+            }
+        } else if (r->rc) {
             reply(e, t->call, 502, 0, 0, "fetching '%s' failed: %s", r->name, r->err.data);
         } else if (t->rc) {
             reply(e, t->call, 404, 0, 0, "%s", t->err.data);
@@ -1105,6 +1129,65 @@ int engine_repo_ensure(struct engine *e, const char *name, const char *url, cons
     return 0;
 }
 
+/* ---- schedules -------------------------------------------------------------------- */
+
+static void arm_schedule(struct esched *sc);
+
+static void on_schedule(uv_timer_t *t)
+{
+    struct esched *sc = t->data;
+    struct erepo *r = sc->repo;
+    struct pending_trigger *pt = xcalloc(1, sizeof(*pt));
+    pt->ref = xstrdup(sc->ref);
+    buf_init(&pt->err, 0);
+    pt->next = r->triggers_next;
+    r->triggers_next = pt;
+    if (r->syncing)
+        r->sync_again = true;
+    else
+        start_sync(r);
+    arm_schedule(sc);
+}
+
+static void arm_schedule(struct esched *sc)
+{
+    int64_t now_ms = store_now_ms();
+    int64_t next = cron_next(&sc->cron, now_ms / 1000, sc->tz_offset_s);
+    if (next < 0)
+        return; /* never again */
+    int64_t wait = next * 1000 - now_ms;
+    uv_timer_start(&sc->timer, on_schedule, (uint64_t)(wait > 0 ? wait : 0), 0);
+}
+
+int engine_schedule_add(struct engine *e, const char *name, const char *cron, const char *ref,
+                        int tz_offset_s, struct buf *err)
+{
+    struct erepo *r = repo_by_name(e, name);
+    struct cron c;
+    if (!r) {
+        buf_addf(err, "no repository '%s'", name);
+        return -1;
+    }
+    if (cron_parse(cron, &c, err))
+        return -1;
+    if (cron_next(&c, store_now_ms() / 1000, tz_offset_s) < 0) {
+        buf_addf(err, "the schedule '%s' never fires", cron);
+        return -1;
+    }
+    struct esched *sc = xcalloc(1, sizeof(*sc));
+    sc->e = e;
+    sc->repo = r;
+    sc->cron = c;
+    sc->ref = xstrdup(ref && *ref ? ref : r->main_branch);
+    sc->tz_offset_s = tz_offset_s;
+    uv_timer_init(e->loop, &sc->timer);
+    sc->timer.data = sc;
+    sc->next = e->schedules;
+    e->schedules = sc;
+    arm_schedule(sc);
+    return 0;
+}
+
 /* ---- retention ------------------------------------------------------------------ */
 
 static void remove_tree(const char *path)
@@ -1348,6 +1431,8 @@ void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx)
         if (r->timer_on)
             uv_timer_stop(&r->timer);
     uv_timer_stop(&e->retention_timer);
+    for (struct esched *sc = e->schedules; sc; sc = sc->next)
+        uv_timer_stop(&sc->timer);
     /* Answer the waiting callers. */
     on_wake(&e->wake);
     uv_timer_start(&e->shutdown_timer, on_shutdown_timer, (uint64_t)e->cfg.grace_ms, 0);
@@ -1369,6 +1454,14 @@ void engine_free(struct engine *e)
         uv_close((uv_handle_t *)&r->timer, NULL);
         free(r);
         r = n;
+    }
+    struct esched *sc = e->schedules;
+    while (sc) {
+        struct esched *n = sc->next;
+        uv_close((uv_handle_t *)&sc->timer, NULL);
+        free(sc->ref);
+        free(sc);
+        sc = n;
     }
     struct erun *x = e->runs;
     while (x) {

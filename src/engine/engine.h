@@ -59,6 +59,14 @@ int engine_repo_ensure(struct engine *e, const char *name, const char *url, cons
                        int poll_s, struct buf *err) __attribute__((warn_unused_result));
 
 /*
+ * Loop thread: runs ref of repository name on a cron schedule (core/cron.h)
+ * evaluated at UTC + tz_offset_s: each firing fetches and queues a run of the
+ * ref's current commit, recorded with trigger "schedule".
+ */
+int engine_schedule_add(struct engine *e, const char *name, const char *cron, const char *ref,
+                        int tz_offset_s, struct buf *err) __attribute__((warn_unused_result));
+
+/*
  * Retention, per repository: finished runs beyond the newest keep_runs AND
  * older than keep_ms are deleted with their logs and workspaces, then
  * artifact blobs no run refers to any more. 0 keeps everything on that

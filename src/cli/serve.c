@@ -156,6 +156,8 @@ int cmd_serve(int argc, char **argv)
 
     struct config cfg;
     memset(&cfg, 0, sizeof(cfg));
+    cfg.poll_ms = cfg.kill_grace_ms = -1;
+    cfg.cancel_superseded = -1; /* as config_parse leaves what a file does not set */
     if (config_file && read_config(config_file, &cfg)) {
         config_release(&cfg);
         return 2;

@@ -200,8 +200,14 @@ void sched_finish(struct sched *s, size_t i, enum job_event ev)
     struct sjob *j = &s->j[i];
     const struct pl_job *pj = &s->p->jobs[i];
     move(s, i, ev);
-    if (ev == JOB_EV_PASS || ev == JOB_EV_CANCEL)
+    if (ev == JOB_EV_PASS)
         return;
+    if (ev == JOB_EV_CANCEL) {
+        /* One job cancelled on its own: what needs it cannot run. */
+        if (!s->cancelling)
+            skip_dependants(s, i);
+        return;
+    }
     /* failed or timed out */
     if (!s->cancelling && j->attempts <= pj->retries) {
         move(s, i, JOB_EV_RETRY);
@@ -224,6 +230,17 @@ void sched_finish(struct sched *s, size_t i, enum job_event ev)
         return;
     }
     skip_dependants(s, i);
+}
+
+bool sched_cancel_job(struct sched *s, size_t i, const char *reason)
+{
+    struct sjob *j = &s->j[i];
+    if (!j->selected || j->state != JOB_QUEUED)
+        return false;
+    move(s, i, JOB_EV_CANCEL);
+    set_reason(j, reason);
+    skip_dependants(s, i);
+    return true;
 }
 
 void sched_cancel_all(struct sched *s, const char *reason)

@@ -85,6 +85,10 @@ void sched_restore(struct sched *s, size_t j, enum job_state state, int attempts
 long sched_next(struct sched *s);
 /* Ends the running attempt of job j with ev (PASS, FAIL, TIME_OUT or CANCEL). */
 void sched_finish(struct sched *s, size_t j, enum job_event ev);
+/* Cancels queued job j with reason and skips what needs it; false when j is not
+ * queued (a running job is stopped by the caller and ends with JOB_EV_CANCEL,
+ * which skips what needs it too). */
+bool sched_cancel_job(struct sched *s, size_t j, const char *reason);
 /* Cancels every queued job with reason; the running ones must be stopped by the caller. */
 void sched_cancel_all(struct sched *s, const char *reason);
 

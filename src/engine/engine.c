@@ -1020,6 +1020,25 @@ static void handle(struct engine *e, struct call *c)
         store_run_release(&run);
         break;
     }
+    case ENGINE_CANCEL_JOB: {
+        struct erun *x = NULL;
+        for (struct erun *y = e->runs; y; y = y->next)
+            if (y->run_id == q->run_id)
+                x = y;
+        if (!x || !x->rx) {
+            reply(e, c, 409, 0, 0, "run %lld is not running", (long long)q->run_id);
+            break;
+        }
+        int rc = runexec_cancel_job(x->rx, q->name ? q->name : "", "cancelled through the API");
+        if (rc == -ENOENT)
+            reply(e, c, 404, 0, 0, "run %lld has no job '%s'", (long long)q->run_id,
+                  q->name ? q->name : "");
+        else if (rc)
+            reply(e, c, 409, 0, 0, "job '%s' has ended", q->name);
+        else
+            reply(e, c, 202, x->run_id, x->row.number, NULL);
+        break;
+    }
     case ENGINE_RETRY: {
         struct store_run run = {0};
         int rc = store_run_get(e->st, q->run_id, &run, &err);

@@ -1087,6 +1087,29 @@ void runexec_cancel(struct runexec *rx, const char *reason)
     maybe_done(rx);
 }
 
+int runexec_cancel_job(struct runexec *rx, const char *name, const char *reason)
+{
+    for (size_t i = 0; i < rx->cfg.pipeline->njobs; i++) {
+        if (strcmp(rx->cfg.pipeline->jobs[i].name, name) || !sched_selected(rx->sched, i))
+            continue;
+        struct rjob *j = &rx->jobs[i];
+        if (sched_state(rx->sched, i) == JOB_QUEUED) {
+            sched_cancel_job(rx->sched, i, reason);
+            notify_settled(rx);
+            pump(rx);
+            return 0;
+        }
+        if (j->phase == PH_PREPARING || j->phase == PH_RUNNING || j->phase == PH_COLLECTING) {
+            j->cancelled = true;
+            if (j->phase == PH_RUNNING)
+                stop_process(j, false);
+            return 0;
+        }
+        return -EALREADY;
+    }
+    return -ENOENT;
+}
+
 void runexec_free(struct runexec *rx)
 {
     if (!rx)

@@ -85,6 +85,9 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
 /* Cancels the run: queued jobs at once, running ones by signal. A second call
  * kills the running ones without grace. */
 void runexec_cancel(struct runexec *rx, const char *reason);
+/* Cancels one job by name (queued: at once; running: by signal); what needs it
+ * is skipped. Returns 0, -ENOENT for an unknown job, -EALREADY when it has ended. */
+int runexec_cancel_job(struct runexec *rx, const char *name, const char *reason);
 void runexec_free(struct runexec *rx);
 /* Starts whatever is ready and fits: after slots of a shared pool came free. */
 void runexec_pump(struct runexec *rx);

@@ -419,6 +419,23 @@ static void h_cancel(struct http_request *r, void *ctx)
     run_op(r, ctx, ENGINE_CANCEL);
 }
 
+static void h_cancel_job(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    int64_t id;
+    if (parse_id(r, "id", &id))
+        return;
+    struct engine_request q = {0};
+    q.op = ENGINE_CANCEL_JOB;
+    q.run_id = id;
+    q.name = http_param(r, "job");
+    struct engine_reply rep = {0};
+    buf_init(&rep.message, 0);
+    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
+    reply_engine(r, &rep, rc);
+    buf_release(&rep.message);
+}
+
 static void h_retry(struct http_request *r, void *ctx)
 {
     run_op(r, ctx, ENGINE_RETRY);
@@ -854,6 +871,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/runs/{id}/cancel", h_cancel},
     {"POST", "/api/v1/runs/{id}/retry", h_retry},
     {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log},
+    {"POST", "/api/v1/runs/{id}/jobs/{job}/cancel", h_cancel_job},
     {"GET", "/metrics", h_metrics},
     {NULL, NULL, NULL},
 };

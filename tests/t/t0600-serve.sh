@@ -110,6 +110,21 @@ test_expect_success 'cancel stops a running run' '
     api POST "/api/v1/runs/$id/cancel" >/dev/null && status_is 409
 '
 
+test_expect_success 'cancel one job: the others go on, what needs it is skipped' '
+    (cd src && git checkout -q -b jobs &&
+     printf "jobs:\n  slow: { run: \"sleep 30\" }\n  after: { run: \"true\", needs: [slow] }\n  other: { run: \"sleep 1\" }\n" >.flywheel.yml &&
+     git commit -qam jobs && git checkout -q main) &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"jobs\"}" >out &&
+    id=$(json .id <out) &&
+    i=0 && while [ "$(api GET /api/v1/runs/$id | json ".jobs[] | select(.name == \"slow\") | .state")" != running ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
+    api POST "/api/v1/runs/$id/jobs/slow/cancel" >/dev/null && status_is 202 &&
+    test "$(wait_run $id)" = cancelled &&
+    api GET "/api/v1/runs/$id" >run.json &&
+    test "$(json ".jobs[] | select(.name == \"after\") | .state" <run.json)" = skipped &&
+    test "$(json ".jobs[] | select(.name == \"other\") | .state" <run.json)" = passed &&
+    api POST "/api/v1/runs/$id/jobs/nope/cancel" >/dev/null && status_is 409
+'
+
 test_expect_success 'API errors: 404, 405, 400, unknown repository and ref' '
     api GET /api/v1/nope >out && status_is 404 && json .error <out | grep not_found &&
     api DELETE /api/v1/runs >out && status_is 405 &&

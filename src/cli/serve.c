@@ -256,6 +256,7 @@ int cmd_serve(int argc, char **argv)
     hc.listen = listen;
     hc.routes = api_routes();
     hc.ctx = api;
+    hc.threads = 16; /* handlers may wait for the engine (a trigger fetches first) */
     if (http_start(&s.http, &hc, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
         goto out;

@@ -3,7 +3,7 @@
  *
  * Threads: MHD runs an epoll loop on `threads` worker threads (a thread
  * pool sharing the listening socket). Handlers run on those threads once the
- * request is complete, so a handler holds up only its own worker.
+ * request is complete, so a slow handler holds up only its own worker.
  *
  * Streams: a reader that has nothing now must not keep a worker spinning,
  * and a few hundred open log streams must not cost a few hundred threads.
@@ -12,8 +12,10 @@
  * thread resumes it HTTP_STREAM_POLL_MS later, and MHD calls the reader
  * again. Every stream waits the same time, so the wait list is a FIFO sorted
  * by deadline, and the timer resumes every stream due within a small slack
- * at once: a quiet stream costs one reader call per poll interval, a few
- * microseconds, and idle streams share the timer's wake-ups.
+ * at once: a quiet stream costs one reader call and one poll() of its socket
+ * per interval, and idle streams share the timer's wake-ups. MHD does not
+ * watch a suspended socket, so that poll() is what notices a client that
+ * left a quiet stream.
  *
  * Locking: `mu` guards the wait list and `stopping`. It is held across
  * MHD_suspend_connection (from the reader) and MHD_resume_connection (from
@@ -31,8 +33,12 @@
  * ("/a%2Fb" would read as two segments), so the raw request target is taken
  * from the URI log callback, split on '/', and each segment decoded on its
  * own. A segment that decodes to '/' or NUL, or is "." or "..", is refused
- * with 400: parameters are safe to use as names. Query arguments are parsed
- * and decoded by MHD.
+ * with 400: parameters are safe to use as names. http_path() is that raw
+ * path, without the query. Query arguments are parsed and decoded by MHD.
+ *
+ * Errors: every reply made here is a JSON error, except those MHD makes
+ * itself before a request reaches this file (a malformed request line, or
+ * headers over CONNECTION_MEMORY: 400, 414, 431 with MHD's HTML body).
  */
 #include "server/http.h"
 
@@ -41,6 +47,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -48,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,14 +67,14 @@
 #define DEFAULT_THREADS         4
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_PER_IP          64
+#define MAX_THREADS             256
 /* An idle connection (keep-alive, a slow sender) is closed after this. */
 #define CONNECTION_TIMEOUT_S 30
 /*
  * MHD's per-connection memory pool: it holds the request line and headers,
- * so it is the header size limit (a request beyond it gets MHD's own 431 or
- * 414), and the send buffer of a streamed reply.
+ * so it is the header size limit (about 32 KiB), and later the send buffer.
  */
-#define CONNECTION_MEMORY (64u << 10)
+#define CONNECTION_MEMORY (32u << 10)
 /* A streamed reply's preferred read size. */
 #define STREAM_BLOCK (16u << 10)
 /* Streams due within this much of the earliest deadline resume together. */
@@ -88,6 +96,7 @@ struct route {
 struct stream {
     struct http_server *srv;
     struct MHD_Connection *conn;
+    int fd; /* the connection's socket, -1 if unknown */
     http_stream_read read;
     http_stream_free free_ctx;
     void *ctx;
@@ -161,6 +170,9 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && line[n - 1] == '\n')
         line[--n] = '\0';
+    /* What MHD says when a stream ends in error or its client left: the reader's to report. */
+    if (!strncmp(line, "Closing connection (application error", 37))
+        return;
     fprintf(stderr, "flywheel: http: %s\n", line);
 }
 
@@ -342,7 +354,7 @@ static void apply_header(struct MHD_Response *resp, const char *name, const char
         fprintf(stderr, "flywheel: http: response header '%s' refused\n", name);
 }
 
-/* Makes resp the request's reply, unless it already has one. Takes resp. */
+/* The first reply wins; a second is a handler's bug, logged and dropped. */
 static bool already_replied(const struct http_request *r)
 {
     if (r->resp)
@@ -350,6 +362,7 @@ static bool already_replied(const struct http_request *r)
     return r->resp != NULL;
 }
 
+/* Makes resp the request's reply, unless it already has one. Takes resp. */
 static void set_reply(struct http_request *r, unsigned status, struct MHD_Response *resp,
                       const char *content_type)
 {
@@ -448,6 +461,18 @@ void http_add_header(struct http_request *r, const char *name, const char *value
 
 /* ---- streams ---- */
 
+/*
+ * Whether the client closed its end. MHD does not watch a suspended
+ * connection, and a write to a closed peer may still succeed once, so a quiet
+ * stream would outlive its client (holding a connection slot) until the log
+ * grew twice. A client that half-closes after its request is taken as gone.
+ */
+static bool client_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct stream *st = cls;
@@ -460,7 +485,7 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         return (size_t)n <= max ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
     if (n == HTTP_STREAM_END)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    if (n < 0)
+    if (n < 0 || client_gone(st->fd))
         return MHD_CONTENT_READER_END_WITH_ERROR;
 
     pthread_mutex_lock(&s->mu);
@@ -529,6 +554,9 @@ void http_reply_stream(struct http_request *r, unsigned status, const char *cont
     struct stream *st = xcalloc(1, sizeof(*st));
     st->srv = r->srv;
     st->conn = r->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     st->read = read;
     st->free_ctx = free_ctx;
     st->ctx = ctx;
@@ -807,7 +835,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
 /* ---- the server ---- */
 
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len,
+static int parse_listen(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
                         struct buf *err)
 {
     const char *colon;
@@ -815,25 +843,25 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     size_t hlen;
 
     memset(ss, 0, sizeof(*ss));
-    if (!listen)
-        listen = "";
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':')
+    if (!addr)
+        addr = "";
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+        if (!rb || rb[1] != ':')
             goto bad;
-        hlen = (size_t)(close - listen - 1);
+        hlen = (size_t)(rb - addr - 1);
         if (hlen >= sizeof(host))
             goto bad;
-        memcpy(host, listen + 1, hlen);
-        colon = close + 1;
+        memcpy(host, addr + 1, hlen);
+        colon = rb + 1;
     } else {
-        colon = strrchr(listen, ':');
+        colon = strrchr(addr, ':');
         if (!colon)
             goto bad;
-        hlen = (size_t)(colon - listen);
+        hlen = (size_t)(colon - addr);
         if (hlen >= sizeof(host))
             goto bad;
-        memcpy(host, listen, hlen);
+        memcpy(host, addr, hlen);
     }
     host[hlen] = '\0';
 
@@ -843,7 +871,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     if (!colon[1] || *end || errno || port < 0 || port > 65535)
         goto bad;
 
-    if (listen[0] == '[') {
+    if (addr[0] == '[') {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons((uint16_t)port);
@@ -861,12 +889,13 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     return 0;
 bad:
     buf_addf(err, "bad listen address '%s' (expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)",
-             listen);
+             addr);
     return -EINVAL;
 }
 
-static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, uint16_t *port,
-                         struct buf *err)
+/* A listening socket (close-on-exec, non-blocking, as MHD's thread pool wants it). */
+static int listen_socket(const char *addr, const struct sockaddr_storage *ss, socklen_t len,
+                         uint16_t *port, struct buf *err)
 {
     int one = 1;
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -886,7 +915,7 @@ static int listen_socket(const struct sockaddr_storage *ss, socklen_t len, uint1
     return fd;
 fail:;
     int e = errno;
-    buf_addf(err, "cannot listen: %s", strerror(e));
+    buf_addf(err, "cannot listen on %s: %s", addr, strerror(e));
     if (fd >= 0)
         close(fd);
     return -e;
@@ -898,6 +927,7 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
     pthread_condattr_t ca;
+    struct stat fd_st;
     int fd = -1, rc;
     bool sync_init = false;
 
@@ -915,8 +945,13 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     }
     if ((rc = parse_listen(cfg->listen, &ss, &sslen, err)))
         goto fail;
-    if ((rc = fd = listen_socket(&ss, sslen, &s->port, err)) < 0)
+    if ((rc = fd = listen_socket(cfg->listen, &ss, sslen, &s->port, err)) < 0)
         goto fail;
+    if (fstat(fd, &fd_st)) {
+        rc = -errno;
+        buf_addf(err, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        goto fail;
+    }
 
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);
@@ -931,6 +966,11 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     s->timer_started = true;
 
     unsigned threads = cfg->threads ? cfg->threads : DEFAULT_THREADS;
+    if (threads > MAX_THREADS) {
+        buf_addf(err, "%u threads is too many (at most %u)", threads, MAX_THREADS);
+        rc = -EINVAL;
+        goto fail;
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -945,7 +985,14 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
         uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s, MHD_OPTION_END);
     if (!s->mhd) {
-        buf_addf(err, "cannot start the HTTP server on %s", cfg->listen);
+        /*
+         * Whether MHD closed the socket it was given depends on where it
+         * failed; close it only if fd still names that socket.
+         */
+        struct stat now;
+        if (fstat(fd, &now) || now.st_dev != fd_st.st_dev || now.st_ino != fd_st.st_ino)
+            fd = -1;
+        buf_addf(err, "cannot start the HTTP server on %s (see the messages above)", cfg->listen);
         rc = -EIO;
         goto fail;
     }

@@ -276,8 +276,9 @@ static int cmd_mirror(int argc, char **argv)
 #include "util/xalloc.h"
 
 /*
- * test-tool http-serve PORTFILE: serves a few routes on 127.0.0.1 (a free
- * port, written to PORTFILE once listening) until SIGTERM or SIGINT:
+ * test-tool http-serve PORTFILE [LISTEN]: serves a few routes on LISTEN
+ * (default 127.0.0.1:0; the port bound is written to PORTFILE once
+ * listening) until SIGTERM or SIGINT:
  *
  *   GET  /echo/{a}/{b}  {"a", "b", "q": ?q, "n": ?n (integer 0..100, default 7),
  *                        "method", "path", "x_test": header X-Test}
@@ -377,14 +378,15 @@ static int cmd_http_serve(int argc, char **argv)
     int sig;
     FILE *f;
 
-    if (argc != 3)
+    if (argc != 3 && argc != 4)
         return 2;
     /* Blocked before any thread starts, so that only sigwait() takes them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (http_start(&s, &(struct http_config){.listen = "127.0.0.1:0", .routes = routes}, &err)) {
+    const char *addr = argc == 4 ? argv[3] : "127.0.0.1:0";
+    if (http_start(&s, &(struct http_config){.listen = addr, .routes = routes}, &err)) {
         fprintf(stderr, "error: %s\n", err.data);
         buf_release(&err);
         return 1;

@@ -4,7 +4,9 @@
  * Reads the pipeline file (default .flywheel.yml; "-" for standard input),
  * reports every problem like a compiler, and with --json prints the
  * normalised pipeline. Exit: 0 valid, 1 invalid (or warnings under
- * --strict), 2 usage or I/O error.
+ * --strict), 2 usage or I/O error. A failed check ends with a summary on
+ * standard error ("FILE: 2 errors, 0 warnings", or "FILE: 1 warning (fatal
+ * under --strict)") and prints nothing on standard output.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -23,7 +25,7 @@ static const char usage[] =
     "\n"
     "  --json     print the normalised pipeline (defaults filled in, matrices\n"
     "             expanded, jobs in dependency order) on standard output\n"
-    "  --strict   also warn about jobs nothing uses; warnings fail the check\n"
+    "  --strict   warnings fail the check\n"
     "  --quiet    print only diagnostics\n"
     "\n"
     "Exit status: 0 valid, 1 invalid, 2 usage or I/O error.\n";
@@ -74,23 +76,31 @@ int cmd_check(int argc, char **argv)
     struct pipeline *p = NULL;
     int rc = 2;
 
-    /* Read one byte past the limit so that the checker reports the size itself. */
-    if (file_read(path, lim.max_bytes + 1, &src, &err)) {
-        if (strstr(err.data, "larger than the limit"))
-            fprintf(stderr, "%s: error: the file is larger than the limit of %zu bytes\n", shown,
-                    lim.max_bytes);
-        else
+    if (file_read(path, lim.max_bytes, &src, &err)) {
+        if (!strstr(err.data, "larger than the limit")) {
             fprintf(stderr, "flywheel check: %s\n", err.data);
-        rc = err.len && strstr(err.data, "larger than the limit") ? 1 : 2;
-        goto out;
+            goto out;
+        }
+        /* Reading stopped at the limit, so the size is unknown: the same words as
+         * pipeline_parse() uses for a file over the limit, and the same report. */
+        diag_add(&d, DIAG_ERROR, (struct pos){0, 0, 0},
+                 "the file is larger than the limit of %zu bytes", lim.max_bytes);
+    } else {
+        p = pipeline_parse(shown, src.data, src.len, &lim, strict ? PL_STRICT : 0, &d);
     }
-    p = pipeline_parse(shown, src.data, src.len, &lim, strict ? PL_STRICT : 0, &d);
     diag_render(&d, shown, src.data, src.len, cli_color(2), &out);
     fputs(out.data, stderr);
+    rc = 1;
     if (!p) {
         fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", shown, d.nerrors,
                 d.nerrors == 1 ? "" : "s", d.nwarnings, d.nwarnings == 1 ? "" : "s");
-        rc = 1;
+        goto out;
+    }
+    if (strict && d.nwarnings) {
+        /* A failed check, like an invalid file: its summary on standard error and
+         * nothing on standard output, not even with --json. */
+        fprintf(stderr, "%s: %zu warning%s (fatal under --strict)\n", shown, d.nwarnings,
+                d.nwarnings == 1 ? "" : "s");
         goto out;
     }
     if (json) {
@@ -104,7 +114,7 @@ int cmd_check(int argc, char **argv)
             printf(", %zu warning%s", d.nwarnings, d.nwarnings == 1 ? "" : "s");
         printf("\n");
     }
-    rc = strict && d.nwarnings ? 1 : 0;
+    rc = 0;
 out:
     fflush(stdout);
     pipeline_free(p);

@@ -1,11 +1,12 @@
 #include "core/glob.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/xalloc.h"
 
-int glob_check(const char *pat, struct buf *err)
+static int check(const char *pat, bool allow_spaces, struct buf *err)
 {
     if (!*pat) {
         buf_adds(err, "an empty pattern");
@@ -13,8 +14,9 @@ int glob_check(const char *pat, struct buf *err)
     }
     for (const char *p = pat; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c <= ' ' || c == 0x7f) {
-            buf_addf(err, "pattern '%s' contains a space or control character", pat);
+        if (c < ' ' || c == 0x7f || (c == ' ' && !allow_spaces)) {
+            buf_addf(err, "pattern '%s' contains a %scontrol character", pat,
+                     allow_spaces ? "" : "space or ");
             return -1;
         }
         if (c == '\\') {
@@ -45,9 +47,61 @@ int glob_check(const char *pat, struct buf *err)
     return 0;
 }
 
-/* Matches one character c against the class starting at *pp (just after '[');
- * advances *pp past the closing ']'. */
-static bool class_match(const char **pp, char c)
+int glob_check(const char *pat, struct buf *err)
+{
+    return check(pat, false, err);
+}
+
+int glob_check_path(const char *pat, struct buf *err)
+{
+    return check(pat, true, err);
+}
+
+/*
+ * Decodes the UTF-8 character at s, of which at most n bytes may be read
+ * (SIZE_MAX for a NUL-terminated string: a NUL ends any sequence); sets *len
+ * to its length. A byte that does not start a valid sequence (a
+ * stray continuation byte, a truncated or overlong sequence) is one character
+ * of its own, whose code point is the byte's value plus 0x110000, so that it
+ * equals no real character but itself.
+ */
+static unsigned long utf8_decode(const char *s, size_t n, size_t *len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned long cp;
+    size_t l;
+    *len = 1;
+    if (u[0] < 0x80)
+        return u[0];
+    if ((u[0] & 0xe0) == 0xc0) {
+        cp = u[0] & 0x1f;
+        l = 2;
+    } else if ((u[0] & 0xf0) == 0xe0) {
+        cp = u[0] & 0x0f;
+        l = 3;
+    } else if ((u[0] & 0xf8) == 0xf0) {
+        cp = u[0] & 0x07;
+        l = 4;
+    } else {
+        return 0x110000ul + u[0];
+    }
+    if (l > n)
+        return 0x110000ul + u[0];
+    for (size_t i = 1; i < l; i++) {
+        if ((u[i] & 0xc0) != 0x80)
+            return 0x110000ul + u[0];
+        cp = cp << 6 | (u[i] & 0x3f);
+    }
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[l] || cp > 0x10ffff)
+        return 0x110000ul + u[0];
+    *len = l;
+    return cp;
+}
+
+/* Matches one character c (a code point) against the class starting at *pp
+ * (just after '['); advances *pp past the closing ']'. */
+static bool class_match(const char **pp, unsigned long c)
 {
     const char *p = *pp;
     bool neg = false, hit = false;
@@ -58,12 +112,12 @@ static bool class_match(const char **pp, char c)
     bool first = true;
     while (*p && (*p != ']' || first)) {
         first = false;
-        char lo = *p, hi = *p;
-        if (p[1] == '-' && p[2] && p[2] != ']') {
-            hi = p[2];
-            p += 3;
-        } else {
-            p++;
+        size_t l;
+        unsigned long lo = utf8_decode(p, SIZE_MAX, &l), hi = lo; /* stops at the NUL */
+        p += l;
+        if (p[0] == '-' && p[1] && p[1] != ']') {
+            hi = utf8_decode(p + 1, SIZE_MAX, &l);
+            p += 1 + l;
         }
         if (c >= lo && c <= hi)
             hit = true;
@@ -76,7 +130,8 @@ static bool class_match(const char **pp, char c)
 
 bool glob_match(const char *pat, const char *s)
 {
-    /* Dynamic programming over positions of s: cur[j] = pattern so far matches s[0..j). */
+    /* Dynamic programming over byte positions of s: cur[j] = pattern so far matches
+     * s[0..j). '?' and classes step over a whole UTF-8 character. */
     size_t n = strlen(s);
     bool *cur = xcalloc(n + 1, sizeof(bool));
     bool *next = xcalloc(n + 1, sizeof(bool));
@@ -101,13 +156,15 @@ bool glob_match(const char *pat, const char *s)
                 if (!cur[j])
                     continue;
                 const char *q = p;
+                size_t len = 1;
                 bool ok;
                 if (*q == '?') {
+                    (void)utf8_decode(s + j, n - j, &len);
                     ok = s[j] != '/';
                     q++;
                 } else if (*q == '[') {
                     q++;
-                    ok = class_match(&q, s[j]);
+                    ok = class_match(&q, utf8_decode(s + j, n - j, &len));
                 } else {
                     if (*q == '\\')
                         q++;
@@ -116,7 +173,7 @@ bool glob_match(const char *pat, const char *s)
                 }
                 after = q;
                 if (ok)
-                    next[j + 1] = true;
+                    next[j + len] = true;
             }
             if (after == p) {
                 /* No live state: still advance over the token. */

@@ -94,6 +94,7 @@ void pipeline_limits_default(struct pl_limits *lim)
     lim->max_depth = 32;
     lim->max_string = 64 << 10;
     lim->max_nodes = 1000000;
+    lim->max_expanded = 16 << 20;
 }
 
 const char *pl_event_name(enum pl_event e)
@@ -462,24 +463,51 @@ static int get_int(struct ctx *c, struct ynode *n, const char *where, const char
     return -1;
 }
 
+/*
+ * A decimal number: an optional sign, digits with an optional fraction (or a
+ * fraction alone), an optional exponent. strtod() takes more: hexadecimal
+ * ("0x10"), "inf", "nan", which a threshold must not be.
+ */
+static bool is_decimal(const char *s)
+{
+    size_t digits = 0;
+    if (*s == '+' || *s == '-')
+        s++;
+    for (; isdigit((unsigned char)*s); s++)
+        digits++;
+    if (*s == '.')
+        for (s++; isdigit((unsigned char)*s); s++)
+            digits++;
+    if (!digits)
+        return false;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!isdigit((unsigned char)*s))
+            return false;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
 static int get_number(struct ctx *c, struct ynode *n, const char *where, const char *key,
                       double *out)
 {
     bool ok = false;
     double v = 0;
-    if (n->kind == YNODE_SCALAR && n->slen > 0 && n->slen < 64) {
+    if (n->kind == YNODE_SCALAR && n->slen > 0 && n->slen < 64 && is_decimal(n->str)) {
         char *end;
         errno = 0;
         v = strtod(n->str, &end);
-        ok = !errno && *end == '\0' && isfinite(v) &&
-             (isdigit((unsigned char)n->str[0]) || n->str[0] == '-' || n->str[0] == '.' ||
-              n->str[0] == '+');
+        ok = !errno && *end == '\0' && isfinite(v);
     }
     if (ok && !n->quoted) {
         *out = v;
         return 0;
     }
-    scalar_type_error(c, n, where, key, "a number", ok);
+    scalar_type_error(c, n, where, key, "a decimal number", ok);
     return -1;
 }
 
@@ -588,6 +616,9 @@ static bool valid_name(const char *s)
     return true;
 }
 
+#define ENV_NAME_MAX_LEN 256
+
+/* The characters of a variable name; its length is checked apart, for its own message. */
 static bool valid_env_name(const char *s)
 {
     if (!*s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
@@ -595,7 +626,7 @@ static bool valid_env_name(const char *s)
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_')
             return false;
-    return strlen(s) <= 256;
+    return true;
 }
 
 /* A job, target or environment name; where ("environment 'p'") may be "". */
@@ -622,6 +653,11 @@ static int check_env_name(struct ctx *c, const struct ynode *k, const char *wher
                  "%s: '%s' is not a valid %s name: use letters, digits and '_', not starting "
                  "with a digit",
                  where, k->str, what);
+        return -1;
+    }
+    if (k->slen > ENV_NAME_MAX_LEN) {
+        error_at(c, k->pos, "%s: %s name '%.20s...' has %zu characters; the limit is %d", where,
+                 what, k->str, k->slen, ENV_NAME_MAX_LEN);
         return -1;
     }
     if (!strncmp(k->str, "FLYWHEEL_", 9)) {
@@ -717,7 +753,8 @@ static void get_names(struct ctx *c, struct ynode *n, const char *where, const c
     strs_release(&tmp);
 }
 
-/* Paths inside the workspace: relative, no '..', no empty. Globs allowed. */
+/* Paths inside the workspace: relative, no '..', no empty. Globs allowed, and spaces
+ * (file names have them; branch and tag globs may not). */
 static void get_paths(struct ctx *c, struct ynode *n, const char *where, const char *key,
                       struct pl_strs *out)
 {
@@ -748,7 +785,7 @@ static void get_paths(struct ctx *c, struct ynode *n, const char *where, const c
                     if (*p == '/')
                         p++;
                 }
-                if (!bad && glob_check(s, &err)) {
+                if (!bad && glob_check_path(s, &err)) {
                     error_at(c, tmp.v[i].pos, "%s: '%s': %s", where, key, err.data);
                     bad = true;
                 }
@@ -813,6 +850,17 @@ static int event_word(struct ctx *c, struct ynode *n, const char *where, unsigne
 
 static const char *const when_keys[] = {"events", "branches", "tags", NULL};
 
+/* Can a job with these branch filters run for the branch called name? */
+static bool branches_match(const struct pl_strs *branches, const char *name)
+{
+    if (!branches->n)
+        return true;
+    for (size_t i = 0; i < branches->n; i++)
+        if (glob_match(branches->v[i].s, name))
+            return true;
+    return false;
+}
+
 static void get_when(struct ctx *c, struct ynode *n, const char *where, struct pl_when *w)
 {
     w->events = 0;
@@ -857,6 +905,23 @@ static void get_when(struct ctx *c, struct ynode *n, const char *where, struct p
         get_globs(c, tg, where, "when.tags", &w->tags);
     if (!w->events)
         w->events = PL_EV_ALL;
+    /* Filters that the events make pointless: 'events' was written with them. */
+    if (ev && tg && !(w->events & PL_EV_TAG))
+        warn_at(c, lookup_key(&e, "tags")->pos,
+                "%s: 'when.tags' never applies: 'when.events' has no tag runs (add tag to the "
+                "events, or remove the tags)",
+                where);
+    if (ev && br && !(w->events & (PL_EV_MAIN | PL_EV_CHANGE)))
+        warn_at(c, lookup_key(&e, "branches")->pos,
+                "%s: 'when.branches' never applies: 'when.events' has no main or change runs "
+                "(branch filters apply to those)",
+                where);
+    else if (ev && br && w->branches.n && (w->events & PL_EV_MAIN) && !(w->events & PL_EV_CHANGE) &&
+             !branches_match(&w->branches, c->p->main_branch))
+        warn_at(c, lookup_key(&e, "branches")->pos,
+                "%s: 'when.branches' does not match the main branch '%s', so the job never runs "
+                "on main runs",
+                where, c->p->main_branch);
     free(e.v);
 }
 
@@ -1130,12 +1195,73 @@ static bool combo_matches(const struct pl_kvs *cb, const struct pl_kvs *pat)
     return true;
 }
 
+static size_t strs_bytes(const struct pl_strs *l)
+{
+    size_t b = 0;
+    for (size_t i = 0; i < l->n; i++)
+        b = xadd(b, strlen(l->v[i].s) + 1);
+    return b;
+}
+
+static size_t kvs_bytes(const struct pl_kvs *l)
+{
+    size_t b = 0;
+    for (size_t i = 0; i < l->n; i++)
+        b = xadd(b, strlen(l->v[i].key) + strlen(l->v[i].value) + 2);
+    return b;
+}
+
+/* The bytes of text in job j: what one more copy of it costs. */
+static size_t job_bytes(const struct pl_job *j)
+{
+    size_t b = strlen(j->name) + strlen(j->base) + 2;
+    const struct pl_strs *lists[] = {&j->run,       &j->needs,   &j->when.branches, &j->when.tags,
+                                     &j->artifacts, &j->reports, &j->cache_inputs,  &j->secrets};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        b = xadd(b, strs_bytes(lists[i]));
+    return xadd(b, kvs_bytes(&j->env));
+}
+
 /*
- * Expands jd's matrix into combos; returns their number, or SIZE_MAX when the
- * pipeline would have more than max jobs with the `others` it already has.
+ * What a combination whose values hold kv_bytes bytes adds to the expanded
+ * pipeline: a copy of the job, and its values three times (the job's matrix,
+ * its env and its name).
+ */
+static double combo_cost(size_t job, double kv_bytes)
+{
+    return (double)job + 3 * kv_bytes;
+}
+
+static void matrix_text_error(struct ctx *c, struct jobdef *jd, size_t left)
+{
+    if (left == c->lim.max_expanded)
+        error_at(c, jd->matrix_pos,
+                 "job '%s': the matrix expands to more than %zu bytes of text, the limit for "
+                 "the expanded pipeline (each combination is a copy of the job)",
+                 jd->job.base, left);
+    else
+        error_at(c, jd->matrix_pos,
+                 "job '%s': the matrix expands to more than the %zu bytes of text that the jobs "
+                 "before it leave of the limit of %zu for the expanded pipeline (each "
+                 "combination is a copy of the job)",
+                 jd->job.base, left, c->lim.max_expanded);
+}
+
+/*
+ * Expands jd's matrix into combos; returns their number, or SIZE_MAX (after
+ * reporting why) when the pipeline would have more than max jobs with the
+ * `others` it already has, or when the combinations would hold more than
+ * *text_left bytes of text (which is decreased by what they hold).
+ *
+ * include works as in GitHub Actions: an entry is added to every combination
+ * of the axes (after exclude) whose values it does not change, its other
+ * keys set in them (overwriting what an earlier entry set, never an axis
+ * value), so that an entry without axis keys extends every combination and
+ * one that only repeats a combination's values changes nothing; an entry
+ * that fits no combination becomes one of its own, with exactly its keys.
  */
 static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out, size_t others,
-                            size_t max)
+                            size_t max, size_t *text_left)
 {
     size_t left = max > others ? max - others : 0;
     size_t total = jd->naxes ? 1 : 0;
@@ -1167,19 +1293,34 @@ static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out
         buf_release(&b);
         return SIZE_MAX;
     }
+    /* What the combinations of the axes would hold, before making them (and before
+     * exclude: many axes of one value each cost much even if excluded): each value
+     * of an axis is in total / (its number of values) of them. */
+    size_t jb = job_bytes(&jd->job);
+    double cost = 0;
+    for (size_t a = 0; a < jd->naxes; a++) {
+        const struct axis *ax = &jd->axes[a];
+        double per = (double)total / (double)ax->values.n;
+        for (size_t q = 0; q < ax->values.n; q++)
+            cost += 3 * per * (double)(strlen(ax->name) + strlen(ax->values.v[q].s) + 2);
+    }
+    cost += (double)total * combo_cost(jb, 0);
+    if (cost > (double)*text_left) {
+        matrix_text_error(c, jd, *text_left);
+        return SIZE_MAX;
+    }
     struct combo *v = xcalloc(total + jd->ninclude + 1, sizeof(*v));
     size_t n = 0;
+    size_t *digit = xcalloc(jd->naxes + 1, sizeof(size_t));
     for (size_t i = 0; i < total; i++) {
         size_t rest = i;
         /* The last axis varies fastest, as in GitHub Actions. */
-        size_t *digit = xcalloc(jd->naxes + 1, sizeof(size_t));
         for (size_t a = jd->naxes; a-- > 0;) {
             digit[a] = rest % jd->axes[a].values.n;
             rest /= jd->axes[a].values.n;
         }
         for (size_t a = 0; a < jd->naxes; a++)
             kvs_add(&v[n].kv, jd->axes[a].name, jd->axes[a].values.v[digit[a]].s, jd->axes[a].pos);
-        free(digit);
         for (size_t x = 0; x < jd->nexclude; x++)
             if (jd->exclude[x].kv.n && combo_matches(&v[n].kv, &jd->exclude[x].kv))
                 v[n].excluded = true;
@@ -1190,33 +1331,77 @@ static size_t expand_matrix(struct ctx *c, struct jobdef *jd, struct combo **out
             n++;
         }
     }
-    /* include: extend the combinations whose axis values it matches with its other keys;
-     * when it matches none, add it as a combination of its own. */
+    free(digit);
+    cost = 0; /* what the combinations left by exclude hold */
+    for (size_t i = 0; i < n; i++)
+        cost += combo_cost(jb, (double)kvs_bytes(&v[i].kv));
+
+    /* Each include entry split into its axis keys and its other keys. */
+    struct pl_kvs *inc_axes = xcalloc(jd->ninclude + 1, sizeof(*inc_axes));
+    struct pl_kvs *inc_extra = xcalloc(jd->ninclude + 1, sizeof(*inc_extra));
+    bool *fits = xcalloc(jd->ninclude + 1, sizeof(bool));
     for (size_t x = 0; x < jd->ninclude; x++) {
         const struct pl_kvs *inc = &jd->include[x].kv;
-        struct pl_kvs axes_part = {0}, extra = {0};
         for (size_t k = 0; k < inc->n; k++) {
             bool is_axis = false;
             for (size_t a = 0; a < jd->naxes && !is_axis; a++)
                 is_axis = !strcmp(jd->axes[a].name, inc->v[k].key);
-            kvs_add(is_axis ? &axes_part : &extra, inc->v[k].key, inc->v[k].value, inc->v[k].pos);
+            kvs_add(is_axis ? &inc_axes[x] : &inc_extra[x], inc->v[k].key, inc->v[k].value,
+                    inc->v[k].pos);
         }
-        bool matched = false;
-        if (extra.n && axes_part.n) {
-            for (size_t i = 0; i < n; i++) {
-                if (combo_matches(&v[i].kv, &axes_part)) {
-                    for (size_t k = 0; k < extra.n; k++)
-                        if (!kvs_get(&v[i].kv, extra.v[k].key))
-                            kvs_add(&v[i].kv, extra.v[k].key, extra.v[k].value, extra.v[k].pos);
-                    matched = true;
+    }
+    /* Combination by combination, every entry in order: a map of the combination's
+     * keys keeps setting one a linear search (entries may add thousands). */
+    size_t norig = n;
+    bool over = false;
+    for (size_t i = 0; i < norig && !over; i++) {
+        struct strmap keys = STRMAP_INIT;
+        for (size_t k = 0; k < v[i].kv.n; k++)
+            strmap_put(&keys, v[i].kv.v[k].key, k);
+        for (size_t x = 0; x < jd->ninclude && !over; x++) {
+            if (!combo_matches(&v[i].kv, &inc_axes[x]))
+                continue;
+            fits[x] = true;
+            for (size_t k = 0; k < inc_extra[x].n; k++) {
+                const struct pl_kv *e = &inc_extra[x].v[k];
+                size_t at;
+                if (strmap_get(&keys, e->key, &at)) {
+                    free(v[i].kv.v[at].value);
+                    v[i].kv.v[at].value = xstrdup(e->value);
+                    v[i].kv.v[at].pos = e->pos;
+                    cost += 3.0 * (double)(strlen(e->value) + 1);
+                } else {
+                    kvs_add(&v[i].kv, e->key, e->value, e->pos);
+                    strmap_put(&keys, v[i].kv.v[v[i].kv.n - 1].key, v[i].kv.n - 1);
+                    cost += 3.0 * (double)(strlen(e->key) + strlen(e->value) + 2);
                 }
             }
+            over = cost > (double)*text_left;
         }
-        if (!matched)
-            kvs_copy(&v[n++].kv, inc);
-        kvs_release(&axes_part);
-        kvs_release(&extra);
+        strmap_release(&keys);
     }
+    for (size_t x = 0; x < jd->ninclude && !over; x++) {
+        if (fits[x])
+            continue;
+        kvs_copy(&v[n++].kv, &jd->include[x].kv);
+        cost += combo_cost(jb, (double)kvs_bytes(&jd->include[x].kv));
+        over = cost > (double)*text_left;
+    }
+    for (size_t x = 0; x < jd->ninclude; x++) {
+        kvs_release(&inc_axes[x]);
+        kvs_release(&inc_extra[x]);
+    }
+    free(inc_axes);
+    free(inc_extra);
+    free(fits);
+    if (over) {
+        matrix_text_error(c, jd, *text_left);
+        for (size_t i = 0; i < n; i++)
+            combo_release(&v[i]);
+        free(v);
+        return SIZE_MAX;
+    }
+    *text_left -= (size_t)cost;
     *out = v;
     return n;
 }
@@ -1226,6 +1411,7 @@ static void expand_jobs(struct ctx *c)
 {
     struct pipeline *p = c->p;
     size_t cap = 0;
+    size_t text_left = c->lim.max_expanded;
     for (size_t i = 0; i < c->ndefs; i++) {
         struct jobdef *jd = &c->defs[i];
         jd->first = p->njobs;
@@ -1233,10 +1419,14 @@ static void expand_jobs(struct ctx *c)
             ALLOC_GROW(p->jobs, p->njobs + 1, cap);
             job_copy(&p->jobs[p->njobs++], &jd->job);
             jd->count = 1;
+            /* No check here: a job without a matrix holds text that the YAML
+             * tree's own limit bounds. What it holds is still spent. */
+            size_t jb = job_bytes(&jd->job);
+            text_left = jb < text_left ? text_left - jb : 0;
             continue;
         }
         struct combo *combos = NULL;
-        size_t n = expand_matrix(c, jd, &combos, p->njobs, c->lim.max_jobs);
+        size_t n = expand_matrix(c, jd, &combos, p->njobs, c->lim.max_jobs, &text_left);
         if (n == SIZE_MAX) {
             c->jobs_ok = false;
             continue;
@@ -1244,6 +1434,10 @@ static void expand_jobs(struct ctx *c)
         if (!n)
             error_at(c, jd->matrix_pos, "job '%s': the matrix excludes every combination",
                      jd->job.base);
+        /* The job's own env names, by index: a copy keeps them at the same place. */
+        struct strmap own = STRMAP_INIT;
+        for (size_t q = 0; q < jd->job.env.n; q++)
+            strmap_put(&own, jd->job.env.v[q].key, q);
         for (size_t k = 0; k < n; k++) {
             ALLOC_GROW(p->jobs, p->njobs + 1, cap);
             struct pl_job *j = &p->jobs[p->njobs++];
@@ -1251,17 +1445,25 @@ static void expand_jobs(struct ctx *c)
             struct buf name = BUF_INIT;
             buf_addf(&name, "%s[", jd->job.base);
             for (size_t q = 0; q < combos[k].kv.n; q++) {
-                buf_addf(&name, "%s%s", q ? "," : "", combos[k].kv.v[q].value);
-                kvs_add(&j->matrix, combos[k].kv.v[q].key, combos[k].kv.v[q].value,
-                        combos[k].kv.v[q].pos);
-                kvs_add(&j->env, combos[k].kv.v[q].key, combos[k].kv.v[q].value,
-                        combos[k].kv.v[q].pos);
+                const struct pl_kv *m = &combos[k].kv.v[q];
+                size_t at;
+                buf_addf(&name, "%s%s", q ? "," : "", m->value);
+                kvs_add(&j->matrix, m->key, m->value, m->pos);
+                if (strmap_get(&own, m->key, &at)) {
+                    /* the matrix value wins over the job's own, in its place */
+                    free(j->env.v[at].value);
+                    j->env.v[at].value = xstrdup(m->value);
+                    j->env.v[at].pos = m->pos;
+                } else {
+                    kvs_add(&j->env, m->key, m->value, m->pos);
+                }
             }
             buf_addch(&name, ']');
             free(j->name);
             j->name = buf_detach(&name, NULL);
             combo_release(&combos[k]);
         }
+        strmap_release(&own);
         free(combos);
         jd->count = n;
     }
@@ -1370,6 +1572,7 @@ static void events_words(unsigned ev, struct buf *out)
 static void resolve_needs(struct ctx *c, struct names *nm)
 {
     struct pipeline *p = c->p;
+    const char *main_br = p->main_branch;
     for (size_t d = 0; d < c->ndefs; d++) {
         struct jobdef *jd = &c->defs[d];
         if (!jd->count)
@@ -1398,6 +1601,16 @@ static void resolve_needs(struct ctx *c, struct names *nm)
                              a.data, p->jobs[t].base, b.data);
                     buf_release(&a);
                     buf_release(&b);
+                    break;
+                }
+                /* Of the branch filters, only the main branch is known here: a job
+                 * that runs on main runs cannot need one whose filters leave it out. */
+                if ((j->when.events & PL_EV_MAIN) && branches_match(&j->when.branches, main_br) &&
+                    !branches_match(&p->jobs[t].when.branches, main_br)) {
+                    error_at(c, j->needs.v[k].pos,
+                             "job '%s' runs on main runs but needs '%s', whose 'when.branches' "
+                             "does not match the main branch '%s'",
+                             j->base, p->jobs[t].base, main_br);
                     break;
                 }
             }
@@ -1611,6 +1824,13 @@ static void resolve_release(struct ctx *c, struct names *nm)
                 error_at(c, r->from.v[k].pos,
                          "release: job '%s' does not run on main runs, where releases are made",
                          j->name);
+                break;
+            }
+            if (!branches_match(&j->when.branches, c->p->main_branch)) {
+                error_at(c, r->from.v[k].pos,
+                         "release: job '%s' does not run on main runs, where releases are made: "
+                         "its 'when.branches' does not match the main branch '%s'",
+                         j->base, c->p->main_branch);
                 break;
             }
         }
@@ -2118,8 +2338,6 @@ static void warn_unused(struct ctx *c)
                     "job '%s' declares artifacts, but no job needs it and the release does not "
                     "take them",
                     j->name);
-        else if ((c->flags & PL_STRICT) && p->release.present)
-            warn_at(c, j->pos, "job '%s': no job needs it and it is not released", j->name);
     }
     free(needed);
 }
@@ -2191,8 +2409,11 @@ static void parse_top(struct ctx *c, struct ynode *root)
             error_at(c, jobs->pos, "'jobs' is empty: a pipeline has at least one job");
             c->jobs_ok = false;
         }
-        if (je.n > c->lim.max_jobs) {
-            error_at(c, jobs->pos, "the pipeline has %zu jobs; the limit is %zu", je.n,
+        size_t njobs = 0; /* hidden keys are templates, not jobs */
+        for (size_t i = 0; i < je.n; i++)
+            njobs += je.v[i].k->str[0] != '.';
+        if (njobs > c->lim.max_jobs) {
+            error_at(c, jobs->pos, "the pipeline has %zu jobs; the limit is %zu", njobs,
                      c->lim.max_jobs);
             c->jobs_ok = false;
             je.n = 0;
@@ -2240,7 +2461,9 @@ struct pipeline *pipeline_parse(const char *file, const char *src, size_t len,
     c.p->file = xstrdup(file);
 
     if (len > c.lim.max_bytes) {
-        error_at(&c, (struct pos){0, 0, 0}, "the file is %zu bytes; the limit is %zu", len,
+        /* Worded without the size: `flywheel check` says the same of a file it
+         * stopped reading at the limit, whose size it does not know. */
+        error_at(&c, (struct pos){0, 0, 0}, "the file is larger than the limit of %zu bytes",
                  c.lim.max_bytes);
         goto out;
     }

@@ -75,7 +75,9 @@ struct pl_job {
     struct pl_strs needs; /* as written (a base name stands for all its combinations) */
     size_t *need_idx;     /* resolved: indexes into pipeline.jobs, no duplicates */
     size_t nneed;
-    struct pl_kvs env;    /* the job's env, matrix values last */
+    struct pl_kvs env;    /* the job's env with the matrix values set: one entry per name, a
+                             matrix value in the place of the job's own for the same name,
+                             the other matrix values last */
     struct pl_kvs matrix; /* this combination's values, in axis order */
     struct pl_when when;
     int64_t timeout_ms;
@@ -160,19 +162,30 @@ struct pipeline {
     size_t nenvs;
 };
 
-/* Limits against hostile input; pipeline_limits_default() has the values below. */
+/*
+ * Limits against hostile input; pipeline_limits_default() has the values
+ * below. Besides these, the YAML text with aliases expanded is limited to
+ * YTREE_MAX_BYTES (16 MiB, core/ytree.h).
+ */
 struct pl_limits {
-    size_t max_bytes;  /* 1 MiB */
-    size_t max_jobs;   /* 10,000 after matrix expansion */
-    size_t max_depth;  /* 32 levels of nesting */
-    size_t max_string; /* 64 KiB per string */
-    size_t max_nodes;  /* 1,000,000 YAML nodes with aliases expanded */
+    size_t max_bytes;    /* 1 MiB */
+    size_t max_jobs;     /* 10,000 after matrix expansion */
+    size_t max_depth;    /* 32 levels of nesting */
+    size_t max_string;   /* 64 KiB per string */
+    size_t max_nodes;    /* 1,000,000 YAML nodes with aliases expanded */
+    size_t max_expanded; /* 16 MiB of text in the jobs after matrix expansion */
 };
 
 void pipeline_limits_default(struct pl_limits *lim);
 
 enum pl_flags {
-    PL_STRICT = 1 << 0, /* also warn about unused jobs */
+    /*
+     * The caller fails on warnings (check --strict). No check depends on it
+     * today: the warning about an unused job is given for jobs whose
+     * artifacts nothing takes, with or without it, and test jobs, which
+     * nothing needs by nature, are not "unused".
+     */
+    PL_STRICT = 1 << 0,
 };
 
 /*

@@ -49,10 +49,19 @@ static int parse_days(const char *s, size_t n, unsigned *days, struct buf *err)
             a = b = parse_day(s + i, j - i);
         }
         if (a < 0 || b < 0) {
+            /* Name the bad end of a range whose other end is a day ("Fry" in
+             * "Mon-Fry"); else the whole item ("Mon-", "Mon-Tue-Wed", "09:00-17:00"). */
+            const char *bad = s + i;
+            size_t nbad = j - i;
+            if (dash && (a < 0) != (b < 0) && dash > s + i && dash + 1 < s + j &&
+                !memchr(dash + 1, '-', (size_t)(s + j - dash - 1))) {
+                bad = a < 0 ? s + i : dash + 1;
+                nbad = a < 0 ? (size_t)(dash - (s + i)) : (size_t)(s + j - dash - 1);
+            }
             buf_addf(err,
                      "'%.*s' is not a day: use Mon, Tue, Wed, Thu, Fri, Sat, Sun, ranges "
                      "like Mon-Fri, or daily, weekdays, weekends",
-                     (int)(j - i), s + i);
+                     (int)nbad, bad);
             return -1;
         }
         for (int d = a;; d = (d + 1) % 7) {
@@ -110,11 +119,65 @@ int window_tz_check(const char *tz, struct buf *err)
     return 0;
 }
 
+/* Words of a window, split at blanks; at most this many are looked at. */
+#define MAX_WORDS 8
+
+/*
+ * A day or time range written with blanks around its '-' or ',' ("Mon - Fri",
+ * "Sat, Sun", "09:00 - 17:00") is split into several words, and the words
+ * after the first would be read as a time zone ("'-' is not a time zone"):
+ * says what to write instead. Returns -1 when it did.
+ */
+static int spaced_separator(const char *const *w, const size_t *l, size_t nw, struct buf *err)
+{
+    for (size_t i = 0; i + 1 < nw; i++) {
+        bool digit = isdigit((unsigned char)w[i][0]);
+        if (i > 0 && !digit)
+            continue; /* only the days (first) and a time range join with the next word */
+        if (!digit && !isalpha((unsigned char)w[i][0]))
+            continue;
+        size_t last; /* the last word of the joined text */
+        char sep;
+        if (l[i + 1] == 1 && (w[i + 1][0] == '-' || w[i + 1][0] == ',') && i + 2 < nw) {
+            sep = w[i + 1][0];
+            last = i + 2;
+        } else if (l[i] > 1 && (w[i][l[i] - 1] == '-' || w[i][l[i] - 1] == ',')) {
+            sep = w[i][l[i] - 1];
+            last = i + 1;
+        } else if (l[i + 1] > 1 && (w[i + 1][0] == '-' || w[i + 1][0] == ',') &&
+                   !(digit && memchr(w[i], '-', l[i]))) {
+            /* after a whole time range, "-05:00" is a time zone */
+            sep = w[i + 1][0];
+            last = i + 1;
+        } else {
+            continue;
+        }
+        /* The word after the separator must start like the one before it. */
+        const char *after = w[last][0] == sep ? w[last] + 1 : w[last];
+        if (!*after || (digit ? !isdigit((unsigned char)*after) : !isalpha((unsigned char)*after)))
+            continue;
+        if (digit && sep != '-')
+            continue;
+        struct buf joined = BUF_INIT;
+        for (size_t k = i; k <= last; k++)
+            buf_add(&joined, w[k], l[k]);
+        buf_addf(err, "'%.*s': write %s without spaces, as %s", (int)(w[last] + l[last] - w[i]),
+                 w[i],
+                 digit        ? "a time range"
+                 : sep == '-' ? "a day range"
+                              : "a list of days",
+                 joined.data);
+        buf_release(&joined);
+        return -1;
+    }
+    return 0;
+}
+
 int window_range_parse(const char *s, struct window_range *r, struct buf *err)
 {
-    const char *words[4];
-    size_t lens[4];
-    size_t nw = 0;
+    const char *words[MAX_WORDS];
+    size_t lens[MAX_WORDS];
+    size_t nw = 0, total = 0;
     const char *p = s;
 
     memset(r, 0, sizeof(*r));
@@ -126,16 +189,21 @@ int window_range_parse(const char *s, struct window_range *r, struct buf *err)
         const char *w = p;
         while (*p && *p != ' ' && *p != '\t')
             p++;
-        if (nw == 3) {
-            buf_addf(err, "'%s' is not a window: expected DAYS [HH:MM-HH:MM] [TIMEZONE]", s);
-            return -1;
+        if (nw < MAX_WORDS) {
+            words[nw] = w;
+            lens[nw] = (size_t)(p - w);
+            nw++;
         }
-        words[nw] = w;
-        lens[nw] = (size_t)(p - w);
-        nw++;
+        total++;
     }
     if (!nw) {
         buf_adds(err, "an empty window: expected DAYS [HH:MM-HH:MM] [TIMEZONE]");
+        return -1;
+    }
+    if (spaced_separator(words, lens, nw, err))
+        return -1;
+    if (total > 3) {
+        buf_addf(err, "'%s' is not a window: expected DAYS [HH:MM-HH:MM] [TIMEZONE]", s);
         return -1;
     }
     if (parse_days(words[0], lens[0], &r->days, err))
@@ -147,7 +215,7 @@ int window_range_parse(const char *s, struct window_range *r, struct buf *err)
         const char *dash = memchr(words[k], '-', lens[k]);
         if (!dash || parse_hhmm(words[k], (size_t)(dash - words[k]), &r->start_min) ||
             parse_hhmm(dash + 1, (size_t)(words[k] + lens[k] - dash - 1), &r->end_min) ||
-            r->start_min == 1440 || r->end_min == 0) {
+            r->start_min == 1440) {
             buf_addf(err, "'%.*s' is not a time range: expected HH:MM-HH:MM such as 09:00-17:00",
                      (int)lens[k], words[k]);
             return -1;
@@ -156,6 +224,8 @@ int window_range_parse(const char *s, struct window_range *r, struct buf *err)
             buf_addf(err, "'%.*s' is an empty time range", (int)lens[k], words[k]);
             return -1;
         }
+        if (r->end_min == 0)
+            r->end_min = 1440; /* 22:00-00:00 ends at midnight, like 22:00-24:00 */
         k++;
     }
     if (k < nw) {

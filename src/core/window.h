@@ -1,10 +1,12 @@
 /*
  * Deployment windows: "Mon-Fri 09:00-17:00 UTC", "Sat,Sun", "daily 22:00-06:00
  * Europe/Paris". Days (Mon..Sun, ranges and lists, or daily / weekdays /
- * weekends / *), an optional time range (end may be 24:00; an end before the
- * start crosses midnight), an optional time zone (UTC, +HH:MM, or an IANA
- * name such as Europe/Paris). Parsing only; evaluation lives with the
- * deployment controller.
+ * weekends / *), an optional time range (an end of 24:00 or 00:00 is
+ * midnight at the end of the day; an end before the start crosses midnight),
+ * an optional time zone (UTC, +HH:MM, or an IANA name such as Europe/Paris).
+ * Words are separated by blanks, so ranges and lists are written without
+ * them ("Mon-Fri", not "Mon - Fri", which is refused with that advice).
+ * Parsing only; evaluation lives with the deployment controller.
  */
 #ifndef FLYWHEEL_CORE_WINDOW_H
 #define FLYWHEEL_CORE_WINDOW_H
@@ -18,6 +20,8 @@ struct window_range {
     char tz[64];   /* "" = the window's default time zone */
 };
 
+/* Parses s into *r. Returns 0; or -1 with a reason appended to err (the reason
+ * names the word at fault: "'Fry' is not a day: ..."). */
 int window_range_parse(const char *s, struct window_range *r, struct buf *err)
     __attribute__((warn_unused_result));
 /* Checks a time zone name's shape (not that the zone exists). */

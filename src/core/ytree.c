@@ -125,6 +125,8 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
     int ndocs = 0;
     int rc = -1;
     bool done = false;
+    size_t total_bytes = 0; /* the document's size so far, aliases expanded */
+    const size_t max_bytes = YTREE_MAX_BYTES;
 
     *out = NULL;
     if (!yaml_parser_initialize(&parser)) {
@@ -148,7 +150,15 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
                 goto out;
             }
             struct pos p = mark_pos(parser.problem_mark);
-            if (parser.context)
+            if (parser.context && parser.problem_mark.index >= len &&
+                parser.context_mark.index < len)
+                /* Something left open at the end of the file (a quote, a bracket):
+                 * libyaml finds out past the last line; where it opened is what
+                 * the reader needs. */
+                diag_add(d, DIAG_ERROR, mark_pos(parser.context_mark),
+                         "invalid YAML: %s %s (opened here, still open at the end of the file)",
+                         parser.problem, parser.context);
+            else if (parser.context)
                 diag_add(d, DIAG_ERROR, p, "invalid YAML: %s %s", parser.problem, parser.context);
             else
                 diag_add(d, DIAG_ERROR, p, "invalid YAML: %s",
@@ -179,6 +189,15 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
                 yaml_event_delete(&ev);
                 goto out;
             }
+            total_bytes = sat_add(total_bytes, target->bytes);
+            if (total_bytes > max_bytes) {
+                diag_add(d, DIAG_ERROR, mark_pos(ev.start_mark),
+                         "the document expands to more than %zu bytes through aliases: '*%s' "
+                         "here stands for %zu bytes",
+                         max_bytes, (const char *)ev.data.alias.anchor, target->bytes);
+                yaml_event_delete(&ev);
+                goto out;
+            }
             attach(t, stack, depth, target);
             break;
         }
@@ -190,12 +209,21 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
                 yaml_event_delete(&ev);
                 goto out;
             }
+            total_bytes = sat_add(total_bytes, ev.data.scalar.length);
+            if (total_bytes > max_bytes) {
+                diag_add(d, DIAG_ERROR, mark_pos(ev.start_mark),
+                         "the document holds more than %zu bytes of text", max_bytes);
+                yaml_event_delete(&ev);
+                goto out;
+            }
             struct ynode *n = new_node(t, YNODE_SCALAR, ev.start_mark, ev.end_mark);
             n->str = xmemdupz(ev.data.scalar.value, ev.data.scalar.length);
             n->slen = ev.data.scalar.length;
+            n->bytes = n->slen;
             n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
                         ev.data.scalar.style != YAML_ANY_SCALAR_STYLE;
             n->tagged = ev.data.scalar.tag != NULL && !ev.data.scalar.plain_implicit;
+            n->null_tagged = n->tagged && !strcmp((const char *)ev.data.scalar.tag, YAML_NULL_TAG);
             if (ev.data.scalar.anchor)
                 add_anchor(t, (const char *)ev.data.scalar.anchor, n);
             attach(t, stack, depth, n);
@@ -227,10 +255,13 @@ int ytree_parse(const char *src, size_t len, const struct ytree_limits *lim, str
             if (n->kind == YNODE_MAP)
                 n->n /= 2; /* entries were attached as key, value, key, value... */
             size_t total = n->kind == YNODE_MAP ? n->n * 2 : n->n;
-            size_t w = 1;
-            for (size_t i = 0; i < total; i++)
+            size_t w = 1, bytes = 0;
+            for (size_t i = 0; i < total; i++) {
                 w = sat_add(w, n->items[i]->weight);
+                bytes = sat_add(bytes, n->items[i]->bytes);
+            }
             n->weight = w;
+            n->bytes = bytes;
             if (w > lim->max_nodes) {
                 diag_add(d, DIAG_ERROR, n->pos,
                          "the document expands to more than %zu nodes (through aliases?)",
@@ -304,6 +335,8 @@ const char *ynode_kind_name(const struct ynode *n)
 
 bool ynode_is_null(const struct ynode *n)
 {
+    if (n && n->kind == YNODE_SCALAR && n->null_tagged)
+        return true;
     if (!n || n->kind != YNODE_SCALAR || n->quoted || n->tagged)
         return false;
     return n->slen == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||

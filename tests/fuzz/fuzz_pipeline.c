@@ -3,7 +3,7 @@
  * input that every repository feeds to the server.
  *
  * Each input is parsed as a pipeline file with the default limits and
- * PL_STRICT (so that the unused-job warnings run too), its diagnostics are
+ * PL_STRICT (as `flywheel check --strict` does), its diagnostics are
  * rendered with their source lines and carets, and a pipeline that comes
  * back is printed as JSON. Everything is freed, so that LeakSanitizer sees a
  * leak on any path. Nothing is checked beyond "no crash, no sanitizer report,

@@ -299,32 +299,74 @@ static void test_check_empty_class(void **state)
     buf_release(&err);
 }
 
-/*
- * BUG (src/core/glob.c, not in the suite): the header says '?' matches "one
- * character", but glob_match works on bytes, so '?' never matches a non-ASCII
- * character and a class cannot hold one:
- *     glob_match("v?", "v\xc3\xa9") == false     (want true: "vé")
- *     glob_match("[\xc3\xa9]", "\xc3\xa9") == false
- * Enable once fixed.
- */
+/* '?' and classes match one UTF-8 character, not one byte. */
 static void test_utf8_characters(void **state)
 {
     (void)state;
-    match("v?", "v\xc3\xa9");
-    match("[\xc3\xa9]", "\xc3\xa9");
+    match("v?", "v\xc3\xa9"); /* "vé": two bytes, one character */
+    nomatch("v??", "v\xc3\xa9");
     match("caf?", "caf\xc3\xa9");
+    match("?", "\xe2\x82\xac");     /* "€": three bytes */
+    match("?", "\xf0\x9f\x9a\x80"); /* a four-byte character */
+    nomatch("?", "\xc3\xa9\xc3\xa9");
+    match("[\xc3\xa9]", "\xc3\xa9");
+    match("x[\xc3\xa0\xc3\xa9]y", "x\xc3\xa9y");
+    nomatch("[\xc3\xa9]", "e");
+    match("[!\xc3\xa9]", "e");
+    nomatch("[!\xc3\xa9]", "\xc3\xa9");
+    match("[!a]", "\xc3\xa9"); /* a negated class takes a whole character */
+    nomatch("[!a]", "\xc3\xa9x");
+    /* ranges over code points: à (U+00E0) to ï (U+00EF) holds é (U+00E9) */
+    match("[\xc3\xa0-\xc3\xaf]", "\xc3\xa9");
+    nomatch("[\xc3\xa0-\xc3\xaf]", "\xc3\xb6");
+    match("[a-\xc3\xbf]", "\xc3\xa9");
+    /* literals and stars work on the bytes, which is the same thing */
+    match("\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9");
+    match("*\xc3\xa9", "caf\xc3\xa9");
+    match("r\xc3\xa9sum\xc3\xa9/*", "r\xc3\xa9sum\xc3\xa9/v?");
+    /* a byte that is not valid UTF-8 is one character of its own */
+    match("?", "\xff");
+    match("a?b", "a\xc3"
+                 "b"); /* truncated sequence: one character */
+    match("??", "\xc3\xa9\xff");
+    match("?", "\xa9"); /* stray continuation byte */
+    nomatch("[\xc3\xa9]", "\xc3");
+}
+
+static void test_check_path(void **state)
+{
+    (void)state;
+    /* Paths may hold spaces; branch and tag globs may not. */
+    struct buf err = BUF_INIT;
+    assert_int_equal(glob_check_path("My Documents/*.txt", &err), 0);
+    assert_int_equal(glob_check_path(" lead and trail ", &err), 0);
+    assert_int_equal(err.len, 0);
+    assert_int_equal(glob_check("My Documents/*.txt", &err), -1);
+    buf_release(&err);
+    buf_adds(&err, "x: ");
+    assert_int_equal(glob_check_path("a\tb", &err), -1);
+    assert_string_equal(err.data, "x: pattern 'a\tb' contains a control character");
+    buf_release(&err);
+    assert_int_equal(glob_check_path("a\x7f", &err), -1);
+    buf_release(&err);
+    /* the other rules are the same */
+    assert_int_equal(glob_check_path("", &err), -1);
+    assert_int_equal(glob_check_path("a [b", &err), -1);
+    assert_int_equal(glob_check_path("a b\\", &err), -1);
+    buf_release(&err);
+    assert_true(glob_match("My Documents/*.txt", "My Documents/a b.txt"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_literals),     cmocka_unit_test(test_star),
-        cmocka_unit_test(test_double_star),  cmocka_unit_test(test_question),
-        cmocka_unit_test(test_classes),      cmocka_unit_test(test_escapes),
-        cmocka_unit_test(test_dead_states),  cmocka_unit_test(test_against_reference),
-        cmocka_unit_test(test_long_input),   cmocka_unit_test(test_check_ok),
-        cmocka_unit_test(test_check_errors), cmocka_unit_test(test_check_empty_class),
+        cmocka_unit_test(test_literals),        cmocka_unit_test(test_star),
+        cmocka_unit_test(test_double_star),     cmocka_unit_test(test_question),
+        cmocka_unit_test(test_classes),         cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_dead_states),     cmocka_unit_test(test_against_reference),
+        cmocka_unit_test(test_long_input),      cmocka_unit_test(test_check_ok),
+        cmocka_unit_test(test_check_errors),    cmocka_unit_test(test_check_empty_class),
+        cmocka_unit_test(test_utf8_characters), cmocka_unit_test(test_check_path),
     };
-    (void)test_utf8_characters; /* known bug, see above */
     return cmocka_run_group_tests_name("glob", tests, NULL, NULL);
 }

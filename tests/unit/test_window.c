@@ -116,6 +116,10 @@ static void test_times(void **state)
     /* An end before the start crosses midnight. */
     expect_range("daily 22:00-06:00", ALL, 1320, 360, "");
     expect_range("Fri 23:30-00:30", FRI, 1410, 30, "");
+    /* An end of 00:00 is midnight at the end of the day, like 24:00. */
+    expect_range("Mon 22:00-00:00", MON, 1320, 1440, "");
+    expect_range("daily 00:01-00:00", ALL, 1, 1440, "");
+    expect_range("Fri 18:00-00:00 Europe/Paris", FRI, 1080, 1440, "Europe/Paris");
 }
 
 static void test_time_zones(void **state)
@@ -203,7 +207,12 @@ static void test_errors(void **state)
     expect_error("Mon-", "'Mon-'" NOT_A_DAY);
     expect_error("-Fri", "'-Fri'" NOT_A_DAY);
     expect_error("Mon-Tue-Wed", "'Mon-Tue-Wed'" NOT_A_DAY);
-    expect_error("Mon,Tue-Xyz", "'Tue-Xyz'" NOT_A_DAY);
+    /* the bad end of a range is named */
+    expect_error("Mon,Tue-Xyz", "'Xyz'" NOT_A_DAY);
+    expect_error("Mon-Fry", "'Fry'" NOT_A_DAY);
+    expect_error("Mon-Fry 09:00-17:00", "'Fry'" NOT_A_DAY);
+    expect_error("Fry-Mon", "'Fry'" NOT_A_DAY);
+    expect_error("Sat-Sun,Mondey", "'Mondey'" NOT_A_DAY);
     expect_error("daily,Mon", "'daily'" NOT_A_DAY);
     expect_error("Mon+02:00", "'Mon+02:00'" NOT_A_DAY);
     expect_error("09:00-17:00", "'09:00-17:00'" NOT_A_DAY);
@@ -216,12 +225,35 @@ static void test_errors(void **state)
     expect_error("Mon 24:01-02:00", "'24:01-02:00'" NOT_A_RANGE);
     expect_error("Mon 09:00-24:30", "'09:00-24:30'" NOT_A_RANGE);
     expect_error("Mon 24:00-01:00", "'24:00-01:00'" NOT_A_RANGE); /* start at 24:00 */
-    expect_error("Mon 22:00-00:00", "'22:00-00:00'" NOT_A_RANGE); /* end at 00:00: write 24:00 */
+    expect_error("Mon 24:00-00:00", "'24:00-00:00'" NOT_A_RANGE);
     expect_error("Mon 09:00-17:00-18:00", "'09:00-17:00-18:00'" NOT_A_RANGE);
     expect_error("Mon 09:0a-17:00", "'09:0a-17:00'" NOT_A_RANGE);
     expect_error("Mon 1Europe", "'1Europe'" NOT_A_RANGE);
     expect_error("Mon 10:00-10:00", "'10:00-10:00' is an empty time range");
-    expect_error("Mon 00:00-00:00", "'00:00-00:00'" NOT_A_RANGE);
+    expect_error("Mon 00:00-00:00", "'00:00-00:00' is an empty time range");
+    expect_error("Mon 00:00-24:00 x$", "'x$'" NOT_A_TZ);
+    /* blanks around '-' or ',': the advice to write it without them */
+    expect_error("Mon - Fri", "'Mon - Fri': write a day range without spaces, as Mon-Fri");
+    expect_error("Mon - Fri 09:00-17:00 UTC",
+                 "'Mon - Fri': write a day range without spaces, as Mon-Fri");
+    expect_error("Mon -Fri", "'Mon -Fri': write a day range without spaces, as Mon-Fri");
+    expect_error("Mon- Fri", "'Mon- Fri': write a day range without spaces, as Mon-Fri");
+    expect_error("Sat , Sun", "'Sat , Sun': write a list of days without spaces, as Sat,Sun");
+    expect_error("Sat, Sun 10:00-12:00",
+                 "'Sat, Sun': write a list of days without spaces, as Sat,Sun");
+    expect_error("monday - friday", "'monday - friday': write a day range without spaces, as "
+                                    "monday-friday");
+    expect_error("Mon 09:00 - 17:00",
+                 "'09:00 - 17:00': write a time range without spaces, as 09:00-17:00");
+    expect_error("Mon-Fri 09:00 -17:00 UTC",
+                 "'09:00 -17:00': write a time range without spaces, as 09:00-17:00");
+    expect_error("Mon-Fri 09:00- 17:00 UTC",
+                 "'09:00- 17:00': write a time range without spaces, as 09:00-17:00");
+    /* but a time zone offset after a whole range is a time zone */
+    expect_range("Mon 09:00-17:00 -05:00", MON, 540, 1020, "-05:00");
+    expect_error("Mon 09:00-17:00 -5", "'-5'" NOT_A_TZ);
+    expect_error("Mon -", "'-'" NOT_A_TZ);
+    expect_error("Mon - 09:00-17:00", "'-'" NOT_A_TZ);
     /* time zones */
     expect_error("Mon +14:01", "'+14:01'" NOT_A_TZ);
     expect_error("Mon -0900", "'-0900'" NOT_A_TZ);
@@ -256,6 +288,7 @@ static void test_format(void **state)
     expect_format("daily 00:00-24:00", "daily");
     expect_format("daily 00:00-06:00", "daily 00:00-06:00");
     expect_format("daily 18:00-24:00", "daily 18:00-24:00");
+    expect_format("daily 18:00-00:00", "daily 18:00-24:00");
     expect_format("daily 22:00-06:00 Europe/Paris", "daily 22:00-06:00 Europe/Paris");
     expect_format("sat +02:00", "Sat +02:00");
     expect_format("  mon-fri   08:05-09:07  ", "Mon-Fri 08:05-09:07");

@@ -177,6 +177,7 @@ static void test_quoted_and_tagged(void **state)
     assert_false(n->quoted);
     assert_true(n->tagged);
     assert_scalar(n, "yes");
+    assert_false(n->null_tagged);
     n = get(r, "empty");
     assert_scalar(n, "");
     assert_false(n->quoted);
@@ -200,11 +201,15 @@ static void test_is_null_and_kind_name(void **state)
     (void)state;
     const char *src = "a: ~\nb: null\nc: Null\nd: NULL\ne:\n"
                       "f: nUll\ng: \"null\"\nh: '~'\ni: !!str null\nj: ''\nk: 0\n"
-                      "m: {}\nl: []\n";
+                      "m: {}\nl: []\n"
+                      "n: !!null ~\no: !!null ''\np: !!null\nq: !<tag:yaml.org,2002:null> x\n";
     struct ytree *t = parse_ok(src, NULL);
     struct ynode *r = ytree_root(t);
-    static const char *const nulls[] = {"a", "b", "c", "d", "e"};
-    for (size_t i = 0; i < 5; i++) {
+    /* plain null words, and any scalar explicitly tagged !!null */
+    static const char *const nulls[] = {"a", "b", "c", "d", "e", "n", "o", "p", "q"};
+    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
+        if (!ynode_is_null(get(r, nulls[i])))
+            fail_msg("'%s' should be null", nulls[i]);
         assert_true(ynode_is_null(get(r, nulls[i])));
         assert_string_equal(ynode_kind_name(get(r, nulls[i])), "null");
     }
@@ -279,6 +284,68 @@ static void test_weights(void **state)
     assert_int_equal(get(r, "b")->weight, 1 + 4 + 4);
     assert_int_equal(r->weight, 1 + (1 + 4) + (1 + 9) + (1 + 4));
     ytree_free(t);
+}
+
+static void test_bytes(void **state)
+{
+    (void)state;
+    /* scalars count their length (keys too); collections what they hold */
+    struct ytree *t = parse_ok("abc: &a [xy, '', z]\nb: [*a, *a]\nc: *a\n", NULL);
+    struct ynode *r = ytree_root(t);
+    assert_int_equal(get(r, "abc")->bytes, 3);
+    assert_int_equal(get(r, "b")->bytes, 6);
+    assert_int_equal(r->bytes, 3 + 3 + 1 + 6 + 1 + 3);
+    assert_int_equal(r->items[0]->bytes, 3);
+    ytree_free(t);
+    t = parse_ok("[]", NULL);
+    assert_int_equal(ytree_root(t)->bytes, 0);
+    ytree_free(t);
+}
+
+/* "s: &s <64 KiB>" then a list of n aliases to it: 2 + (n + 1) * 65536 bytes. */
+static char *alias_text(size_t n)
+{
+    struct buf b = BUF_INIT;
+    buf_adds(&b, "s: &s ");
+    for (size_t i = 0; i < 65536; i++)
+        buf_addch(&b, 'x');
+    buf_adds(&b, "\nl: [");
+    for (size_t i = 0; i < n; i++)
+        buf_adds(&b, i ? ", *s" : "*s");
+    buf_adds(&b, "]\n");
+    return buf_detach(&b, NULL);
+}
+
+static void test_bytes_limit(void **state)
+{
+    (void)state;
+    /* The default node limit is far away: only the bytes count. 254 aliases make
+     * 2 + 255 * 64 KiB, under 16 MiB; the 255th takes it over, and is named. */
+    char *src = alias_text(254);
+    struct ytree *t = parse_ok(src, NULL);
+    assert_int_equal(ytree_root(t)->bytes, 2 + 255 * 65536);
+    ytree_free(t);
+    free(src);
+    src = alias_text(255);
+    parse_fail(src, strlen(src), NULL, 2, 5 + 4 * 254,
+               "the document expands to more than 16777216 bytes through aliases: '*s' here "
+               "stands for 65536 bytes");
+    free(src);
+    /* Through nesting: each level doubles, and the level that goes over is refused at
+     * its alias. */
+    struct buf b = BUF_INIT;
+    buf_adds(&b, "a0: &a0 ");
+    for (size_t i = 0; i < 60000; i++)
+        buf_addch(&b, 'x');
+    buf_adds(&b, "\n");
+    for (int i = 1; i <= 10; i++)
+        buf_addf(&b, "a%d: &a%d [*a%d, *a%d]\n", i, i, i - 1, i - 1);
+    /* a0..a7 hold 255 * 60000 bytes (15.3 MB) in all; a8's first alias, to a7's
+     * 128 * 60000, takes the document past 16 MiB */
+    parse_fail(b.data, b.len, NULL, 9, 10,
+               "the document expands to more than 16777216 bytes through aliases: '*a7' here "
+               "stands for 7680000 bytes");
+    buf_release(&b);
 }
 
 /* "Billion laughs": nine levels, each ten aliases of the one before. */
@@ -414,13 +481,27 @@ static void test_syntax_errors(void **state)
     parse_fail("a:\n\t- x\n", 8, NULL, 2, 1,
                "invalid YAML: found character that cannot start any token while scanning for "
                "the next token");
-    parse_fail("\"open", 5, NULL, 1, 6,
-               "invalid YAML: found unexpected end of stream while scanning a quoted scalar");
-    /* at the end of the input, which libyaml puts on the next line */
-    parse_fail("a: [1, 2", 8, NULL, 2, 1,
-               "invalid YAML: did not find expected ',' or ']' while parsing a flow sequence");
-    /* a syntax error after an anchored collection has been opened: no leak */
-    parse_fail("a: &x [1, {b: &y [2\n", 20, NULL, 2, 1,
+    /* Something left open at the end of the input: libyaml finds out past the
+     * last line; the report is where it was opened. */
+    parse_fail("\"open", 5, NULL, 1, 1,
+               "invalid YAML: found unexpected end of stream while scanning a quoted scalar "
+               "(opened here, still open at the end of the file)");
+    parse_fail("a: b\nc: 'x\n\n", 12, NULL, 2, 4,
+               "invalid YAML: found unexpected end of stream while scanning a quoted scalar "
+               "(opened here, still open at the end of the file)");
+    parse_fail("a: [1, 2", 8, NULL, 1, 4,
+               "invalid YAML: did not find expected ',' or ']' while parsing a flow sequence "
+               "(opened here, still open at the end of the file)");
+    parse_fail("a: {b: 1\n", 9, NULL, 1, 4,
+               "invalid YAML: did not find expected ',' or '}' while parsing a flow mapping "
+               "(opened here, still open at the end of the file)");
+    /* a syntax error after an anchored collection has been opened: no leak; the
+     * innermost open collection is named */
+    parse_fail("a: &x [1, {b: &y [2\n", 20, NULL, 1, 18,
+               "invalid YAML: did not find expected ',' or ']' while parsing a flow sequence "
+               "(opened here, still open at the end of the file)");
+    /* an error before the end is reported where it is found */
+    parse_fail("a: [1, 2\nb: }\n", 14, NULL, 2, 2,
                "invalid YAML: did not find expected ',' or ']' while parsing a flow sequence");
 }
 
@@ -451,6 +532,8 @@ int main(void)
         cmocka_unit_test(test_aliases_shared),
         cmocka_unit_test(test_anchor_redefined),
         cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_bytes),
+        cmocka_unit_test(test_bytes_limit),
         cmocka_unit_test(test_alias_bomb_refused),
         cmocka_unit_test(test_max_nodes_exact),
         cmocka_unit_test(test_depth_limit),

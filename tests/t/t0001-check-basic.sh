@@ -64,7 +64,12 @@ test_expect_success '--strict turns warnings into failure' '
 	EOT
     flywheel check p.yml 2>err &&
     grep "warning: job .build. declares artifacts" err &&
-    test_expect_code 1 flywheel check --strict p.yml
+    test_expect_code 1 flywheel check --strict p.yml 2>err &&
+    tail -n 1 err >last &&
+    echo "p.yml: 1 warning (fatal under --strict)" >expect &&
+    test_cmp expect last &&
+    test_expect_code 1 flywheel check --strict --json p.yml >out 2>/dev/null &&
+    test ! -s out
 '
 
 test_done

@@ -10,7 +10,7 @@
 # tracked automatically (-MMD).
 
 CC       ?= cc
-PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto libmicrohttpd
+PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -130,3 +130,6 @@ clean:
 .PHONY: all check check-build bench fuzz format format-check clean
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Keep intermediate objects (test objects would otherwise be rebuilt every time).
+.SECONDARY:

@@ -19,8 +19,14 @@ static const struct {
     {"check", cmd_check, "check a pipeline file and print its errors or its normalised form"},
     {"run", cmd_run, "run the pipeline on this machine, each job in a fresh workspace"},
     {"runs", cmd_runs, "list the local runs"},
-    {"logs", cmd_logs, "print the log of a job of a local run"},
+    {"logs", cmd_logs, "print the log of a job (of a local run, or of the server with --server)"},
     {"serve", cmd_serve, "run the server: watch repositories, run every push, serve the API"},
+    {"status", cmd_status, "show a server's recent runs, or one run and its jobs"},
+    {"trigger", cmd_trigger, "start a run of a repository's branch or tag on a server"},
+    {"cancel", cmd_cancel, "cancel a run on a server"},
+    {"retry", cmd_retry, "run an ended run's commit again on a server"},
+    {"repo", cmd_repo, "add a repository to a server, or list them"},
+    {"notify", cmd_notify, "tell a server that a repository has new commits (git hooks)"},
 };
 
 static void usage(FILE *f)

@@ -453,6 +453,9 @@ struct logstream {
     uint64_t sent; /* SSE: file offset up to which lines were sent */
     int64_t job_id;
     int attempt;
+    int idle_polls;
+    char *path;         /* the log file, opened once the job has created it */
+    bool placeholder;   /* fd is /dev/null until then */
     struct buf pending; /* formatted and not yet handed to the server */
     struct buf partial; /* SSE: an unfinished line */
 };
@@ -462,6 +465,7 @@ static void logstream_free(void *p)
     struct logstream *ls = p;
     if (ls->fd >= 0)
         close(ls->fd);
+    free(ls->path);
     buf_release(&ls->pending);
     buf_release(&ls->partial);
     free(ls);
@@ -529,6 +533,14 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
         }
         if (ls->finished)
             return HTTP_STREAM_END;
+        if (ls->placeholder) {
+            int fd = open(ls->path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                close(ls->fd);
+                ls->fd = fd;
+                ls->placeholder = false;
+            }
+        }
         char chunk[32768];
         size_t want = sizeof(chunk);
         if (ls->end && ls->end - ls->offset < want)
@@ -555,7 +567,23 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
         bool running = state && !strcmp(state, "running");
         if (running) {
             free(state);
+            if (++ls->idle_polls % 300 == 0) {
+                /* about every 15 s of silence: lets a client tell a quiet job from a dead link */
+                buf_adds(&ls->pending, ": keep-alive\n\n");
+                continue;
+            }
             return 0; /* the server asks again shortly */
+        }
+        if (ls->placeholder) {
+            /* The attempt ended: its log exists now unless it never started. */
+            int fd = open(ls->path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                close(ls->fd);
+                ls->fd = fd;
+                ls->placeholder = false;
+                free(state);
+                continue;
+            }
         }
         /* The attempt ended: whatever it wrote last is in the file now. */
         n = pread(ls->fd, chunk, sizeof(chunk), (off_t)ls->offset);
@@ -671,11 +699,13 @@ static void h_log(struct http_request *r, void *ctx)
     buf_init(&ls->partial, 0);
     ls->job_id = job_id;
     ls->attempt = at.number;
+    ls->path = xstrdup(at.log_path);
     ls->fd = open(at.log_path, O_RDONLY | O_CLOEXEC);
     if (ls->fd < 0) {
         if (errno == ENOENT && !strcmp(at.state, "running")) {
-            /* Not created yet: the job is still being prepared. */
+            /* Not created yet: the job's workspace is still being prepared. */
             ls->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            ls->placeholder = true;
         }
         if (ls->fd < 0) {
             http_reply_error(r, 404, "not_found", "the log is gone (%s)", strerror(errno));
@@ -703,7 +733,6 @@ static void h_log(struct http_request *r, void *ctx)
             }
             ls->offset = ls->sent = v;
         }
-        http_add_header(r, "Cache-Control", "no-cache");
         http_reply_stream(r, 200, "text/event-stream", logstream_read, logstream_free, ls);
         store_attempt_release(&at);
         return;
@@ -855,7 +884,6 @@ static void h_events(struct http_request *r, void *ctx)
         engine_events(a->e, UINT64_MAX, 0, &none, &es->seq); /* from now on */
         buf_release(&none);
     }
-    http_add_header(r, "Cache-Control", "no-cache");
     http_reply_stream(r, 200, "text/event-stream", evstream_read, evstream_free, es);
 }
 

@@ -35,11 +35,21 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/unit/%)
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
 
-all: flywheel
+all: flywheel flywheel-leader
 
 flywheel: $(REL)/src/main.o $(REL)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+
+# The job leader alone, with the C library only: it starts once per job.
+LEADER_SRCS := src/leader/main.c src/exec/leader.c src/util/buf.c src/util/xalloc.c
+flywheel-leader: $(LEADER_SRCS:%.c=$(REL)/%.o)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^
+
+$(SAN)/flywheel-leader: $(LEADER_SRCS:%.c=$(SAN)/%.o)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
 
 $(REL)/libflywheel.a: $(REL_OBJS)
 	@rm -f $@
@@ -77,7 +87,7 @@ $(REL)/test-tool: $(REL)/tests/helper/test-tool.o $(REL)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
-check-build: $(SAN)/flywheel $(SAN)/test-tool $(UNIT_BINS)
+check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(UNIT_BINS)
 
 check: check-build
 	@FLYWHEEL_BUILD=$(SAN) tests/run $(UNIT_BINS)
@@ -125,7 +135,7 @@ format-check:
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf build flywheel
+	rm -rf build flywheel flywheel-leader
 
 .PHONY: all check check-build bench fuzz format format-check clean
 

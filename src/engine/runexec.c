@@ -61,6 +61,7 @@ struct runexec {
     struct sched *sched;
     struct rjob *jobs; /* one per pipeline job */
     int64_t run_id, run_number;
+    char *leader_exe; /* flywheel-leader next to self_exe, or NULL: self_exe __leader */
     char *log_dir, *work_dir;
     size_t in_flight; /* work items and handles not yet back */
     bool done, cancel_requested, hard_cancel;
@@ -580,8 +581,12 @@ static char **job_argv(struct rjob *j, bool sandbox, bool network)
     size_t n = 0, alloc = 0;
     char num[32];
 
-    argv_add(&v, &n, &alloc, rx->cfg.self_exe);
-    argv_add(&v, &n, &alloc, "__leader");
+    if (rx->leader_exe) {
+        argv_add(&v, &n, &alloc, rx->leader_exe);
+    } else {
+        argv_add(&v, &n, &alloc, rx->cfg.self_exe);
+        argv_add(&v, &n, &alloc, "__leader");
+    }
     argv_add(&v, &n, &alloc, "--grace");
     snprintf(num, sizeof(num), "%ld", rx->cfg.grace_ms);
     argv_add(&v, &n, &alloc, num);
@@ -1000,6 +1005,18 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
     if (rx->cfg.grace_ms <= 0)
         rx->cfg.grace_ms = 5000;
     buf_init(&rx->cancel_reason, 0);
+    {
+        /* The small leader program, when it is installed beside this one. */
+        struct buf lp = BUF_INIT;
+        const char *slash = strrchr(cfg->self_exe, '/');
+        if (slash) {
+            buf_add(&lp, cfg->self_exe, (size_t)(slash - cfg->self_exe + 1));
+            buf_adds(&lp, "flywheel-leader");
+            if (access(lp.data, X_OK) == 0)
+                rx->leader_exe = buf_detach(&lp, NULL);
+        }
+        buf_release(&lp);
+    }
     rx->sched = sched_new(p, cfg->selected, cfg->sched_flags);
     rx->jobs = xcalloc(p->njobs + 1, sizeof(*rx->jobs));
 
@@ -1133,6 +1150,7 @@ void runexec_free(struct runexec *rx)
     sched_free(rx->sched);
     free(rx->log_dir);
     free(rx->work_dir);
+    free(rx->leader_exe);
     buf_release(&rx->cancel_reason);
     free(rx);
 }

@@ -179,7 +179,11 @@ int leader_main(int argc, char **argv)
     for (;;) {
         reap(child, &main_status, &main_done);
         if (main_done && !stopping) {
-            /* The command is over: whatever it left behind goes too. */
+            /* The command is over: whatever it left behind goes too. As a
+             * subreaper, no child at all means nothing of the job is left:
+             * the common case, without reading /proc. */
+            if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+                break;
             stopping = true;
             kill(-child, SIGTERM);
             if (!signal_children(SIGTERM))

@@ -596,6 +596,7 @@ int ws_create(const struct ws_source *src, const char *dir, int checkout, struct
 {
     struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
     struct buf parent = BUF_INIT, p = BUF_INIT, alt = BUF_INIT, msg = BUF_INIT, ignored = BUF_INIT;
+    struct buf env_obj = BUF_INIT, env_alt = BUF_INIT;
     bool made = false;
     struct stat st;
     int rc;
@@ -650,7 +651,13 @@ int ws_create(const struct ws_source *src, const char *dir, int checkout, struct
     buf_addf(&msg, "checkout: moving from flywheel to %s", src->commit);
     const char *const ur[] = {"update-ref", "--no-deref", "-m", msg.data,
                               "HEAD",       src->commit,  NULL};
-    if ((rc = git_line(dir, rt, NULL, &ignored, err)))
+    /* The repository's objects first, as in a worktree of it: through the
+     * alternates, each of the commit's loose objects would be looked for
+     * (twice, a failed open each time) in the empty .git/objects. */
+    buf_addf(&env_obj, "GIT_OBJECT_DIRECTORY=%s", rp.objects.data);
+    buf_addf(&env_alt, "GIT_ALTERNATE_OBJECT_DIRECTORIES=%s/objects", src->state_dir);
+    const char *const rt_env[] = {env_obj.data, env_alt.data, NULL};
+    if ((rc = git_line(dir, rt, rt_env, &ignored, err)))
         goto out;
     if ((rc = git_line(dir, ur, NULL, &ignored, err)))
         goto out;
@@ -666,6 +673,8 @@ out:
     buf_release(&alt);
     buf_release(&msg);
     buf_release(&ignored);
+    buf_release(&env_obj);
+    buf_release(&env_alt);
     return as_error(rc);
 }
 

@@ -92,7 +92,7 @@ check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(UNIT_BINS
 check: check-build
 	@FLYWHEEL_BUILD=$(SAN) tests/run $(UNIT_BINS)
 
-bench: flywheel $(REL)/test-tool
+bench: flywheel flywheel-leader $(REL)/test-tool
 	@bench/run
 
 # Fuzzing (clang's libFuzzer). Every source but main.c is compiled with

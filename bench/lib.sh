@@ -62,7 +62,7 @@ cd "$BENCH_TOP" || exit 2
 # The binaries under test, copied once: a rebuild while the benchmark runs
 # must neither change what is measured halfway nor make a run fail to exec.
 mkdir -p "$BENCH_TMP/bin"
-for _b in flywheel build/rel/test-tool; do
+for _b in flywheel flywheel-leader build/rel/test-tool; do
     cp "$_b" "$BENCH_TMP/bin/" || {
         echo "bench: $_b is not built (run 'make bench')" >&2
         exit 2

@@ -10,8 +10,9 @@
 # itself is. Target (the issue, against Laminar 1.4's 8 ms on this kind of
 # machine): median under 3 ms.
 #
-# Also shown, from the store's timestamps of the last run: where the time
-# goes between the POST, the run's start and its end.
+# Also shown, with no target: the start of the client binary alone
+# (`flywheel --version`), the POST alone (curl), and from the store's
+# timestamps of the last run, where the time goes after the POST.
 #
 # shellcheck disable=SC2154 # the *_med_ms and the like are set by bench_measure
 # shellcheck source=bench/lib.sh
@@ -32,6 +33,13 @@ grep -q 'passed' "$BENCH_TMP/out" || bench_die "unexpected: $(cat "$BENCH_TMP/ou
 
 bench_measure trigger 0 "$fw" trigger app main --wait --server "$SERVE_URL"
 bench_measure sh 0 sh -c true
+# Where the time goes, no target: the client's own start (the same binary
+# doing nothing), and the POST alone (the fetch, the ref, the run recorded),
+# by curl; the runs it starts are left to end before the store is read.
+bench_measure version 0 "$fw" --version
+bench_measure post 0 curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+    --data '{"ref":"main"}' "$SERVE_URL/api/v1/repos/app/trigger"
+sleep 1
 
 # The last run's own timestamps (ms): created (the POST's fetch is before),
 # started, job started and ended, run ended.
@@ -45,10 +53,13 @@ echo "  one-job run (true, checkout: false), --slots 2:"
 bench_show trigger "flywheel trigger --wait"
 bench_show sh "sh -c true (floor)"
 bench_compare trigger sh
+bench_show version "  flywheel --version (the client's start)"
+bench_show post "  POST .../trigger alone (curl)"
 echo "  last run, from the store (ms): queued->started $((s - c)), started->job start" \
     "$((js - s)), job $((je - js)), job end->run end $((f - je))"
 bench_target "trigger-to-done, median" "$trigger_med_ms" 3 ms
 
 bench_summary "trigger-to-done ${trigger_med_ms} ms (sh -c true ${sh_med_ms} ms," \
-    "${BENCH_RATIO}x); store: queued->started $((s - c)) ms, job $((je - js)) ms"
+    "${BENCH_RATIO}x); client start ${version_med_ms} ms, POST ${post_med_ms} ms;" \
+    "store: queued->started $((s - c)) ms, job $((je - js)) ms"
 bench_end

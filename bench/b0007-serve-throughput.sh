@@ -85,6 +85,7 @@ printf '  %-44s %9.2f ms  (%.2f-%.2f)  %6s jobs/s\n' "flywheel serve, queue to l
 printf '  %-44s %9.2f ms\n' "  of which queueing the $n retries (curl)" "$queue_ms"
 bench_show floor "$n x sh -c true, xargs -P2 (floor)"
 echo "  floor: $floor_rate jobs/s"
+# shellcheck disable=SC2034 # read by bench_compare, by name
 srv_med_ms=$srv_ms
 bench_compare srv floor
 bench_target_min "throughput, median" "$srv_rate" 1000 jobs/s

@@ -24,7 +24,9 @@ serve_start --slots 2
 serve_repo app $'jobs:\n  a:\n    run: "true"\n    checkout: false'
 start_rss=$(serve_rss_kib)
 id=$(serve_trigger app main)
-[ -n "$id" ] && [ "$(serve_wait_run "$id")" = passed ] || bench_die "the run did not pass"
+if [ -z "$id" ] || [ "$(serve_wait_run "$id")" != passed ]; then
+    bench_die "the run did not pass"
+fi
 
 prev2=-1000 prev1=-1000
 for ((i = 0; i < 20; i++)); do

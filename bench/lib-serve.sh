@@ -79,7 +79,7 @@ serve_stop() {
     done
     kill -KILL "$SERVE_PID" 2>/dev/null
     wait "$SERVE_TPID" 2>/dev/null
-    SERVE_PID= SERVE_TPID=
+    SERVE_PID='' SERVE_TPID=''
 }
 
 # serve_api METHOD PATH [JSON]: prints the reply's body; dies unless 2xx.
@@ -103,7 +103,9 @@ serve_api() {
 serve_repo() {
     local repo=$BENCH_TMP/repo-$1
     rm -rf "$repo"
-    mkdir -p "$repo" && git -C "$repo" init -q -b main || bench_die "git init failed"
+    if ! mkdir -p "$repo" || ! git -C "$repo" init -q -b main; then
+        bench_die "git init failed"
+    fi
     printf '%s\n' "$2" >"$repo/.flywheel.yml"
     { git -C "$repo" add .flywheel.yml &&
         git -C "$repo" -c user.name=bench -c user.email=bench@localhost commit -qm pipeline; } ||
@@ -157,9 +159,11 @@ serve_cpu_ticks() {
 # of a rate, where bench_target of lib.sh checks a ceiling).
 bench_target_min() {
     if awk -v v="$2" -v l="$3" 'BEGIN { exit !(v >= l) }'; then
+        # shellcheck disable=SC2034 # lib.sh's
         BENCH_VERDICT=PASS
     else
         BENCH_VERDICT=FAIL
+        # shellcheck disable=SC2034 # lib.sh's, read by bench_summary and bench_end
         BENCH_FAILED=1
     fi
     printf '  %-4s %s: %s %s (target: at least %s %s)\n' "$BENCH_VERDICT" "$1" "$2" "$4" "$3" "$4"

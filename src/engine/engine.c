@@ -1065,8 +1065,7 @@ static void handle(struct engine *e, struct call *c)
         else
             reply(e, c, 201, id, number, NULL);
         store_run_release(&run);
-        schedule(e);
-        break;
+        break; /* schedule() follows, as after every command */
     }
     }
     buf_release(&err);

@@ -147,60 +147,74 @@ static size_t utf8_seq(const unsigned char *p)
     return n;
 }
 
-static void out_str(struct buf *b, const char *s)
+/* Writes s as a JSON string at o (room: str_room(s)); returns the end. */
+static char *put_str(char *o, const char *s)
 {
+    static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)(s ? s : "");
-    buf_addch(b, '"');
+    *o++ = '"';
     for (;;) {
         const unsigned char *q = p;
         while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
             q++;
-        buf_add(b, p, (size_t)(q - p));
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
         p = q;
         if (!*p)
             break;
         if (*p >= 0x80) {
             size_t n = utf8_seq(p);
             if (n) {
-                buf_add(b, p, n);
+                memcpy(o, p, n);
+                o += n;
                 p += n;
             } else {
-                buf_addch(b, '?');
+                *o++ = '?';
                 p++;
             }
             continue;
         }
+        *o++ = '\\';
         switch (*p) {
         case '"':
-            buf_adds(b, "\\\"");
-            break;
         case '\\':
-            buf_adds(b, "\\\\");
+            *o++ = (char)*p;
             break;
         case '\n':
-            buf_adds(b, "\\n");
+            *o++ = 'n';
             break;
         case '\r':
-            buf_adds(b, "\\r");
+            *o++ = 'r';
             break;
         case '\t':
-            buf_adds(b, "\\t");
+            *o++ = 't';
             break;
         case '\b':
-            buf_adds(b, "\\b");
+            *o++ = 'b';
             break;
         case '\f':
-            buf_adds(b, "\\f");
+            *o++ = 'f';
             break;
         default:
-            buf_addf(b, "\\u%04X", *p);
+            memcpy(o, "u00", 3);
+            o[3] = hex[*p >> 4];
+            o[4] = hex[*p & 15];
+            o += 5;
         }
         p++;
     }
-    buf_addch(b, '"');
+    *o++ = '"';
+    return o;
 }
 
-static void out_int(struct buf *b, int64_t v)
+/* What put_str may write: 6 bytes per byte at worst ("\u001F"), and the quotes. */
+static size_t str_room(const char *s)
+{
+    return (s ? strlen(s) : 0) * 6 + 2;
+}
+
+/* Writes v in decimal at o (room: 20 bytes); returns the end. */
+static char *put_int(char *o, int64_t v)
 {
     char t[24];
     size_t n = 0;
@@ -211,45 +225,49 @@ static void out_int(struct buf *b, int64_t v)
     } while (u);
     if (v < 0)
         t[sizeof(t) - ++n] = '-';
-    buf_add(b, t + sizeof(t) - n, n);
+    memcpy(o, t + sizeof(t) - n, n);
+    return o + n;
 }
+
+#define PUT_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) + sizeof(lit) - 1)
 
 /* run_json(run, repo), dumped compact, appended to b. */
 static void run_out(struct buf *b, const struct store_run *run, const char *repo)
 {
-    buf_adds(b, "{\"id\":");
-    out_int(b, run->id);
-    buf_adds(b, ",\"repo\":");
-    if (repo)
-        out_str(b, repo);
-    else
-        buf_adds(b, "null");
-    buf_adds(b, ",\"number\":");
-    out_int(b, run->number);
-    buf_adds(b, ",\"kind\":");
-    out_str(b, run->kind);
-    buf_adds(b, ",\"state\":");
-    out_str(b, run->state);
-    buf_adds(b, ",\"ref\":");
-    out_str(b, run->ref);
-    buf_adds(b, ",\"branch\":");
-    out_str(b, run->branch);
-    buf_adds(b, ",\"commit\":");
-    out_str(b, run->commit);
-    buf_adds(b, ",\"trigger\":");
-    out_str(b, run->trigger);
-    buf_adds(b, ",\"retry_of\":");
-    if (run->retry_of)
-        out_int(b, run->retry_of);
-    else
-        buf_adds(b, "null");
-    buf_adds(b, ",\"created_ms\":");
-    out_int(b, run->created_ms);
-    buf_adds(b, ",\"started_ms\":");
-    out_int(b, run->started_ms);
-    buf_adds(b, ",\"finished_ms\":");
-    out_int(b, run->finished_ms);
-    buf_addch(b, '}');
+    /* the keys and punctuation (under 150 bytes), six integers, the strings */
+    size_t room = 256 + 6 * 20 + (repo ? str_room(repo) : 4) + str_room(run->kind) +
+                  str_room(run->state) + str_room(run->ref) + str_room(run->branch) +
+                  str_room(run->commit) + str_room(run->trigger);
+    buf_grow(b, room);
+    char *o = b->data + b->len;
+    o = PUT_LIT(o, "{\"id\":");
+    o = put_int(o, run->id);
+    o = PUT_LIT(o, ",\"repo\":");
+    o = repo ? put_str(o, repo) : PUT_LIT(o, "null");
+    o = PUT_LIT(o, ",\"number\":");
+    o = put_int(o, run->number);
+    o = PUT_LIT(o, ",\"kind\":");
+    o = put_str(o, run->kind);
+    o = PUT_LIT(o, ",\"state\":");
+    o = put_str(o, run->state);
+    o = PUT_LIT(o, ",\"ref\":");
+    o = put_str(o, run->ref);
+    o = PUT_LIT(o, ",\"branch\":");
+    o = put_str(o, run->branch);
+    o = PUT_LIT(o, ",\"commit\":");
+    o = put_str(o, run->commit);
+    o = PUT_LIT(o, ",\"trigger\":");
+    o = put_str(o, run->trigger);
+    o = PUT_LIT(o, ",\"retry_of\":");
+    o = run->retry_of ? put_int(o, run->retry_of) : PUT_LIT(o, "null");
+    o = PUT_LIT(o, ",\"created_ms\":");
+    o = put_int(o, run->created_ms);
+    o = PUT_LIT(o, ",\"started_ms\":");
+    o = put_int(o, run->started_ms);
+    o = PUT_LIT(o, ",\"finished_ms\":");
+    o = put_int(o, run->finished_ms);
+    *o++ = '}';
+    buf_setlen(b, (size_t)(o - b->data));
 }
 
 static json_t *repo_json(const struct store_repo *r)
@@ -473,7 +491,7 @@ static void h_runs(struct http_request *r, void *ctx)
     }
     buf_adds(&out, "],\"next_before\":");
     if (n == f.limit && n)
-        out_int(&out, v[n - 1].id);
+        buf_addf(&out, "%" PRId64, v[n - 1].id);
     else
         buf_adds(&out, "null");
     buf_adds(&out, "}\n");

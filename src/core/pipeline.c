@@ -255,7 +255,7 @@ static void merge_sources(struct ctx *c, struct ynode *k, struct ynode *v, struc
 static void flatten_what(struct ctx *c, struct ynode *m, struct entries *out, const char *what)
 {
     struct strmap seen = STRMAP_INIT;
-    struct nodes todo = {0}, srcs = {0};
+    struct nodes stack = {0}, srcs = {0};
 
     for (size_t i = 0; i < m->n; i++) {
         struct ynode *k = m->items[2 * i], *v = m->items[2 * i + 1];
@@ -280,11 +280,11 @@ static void flatten_what(struct ctx *c, struct ynode *m, struct entries *out, co
         strmap_put(&seen, k->str, out->n);
         add_entry(out, k, v);
     }
-    /* todo is a stack: the source to apply next is on top. */
+    /* the stack holds the sources; the one to apply next is on top. */
     for (size_t i = srcs.n; i-- > 0;)
-        nodes_push(&todo, srcs.v[i]);
-    while (todo.n) {
-        struct ynode *src = todo.v[--todo.n];
+        nodes_push(&stack, srcs.v[i]);
+    while (stack.n) {
+        struct ynode *src = stack.v[--stack.n];
         srcs.n = 0;
         for (size_t i = 0; i < src->n; i++) {
             struct ynode *k = src->items[2 * i], *v = src->items[2 * i + 1];
@@ -301,9 +301,9 @@ static void flatten_what(struct ctx *c, struct ynode *m, struct entries *out, co
             add_entry(out, k, v);
         }
         for (size_t i = srcs.n; i-- > 0;)
-            nodes_push(&todo, srcs.v[i]);
+            nodes_push(&stack, srcs.v[i]);
     }
-    free(todo.v);
+    free(stack.v);
     free(srcs.v);
     strmap_release(&seen);
 }

@@ -322,6 +322,16 @@ static void reply_engine(struct http_request *r, struct engine_reply *rep, int r
     http_reply_json(r, (unsigned)rep->status, o);
 }
 
+/* Hands a request to the engine and answers with what it says. */
+static void call_engine(struct http_request *r, struct api *a, const struct engine_request *q)
+{
+    struct engine_reply rep = {0};
+    buf_init(&rep.message, 0);
+    int rc = engine_call(a->e, q, &rep, CALL_TIMEOUT_MS);
+    reply_engine(r, &rep, rc);
+    buf_release(&rep.message);
+}
+
 /* ---- handlers ---- */
 
 static void h_health(struct http_request *r, void *ctx)
@@ -393,11 +403,7 @@ static void h_repo_add(struct http_request *r, void *ctx)
         json_decref(body);
         return;
     }
-    struct engine_reply rep = {0};
-    buf_init(&rep.message, 0);
-    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
-    buf_release(&rep.message);
+    call_engine(r, a, &q);
     json_decref(body);
 }
 
@@ -407,11 +413,7 @@ static void h_notify(struct http_request *r, void *ctx)
     struct engine_request q = {0};
     q.op = ENGINE_SYNC;
     q.name = http_param(r, "name");
-    struct engine_reply rep = {0};
-    buf_init(&rep.message, 0);
-    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
-    buf_release(&rep.message);
+    call_engine(r, a, &q);
 }
 
 static void h_trigger(struct http_request *r, void *ctx)
@@ -429,11 +431,7 @@ static void h_trigger(struct http_request *r, void *ctx)
         json_decref(body);
         return;
     }
-    struct engine_reply rep = {0};
-    buf_init(&rep.message, 0);
-    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
-    buf_release(&rep.message);
+    call_engine(r, a, &q);
     json_decref(body);
 }
 
@@ -578,11 +576,7 @@ static void run_op(struct http_request *r, void *ctx, enum engine_op op)
     struct engine_request q = {0};
     q.op = op;
     q.run_id = id;
-    struct engine_reply rep = {0};
-    buf_init(&rep.message, 0);
-    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
-    buf_release(&rep.message);
+    call_engine(r, a, &q);
 }
 
 static void h_cancel(struct http_request *r, void *ctx)
@@ -600,11 +594,7 @@ static void h_cancel_job(struct http_request *r, void *ctx)
     q.op = ENGINE_CANCEL_JOB;
     q.run_id = id;
     q.name = http_param(r, "job");
-    struct engine_reply rep = {0};
-    buf_init(&rep.message, 0);
-    int rc = engine_call(a->e, &q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
-    buf_release(&rep.message);
+    call_engine(r, a, &q);
 }
 
 static void h_retry(struct http_request *r, void *ctx)
@@ -629,7 +619,7 @@ struct logstream {
     bool known_running;
     uint64_t seq_seen, checked_ms;
     char *path;         /* the log file, opened once the job has created it */
-    bool placeholder;   /* fd is /dev/null until then */
+    bool awaiting_file; /* fd is /dev/null until the job creates its log */
     struct buf pending; /* formatted and not yet handed to the server */
     struct buf partial; /* SSE: an unfinished line */
 };
@@ -727,12 +717,12 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
         }
         if (ls->finished)
             return HTTP_STREAM_END;
-        if (ls->placeholder) {
+        if (ls->awaiting_file) {
             int fd = open(ls->path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0) {
                 close(ls->fd);
                 ls->fd = fd;
-                ls->placeholder = false;
+                ls->awaiting_file = false;
             }
         }
         char chunk[32768];
@@ -785,13 +775,13 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
             }
             return 0; /* the server asks again shortly */
         }
-        if (ls->placeholder) {
+        if (ls->awaiting_file) {
             /* The attempt ended: its log exists now unless it never started. */
             int fd = open(ls->path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0) {
                 close(ls->fd);
                 ls->fd = fd;
-                ls->placeholder = false;
+                ls->awaiting_file = false;
                 free(state);
                 continue;
             }
@@ -916,7 +906,7 @@ static void h_log(struct http_request *r, void *ctx)
         if (errno == ENOENT && !strcmp(at.state, "running")) {
             /* Not created yet: the job's workspace is still being prepared. */
             ls->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            ls->placeholder = true;
+            ls->awaiting_file = true;
         }
         if (ls->fd < 0) {
             http_reply_error(r, 404, "not_found", "the log is gone (%s)", strerror(errno));

@@ -27,6 +27,8 @@ static const struct {
     {"retry", cmd_retry, "run an ended run's commit again on a server"},
     {"repo", cmd_repo, "add a repository to a server, or list them"},
     {"notify", cmd_notify, "tell a server that a repository has new commits (git hooks)"},
+    {"releases", cmd_releases, "list a repository's releases on a server"},
+    {"release", cmd_release, "show, download, verify (offline) or mark a release bad"},
 };
 
 static void usage(FILE *f)

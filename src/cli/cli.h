@@ -22,6 +22,8 @@ int cmd_cancel(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
 int cmd_repo(int argc, char **argv);
 int cmd_notify(int argc, char **argv);
+int cmd_releases(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 
 /* Appends the path of this program (for starting job leaders). */
 int cli_self_exe(struct buf *out);

@@ -339,20 +339,13 @@ static int transfer_result(struct client *c, CURLcode cc, long status, const str
     return 0;
 }
 
-int client_log_copy(struct client *c, int64_t run, const char *job, long attempt, FILE *out,
-                    struct buf *err)
+int client_get_copy(struct client *c, const char *path, FILE *out, struct buf *err)
 {
-    struct buf path = BUF_INIT, num = BUF_INIT;
     struct copy k = {c, out, 0, BUF_INIT, false};
     buf_init(&k.errbody, MAX_ERROR_BODY);
-    log_path(&path, run, job);
-    if (attempt) {
-        buf_addf(&num, "%ld", attempt);
-        client_query_add(&path, "attempt", num.data);
-    }
-    request_init(c, path.data);
+    request_init(c, path);
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-    /* A log may be long: no overall timeout, but a server that stalls is given up. */
+    /* A log or an archive may be long: no overall timeout, but a server that stalls is given up. */
     curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, copy_write);
@@ -360,9 +353,22 @@ int client_log_copy(struct client *c, int64_t run, const char *job, long attempt
     CURLcode cc = curl_easy_perform(c->curl);
     fflush(out);
     int rc = transfer_result(c, cc, k.status, &k.errbody, k.write_failed, err);
+    buf_release(&k.errbody);
+    return rc;
+}
+
+int client_log_copy(struct client *c, int64_t run, const char *job, long attempt, FILE *out,
+                    struct buf *err)
+{
+    struct buf path = BUF_INIT, num = BUF_INIT;
+    log_path(&path, run, job);
+    if (attempt) {
+        buf_addf(&num, "%ld", attempt);
+        client_query_add(&path, "attempt", num.data);
+    }
+    int rc = client_get_copy(c, path.data, out, err);
     buf_release(&path);
     buf_release(&num);
-    buf_release(&k.errbody);
     return rc;
 }
 

@@ -81,6 +81,10 @@ int client_exit_code(int rc);
 /* Prints v to out, indented, keys in the server's order. */
 void client_print_json(FILE *out, json_t *v);
 
+/* GET path, the body copied to out as it arrives. Same results as client_call(). */
+int client_get_copy(struct client *c, const char *path, FILE *out, struct buf *err)
+    __attribute__((warn_unused_result));
+
 /*
  * The log of a job's attempt (attempt 0: the last one) copied to out as it
  * arrives. Same results as client_call().

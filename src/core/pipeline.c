@@ -1796,8 +1796,10 @@ static void parse_release(struct ctx *c, struct ynode *key, struct ynode *n)
             error_at(c, v->pos,
                      "release: 'version' must be a string, found a mapping: quote a pattern "
                      "that starts with '{', as in version: \"{n}\"");
-        else if (get_string(c, v, "release", "version", &r->version) == 0)
+        else if (get_string(c, v, "release", "version", &r->version) == 0) {
+            r->version_given = true;
             check_version(c, v, r->version);
+        }
     }
     free(e.v);
 }

@@ -87,13 +87,17 @@ struct pl_job {
     bool network, checkout, allow_failure;
 };
 
+/* Where a repository keeps its pipeline. */
+#define PIPELINE_FILE ".flywheel.yml"
+
 struct pl_release {
     bool present;
     struct pos pos;
     struct pl_strs from; /* as written */
     size_t *from_idx;    /* resolved job indexes */
     size_t nfrom;
-    char *version; /* pattern, default "r{n}" */
+    char *version;      /* pattern, default "r{n}" */
+    bool version_given; /* false: the default (a tag run's release is named after the tag) */
 };
 
 enum pl_check_kind { PL_CHECK_HTTP, PL_CHECK_RUN, PL_CHECK_PROMETHEUS };

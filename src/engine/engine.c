@@ -19,14 +19,16 @@
 #include "core/pipeline.h"
 #include "core/refs.h"
 #include "core/sched.h"
+#include "engine/releaser.h"
 #include "engine/runexec.h"
 #include "exec/mirror.h"
 #include "exec/workspace.h"
 #include "store/cas.h"
+#include "store/release.h"
+#include "store/sign.h"
 #include "store/store.h"
 #include "util/xalloc.h"
 
-#define PIPELINE_FILE ".flywheel.yml"
 #define MAX_REFS      100000
 
 /* A command from another thread, waiting for its reply. Reference counted:
@@ -98,6 +100,7 @@ struct erun {
     struct buf pipeline_src, err;
     int prep_rc;
     bool cancel_requested;
+    bool release_wanted; /* a main or tag run whose pipeline makes a release */
     struct erun *next;
 };
 
@@ -107,6 +110,7 @@ struct engine {
     char *db_path, *git_dir, *cas_dir;
     struct store *st;
     struct cas *cas;
+    struct sign_key *key; /* signs releases' provenance */
     struct erepo *repos;
     struct esched *schedules;
     struct erun *runs;
@@ -159,6 +163,15 @@ static void emit(struct engine *e, int64_t run_id, const char *job, const char *
     json_decref(o);
 }
 
+/* A release was made: {"run": 7, "repo": "app", "release": "r3", "state": "released"}. */
+static void emit_release(struct engine *e, int64_t run_id, const char *repo, const char *version)
+{
+    struct buf reason = BUF_INIT;
+    buf_addf(&reason, "release %s of %s", version, repo);
+    emit(e, run_id, NULL, "released", 0, reason.data);
+    buf_release(&reason);
+}
+
 int engine_events(struct engine *e, uint64_t seq, size_t max, struct buf *out, uint64_t *last)
 {
     int n = 0;
@@ -198,6 +211,8 @@ static void call_unref(struct engine *e, struct call *c)
     free((char *)c->req.url);
     free((char *)c->req.ref);
     free((char *)c->req.main_branch);
+    free((char *)c->req.version);
+    free((char *)c->req.reason);
     buf_release(&c->local.message);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -244,6 +259,8 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     c->req.url = dup_or_null(req->url);
     c->req.ref = dup_or_null(req->ref);
     c->req.main_branch = dup_or_null(req->main_branch);
+    c->req.version = dup_or_null(req->version);
+    c->req.reason = dup_or_null(req->reason);
     buf_init(&c->local.message, 0);
     rep->status = 0;
     rep->id = rep->number = 0;
@@ -676,10 +693,45 @@ static void later_free(struct erun *x)
     uv_idle_start(&rp->idle, run_reap);
 }
 
+/*
+ * Makes the release of a run that wants one (it was recorded as pending when
+ * the run started, so a crash before this point is caught up by
+ * recover_releases()).
+ */
+static void make_release(struct engine *e, int64_t run_id, const struct erepo *r,
+                         const struct pipeline *p, const char *src, size_t len)
+{
+    struct buf err = BUF_INIT;
+    struct releaser_input in = {
+        .pipeline = p,
+        .pipeline_src = src,
+        .pipeline_len = len,
+        .run_id = run_id,
+        .repo = r->name,
+        .repo_url = r->url,
+        .key = e->key,
+    };
+    int64_t id = 0;
+    int rc = releaser_make(e->st, &in, &id, &err);
+    if (rc < 0) {
+        fprintf(stderr, "flywheel serve: run %lld: no release: %s\n", (long long)run_id, err.data);
+    } else if (rc == 1) {
+        struct store_release rel = {0};
+        buf_reset(&err);
+        if (store_release_get_run(e->st, run_id, &rel, &err) == 0)
+            emit_release(e, run_id, r->name, rel.version);
+        store_release_release(&rel);
+    }
+    buf_release(&err);
+}
+
 static void on_run_done(void *ctx, enum sched_result r)
 {
     struct erun *x = ctx;
     emit(x->e, x->run_id, NULL, sched_result_name(r), 0, NULL);
+    struct erepo *repo = repo_by_id(x->e, x->repo_id);
+    if (x->release_wanted && repo)
+        make_release(x->e, x->run_id, repo, x->p, x->pipeline_src.data, x->pipeline_src.len);
     erun_unlink(x->e, x);
     later_free(x);
 }
@@ -805,6 +857,12 @@ static void prepare_done(uv_work_t *w, int status)
     }
     free(x->src.branch);
     x->src.branch = xstrdup(refs_branch(x->row.ref) ? refs_branch(x->row.ref) : "");
+    x->release_wanted = releaser_wanted(x->p, x->row.kind, x->selected);
+    if (x->release_wanted && store_run_set_release_pending(e->st, x->run_id, true, &err)) {
+        fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
+        finish_row(e, x, "failed");
+        goto drop;
+    }
 
     struct runexec_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -1018,6 +1076,25 @@ static void handle(struct engine *e, struct call *c)
         }
         reply(e, c, 202, run.id, run.number, NULL);
         store_run_release(&run);
+        break;
+    }
+    case ENGINE_RELEASE_MARK: {
+        struct erepo *r = repo_by_name(e, q->name ? q->name : "");
+        struct store_release rel = {0};
+        int rc = r ? store_release_get(e->st, r->id, q->version ? q->version : "", &rel, &err)
+                   : -ENOENT;
+        if (rc == -ENOENT && !r)
+            reply(e, c, 404, 0, 0, "no repository '%s'", q->name ? q->name : "");
+        else if (rc == -ENOENT)
+            reply(e, c, 404, 0, 0, "repository '%s' has no release '%s'", r->name, q->version);
+        else if (rc || store_release_set_bad(e->st, rel.id, q->reason, &err))
+            reply(e, c, 500, 0, 0, "%s", err.data);
+        else {
+            emit(e, rel.run_id, NULL, q->reason ? "release-bad" : "release-good", 0,
+                 q->reason ? q->reason : rel.version);
+            reply(e, c, 200, rel.id, rel.number, NULL);
+        }
+        store_release_release(&rel);
         break;
     }
     case ENGINE_CANCEL_JOB: {
@@ -1291,6 +1368,11 @@ static void retention_work(uv_work_t *w)
                     continue;
                 if (!finished(v[i].state))
                     continue;
+                /* An environment ran its release: the release and its run stay. */
+                if (store_run_has_deployed_release(st, v[i].id, &err) != 0) {
+                    buf_reset(&err);
+                    continue;
+                }
                 if (store_run_delete(st, v[i].id, &err)) {
                     fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
                     buf_reset(&err);
@@ -1348,6 +1430,46 @@ void engine_set_retention(struct engine *e, int keep_runs, int64_t keep_ms, int6
 
 /* ---- life cycle ------------------------------------------------------------- */
 
+/*
+ * Releases still pending after a restart: a run that passed but stopped
+ * before its release was recorded gets it now; the pipeline is read again
+ * from the commit. Runs still to finish make theirs when they end.
+ */
+static void recover_releases(struct engine *e)
+{
+    int64_t ids[256];
+    size_t n = 0;
+    struct buf err = BUF_INIT, src = BUF_INIT;
+    if (store_runs_release_pending(e->st, ids, 256, &n, &err))
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+    for (size_t i = 0; i < n; i++) {
+        struct store_run run = {0};
+        struct erepo *r = NULL;
+        buf_reset(&err);
+        if (store_run_get(e->st, ids[i], &run, &err) == 0 && !finished(run.state)) {
+            store_run_release(&run);
+            continue;
+        }
+        if (run.id && !strcmp(run.state, "passed") && (r = repo_by_id(e, run.repo_id))) {
+            struct diag_list d = DIAG_LIST_INIT;
+            struct pipeline *p = NULL;
+            buf_reset(&src);
+            if (mirror_read_file(r->dir, run.commit, PIPELINE_FILE, 1 << 20, &src, &err) == 0)
+                p = pipeline_parse(PIPELINE_FILE, src.data, src.len, NULL, 0, &d);
+            if (p)
+                make_release(e, run.id, r, p, src.data, src.len);
+            pipeline_free(p);
+            diag_list_release(&d);
+        }
+        /* Whatever happened, the run is not retried for ever. */
+        if (store_run_set_release_pending(e->st, ids[i], false, &err))
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+        store_run_release(&run);
+    }
+    buf_release(&err);
+    buf_release(&src);
+}
+
 static int mkdir_if(const char *path, struct buf *err)
 {
     if (mkdir(path, 0755) && errno != EEXIST) {
@@ -1396,6 +1518,11 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     for (size_t i = 0; i < nrepos; i++)
         repo_attach(e, &repos[i]);
     store_repos_release(repos, nrepos);
+    buf_addf(&b, "%s/signing-key.pem", cfg->data_dir);
+    if (sign_key_load_or_create(&e->key, b.data, err))
+        goto fail;
+    buf_reset(&b);
+    recover_releases(e);
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
@@ -1491,6 +1618,8 @@ void engine_free(struct engine *e)
         store_close(e->st);
     if (e->cas)
         cas_close(e->cas);
+    if (e->key)
+        sign_key_free(e->key);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_close((uv_handle_t *)&e->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&e->retention_timer, NULL);
@@ -1501,6 +1630,12 @@ void engine_free(struct engine *e)
         free(e->events[i]);
     pthread_mutex_destroy(&e->mu);
     free(e);
+}
+
+void engine_public_key(struct engine *e, struct buf *pem, char keyid[ENGINE_KEYID_LEN + 1])
+{
+    sign_key_public_pem(e->key, pem);
+    sign_key_id(e->key, keyid);
 }
 
 void engine_stats(struct engine *e, struct engine_stats *out)

@@ -82,11 +82,13 @@ enum engine_op {
     ENGINE_CANCEL,     /* run id */
     ENGINE_RETRY,      /* run id -> a new run of the same commit and pipeline */
     ENGINE_CANCEL_JOB, /* run id, name (the job's) */
+    ENGINE_RELEASE_MARK, /* name (the repository's), version, reason: bad; NULL reason: good */
 };
 
 struct engine_request {
     enum engine_op op;
     const char *name, *url, *ref, *main_branch;
+    const char *version, *reason;
     int poll_s;
     int64_t run_id;
 };
@@ -124,5 +126,10 @@ struct engine_stats {
     int64_t log_bytes;
 };
 void engine_stats(struct engine *e, struct engine_stats *out);
+
+/* The public half of the key that signs releases (PEM) and its key id
+ * ("SHA256:<hex>"). Any thread: the key does not change while serving. */
+#define ENGINE_KEYID_LEN 71
+void engine_public_key(struct engine *e, struct buf *pem, char keyid[ENGINE_KEYID_LEN + 1]);
 
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/job.h"
+#include "server/api_int.h"
 #include "store/store.h"
 #include "util/xalloc.h"
 
@@ -24,12 +25,6 @@
 #endif
 
 #define CALL_TIMEOUT_MS 60000
-
-struct api {
-    struct engine *e;
-    char *db_path, *data_dir;
-    pthread_key_t store_key;
-};
 
 static struct api *the_api; /* for stream readers, which get only their own ctx */
 
@@ -77,7 +72,7 @@ static struct store *tstore(struct api *a, struct buf *err)
     return st;
 }
 
-static struct store *req_store(struct http_request *r, struct api *a)
+struct store *api_store(struct http_request *r, struct api *a)
 {
     struct buf err = BUF_INIT;
     struct store *st = tstore(a, &err);
@@ -323,7 +318,7 @@ static void reply_engine(struct http_request *r, struct engine_reply *rep, int r
 }
 
 /* Hands a request to the engine and answers with what it says. */
-static void call_engine(struct http_request *r, struct api *a, const struct engine_request *q)
+void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q)
 {
     struct engine_reply rep = {0};
     buf_init(&rep.message, 0);
@@ -350,7 +345,7 @@ static void h_health(struct http_request *r, void *ctx)
 static void h_repos(struct http_request *r, void *ctx)
 {
     struct api *a = ctx;
-    struct store *st = req_store(r, a);
+    struct store *st = api_store(r, a);
     struct store_repo *v = NULL;
     size_t n = 0;
     struct buf err = BUF_INIT;
@@ -403,7 +398,7 @@ static void h_repo_add(struct http_request *r, void *ctx)
         json_decref(body);
         return;
     }
-    call_engine(r, a, &q);
+    api_call_engine(r, a, &q);
     json_decref(body);
 }
 
@@ -413,7 +408,7 @@ static void h_notify(struct http_request *r, void *ctx)
     struct engine_request q = {0};
     q.op = ENGINE_SYNC;
     q.name = http_param(r, "name");
-    call_engine(r, a, &q);
+    api_call_engine(r, a, &q);
 }
 
 static void h_trigger(struct http_request *r, void *ctx)
@@ -431,14 +426,14 @@ static void h_trigger(struct http_request *r, void *ctx)
         json_decref(body);
         return;
     }
-    call_engine(r, a, &q);
+    api_call_engine(r, a, &q);
     json_decref(body);
 }
 
 static void h_runs(struct http_request *r, void *ctx)
 {
     struct api *a = ctx;
-    struct store *st = req_store(r, a);
+    struct store *st = api_store(r, a);
     struct buf err = BUF_INIT;
     struct store_run_filter f = {0};
     struct store_repo repo = {0};
@@ -505,7 +500,7 @@ out:
 static void h_run(struct http_request *r, void *ctx)
 {
     struct api *a = ctx;
-    struct store *st = req_store(r, a);
+    struct store *st = api_store(r, a);
     struct buf err = BUF_INIT;
     struct store_run run = {0};
     struct store_repo repo = {0};
@@ -576,7 +571,7 @@ static void run_op(struct http_request *r, void *ctx, enum engine_op op)
     struct engine_request q = {0};
     q.op = op;
     q.run_id = id;
-    call_engine(r, a, &q);
+    api_call_engine(r, a, &q);
 }
 
 static void h_cancel(struct http_request *r, void *ctx)
@@ -594,7 +589,7 @@ static void h_cancel_job(struct http_request *r, void *ctx)
     q.op = ENGINE_CANCEL_JOB;
     q.run_id = id;
     q.name = http_param(r, "job");
-    call_engine(r, a, &q);
+    api_call_engine(r, a, &q);
 }
 
 static void h_retry(struct http_request *r, void *ctx)
@@ -807,7 +802,7 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
 static int find_log(struct http_request *r, struct api *a, struct store_attempt *out,
                     int64_t *job_id)
 {
-    struct store *st = req_store(r, a);
+    struct store *st = api_store(r, a);
     struct buf err = BUF_INIT;
     struct store_job job = {0};
     struct store_attempt *v = NULL;
@@ -855,7 +850,7 @@ out:
 }
 
 /* "bytes=A-B", "bytes=A-", "bytes=-N" against size; 0 ok, -1 malformed or unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+int api_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
 {
     if (strncmp(h, "bytes=", 6))
         return -1;
@@ -944,7 +939,7 @@ static void h_log(struct http_request *r, void *ctx)
     unsigned status = 200;
     if (range) {
         uint64_t from, to;
-        if (parse_range(range, (uint64_t)st.st_size, &from, &to)) {
+        if (api_parse_range(range, (uint64_t)st.st_size, &from, &to)) {
             char cr[64];
             snprintf(cr, sizeof(cr), "bytes */%lld", (long long)st.st_size);
             http_add_header(r, "Content-Range", cr);
@@ -974,7 +969,7 @@ static void h_log(struct http_request *r, void *ctx)
 static void h_metrics(struct http_request *r, void *ctx)
 {
     struct api *a = ctx;
-    struct store *st = req_store(r, a);
+    struct store *st = api_store(r, a);
     struct engine_stats s;
     struct buf out = BUF_INIT, err = BUF_INIT;
     if (!st)
@@ -1094,6 +1089,12 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/repos", h_repos},
     {"POST", "/api/v1/repos", h_repo_add},
     {"POST", "/api/v1/repos/{name}/notify", h_notify},
+    {"GET", "/api/v1/repos/{name}/releases", h_releases},
+    {"GET", "/api/v1/repos/{name}/releases/{version}", h_release},
+    {"GET", "/api/v1/repos/{name}/releases/{version}/archive", h_release_archive},
+    {"POST", "/api/v1/repos/{name}/releases/{version}/bad", h_release_bad},
+    {"DELETE", "/api/v1/repos/{name}/releases/{version}/bad", h_release_good},
+    {"GET", "/api/v1/repos/{name}/releases/{version}/file", h_release_file},
     {"POST", "/api/v1/repos/{name}/trigger", h_trigger},
     {"GET", "/api/v1/runs", h_runs},
     {"GET", "/api/v1/runs/{id}", h_run},
@@ -1101,6 +1102,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/runs/{id}/retry", h_retry},
     {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log},
     {"POST", "/api/v1/runs/{id}/jobs/{job}/cancel", h_cancel_job},
+    {"GET", "/api/v1/signing-key", h_signing_key},
     {"GET", "/metrics", h_metrics},
     {NULL, NULL, NULL},
 };

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "store/store_int.h"
 #include "util/xalloc.h"
 
 /*
@@ -113,6 +114,45 @@ static const char *const store_migrations[] = {
     /* The foreign key's child index: deleting a run looks up its retries. */
     "CREATE INDEX runs_by_retry ON runs (retry_of) WHERE retry_of IS NOT NULL;"
     "PRAGMA user_version = 2;",
+
+    /*
+     * 3: releases. A release belongs to the run that made it and goes with
+     * it, unless an environment has run it (deployed_ms > 0): retention keeps
+     * those runs. bad_reason is NULL for a good release. A main or tag run
+     * whose pipeline makes releases carries release_pending = 1 from its
+     * start until its release is made (or the run ended without one), so a
+     * release is never lost between the run's end and its creation.
+     */
+    "CREATE TABLE releases ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  repo_id INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,"
+    "  number INTEGER NOT NULL CHECK (number >= 1),"
+    "  version TEXT NOT NULL CHECK (version <> ''),"
+    "  run_id INTEGER NOT NULL UNIQUE REFERENCES runs (id) ON DELETE CASCADE,"
+    "  commit_id TEXT NOT NULL,"
+    "  ref TEXT NOT NULL,"
+    "  pipeline_digest TEXT NOT NULL,"
+    "  provenance TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  deployed_ms INTEGER NOT NULL DEFAULT 0,"
+    "  bad_reason TEXT,"
+    "  bad_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (repo_id, number),"
+    "  UNIQUE (repo_id, version)"
+    ");"
+    "CREATE TABLE release_files ("
+    "  release_id INTEGER NOT NULL REFERENCES releases (id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL CHECK (path <> ''),"
+    "  digest TEXT NOT NULL"
+    "    CHECK (length(digest) = 71 AND substr(digest, 1, 7) = 'sha256:'),"
+    "  size INTEGER NOT NULL CHECK (size >= 0),"
+    "  mode INTEGER NOT NULL,"
+    "  PRIMARY KEY (release_id, path)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX release_files_by_digest ON release_files (digest);"
+    "ALTER TABLE runs ADD COLUMN release_pending INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX runs_release_pending ON runs (id) WHERE release_pending <> 0;"
+    "PRAGMA user_version = 3;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -198,7 +238,8 @@ static const char *const store_sql[S_COUNT] = {
                    " updated_ms = excluded.updated_ms",
     [S_RUN_UNLINK_RETRIES] = "UPDATE runs SET retry_of = NULL WHERE retry_of = ?1",
     [S_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
-    [S_DIGEST_USED] = "SELECT 1 FROM artifacts WHERE digest = ?1 LIMIT 1",
+    [S_DIGEST_USED] = "SELECT 1 FROM artifacts WHERE digest = ?1"
+                      " UNION ALL SELECT 1 FROM release_files WHERE digest = ?1 LIMIT 1",
     [S_JOB_INSERT] = "INSERT INTO jobs (run_id, name) VALUES (?1, ?2)",
     [S_JOB_UPDATE] = "UPDATE jobs SET state = ?2, reason = ?3, attempts = ?4, exit_code = ?5,"
                      " started_ms = ?6, finished_ms = ?7 WHERE id = ?1",
@@ -306,7 +347,7 @@ static int store_code(sqlite3 *db, int rc)
  * for rc. Call it right after the failing call, before anything else touches
  * the connection, so that the message is the one that explains rc.
  */
-__attribute__((format(printf, 4, 5))) static int store_fail(struct store *st, int rc,
+int store_fail(struct store *st, int rc,
                                                             struct buf *err, const char *fmt, ...)
 {
     va_list ap;
@@ -386,7 +427,7 @@ static int store_exec_stmt(struct store *st, sqlite3_stmt *s, int brc, struct bu
 }
 
 /* Transactions for the writes made of several statements. */
-static int store_begin(struct store *st, struct buf *err)
+int store_begin(struct store *st, struct buf *err)
 {
     sqlite3_stmt *s = store_stmt(st, S_BEGIN, err);
     if (!s)
@@ -394,7 +435,7 @@ static int store_begin(struct store *st, struct buf *err)
     return store_exec_stmt(st, s, SQLITE_OK, err, "cannot begin a transaction");
 }
 
-static int store_commit(struct store *st, struct buf *err)
+int store_commit(struct store *st, struct buf *err)
 {
     sqlite3_stmt *s = store_stmt(st, S_COMMIT, err);
     if (!s)
@@ -402,7 +443,7 @@ static int store_commit(struct store *st, struct buf *err)
     return store_exec_stmt(st, s, SQLITE_OK, err, "cannot commit");
 }
 
-static void store_rollback(struct store *st)
+void store_rollback(struct store *st)
 {
     if (sqlite3_get_autocommit(st->db))
         return; /* SQLite already rolled back (after an I/O error, for example) */
@@ -630,6 +671,11 @@ void store_close(struct store *st)
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);
+}
+
+sqlite3 *store_sqlite(struct store *st)
+{
+    return st->db;
 }
 
 int store_schema_version(struct store *st)

@@ -271,8 +271,8 @@ static int release_show(struct client *c, const struct opts *o, const char *repo
     json_t *run = json_object_get(rel, "run");
     printf("release %s of %s (#%" PRId64 ")\n", jstr(rel, "version"), repo, jint(rel, "number"));
     printf("  commit    %s (%s)\n", jstr(rel, "commit"), jstr(rel, "ref"));
-    printf("  run       #%" PRId64 " (id %" PRId64 ", %s)\n", jint(run, "number"),
-           jint(run, "id"), jstr(run, "kind"));
+    printf("  run       #%" PRId64 " (id %" PRId64 ", %s)\n", jint(run, "number"), jint(run, "id"),
+           jstr(run, "kind"));
     printf("  made      %s\n", when.data);
     printf("  pipeline  %s\n", jstr(rel, "pipeline_digest"));
     printf("  status    %s\n", st.data);
@@ -670,14 +670,16 @@ static int verify(const char *target, const char *keyfile, json_t **summary, str
     qsort(s.files, s.n, sizeof(*s.files), path_cmp);
     for (size_t i = 0; i < nman; i++) {
         struct prov_file key = {.path = man[i].path};
-        struct prov_file *got = s.n ? bsearch(&key, s.files, s.n, sizeof(*s.files), path_cmp)
-                                    : NULL;
+        struct prov_file *got =
+            s.n ? bsearch(&key, s.files, s.n, sizeof(*s.files), path_cmp) : NULL;
         if (!got) {
             buf_addf(err, "file %s is missing", man[i].path);
             goto out;
         }
         if (strcmp(got->digest, man[i].digest) || got->size != man[i].size) {
-            buf_addf(err, "file %s: its content hashes to %s (%" PRId64 " bytes), the release says %s (%" PRId64 " bytes)",
+            buf_addf(err,
+                     "file %s: its content hashes to %s (%" PRId64
+                     " bytes), the release says %s (%" PRId64 " bytes)",
                      man[i].path, got->digest, got->size, man[i].digest, man[i].size);
             goto out;
         }
@@ -754,8 +756,8 @@ static int release_mark(struct client *c, const struct opts *o, const char *repo
     buf_adds(&path, "/bad");
     if (bad)
         body = json_pack("{s:s}", "reason", o->reason);
-    int rc = call(c, bad ? "release bad" : "release good", bad ? "POST" : "DELETE", path.data,
-                  body, &reply);
+    int rc = call(c, bad ? "release bad" : "release good", bad ? "POST" : "DELETE", path.data, body,
+                  &reply);
     if (!rc) {
         if (o->json)
             client_print_json(stdout, reply);

@@ -29,7 +29,7 @@
 #include "store/store.h"
 #include "util/xalloc.h"
 
-#define MAX_REFS      100000
+#define MAX_REFS 100000
 
 /* A command from another thread, waiting for its reply. Reference counted:
  * the caller may time out and leave before the loop answers. */
@@ -1081,8 +1081,8 @@ static void handle(struct engine *e, struct call *c)
     case ENGINE_RELEASE_MARK: {
         struct erepo *r = repo_by_name(e, q->name ? q->name : "");
         struct store_release rel = {0};
-        int rc = r ? store_release_get(e->st, r->id, q->version ? q->version : "", &rel, &err)
-                   : -ENOENT;
+        int rc =
+            r ? store_release_get(e->st, r->id, q->version ? q->version : "", &rel, &err) : -ENOENT;
         if (rc == -ENOENT && !r)
             reply(e, c, 404, 0, 0, "no repository '%s'", q->name ? q->name : "");
         else if (rc == -ENOENT)

@@ -76,12 +76,12 @@ int engine_schedule_add(struct engine *e, const char *name, const char *cron, co
 void engine_set_retention(struct engine *e, int keep_runs, int64_t keep_ms, int64_t interval_ms);
 
 enum engine_op {
-    ENGINE_REPO_ADD,   /* name, url, main branch, poll_s -> the repository's id */
-    ENGINE_SYNC,       /* name: fetch now (a hook's notification) */
-    ENGINE_TRIGGER,    /* name, ref -> a run for the ref's current commit */
-    ENGINE_CANCEL,     /* run id */
-    ENGINE_RETRY,      /* run id -> a new run of the same commit and pipeline */
-    ENGINE_CANCEL_JOB, /* run id, name (the job's) */
+    ENGINE_REPO_ADD,     /* name, url, main branch, poll_s -> the repository's id */
+    ENGINE_SYNC,         /* name: fetch now (a hook's notification) */
+    ENGINE_TRIGGER,      /* name, ref -> a run for the ref's current commit */
+    ENGINE_CANCEL,       /* run id */
+    ENGINE_RETRY,        /* run id -> a new run of the same commit and pipeline */
+    ENGINE_CANCEL_JOB,   /* run id, name (the job's) */
     ENGINE_RELEASE_MARK, /* name (the repository's), version, reason: bad; NULL reason: good */
 };
 

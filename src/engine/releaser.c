@@ -130,8 +130,8 @@ static int fill(void *ctx, struct store *st, struct store_release *r, struct buf
 
 /* The artifacts of the release jobs, named as the header says; 0, or 1 when a
  * job did not pass (no release), or a negative code. */
-static int collect(struct store *st, const struct releaser_input *in, struct store_release_file **out,
-                   size_t *nout, struct buf *err)
+static int collect(struct store *st, const struct releaser_input *in,
+                   struct store_release_file **out, size_t *nout, struct buf *err)
 {
     const struct pl_release *rel = &in->pipeline->release;
     struct store_release_file *files = NULL;

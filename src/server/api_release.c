@@ -187,13 +187,13 @@ static const char *content_type(const char *path)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".tar.gz", "application/gzip"}, {".tgz", "application/gzip"},
-        {".gz", "application/gzip"},     {".tar", "application/x-tar"},
-        {".zip", "application/zip"},     {".json", "application/json"},
+        {".tar.gz", "application/gzip"},       {".tgz", "application/gzip"},
+        {".gz", "application/gzip"},           {".tar", "application/x-tar"},
+        {".zip", "application/zip"},           {".json", "application/json"},
         {".txt", "text/plain; charset=utf-8"}, {".html", "text/html; charset=utf-8"},
-        {".wasm", "application/wasm"},   {".xz", "application/x-xz"},
-        {".zst", "application/zstd"},    {".deb", "application/vnd.debian.binary-package"},
-        {".rpm", "application/x-rpm"},   {".jar", "application/java-archive"},
+        {".wasm", "application/wasm"},         {".xz", "application/x-xz"},
+        {".zst", "application/zstd"},          {".deb", "application/vnd.debian.binary-package"},
+        {".rpm", "application/x-rpm"},         {".jar", "application/java-archive"},
     };
     size_t len = strlen(path);
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
@@ -298,8 +298,8 @@ void h_release_file(struct http_request *r, void *ctx)
         http_reply_text(r, range ? 206 : 200, content_type(f->path), "", 0);
         goto out;
     }
-    http_reply_stream(r, range ? 206 : 200, content_type(f->path), blobstream_read,
-                      blobstream_free, bs);
+    http_reply_stream(r, range ? 206 : 200, content_type(f->path), blobstream_read, blobstream_free,
+                      bs);
 out:
     store_release_files_release(files, n);
     store_release_release(&rel);

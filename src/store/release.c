@@ -8,7 +8,7 @@
 #include "util/xalloc.h"
 
 #define RELEASE_COLS                                                                               \
-    "id, repo_id, number, run_id, version, commit_id, ref, pipeline_digest, provenance,"          \
+    "id, repo_id, number, run_id, version, commit_id, ref, pipeline_digest, provenance,"           \
     " created_ms, deployed_ms, bad_reason, bad_ms"
 
 /* Releases are rare next to jobs: statements are prepared per call. */
@@ -162,8 +162,8 @@ int64_t store_release_insert(struct store *st, struct store_release *r,
     const struct {
         int i;
         const char *v;
-    } texts[] = {{3, r->version},        {5, r->commit},     {6, r->ref},
-                 {7, r->pipeline_digest}, {8, r->provenance}};
+    } texts[] = {
+        {3, r->version}, {5, r->commit}, {6, r->ref}, {7, r->pipeline_digest}, {8, r->provenance}};
     brc = sqlite3_bind_int64(s, 1, r->repo_id);
     if (brc == SQLITE_OK)
         brc = sqlite3_bind_int64(s, 2, r->number);
@@ -302,8 +302,8 @@ int store_release_files(struct store *st, int64_t release_id, struct store_relea
 
 int store_release_set_bad(struct store *st, int64_t id, const char *reason, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE releases SET bad_reason = ?2, bad_ms = ?3 WHERE id = ?1",
-                           err);
+    sqlite3_stmt *s =
+        prep(st, "UPDATE releases SET bad_reason = ?2, bad_ms = ?3 WHERE id = ?1", err);
     if (!s)
         return -EIO;
     int brc = sqlite3_bind_int64(s, 1, id);
@@ -337,8 +337,7 @@ int store_release_promotable(const struct store_release *r, struct buf *err)
     return -EPERM;
 }
 
-int store_run_set_release_pending(struct store *st, int64_t run_id, bool pending,
-                                  struct buf *err)
+int store_run_set_release_pending(struct store *st, int64_t run_id, bool pending, struct buf *err)
 {
     if (!pending)
         return pending_clear(st, run_id, err);
@@ -371,8 +370,7 @@ int store_runs_release_pending(struct store *st, int64_t *ids, size_t max, size_
 
 int store_run_has_deployed_release(struct store *st, int64_t run_id, struct buf *err)
 {
-    sqlite3_stmt *s =
-        prep(st, "SELECT 1 FROM releases WHERE run_id = ?1 AND deployed_ms > 0", err);
+    sqlite3_stmt *s = prep(st, "SELECT 1 FROM releases WHERE run_id = ?1 AND deployed_ms > 0", err);
     if (!s)
         return -1;
     int rc = sqlite3_bind_int64(s, 1, run_id);

@@ -89,8 +89,7 @@ int store_release_promotable(const struct store_release *r, struct buf *err);
 
 /* The pending flag of a run (see the schema): set when a run that will make a
  * release starts; cleared by store_release_insert or here when it made none. */
-int store_run_set_release_pending(struct store *st, int64_t run_id, bool pending,
-                                  struct buf *err);
+int store_run_set_release_pending(struct store *st, int64_t run_id, bool pending, struct buf *err);
 /* Runs whose release is pending, oldest first (at most max). */
 int store_runs_release_pending(struct store *st, int64_t *ids, size_t max, size_t *n,
                                struct buf *err);

@@ -347,8 +347,7 @@ static int store_code(sqlite3 *db, int rc)
  * for rc. Call it right after the failing call, before anything else touches
  * the connection, so that the message is the one that explains rc.
  */
-int store_fail(struct store *st, int rc,
-                                                            struct buf *err, const char *fmt, ...)
+int store_fail(struct store *st, int rc, struct buf *err, const char *fmt, ...)
 {
     va_list ap;
     buf_adds(err, "store: ");

@@ -212,10 +212,14 @@ int releaser_make(struct store *st, const struct releaser_input *in, int64_t *re
     r.commit = run.commit;
     r.ref = run.ref;
     r.pipeline_digest = digest.data;
+    struct buf text = BUF_INIT;
+    buf_add(&text, in->pipeline_src, in->pipeline_len);
+    r.pipeline = text.data;
     r.created_ms = store_now_ms();
     struct fill_ctx fc = {in, &run, files, nfiles};
     int64_t id = store_release_insert(st, &r, files, nfiles, fill, &fc, err);
     buf_release(&digest);
+    buf_release(&text);
     free(r.version);
     free(r.provenance);
     if (id < 0) {

@@ -9,7 +9,7 @@
 
 #define RELEASE_COLS                                                                               \
     "id, repo_id, number, run_id, version, commit_id, ref, pipeline_digest, provenance,"           \
-    " created_ms, deployed_ms, bad_reason, bad_ms"
+    " created_ms, deployed_ms, bad_reason, bad_ms, pipeline"
 
 /* Releases are rare next to jobs: statements are prepared per call. */
 static sqlite3_stmt *prep(struct store *st, const char *sql, struct buf *err)
@@ -51,6 +51,7 @@ static void release_from_row(sqlite3_stmt *s, struct store_release *r)
     r->deployed_ms = sqlite3_column_int64(s, 10);
     r->bad_reason = text_or_null(s, 11);
     r->bad_ms = sqlite3_column_int64(s, 12);
+    r->pipeline = text(s, 13);
 }
 
 /* Steps s to its end (a write); 0 or the store's code. Finalizes s. */
@@ -151,8 +152,8 @@ int64_t store_release_insert(struct store *st, struct store_release *r,
     }
     s = prep(st,
              "INSERT INTO releases (repo_id, number, version, run_id, commit_id, ref,"
-             " pipeline_digest, provenance, created_ms)"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             " pipeline_digest, provenance, created_ms, pipeline)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
              err);
     if (!s) {
         ret = -EIO;
@@ -163,7 +164,8 @@ int64_t store_release_insert(struct store *st, struct store_release *r,
         int i;
         const char *v;
     } texts[] = {
-        {3, r->version}, {5, r->commit}, {6, r->ref}, {7, r->pipeline_digest}, {8, r->provenance}};
+        {3, r->version},    {5, r->commit},      {6, r->ref},
+        {7, r->pipeline_digest}, {8, r->provenance}, {10, r->pipeline}};
     brc = sqlite3_bind_int64(s, 1, r->repo_id);
     if (brc == SQLITE_OK)
         brc = sqlite3_bind_int64(s, 2, r->number);
@@ -393,6 +395,7 @@ void store_release_release(struct store_release *r)
     free(r->pipeline_digest);
     free(r->provenance);
     free(r->bad_reason);
+    free(r->pipeline);
     memset(r, 0, sizeof(*r));
 }
 

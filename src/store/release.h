@@ -33,6 +33,7 @@ struct store_release {
     char *ref;             /* "refs/heads/main", "refs/tags/v1.2" */
     char *pipeline_digest; /* "sha256:<hex>" of the pipeline file */
     char *provenance;      /* the signed DSSE envelope (JSON text) */
+    char *pipeline;        /* the pipeline file's text (its deploy section drives deployments) */
     int64_t created_ms;
     int64_t deployed_ms; /* first time an environment ran it; 0 = never */
     char *bad_reason;    /* NULL: good; else why it is refused for promotion */
@@ -49,7 +50,7 @@ struct store_release_file {
 /*
  * Inserts r with its files in one transaction, assigning r->number; calls
  * fill(ctx, st, r) inside the transaction, which must set r->version and
- * r->provenance (malloc'd; the store frees them with r) and may call
+ * r->provenance (malloc'd; the caller frees them after the call) and may call
  * store_release_version_taken(). Also clears the run's release_pending.
  * Returns the id (and sets r->id), or -1: a version already taken gives
  * "release version 'v1' already exists in this repository".

@@ -133,6 +133,7 @@ static const char *const store_migrations[] = {
     "  ref TEXT NOT NULL,"
     "  pipeline_digest TEXT NOT NULL,"
     "  provenance TEXT NOT NULL,"
+    "  pipeline TEXT NOT NULL DEFAULT '',"
     "  created_ms INTEGER NOT NULL,"
     "  deployed_ms INTEGER NOT NULL DEFAULT 0,"
     "  bad_reason TEXT,"

@@ -7,10 +7,15 @@
  *   test-tool window RANGE           the canonical form, or the error
  *   test-tool pipeline-dump FILE     the normalised pipeline as JSON
  *   test-tool gen-pipeline N         a generated pipeline of N jobs (wide and deep)
+ *   test-tool tar-create OUT NAME=FILE...  an archive (NAME/= for a directory)
+ *   test-tool tar-list ARCHIVE       one "TYPE MODE SIZE NAME" line an entry ("-": stdin)
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/duration.h"
 #include "core/glob.h"
@@ -18,6 +23,7 @@
 #include "core/window.h"
 #include "exec/workspace.h"
 #include "util/fileio.h"
+#include "util/tar.h"
 
 static int cmd_duration(int argc, char **argv)
 {
@@ -407,6 +413,109 @@ static int cmd_http_serve(int argc, char **argv)
     return 0;
 }
 
+/*
+ * Writes the archive of the NAME=FILE arguments to OUT, in 1 MiB reads
+ * from the start. A chunk of zeros is skipped with lseek rather than written,
+ * so that an archive of a large sparse file stays sparse.
+ */
+static int cmd_tar_create(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct tar_entry *e = calloc((size_t)argc, sizeof(*e));
+    static char chunk[1 << 20], zeros[1 << 20];
+    struct buf err = BUF_INIT;
+    struct tar_writer *w = NULL;
+    int fd = -1, rc = 1;
+
+    for (int i = 3; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        struct stat st;
+        if (!eq)
+            goto out;
+        *eq = '\0';
+        e[i - 3].name = argv[i];
+        e[i - 3].mode = 0755;
+        if (eq > argv[i] && eq[-1] == '/')
+            continue;
+        if (stat(eq + 1, &st)) {
+            perror(eq + 1);
+            goto out;
+        }
+        e[i - 3].src = eq + 1;
+        e[i - 3].size = (uint64_t)st.st_size;
+        e[i - 3].mode = (int)(st.st_mode & 07777);
+        e[i - 3].mtime = st.st_mtime;
+    }
+    if (tar_writer_new(&w, e, (size_t)argc - 3, &err))
+        goto out;
+    fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        perror(argv[2]);
+        goto out;
+    }
+    uint64_t pos = 0, total = tar_writer_size(w);
+    long got;
+    while ((got = tar_writer_read(w, pos, chunk, sizeof(chunk), &err)) > 0) {
+        if (!memcmp(chunk, zeros, (size_t)got)) {
+            if (lseek(fd, got, SEEK_CUR) < 0)
+                goto out;
+        } else if (write(fd, chunk, (size_t)got) != got) {
+            perror(argv[2]);
+            goto out;
+        }
+        pos += (uint64_t)got;
+    }
+    if (got == 0 && pos == total && !ftruncate(fd, (off_t)total))
+        rc = 0;
+out:
+    if (err.len)
+        fprintf(stderr, "error: %s\n", err.data);
+    if (fd >= 0)
+        close(fd);
+    tar_writer_free(w);
+    buf_release(&err);
+    free(e);
+    return rc;
+}
+
+static int cmd_tar_list(int argc, char **argv)
+{
+    if (argc != 3)
+        return 2;
+    int fd = strcmp(argv[2], "-") ? open(argv[2], O_RDONLY | O_CLOEXEC) : 0;
+    struct buf err = BUF_INIT;
+    struct tar_reader *r;
+    struct tar_header h;
+    static char chunk[1 << 16];
+    int rc;
+
+    if (fd < 0) {
+        perror(argv[2]);
+        return 1;
+    }
+    tar_reader_open(&r, fd);
+    while ((rc = tar_reader_next(r, &h, &err)) == 1) {
+        uint64_t n = 0;
+        long got;
+        while ((got = tar_reader_read(r, chunk, sizeof(chunk), &err)) > 0)
+            n += (uint64_t)got;
+        if (got < 0 || n != h.size) {
+            rc = -1;
+            break;
+        }
+        printf("%c %04o %llu %s\n", h.type == TAR_DIR ? 'd' : 'f', h.mode,
+               (unsigned long long)h.size, h.name);
+    }
+    if (rc < 0)
+        fprintf(stderr, "error: %s\n", err.data);
+    tar_reader_free(r);
+    if (fd)
+        close(fd);
+    buf_release(&err);
+    return rc < 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -429,6 +538,10 @@ int main(int argc, char **argv)
         return cmd_mirror(argc, argv);
     if (!strcmp(argv[1], "http-serve"))
         return cmd_http_serve(argc, argv);
+    if (!strcmp(argv[1], "tar-create"))
+        return cmd_tar_create(argc, argv);
+    if (!strcmp(argv[1], "tar-list"))
+        return cmd_tar_list(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,506 @@
+#include "store/deploy.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+#include "util/xalloc.h"
+
+bool deploy_state_active(const char *s)
+{
+    return !strcmp(s, DEPLOY_APPROVAL) || !strcmp(s, DEPLOY_DEPLOYING) ||
+           !strcmp(s, DEPLOY_BAKING) || !strcmp(s, DEPLOY_MONITORING) || !strcmp(s, DEPLOY_PAUSED);
+}
+
+/*
+ * Prepares sql and binds its parameters from fmt, one letter each:
+ * 'i' int64_t, 'n' int64_t where 0 is NULL (an id), 'd' double, 't' text
+ * (NULL as ""), 'T' text (NULL as NULL). Returns NULL with err on failure.
+ */
+static sqlite3_stmt *prepv(struct store *st, const char *sql, struct buf *err, const char *fmt,
+                           va_list ap)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL);
+    for (int i = 0; rc == SQLITE_OK && fmt[i]; i++) {
+        switch (fmt[i]) {
+        case 'i':
+            rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+            break;
+        case 'n': {
+            int64_t v = va_arg(ap, int64_t);
+            rc = v ? sqlite3_bind_int64(s, i + 1, v) : sqlite3_bind_null(s, i + 1);
+            break;
+        }
+        case 'd':
+            rc = sqlite3_bind_double(s, i + 1, va_arg(ap, double));
+            break;
+        case 't': {
+            const char *v = va_arg(ap, const char *);
+            rc = sqlite3_bind_text(s, i + 1, v ? v : "", -1, SQLITE_TRANSIENT);
+            break;
+        }
+        case 'T': {
+            const char *v = va_arg(ap, const char *);
+            rc = v ? sqlite3_bind_text(s, i + 1, v, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(s, i + 1);
+            break;
+        }
+        default:
+            abort();
+        }
+    }
+    if (rc != SQLITE_OK) {
+        store_fail(st, rc, err, "cannot prepare \"%s\"", sql);
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+static sqlite3_stmt *prep(struct store *st, struct buf *err, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *s = prepv(st, sql, err, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* Runs a statement without rows; 0 or the store's code. */
+static int exec(struct store *st, struct buf *err, const char *what, const char *sql,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite3_stmt *s = prepv(st, sql, err, fmt, ap);
+    va_end(ap);
+    if (!s)
+        return -EIO;
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static char *text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+/* Collects the rows of s into a growing array of size elem via row(). */
+static int collect(struct store *st, sqlite3_stmt *s, size_t elem, void **out, size_t *n,
+                   void (*row)(sqlite3_stmt *, void *), struct buf *err, const char *what)
+{
+    size_t alloc = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == alloc) {
+            alloc = alloc ? 2 * alloc : 8;
+            *out = xrealloc(*out, alloc * elem);
+        }
+        char *slot = (char *)*out + *n * elem;
+        memset(slot, 0, elem);
+        row(s, slot);
+        (*n)++;
+    }
+    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* ---- deployments ---- */
+
+#define DEPLOY_COLS                                                                                \
+    "id, repo_id, release_id, env, kind, coalesce(rollback_of, 0), state, reason, wave, actor,"   \
+    " approved_by, approval_note, created_ms, started_ms, finished_ms, phase_ms"
+
+static void deploy_row(sqlite3_stmt *s, void *p)
+{
+    struct store_deployment *d = p;
+    d->id = sqlite3_column_int64(s, 0);
+    d->repo_id = sqlite3_column_int64(s, 1);
+    d->release_id = sqlite3_column_int64(s, 2);
+    d->env = text(s, 3);
+    d->kind = text(s, 4);
+    d->rollback_of = sqlite3_column_int64(s, 5);
+    d->state = text(s, 6);
+    d->reason = text(s, 7);
+    d->wave = sqlite3_column_int(s, 8);
+    d->actor = text(s, 9);
+    d->approved_by = text(s, 10);
+    d->approval_note = text(s, 11);
+    d->created_ms = sqlite3_column_int64(s, 12);
+    d->started_ms = sqlite3_column_int64(s, 13);
+    d->finished_ms = sqlite3_column_int64(s, 14);
+    d->phase_ms = sqlite3_column_int64(s, 15);
+}
+
+int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct buf *err)
+{
+    int rc = exec(st, err, "cannot record a deployment",
+                  "INSERT INTO deployments (repo_id, env, release_id, kind, rollback_of, state,"
+                  " reason, wave, actor, created_ms, started_ms, phase_ms)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  "ititnttitiii", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of,
+                  d->state, d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms,
+                  d->phase_ms);
+    if (rc == -EINVAL && deploy_state_active(d->state)) {
+        buf_reset(err);
+        buf_addf(err, "another deployment to %s is in progress", d->env);
+        return -1;
+    }
+    if (rc)
+        return -1;
+    d->id = sqlite3_last_insert_rowid(store_sqlite(st));
+    return d->id;
+}
+
+int store_deploy_set(struct store *st, const struct store_deployment *d, struct buf *err)
+{
+    int rc = exec(st, err, "cannot update a deployment",
+                  "UPDATE deployments SET state = ?, reason = ?, wave = ?, started_ms = ?,"
+                  " finished_ms = ?, phase_ms = ?, approved_by = ?, approval_note = ?"
+                  " WHERE id = ?",
+                  "ttiiiitti", d->state, d->reason, (int64_t)d->wave, d->started_ms,
+                  d->finished_ms, d->phase_ms, d->approved_by, d->approval_note, d->id);
+    if (rc == -EINVAL && deploy_state_active(d->state)) {
+        buf_reset(err);
+        buf_addf(err, "another deployment to %s is in progress", d->env);
+        return -EBUSY;
+    }
+    return rc;
+}
+
+int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, struct buf *err)
+{
+    sqlite3_stmt *s =
+        prep(st, err, "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?", "i", id);
+    if (!s)
+        return -EIO;
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW)
+        deploy_row(s, d);
+    else if (rc == SQLITE_DONE)
+        ret = -ENOENT;
+    else
+        ret = store_fail(st, rc, err, "cannot read a deployment");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_deploy_list(struct store *st, int64_t repo_id, const char *env, int64_t before,
+                      size_t limit, struct store_deployment **out, size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT " DEPLOY_COLS " FROM deployments WHERE repo_id = ?"
+                           " AND (?2 IS NULL OR env = ?2) AND (?3 = 0 OR id < ?3)"
+                           " ORDER BY id DESC LIMIT ?4",
+                           "iTii", repo_id, env, before, (int64_t)(limit ? limit : 50));
+    if (!s)
+        return -EIO;
+    return collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
+                   "cannot list deployments");
+}
+
+int store_deploy_unfinished(struct store *st, struct store_deployment **out, size_t *n,
+                            struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT " DEPLOY_COLS " FROM deployments WHERE state IN ('queued',"
+                           " 'approval', 'deploying', 'baking', 'monitoring', 'paused')"
+                           " ORDER BY id",
+                           "");
+    if (!s)
+        return -EIO;
+    return collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
+                   "cannot list deployments");
+}
+
+/* ---- steps ---- */
+
+static void step_row(sqlite3_stmt *s, void *p)
+{
+    struct store_deploy_step *d = p;
+    d->id = sqlite3_column_int64(s, 0);
+    d->deployment_id = sqlite3_column_int64(s, 1);
+    d->target = text(s, 2);
+    d->wave = sqlite3_column_int(s, 3);
+    d->release_id = sqlite3_column_int64(s, 4);
+    d->prev_release_id = sqlite3_column_int64(s, 5);
+    d->state = text(s, 6);
+    d->exit_code = sqlite3_column_int(s, 7);
+    d->reason = text(s, 8);
+    d->log_path = text(s, 9);
+    d->started_ms = sqlite3_column_int64(s, 10);
+    d->finished_ms = sqlite3_column_int64(s, 11);
+}
+
+int64_t store_step_insert(struct store *st, struct store_deploy_step *d, struct buf *err)
+{
+    if (exec(st, err, "cannot record a deployment step",
+             "INSERT INTO deploy_steps (deployment_id, target, wave, release_id, prev_release_id,"
+             " state, reason, log_path, started_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "itiinttti", d->deployment_id, d->target, (int64_t)d->wave, d->release_id,
+             d->prev_release_id, d->state, d->reason, d->log_path, d->started_ms))
+        return -1;
+    d->id = sqlite3_last_insert_rowid(store_sqlite(st));
+    return d->id;
+}
+
+int store_step_set(struct store *st, const struct store_deploy_step *d, struct buf *err)
+{
+    return exec(st, err, "cannot update a deployment step",
+                "UPDATE deploy_steps SET state = ?, exit_code = ?, reason = ?, log_path = ?,"
+                " finished_ms = ? WHERE id = ?",
+                "tittii",
+                d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->finished_ms, d->id);
+}
+
+int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy_step **out,
+                    size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT id, deployment_id, target, wave, release_id,"
+                           " coalesce(prev_release_id, 0), state, exit_code, reason, log_path,"
+                           " started_ms, finished_ms FROM deploy_steps WHERE deployment_id = ?"
+                           " ORDER BY id",
+                           "i", deployment_id);
+    if (!s)
+        return -EIO;
+    return collect(st, s, sizeof(**out), (void **)out, n, step_row, err,
+                   "cannot list deployment steps");
+}
+
+/* ---- targets ---- */
+
+static void target_row(sqlite3_stmt *s, void *p)
+{
+    struct store_target *t = p;
+    t->env = text(s, 0);
+    t->target = text(s, 1);
+    t->release_id = sqlite3_column_int64(s, 2);
+    t->good_release_id = sqlite3_column_int64(s, 3);
+    t->updated_ms = sqlite3_column_int64(s, 4);
+}
+
+int store_target_list(struct store *st, int64_t repo_id, const char *env,
+                      struct store_target **out, size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT env, target, coalesce(release_id, 0),"
+                           " coalesce(good_release_id, 0), updated_ms FROM targets"
+                           " WHERE repo_id = ? AND (?2 IS NULL OR env = ?2) ORDER BY env, target",
+                           "iT", repo_id, env);
+    if (!s)
+        return -EIO;
+    return collect(st, s, sizeof(**out), (void **)out, n, target_row, err,
+                   "cannot list targets");
+}
+
+int store_target_set(struct store *st, int64_t repo_id, const char *env, const char *target,
+                     int64_t release_id, bool good, struct buf *err)
+{
+    return exec(st, err, "cannot record a target's release",
+                "INSERT INTO targets (repo_id, env, target, release_id, good_release_id,"
+                " updated_ms) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END, ?6)"
+                " ON CONFLICT (repo_id, env, target) DO UPDATE SET release_id = ?4,"
+                " good_release_id = CASE WHEN ?5 THEN ?4 ELSE good_release_id END,"
+                " updated_ms = ?6",
+                "ittnii", repo_id, env, target, release_id, (int64_t)good, store_now_ms());
+}
+
+/* ---- the line ---- */
+
+int store_line_get(struct store *st, int64_t repo_id, struct store_line *l, struct buf *err)
+{
+    memset(l, 0, sizeof(*l));
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT stopped, reason, actor, since_ms FROM lines WHERE repo_id = ?",
+                           "i", repo_id);
+    if (!s)
+        return -EIO;
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW) {
+        l->stopped = sqlite3_column_int(s, 0);
+        l->reason = text(s, 1);
+        l->actor = text(s, 2);
+        l->since_ms = sqlite3_column_int64(s, 3);
+    } else if (rc == SQLITE_DONE) {
+        l->reason = xstrdup("");
+        l->actor = xstrdup("");
+    } else {
+        ret = store_fail(st, rc, err, "cannot read the line");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_line_set(struct store *st, int64_t repo_id, bool stop, const char *actor,
+                   const char *reason, struct buf *err)
+{
+    struct store_line cur;
+    int rc = store_begin(st, err);
+    if (rc)
+        return rc;
+    rc = store_line_get(st, repo_id, &cur, err);
+    bool changed = !rc && cur.stopped != stop;
+    store_line_release(&cur);
+    int64_t now = store_now_ms();
+    if (changed)
+        rc = exec(st, err, "cannot stop or resume the line",
+                  "INSERT INTO lines (repo_id, stopped, reason, actor, since_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (repo_id) DO UPDATE SET"
+                  " stopped = ?2, reason = ?3, actor = ?4, since_ms = ?5",
+                  "iitti", repo_id, (int64_t)stop, reason, actor, now);
+    if (changed && !rc)
+        rc = exec(st, err, "cannot record the line's history",
+                  "INSERT INTO line_events (repo_id, action, reason, actor, time_ms)"
+                  " VALUES (?, ?, ?, ?, ?)",
+                  "ittti", repo_id, stop ? "stop" : "resume", reason, actor,
+                  now);
+    if (!rc)
+        rc = store_commit(st, err);
+    if (rc) {
+        store_rollback(st);
+        return rc;
+    }
+    return changed ? 1 : 0;
+}
+
+/* ---- incidents ---- */
+
+int64_t store_incident_open(struct store *st, const struct store_incident *in, struct buf *err)
+{
+    if (exec(st, err, "cannot open an incident",
+             "INSERT INTO incidents (repo_id, env, release_id, deployment_id, reason, opened_ms)"
+             " VALUES (?, ?, ?, ?, ?, ?)",
+             "itiiti", in->repo_id, in->env, in->release_id, in->deployment_id, in->reason,
+             in->opened_ms))
+        return -1;
+    return sqlite3_last_insert_rowid(store_sqlite(st));
+}
+
+int store_incident_close(struct store *st, int64_t repo_id, const char *env, int64_t ms,
+                         struct buf *err)
+{
+    int rc = exec(st, err, "cannot close incidents",
+                  "UPDATE incidents SET closed_ms = ? WHERE repo_id = ? AND env = ?"
+                  " AND closed_ms = 0",
+                  "iit", ms, repo_id, env);
+    return rc ? rc : sqlite3_changes(store_sqlite(st));
+}
+
+static void incident_row(sqlite3_stmt *s, void *p)
+{
+    struct store_incident *in = p;
+    in->id = sqlite3_column_int64(s, 0);
+    in->repo_id = sqlite3_column_int64(s, 1);
+    in->env = text(s, 2);
+    in->release_id = sqlite3_column_int64(s, 3);
+    in->deployment_id = sqlite3_column_int64(s, 4);
+    in->reason = text(s, 5);
+    in->opened_ms = sqlite3_column_int64(s, 6);
+    in->closed_ms = sqlite3_column_int64(s, 7);
+}
+
+int store_incident_list(struct store *st, int64_t repo_id, struct store_incident **out, size_t *n,
+                        struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT id, repo_id, env, release_id, deployment_id, reason,"
+                           " opened_ms, closed_ms FROM incidents WHERE repo_id = ?"
+                           " ORDER BY id DESC LIMIT 100",
+                           "i", repo_id);
+    if (!s)
+        return -EIO;
+    return collect(st, s, sizeof(**out), (void **)out, n, incident_row, err,
+                   "cannot list incidents");
+}
+
+int store_measurement_add(struct store *st, int64_t deployment_id, int wave, const char *phase,
+                          const char *check, const char *target, const char *outcome,
+                          double value, bool has_value, const char *message, struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "INSERT INTO measurements (deployment_id, wave, phase, check_name,"
+                           " target, outcome, value, message, time_ms)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "iitttt", deployment_id, (int64_t)wave, phase, check, target, outcome);
+    if (!s)
+        return -EIO;
+    int rc = has_value ? sqlite3_bind_double(s, 7, value) : sqlite3_bind_null(s, 7);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(s, 8, message ? message : "", -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(s, 9, store_now_ms());
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "cannot record a measurement");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* ---- releasing ---- */
+
+void store_deployment_release(struct store_deployment *d)
+{
+    if (!d)
+        return;
+    free(d->env);
+    free(d->kind);
+    free(d->state);
+    free(d->reason);
+    free(d->actor);
+    free(d->approved_by);
+    free(d->approval_note);
+    memset(d, 0, sizeof(*d));
+}
+
+void store_deployments_release(struct store_deployment *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_deployment_release(&v[i]);
+    free(v);
+}
+
+void store_steps_release(struct store_deploy_step *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].target);
+        free(v[i].state);
+        free(v[i].reason);
+        free(v[i].log_path);
+    }
+    free(v);
+}
+
+void store_targets_release(struct store_target *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].env);
+        free(v[i].target);
+    }
+    free(v);
+}
+
+void store_line_release(struct store_line *l)
+{
+    free(l->reason);
+    free(l->actor);
+    memset(l, 0, sizeof(*l));
+}
+
+void store_incidents_release(struct store_incident *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].env);
+        free(v[i].reason);
+    }
+    free(v);
+}

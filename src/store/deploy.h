@@ -1,0 +1,131 @@
+/*
+ * deploy (store): deployments, their steps (a command on one target), what
+ * runs on each target, the stop-the-line state of each repository, and
+ * incidents, in flywheel.db.
+ *
+ * One deployment per environment at a time is the store's rule, not the
+ * caller's: a unique index covers the deployments in an active state
+ * (approval, deploying, baking, monitoring, paused), so store_deploy_set()
+ * moving a second one into such a state fails with -EBUSY, whoever tries.
+ *
+ * Threads and errors: as in store.h.
+ */
+#ifndef FLYWHEEL_STORE_DEPLOY_H
+#define FLYWHEEL_STORE_DEPLOY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* States; the active ones hold their environment. */
+#define DEPLOY_QUEUED     "queued"     /* waiting: its turn, the line, the window */
+#define DEPLOY_APPROVAL   "approval"   /* waiting for a person */
+#define DEPLOY_DEPLOYING  "deploying"  /* a wave's commands run */
+#define DEPLOY_BAKING     "baking"     /* a wave's checks run */
+#define DEPLOY_MONITORING "monitoring" /* after the last wave */
+#define DEPLOY_PAUSED     "paused"     /* inconclusive checks or a stopped line: a person decides */
+#define DEPLOY_SUCCEEDED  "succeeded"
+#define DEPLOY_FAILED     "failed"
+#define DEPLOY_REJECTED   "rejected"
+#define DEPLOY_SUPERSEDED "superseded"
+#define DEPLOY_CANCELLED  "cancelled"
+
+bool deploy_state_active(const char *state);
+
+struct store_deployment {
+    int64_t id, repo_id, release_id;
+    char *env;
+    char *kind;  /* "deploy" or "rollback" */
+    int64_t rollback_of;
+    char *state;
+    char *reason;
+    int wave; /* the current (or last) wave, from 0 */
+    char *actor;
+    char *approved_by, *approval_note;
+    int64_t created_ms, started_ms, finished_ms, phase_ms;
+};
+
+struct store_deploy_step {
+    int64_t id, deployment_id, release_id, prev_release_id;
+    char *target;
+    int wave;
+    char *state; /* running, passed, failed, skipped, interrupted */
+    int exit_code;
+    char *reason;
+    char *log_path;
+    int64_t started_ms, finished_ms;
+};
+
+struct store_target {
+    char *env, *target;
+    int64_t release_id;      /* installed now (0: nothing yet) */
+    int64_t good_release_id; /* the last release whose deployment succeeded here (0: none) */
+    int64_t updated_ms;
+};
+
+struct store_line {
+    bool stopped;
+    char *reason, *actor;
+    int64_t since_ms;
+};
+
+struct store_incident {
+    int64_t id, repo_id, release_id, deployment_id;
+    char *env, *reason;
+    int64_t opened_ms, closed_ms;
+};
+
+/* Inserts d (state, env, release, kind, actor, ...); returns its id or -1. */
+int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct buf *err);
+/* Writes state, reason, wave, started/finished/phase times, approval fields.
+ * -EBUSY when the new state is active and another deployment of the
+ * environment already is (err says so). */
+int store_deploy_set(struct store *st, const struct store_deployment *d, struct buf *err);
+int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, struct buf *err);
+/* Newest first; env NULL = all; before 0 = no bound; limit 0 = 50. */
+int store_deploy_list(struct store *st, int64_t repo_id, const char *env, int64_t before,
+                      size_t limit, struct store_deployment **out, size_t *n, struct buf *err);
+/* Every deployment in an active state, or queued (restart), oldest first. */
+int store_deploy_unfinished(struct store *st, struct store_deployment **out, size_t *n,
+                            struct buf *err);
+
+int64_t store_step_insert(struct store *st, struct store_deploy_step *s, struct buf *err);
+int store_step_set(struct store *st, const struct store_deploy_step *s, struct buf *err);
+int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy_step **out,
+                    size_t *n, struct buf *err);
+
+/* What runs on the targets of a repository (env NULL: every environment). */
+int store_target_list(struct store *st, int64_t repo_id, const char *env,
+                      struct store_target **out, size_t *n, struct buf *err);
+/* Sets what a target runs now (and, when good, that it succeeded there). */
+int store_target_set(struct store *st, int64_t repo_id, const char *env, const char *target,
+                     int64_t release_id, bool good, struct buf *err);
+
+int store_line_get(struct store *st, int64_t repo_id, struct store_line *l, struct buf *err);
+/* Stops or resumes the line; records who and why in the line's history.
+ * Returns 1 when the state changed, 0 when it already was so. */
+int store_line_set(struct store *st, int64_t repo_id, bool stop, const char *actor,
+                   const char *reason, struct buf *err);
+
+int64_t store_incident_open(struct store *st, const struct store_incident *in, struct buf *err);
+/* Closes the open incidents of an environment; returns how many. */
+int store_incident_close(struct store *st, int64_t repo_id, const char *env, int64_t ms,
+                         struct buf *err);
+int store_incident_list(struct store *st, int64_t repo_id, struct store_incident **out, size_t *n,
+                        struct buf *err);
+
+/* One measurement of a check, for the history (bounded by the caller). */
+int store_measurement_add(struct store *st, int64_t deployment_id, int wave, const char *phase,
+                          const char *check, const char *target, const char *outcome,
+                          double value, bool has_value, const char *message, struct buf *err);
+
+void store_deployment_release(struct store_deployment *d);
+void store_deployments_release(struct store_deployment *v, size_t n);
+void store_steps_release(struct store_deploy_step *v, size_t n);
+void store_targets_release(struct store_target *v, size_t n);
+void store_line_release(struct store_line *l);
+void store_incidents_release(struct store_incident *v, size_t n);
+
+#endif

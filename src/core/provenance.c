@@ -108,12 +108,19 @@ static void prov_append(json_t *a, json_t *v)
         abort();
 }
 
-/* An in-toto digest set from "algo:hex" ({"algo": "hex"}); a bare value is taken as SHA-256. */
+/*
+ * An in-toto digest set from "algo:hex" ({"algo": "hex"}). Anything else (no
+ * algorithm, or one that is not [a-z0-9-]) is taken whole as a SHA-256 value:
+ * a JSON key must be valid UTF-8, and a mangled digest must still fail to match.
+ */
 static json_t *prov_digest_set(const char *digest)
 {
     json_t *o = prov_jobj();
     const char *colon = digest ? strchr(digest, ':') : NULL;
-    if (colon && colon != digest) {
+    bool algo_ok = colon && colon != digest;
+    for (const char *p = digest; algo_ok && p < colon; p++)
+        algo_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+    if (algo_ok) {
         char *algo = xmemdupz(digest, (size_t)(colon - digest));
         prov_set(o, algo, prov_jstr(colon + 1));
         free(algo);

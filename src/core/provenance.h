@@ -134,7 +134,8 @@ int prov_open(const struct sign_pub *p, const char *envelope, size_t len, struct
  * Parses a statement (as prov_open returns it) and checks it against a
  * release's manifest: it is an in-toto v1 statement with an SLSA v1
  * predicate; its commit (resolvedDependencies' gitCommit) and version
- * (internalParameters.version) are commit and version; every file is a
+ * (internalParameters.version) are commit and version (either not checked
+ * when NULL); every file (path and digest not NULL) is a
  * subject with the same digest, no subject is missing, extra or there twice.
  * Returns 0 or -EBADMSG naming the first mismatch, e.g. "file dist/app: the
  * provenance says sha256:..., the manifest says sha256:...". Sizes and modes

@@ -254,6 +254,20 @@ static void test_statement_not_utf8(void **state)
     assert_string_equal(name, "dist/caf\xef\xbf\xbd\"\n");
     json_decref(j);
     assert_non_null(strstr(b.data, "\"version\":\"\""));
+
+    /* Digests of other shapes: another algorithm is kept; a bad one is a value. */
+    struct prov_file shapes[] = {{"a", "sha512:00ff", 1, 0644},
+                                 {"b", "\xff:00", 1, 0644},
+                                 {"c", "00ff", 1, 0644},
+                                 {"d", NULL, 1, 0644}};
+    in.files = shapes;
+    in.nfiles = 4;
+    buf_reset(&b);
+    prov_statement(&in, &b);
+    assert_non_null(strstr(b.data, "\"subject\":[{\"digest\":{\"sha512\":\"00ff\"},\"name\":\"a\"},"
+                                   "{\"digest\":{\"sha256\":\"\xef\xbf\xbd:00\"},\"name\":\"b\"},"
+                                   "{\"digest\":{\"sha256\":\"00ff\"},\"name\":\"c\"},"
+                                   "{\"digest\":{\"sha256\":\"\"},\"name\":\"d\"}]"));
     /* The mangled name no longer matches the manifest: the release does not verify. */
     assert_int_equal(prov_check_files(b.data, b.len, COMMIT, "", odd, 1, &err), -EBADMSG);
     buf_release(&b);

@@ -95,7 +95,7 @@ struct prov_input {
  * The statement's JSON text (deterministic: the same input gives the same
  * bytes), appended to out. A NULL string field is written as "". Text that is
  * not valid UTF-8 has its invalid bytes replaced by U+FFFD (JSON is UTF-8): a
- * path mangled so no longer matches its manifest entry in prov_check_files.
+ * path so mangled no longer matches its manifest entry in prov_check_files.
  */
 void prov_statement(const struct prov_input *in, struct buf *out);
 

@@ -57,7 +57,9 @@ int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf 
     __attribute__((warn_unused_result));
 void sign_key_free(struct sign_key *k);
 
-/* The public half as PEM ("-----BEGIN PUBLIC KEY-----\n...-----END PUBLIC KEY-----\n"), appended.
+/*
+ * The public half as PEM ("-----BEGIN PUBLIC KEY-----\n...-----END PUBLIC KEY-----\n"),
+ * appended.
  */
 void sign_key_public_pem(const struct sign_key *k, struct buf *out);
 

@@ -66,12 +66,19 @@ static int fill(void *ctx, struct store *st, struct store_release *r, struct buf
         .branch = refs_branch(fc->run->ref) ? refs_branch(fc->run->ref) : "",
         .now_ms = r->created_ms,
     };
-    struct buf version = BUF_INIT;
-    int rc = prov_version(pattern, &vf, &version, err);
+    struct buf version = BUF_INIT, why = BUF_INIT;
+    int rc = prov_version(pattern, &vf, &version, &why);
     if (rc) {
-        buf_release(&version);
-        return rc;
+        /* a pattern with nothing to say for this run ({tag} on a main run): the default */
+        buf_reset(&version);
+        buf_release(&why);
+        rc = prov_version("r{n}", &vf, &version, err);
+        if (rc) {
+            buf_release(&version);
+            return rc;
+        }
     }
+    buf_release(&why);
     /* A tag moved and run again names the same version: the number keeps it unique. */
     int taken = store_release_version_taken(st, r->repo_id, version.data, err);
     if (taken < 0) {

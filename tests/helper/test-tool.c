@@ -9,6 +9,11 @@
  *   test-tool gen-pipeline N         a generated pipeline of N jobs (wide and deep)
  *   test-tool tar-create OUT NAME=FILE...  an archive (NAME/= for a directory)
  *   test-tool tar-list ARCHIVE       one "TYPE MODE SIZE NAME" line an entry ("-": stdin)
+ *   test-tool sign KEY MSG SIG PUB   signs MSG with KEY (created if missing): the raw
+ *                                    signature to SIG, the public PEM to PUB; prints the key id
+ *   test-tool sign-check PUB MSG SIG "ok" when SIG (raw) is PUB's signature of MSG
+ *   test-tool prov-sign KEY FILE     FILE (a statement) signed into a DSSE envelope
+ *   test-tool prov-open PUB FILE     the statement of the envelope FILE, if PUB signed it
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,8 +25,10 @@
 #include "core/duration.h"
 #include "core/glob.h"
 #include "core/pipeline.h"
+#include "core/provenance.h"
 #include "core/window.h"
 #include "exec/workspace.h"
+#include "store/sign.h"
 #include "util/fileio.h"
 #include "util/tar.h"
 
@@ -516,6 +523,132 @@ static int cmd_tar_list(int argc, char **argv)
     return rc < 0;
 }
 
+static int write_whole(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp || fwrite(data, 1, len, fp) != len || fclose(fp)) {
+        perror(path);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+    if (argc != 6)
+        return 2;
+    struct buf err = BUF_INIT, msg = BUF_INIT, pem = BUF_INIT;
+    struct sign_key *k = NULL;
+    unsigned char sig[SIGN_SIG_LEN];
+    char id[SIGN_KEYID_LEN + 1];
+    int rc = 1;
+    if (sign_key_load_or_create(&k, argv[2], &err) || file_read(argv[3], 1 << 20, &msg, &err) ||
+        sign_bytes(k, msg.data, msg.len, sig, &err)) {
+        fprintf(stderr, "error: %s\n", err.data);
+        goto out;
+    }
+    sign_key_public_pem(k, &pem);
+    if (write_whole(argv[4], sig, sizeof(sig)) || write_whole(argv[5], pem.data, pem.len))
+        goto out;
+    sign_key_id(k, id);
+    printf("%s\n", id);
+    rc = 0;
+out:
+    sign_key_free(k);
+    buf_release(&err);
+    buf_release(&msg);
+    buf_release(&pem);
+    return rc;
+}
+
+/* Reads the public key at path; NULL with a message on stderr. */
+static struct sign_pub *read_pub(const char *path)
+{
+    struct buf err = BUF_INIT, pem = BUF_INIT;
+    struct sign_pub *p = NULL;
+    if (file_read(path, 1 << 16, &pem, &err) || sign_pub_from_pem(&p, pem.data, pem.len, &err))
+        fprintf(stderr, "error: %s\n", err.data);
+    buf_release(&err);
+    buf_release(&pem);
+    return p;
+}
+
+static int cmd_sign_check(int argc, char **argv)
+{
+    if (argc != 5)
+        return 2;
+    struct buf err = BUF_INIT, msg = BUF_INIT, sig = BUF_INIT;
+    struct sign_pub *p = read_pub(argv[2]);
+    int rc = 1;
+    if (!p)
+        goto out;
+    if (file_read(argv[3], 1 << 20, &msg, &err) || file_read(argv[4], 1024, &sig, &err)) {
+        fprintf(stderr, "error: %s\n", err.data);
+        goto out;
+    }
+    if (sig.len != SIGN_SIG_LEN) {
+        fprintf(stderr, "error: %s is %zu bytes, not %d\n", argv[4], sig.len, SIGN_SIG_LEN);
+        goto out;
+    }
+    if (sign_check(p, msg.data, msg.len, (const unsigned char *)sig.data, &err)) {
+        printf("error: %s\n", err.data);
+        goto out;
+    }
+    printf("ok\n");
+    rc = 0;
+out:
+    sign_pub_free(p);
+    buf_release(&err);
+    buf_release(&msg);
+    buf_release(&sig);
+    return rc;
+}
+
+static int cmd_prov_sign(int argc, char **argv)
+{
+    if (argc != 4)
+        return 2;
+    struct buf err = BUF_INIT, stmt = BUF_INIT, env = BUF_INIT;
+    struct sign_key *k = NULL;
+    int rc = 1;
+    if (sign_key_load_or_create(&k, argv[2], &err) || file_read(argv[3], 16 << 20, &stmt, &err) ||
+        prov_sign(k, stmt.data, stmt.len, &env, &err)) {
+        fprintf(stderr, "error: %s\n", err.data);
+        goto out;
+    }
+    printf("%s\n", env.data);
+    rc = 0;
+out:
+    sign_key_free(k);
+    buf_release(&err);
+    buf_release(&stmt);
+    buf_release(&env);
+    return rc;
+}
+
+static int cmd_prov_open(int argc, char **argv)
+{
+    if (argc != 4)
+        return 2;
+    struct buf err = BUF_INIT, env = BUF_INIT, stmt = BUF_INIT;
+    struct sign_pub *p = read_pub(argv[2]);
+    int rc = 1;
+    if (!p)
+        goto out;
+    if (file_read(argv[3], 16 << 20, &env, &err) || prov_open(p, env.data, env.len, &stmt, &err)) {
+        printf("error: %s\n", err.data);
+        goto out;
+    }
+    fwrite(stmt.data, 1, stmt.len, stdout);
+    rc = 0;
+out:
+    sign_pub_free(p);
+    buf_release(&err);
+    buf_release(&env);
+    buf_release(&stmt);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -542,6 +675,14 @@ int main(int argc, char **argv)
         return cmd_tar_create(argc, argv);
     if (!strcmp(argv[1], "tar-list"))
         return cmd_tar_list(argc, argv);
+    if (!strcmp(argv[1], "sign"))
+        return cmd_sign(argc, argv);
+    if (!strcmp(argv[1], "sign-check"))
+        return cmd_sign_check(argc, argv);
+    if (!strcmp(argv[1], "prov-sign"))
+        return cmd_prov_sign(argc, argv);
+    if (!strcmp(argv[1], "prov-open"))
+        return cmd_prov_open(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,432 @@
+#include "store/sign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "util/xalloc.h"
+
+#define SIGN_RAW_LEN  32          /* a raw Ed25519 public key */
+#define SIGN_FILE_MAX (64 * 1024) /* a PEM key is a few hundred bytes */
+
+struct sign_key {
+    EVP_PKEY *pkey;
+    char id[SIGN_KEYID_LEN + 1];
+};
+
+struct sign_pub {
+    EVP_PKEY *pkey;
+    char id[SIGN_KEYID_LEN + 1];
+};
+
+/* Appends OpenSSL's first queued error, if any, and empties the queue. */
+static void sign_add_ssl_error(struct buf *err)
+{
+    unsigned long e = ERR_get_error();
+    if (e) {
+        char msg[256];
+        ERR_error_string_n(e, msg, sizeof(msg));
+        buf_addf(err, " (%s)", msg);
+    }
+    ERR_clear_error();
+}
+
+/* Writes the key id of pkey to id; -EINVAL when it is not an Ed25519 key. */
+static int sign_compute_id(EVP_PKEY *pkey, char id[SIGN_KEYID_LEN + 1])
+{
+    static const char hexdig[] = "0123456789abcdef";
+    unsigned char raw[SIGN_RAW_LEN], md[EVP_MAX_MD_SIZE];
+    size_t rawlen = sizeof(raw);
+    unsigned int mdlen = 0;
+
+    if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519 ||
+        EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != SIGN_RAW_LEN ||
+        EVP_Digest(raw, rawlen, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        ERR_clear_error();
+        return -EINVAL;
+    }
+    memcpy(id, "SHA256:", 7);
+    for (unsigned int i = 0; i < mdlen; i++) {
+        id[7 + 2 * i] = hexdig[md[i] >> 4];
+        id[7 + 2 * i + 1] = hexdig[md[i] & 0xf];
+    }
+    id[SIGN_KEYID_LEN] = '\0';
+    return 0;
+}
+
+static const char *sign_type_name(const EVP_PKEY *pkey)
+{
+    const char *name = EVP_PKEY_get0_type_name(pkey);
+    return name ? name : "unknown";
+}
+
+/* Never asks for a passphrase: an encrypted key file is refused, not prompted for. */
+static int sign_no_passphrase(char *b, int size, int rwflag, void *u)
+{
+    (void)b;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+static int sign_fsync_dir(const char *path, struct buf *err)
+{
+    const char *last = strrchr(path, '/');
+    char *dir = !last          ? xstrdup(".")
+                : last == path ? xstrdup("/")
+                               : xmemdupz(path, (size_t)(last - path));
+    int ret = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd)) {
+        ret = -errno;
+        buf_addf(err, "cannot sync directory %s: %s", dir, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return ret;
+}
+
+static int sign_write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Writes a new key to path without replacing anything there. Returns 0,
+ * -EEXIST when path appeared meanwhile (the caller loads it), or another
+ * error.
+ */
+static int sign_create(const char *path, struct buf *err)
+{
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = NULL;
+    struct buf tmp = BUF_INIT;
+    char *pem = NULL;
+    long pemlen = 0;
+    int fd = -1, ret = -EIO;
+
+    ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+    if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pkey) != 1) {
+        buf_adds(err, "cannot generate an Ed25519 key");
+        sign_add_ssl_error(err);
+        goto out;
+    }
+    bio = BIO_new(BIO_s_mem());
+    if (!bio || PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
+        (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
+        buf_adds(err, "cannot encode the new key as PEM");
+        sign_add_ssl_error(err);
+        goto out;
+    }
+
+    buf_addf(&tmp, "%s.tmp-XXXXXX", path);
+    fd = mkostemp(tmp.data, O_CLOEXEC); /* O_CREAT | O_EXCL, mode 0600 */
+    if (fd < 0) {
+        ret = -errno;
+        buf_addf(err, "cannot create a temporary key file next to %s: %s", path, strerror(errno));
+        buf_reset(&tmp);
+        goto out;
+    }
+    if (fchmod(fd, 0600) || (ret = sign_write_all(fd, pem, (size_t)pemlen)) || fsync(fd)) {
+        ret = ret ? ret : -errno;
+        buf_addf(err, "cannot write %s: %s", tmp.data, strerror(-ret));
+        goto out;
+    }
+    if (close(fd)) {
+        fd = -1;
+        ret = -errno;
+        buf_addf(err, "cannot write %s: %s", tmp.data, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    /* link(), unlike rename(), never replaces a key another process has just made. */
+    if (link(tmp.data, path)) {
+        ret = -errno;
+        if (ret != -EEXIST)
+            buf_addf(err, "cannot create %s: %s", path, strerror(errno));
+        goto out;
+    }
+    ret = sign_fsync_dir(path, err);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp.len)
+        unlink(tmp.data);
+    buf_release(&tmp);
+    if (pem)
+        OPENSSL_cleanse(pem, pemlen > 0 ? (size_t)pemlen : 0);
+    BIO_free(bio);
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(ctx);
+    return ret;
+}
+
+/* Reads the key file at path into pem; -ENOENT (no message) when there is none. */
+static int sign_read_file(const char *path, struct buf *pem, struct buf *err)
+{
+    struct stat sb;
+    int ret = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        ret = -errno;
+        if (ret == -ENOENT)
+            return ret;
+        if (ret == -ELOOP)
+            buf_addf(err, "key file %s is a symbolic link (refused)", path);
+        else
+            buf_addf(err, "cannot open key file %s: %s", path, strerror(errno));
+        return ret;
+    }
+    if (fstat(fd, &sb)) {
+        ret = -errno;
+        buf_addf(err, "key file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        ret = -EINVAL;
+        buf_addf(err, "key file %s is not a regular file", path);
+        goto out;
+    }
+    if (sb.st_mode & 077) {
+        ret = -EPERM;
+        buf_addf(err, "key file %s has mode %04o; it must be 0600", path,
+                 (unsigned)(sb.st_mode & 07777));
+        goto out;
+    }
+    if (sb.st_size > SIGN_FILE_MAX) {
+        ret = -EFBIG;
+        buf_addf(err, "key file %s is larger than %d bytes: not a key", path, SIGN_FILE_MAX);
+        goto out;
+    }
+    buf_grow(pem, (size_t)sb.st_size + 1);
+    for (;;) {
+        if (pem->len >= SIGN_FILE_MAX) {
+            ret = -EFBIG;
+            buf_addf(err, "key file %s is larger than %d bytes: not a key", path, SIGN_FILE_MAX);
+            goto out;
+        }
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ret = -errno;
+            buf_addf(err, "cannot read key file %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (!n)
+            break;
+        buf_add(pem, chunk, (size_t)n);
+        OPENSSL_cleanse(chunk, (size_t)n);
+    }
+out:
+    close(fd);
+    return ret;
+}
+
+int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf *err)
+{
+    struct buf pem = BUF_INIT;
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = NULL;
+    int ret, tries = 0;
+
+    *out = NULL;
+    for (;;) {
+        ret = sign_read_file(path, &pem, err);
+        if (ret != -ENOENT || tries++)
+            break;
+        ret = sign_create(path, err);
+        if (ret && ret != -EEXIST)
+            break;
+    }
+    if (ret == -ENOENT)
+        buf_addf(err, "key file %s disappeared while it was being created", path);
+    if (ret)
+        goto out;
+
+    ret = -EINVAL;
+    if (pem.len > INT_MAX || !(bio = BIO_new_mem_buf(pem.data, (int)pem.len))) {
+        buf_addf(err, "key file %s: out of memory", path);
+        goto out;
+    }
+    pkey = PEM_read_bio_PrivateKey(bio, NULL, sign_no_passphrase, NULL);
+    if (!pkey) {
+        buf_addf(err, "key file %s is not a PEM private key (or it is encrypted)", path);
+        ERR_clear_error();
+        goto out;
+    }
+    struct sign_key *k = xcalloc(1, sizeof(*k));
+    if (sign_compute_id(pkey, k->id)) {
+        buf_addf(err, "key file %s holds a key of type %s; flywheel signs with Ed25519 keys only",
+                 path, sign_type_name(pkey));
+        free(k);
+        goto out;
+    }
+    k->pkey = pkey;
+    pkey = NULL;
+    *out = k;
+    ret = 0;
+out:
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    if (pem.alloc)
+        OPENSSL_cleanse(pem.data, pem.alloc);
+    buf_release(&pem);
+    return ret;
+}
+
+void sign_key_free(struct sign_key *k)
+{
+    if (!k)
+        return;
+    EVP_PKEY_free(k->pkey);
+    free(k);
+}
+
+static void sign_pkey_public_pem(EVP_PKEY *pkey, struct buf *out)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL;
+    long n;
+    if (!bio || PEM_write_bio_PUBKEY(bio, pkey) != 1 || (n = BIO_get_mem_data(bio, &data)) <= 0)
+        abort(); /* only memory can fail here */
+    buf_add(out, data, (size_t)n);
+    BIO_free(bio);
+}
+
+void sign_key_public_pem(const struct sign_key *k, struct buf *out)
+{
+    sign_pkey_public_pem(k->pkey, out);
+}
+
+void sign_key_id(const struct sign_key *k, char out[SIGN_KEYID_LEN + 1])
+{
+    memcpy(out, k->id, SIGN_KEYID_LEN + 1);
+}
+
+struct sign_pub *sign_key_pub(const struct sign_key *k)
+{
+    unsigned char raw[SIGN_RAW_LEN];
+    size_t rawlen = sizeof(raw);
+    EVP_PKEY *pkey = NULL;
+    if (EVP_PKEY_get_raw_public_key(k->pkey, raw, &rawlen) != 1 ||
+        !(pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen)))
+        abort(); /* a loaded Ed25519 key always has its public half */
+    struct sign_pub *p = xcalloc(1, sizeof(*p));
+    p->pkey = pkey;
+    memcpy(p->id, k->id, sizeof(p->id));
+    return p;
+}
+
+int sign_pub_from_pem(struct sign_pub **out, const char *pem, size_t len, struct buf *err)
+{
+    BIO *bio = NULL;
+    EVP_PKEY *pkey = NULL;
+    int ret = -EINVAL;
+
+    *out = NULL;
+    if (len > SIGN_FILE_MAX) {
+        buf_addf(err, "public key is larger than %d bytes: not a key", SIGN_FILE_MAX);
+        goto out;
+    }
+    if (!(bio = BIO_new_mem_buf(pem, (int)len))) {
+        buf_adds(err, "public key: out of memory");
+        goto out;
+    }
+    pkey = PEM_read_bio_PUBKEY(bio, NULL, sign_no_passphrase, NULL);
+    if (!pkey) {
+        buf_adds(err, "not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+        ERR_clear_error();
+        goto out;
+    }
+    struct sign_pub *p = xcalloc(1, sizeof(*p));
+    if (sign_compute_id(pkey, p->id)) {
+        buf_addf(err, "the public key is of type %s; flywheel signs with Ed25519 keys only",
+                 sign_type_name(pkey));
+        free(p);
+        goto out;
+    }
+    p->pkey = pkey;
+    pkey = NULL;
+    *out = p;
+    ret = 0;
+out:
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    return ret;
+}
+
+void sign_pub_id(const struct sign_pub *p, char out[SIGN_KEYID_LEN + 1])
+{
+    memcpy(out, p->id, SIGN_KEYID_LEN + 1);
+}
+
+void sign_pub_free(struct sign_pub *p)
+{
+    if (!p)
+        return;
+    EVP_PKEY_free(p->pkey);
+    free(p);
+}
+
+int sign_bytes(const struct sign_key *k, const void *msg, size_t len,
+               unsigned char sig[SIGN_SIG_LEN], struct buf *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t siglen = SIGN_SIG_LEN;
+    int ret = 0;
+
+    /* Ed25519 is one-shot: no digest is named, the whole message is signed. */
+    if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) != 1 ||
+        EVP_DigestSign(ctx, sig, &siglen, msg ? msg : "", len) != 1 || siglen != SIGN_SIG_LEN) {
+        buf_adds(err, "cannot sign with Ed25519");
+        sign_add_ssl_error(err);
+        ret = -EIO;
+    }
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}
+
+int sign_check(const struct sign_pub *p, const void *msg, size_t len,
+               const unsigned char sig[SIGN_SIG_LEN], struct buf *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ret = 0;
+
+    if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, p->pkey) != 1) {
+        buf_adds(err, "cannot check an Ed25519 signature");
+        sign_add_ssl_error(err);
+        ret = -EIO;
+    } else if (EVP_DigestVerify(ctx, sig, SIGN_SIG_LEN, msg ? msg : "", len) != 1) {
+        /* 0 is a bad signature; a negative result a malformed one: both do not match. */
+        buf_adds(err, "signature does not match");
+        ERR_clear_error();
+        ret = -EBADMSG;
+    }
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}

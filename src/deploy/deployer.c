@@ -1,0 +1,1843 @@
+#include "deploy/deployer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/pipeline.h"
+#include "core/verify.h"
+#include "core/window_eval.h"
+#include "deploy/check.h"
+#include "exec/workspace.h"
+#include "store/deploy.h"
+#include "store/release.h"
+#include "util/xalloc.h"
+
+/* A deployment paused for a person fails after this long without an answer. */
+#define PAUSE_DEADLINE_MS (24LL * 3600 * 1000)
+/* SIGTERM -> SIGKILL for a deploy command that ran out of time. */
+#define KILL_GRACE_MS 5000
+/* Measurements kept in the history per deployment. */
+#define MAX_MEASUREMENTS 10000
+
+enum phase {
+    PH_IDLE,      /* loaded, nothing running */
+    PH_APPROVAL,  /* waiting for a person */
+    PH_PREPARE,   /* checkout and files, on the thread pool */
+    PH_DEPLOYING, /* a wave's commands */
+    PH_BAKING,    /* a wave's checks */
+    PH_MONITOR,   /* checks after the last wave */
+    PH_PAUSED,    /* waiting for a person */
+    PH_DONE,
+};
+
+/* One release a deployment installs somewhere: a deployment has one, a
+ * rollback one per distinct release the targets go back to. */
+struct rinfo {
+    struct store_release rel;
+    struct pipeline *p;
+    const struct pl_environment *env;
+    char *src_dir, *art_dir;
+};
+
+/* One target's command in one wave. */
+struct plan {
+    char *target;
+    int wave;
+    struct rinfo *ri;
+    const struct pl_target *pt; /* in ri->env; NULL when the release does not know it */
+    int64_t prev_release_id;
+};
+
+struct dep;
+
+struct dcmd {
+    struct dep *a;
+    struct plan *pl;
+    uint64_t gen;
+    uv_process_t proc;
+    uv_timer_t timer;
+    int handles;
+    bool timed_out, exited;
+    int64_t exit_status;
+    int term_signal;
+    struct store_deploy_step step;
+    struct dcmd *next; /* in its deployment's list of commands */
+};
+
+struct probe {
+    struct dep *a;
+    size_t slot;
+    uint64_t gen;
+    uv_work_t work;
+    const struct pl_check *check;
+    char **vars;
+    char *dir;
+    struct check_result res;
+};
+
+struct dep {
+    struct deployer *d;
+    struct store_deployment row;
+    char *repo, *mirror;
+    struct rinfo *ri; /* [nri] */
+    size_t nri;
+    struct plan *plan; /* [nplan] */
+    size_t nplan;
+    int nwaves;
+    const struct pl_environment *env; /* of ri[0] */
+    enum phase phase;
+    enum phase paused_from; /* what approve() goes on with */
+    uint64_t gen;           /* bumped at each phase change: late callbacks are ignored */
+    uv_timer_t timer, tick;
+    int refs;
+    bool retired;
+    /* commands of the wave */
+    struct dcmd *cmds;
+    int cmds_running;
+    bool rollback_pending; /* failed: the rollback starts when its commands are gone */
+    int cmds_left;
+    bool cmd_failed;
+    struct buf fail_reason;
+    /* checks: one slot per (check, target) */
+    struct verify *ver;
+    size_t *slot_check, *slot_plan;
+    bool *slot_busy;
+    size_t nslots;
+    int64_t *slot_next_ms;
+    bool period_over;
+    int measurements;
+    /* preparation */
+    uv_work_t prep;
+    int prep_rc;
+    struct buf prep_err;
+    struct dep *next;
+};
+
+struct deployer {
+    struct deployer_config cfg;
+    struct dep *deps;
+    uv_timer_t rekick; /* windows: the next time a closed one opens */
+    bool rekick_armed;
+    int running;
+};
+
+static void dep_unref(struct dep *a);
+static void kick(struct deployer *d, int64_t repo_id, const char *env);
+static void start_wave(struct dep *a, int wave);
+static void fail(struct dep *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void begin(struct dep *a);
+static void on_tick(uv_timer_t *t);
+static void on_deadline(uv_timer_t *t);
+static void rollback_after(struct dep *a);
+
+static int64_t now_ms(struct deployer *d)
+{
+    return d->cfg.now_ms ? d->cfg.now_ms(d->cfg.ctx) : store_now_ms();
+}
+
+/* ---- events and persistence ---------------------------------------------- */
+
+static void event(struct dep *a, const char *extra_key, json_t *extra)
+{
+    struct deployer *d = a->d;
+    json_t *o = json_object();
+    json_object_set_new(o, "deployment", json_integer(a->row.id));
+    json_object_set_new(o, "repo", json_string(a->repo ? a->repo : ""));
+    json_object_set_new(o, "env", json_string(a->row.env));
+    json_object_set_new(o, "kind", json_string(a->row.kind));
+    json_object_set_new(o, "release", json_string(a->nri ? a->ri[0].rel.version : ""));
+    json_object_set_new(o, "state", json_string(a->row.state));
+    json_object_set_new(o, "wave", json_integer(a->row.wave));
+    if (a->row.reason && *a->row.reason)
+        json_object_set_new(o, "reason", json_string(a->row.reason));
+    if (extra_key)
+        json_object_set_new(o, extra_key, extra);
+    if (d->cfg.event)
+        d->cfg.event(d->cfg.ctx, o);
+    else
+        json_decref(o);
+}
+
+/* Moves the deployment to state (with a reason) in the store, then tells viewers. */
+static int set_state(struct dep *a, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_state(struct dep *a, const char *state, const char *fmt, ...)
+{
+    struct buf reason = BUF_INIT, err = BUF_INIT;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        buf_vaddf(&reason, fmt, ap);
+        va_end(ap);
+    }
+    struct store_deployment row = a->row;
+    int64_t now = now_ms(a->d);
+    row.state = (char *)state;
+    row.reason = reason.data;
+    row.phase_ms = now;
+    if (deploy_state_active(state) && !row.started_ms)
+        row.started_ms = now;
+    if (!deploy_state_active(state) && strcmp(state, DEPLOY_QUEUED))
+        row.finished_ms = now;
+    int rc = store_deploy_set(a->d->cfg.st, &row, &err);
+    if (rc) {
+        if (rc != -EBUSY)
+            fprintf(stderr, "flywheel serve: deployment %lld: %s\n", (long long)a->row.id,
+                    err.data);
+        buf_release(&reason);
+        buf_release(&err);
+        return rc;
+    }
+    free(a->row.state);
+    a->row.state = xstrdup(state);
+    free(a->row.reason);
+    a->row.reason = buf_detach(&reason, NULL);
+    a->row.phase_ms = row.phase_ms;
+    a->row.started_ms = row.started_ms;
+    a->row.finished_ms = row.finished_ms;
+    buf_release(&err);
+    event(a, NULL, NULL);
+    return 0;
+}
+
+/* ---- loading -------------------------------------------------------------- */
+
+static const struct pl_environment *find_env(const struct pipeline *p, const char *name,
+                                             size_t *index)
+{
+    for (size_t i = 0; p && i < p->nenvs; i++) {
+        if (!strcmp(p->envs[i].name, name)) {
+            if (index)
+                *index = i;
+            return &p->envs[i];
+        }
+    }
+    return NULL;
+}
+
+static struct pipeline *parse_release(const struct store_release *rel)
+{
+    struct diag_list dl = DIAG_LIST_INIT;
+    struct pipeline *p = pipeline_parse(PIPELINE_FILE, rel->pipeline, strlen(rel->pipeline), NULL,
+                                        0, &dl);
+    diag_list_release(&dl);
+    return p;
+}
+
+/* The rinfo for release_id in a, loaded on first use; NULL when it cannot be. */
+static struct rinfo *rinfo_for(struct dep *a, int64_t release_id, struct buf *err)
+{
+    for (size_t i = 0; i < a->nri; i++)
+        if (a->ri[i].rel.id == release_id)
+            return &a->ri[i];
+    struct store_release rel = {0};
+    struct store *st = a->d->cfg.st;
+    struct store_release *v = NULL;
+    size_t n = 0;
+    if (store_release_list(st, a->row.repo_id, 0, 100000, &v, &n, err))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == release_id) {
+            rel = v[i];
+            memset(&v[i], 0, sizeof(v[i]));
+        }
+    store_releases_release(v, n);
+    if (!rel.id) {
+        buf_addf(err, "release %lld is gone", (long long)release_id);
+        return NULL;
+    }
+    a->ri = xrealloc(a->ri, (a->nri + 1) * sizeof(*a->ri));
+    struct rinfo *ri = &a->ri[a->nri++];
+    memset(ri, 0, sizeof(*ri));
+    ri->rel = rel;
+    ri->p = parse_release(&rel);
+    ri->env = ri->p ? find_env(ri->p, a->row.env, NULL) : NULL;
+    if (!ri->env) {
+        buf_addf(err, "release %s has no environment '%s'", rel.version, a->row.env);
+        a->nri--;
+        pipeline_free(ri->p);
+        store_release_release(&ri->rel);
+        return NULL;
+    }
+    struct buf dir = BUF_INIT;
+    buf_addf(&dir, "%s/deploy/%lld/%s", a->d->cfg.data_dir, (long long)a->row.id, rel.version);
+    ri->src_dir = xstrdup(dir.data);
+    buf_adds(&dir, ".files");
+    ri->art_dir = buf_detach(&dir, NULL);
+    return ri;
+}
+
+static const struct pl_target *env_target(const struct pl_environment *env, const char *name)
+{
+    for (size_t i = 0; env && i < env->ntargets; i++)
+        if (!strcmp(env->targets[i].name, name))
+            return &env->targets[i];
+    return NULL;
+}
+
+static void add_plan(struct dep *a, const char *target, int wave, struct rinfo *ri, int64_t prev)
+{
+    a->plan = xrealloc(a->plan, (a->nplan + 1) * sizeof(*a->plan));
+    struct plan *pl = &a->plan[a->nplan++];
+    pl->target = xstrdup(target);
+    pl->wave = wave;
+    pl->ri = ri;
+    pl->pt = env_target(ri->env, target);
+    pl->prev_release_id = prev;
+    if (wave + 1 > a->nwaves)
+        a->nwaves = wave + 1;
+}
+
+/* What runs on target now, per the store (0: nothing). */
+static int64_t target_release(struct dep *a, const char *target, bool good)
+{
+    struct store_target *t = NULL;
+    size_t n = 0;
+    int64_t id = 0;
+    struct buf err = BUF_INIT;
+    if (store_target_list(a->d->cfg.st, a->row.repo_id, a->row.env, &t, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(t[i].target, target))
+                id = good ? t[i].good_release_id : t[i].release_id;
+    store_targets_release(t, n);
+    buf_release(&err);
+    return id;
+}
+
+/*
+ * The plan of a deployment: every target of the environment, wave by wave.
+ * A rollback's plan is made when it is created and kept in its steps
+ * (plan_from_steps).
+ */
+static int plan_deploy(struct dep *a, struct buf *err)
+{
+    struct rinfo *ri = rinfo_for(a, a->row.release_id, err);
+    if (!ri)
+        return -1;
+    a->env = ri->env;
+    for (size_t w = 0; w < ri->env->nwaves; w++)
+        for (size_t k = 0; k < ri->env->waves[w].n; k++) {
+            const char *t = ri->env->targets[ri->env->waves[w].targets[k]].name;
+            add_plan(a, t, (int)w, ri, target_release(a, t, false));
+        }
+    return 0;
+}
+
+/* A rollback's plan from the steps recorded when it was created. */
+static int plan_from_steps(struct dep *a, struct buf *err)
+{
+    struct store_deploy_step *s = NULL;
+    size_t n = 0;
+    if (store_step_list(a->d->cfg.st, a->row.id, &s, &n, err))
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < a->nplan && !seen; k++)
+            seen = !strcmp(a->plan[k].target, s[i].target);
+        if (seen)
+            continue;
+        struct rinfo *ri = rinfo_for(a, s[i].release_id, err);
+        if (!ri)
+            rc = -1;
+        else
+            add_plan(a, s[i].target, s[i].wave, ri, s[i].prev_release_id);
+    }
+    store_steps_release(s, n);
+    if (!rc && a->nri)
+        a->env = a->ri[0].env;
+    return rc;
+}
+
+static struct dep *dep_new(struct deployer *d, struct store_deployment *row)
+{
+    struct dep *a = xcalloc(1, sizeof(*a));
+    a->d = d;
+    a->row = *row;
+    memset(row, 0, sizeof(*row));
+    const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, a->row.repo_id) : NULL;
+    const char *mirror =
+        d->cfg.repo_mirror ? d->cfg.repo_mirror(d->cfg.ctx, a->row.repo_id) : NULL;
+    a->repo = xstrdup(name ? name : "");
+    a->mirror = mirror ? xstrdup(mirror) : NULL;
+    buf_init(&a->fail_reason, 0);
+    buf_init(&a->prep_err, 0);
+    uv_timer_init(d->cfg.loop, &a->timer);
+    uv_timer_init(d->cfg.loop, &a->tick);
+    a->timer.data = a->tick.data = a;
+    a->refs = 1;
+    a->next = d->deps;
+    d->deps = a;
+    return a;
+}
+
+static void slots_free(struct dep *a)
+{
+    free(a->ver);
+    free(a->slot_check);
+    free(a->slot_plan);
+    free(a->slot_busy);
+    free(a->slot_next_ms);
+    a->ver = NULL;
+    a->slot_check = a->slot_plan = NULL;
+    a->slot_busy = NULL;
+    a->slot_next_ms = NULL;
+    a->nslots = 0;
+}
+
+static void dep_free(struct dep *a)
+{
+    for (size_t i = 0; i < a->nri; i++) {
+        store_release_release(&a->ri[i].rel);
+        pipeline_free(a->ri[i].p);
+        free(a->ri[i].src_dir);
+        free(a->ri[i].art_dir);
+    }
+    free(a->ri);
+    for (size_t i = 0; i < a->nplan; i++)
+        free(a->plan[i].target);
+    free(a->plan);
+    slots_free(a);
+    store_deployment_release(&a->row);
+    free(a->repo);
+    free(a->mirror);
+    buf_release(&a->fail_reason);
+    buf_release(&a->prep_err);
+    free(a);
+}
+
+static void dep_closed(uv_handle_t *h)
+{
+    dep_unref(h->data);
+}
+
+static void dep_unref(struct dep *a)
+{
+    if (--a->refs == 0)
+        dep_free(a);
+}
+
+/* Takes a out of the active list; it is freed once nothing refers to it. */
+static void retire(struct dep *a)
+{
+    if (a->retired)
+        return;
+    a->retired = true;
+    a->phase = PH_DONE;
+    a->gen++;
+    for (struct dep **pp = &a->d->deps; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    uv_timer_stop(&a->timer);
+    uv_timer_stop(&a->tick);
+    a->refs += 2;
+    uv_close((uv_handle_t *)&a->timer, dep_closed);
+    uv_close((uv_handle_t *)&a->tick, dep_closed);
+    dep_unref(a);
+}
+
+static struct dep *active_in(struct deployer *d, int64_t repo_id, const char *env)
+{
+    for (struct dep *a = d->deps; a; a = a->next)
+        if (a->row.repo_id == repo_id && !strcmp(a->row.env, env) && !a->retired)
+            return a;
+    return NULL;
+}
+
+/* ---- the environment of commands and checks --------------------------------- */
+
+static void add_var(char ***v, size_t *n, const char *k, const char *val)
+{
+    /* a later value of the same name replaces an earlier one */
+    size_t kl = strlen(k);
+    struct buf b = BUF_INIT;
+    buf_addf(&b, "%s=%s", k, val ? val : "");
+    for (size_t i = 0; i < *n; i++)
+        if (!strncmp((*v)[i], k, kl) && (*v)[i][kl] == '=') {
+            free((*v)[i]);
+            (*v)[i] = buf_detach(&b, NULL);
+            return;
+        }
+    *v = xrealloc(*v, (*n + 2) * sizeof(**v));
+    (*v)[(*n)++] = buf_detach(&b, NULL);
+    (*v)[*n] = NULL;
+}
+
+static void free_vars(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static const char *release_version(struct dep *a, int64_t id, struct buf *tmp)
+{
+    buf_reset(tmp);
+    if (!id)
+        return "";
+    for (size_t i = 0; i < a->nri; i++)
+        if (a->ri[i].rel.id == id)
+            return a->ri[i].rel.version;
+    struct store_release *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    if (store_release_list(a->d->cfg.st, a->row.repo_id, 0, 100000, &v, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (v[i].id == id)
+                buf_adds(tmp, v[i].version);
+    store_releases_release(v, n);
+    buf_release(&err);
+    return tmp->data;
+}
+
+/* Pipeline variables, then the environment's, then the target's, then flywheel's own. */
+static char **plan_vars(struct dep *a, const struct plan *pl, bool for_command)
+{
+    char **v = xcalloc(1, sizeof(*v));
+    size_t n = 0;
+    struct buf tmp = BUF_INIT;
+    if (for_command) {
+        add_var(&v, &n, "PATH", "/usr/local/bin:/usr/bin:/bin");
+        const char *home = getenv("HOME");
+        add_var(&v, &n, "HOME", home ? home : "/");
+        add_var(&v, &n, "LANG", "C.UTF-8");
+    }
+    const struct pipeline *p = pl->ri->p;
+    for (size_t i = 0; i < p->env.n; i++)
+        add_var(&v, &n, p->env.v[i].key, p->env.v[i].value);
+    for (size_t i = 0; i < pl->ri->env->env.n; i++)
+        add_var(&v, &n, pl->ri->env->env.v[i].key, pl->ri->env->env.v[i].value);
+    for (size_t i = 0; pl->pt && i < pl->pt->vars.n; i++)
+        add_var(&v, &n, pl->pt->vars.v[i].key, pl->pt->vars.v[i].value);
+    add_var(&v, &n, "FLYWHEEL_REPO", a->repo);
+    add_var(&v, &n, "FLYWHEEL_ENV", a->row.env);
+    add_var(&v, &n, "FLYWHEEL_TARGET", pl->target);
+    add_var(&v, &n, "FLYWHEEL_RELEASE", pl->ri->rel.version);
+    add_var(&v, &n, "FLYWHEEL_COMMIT", pl->ri->rel.commit);
+    add_var(&v, &n, "FLYWHEEL_ARTIFACTS", pl->ri->art_dir);
+    add_var(&v, &n, "FLYWHEEL_PREVIOUS_RELEASE", release_version(a, pl->prev_release_id, &tmp));
+    buf_reset(&tmp);
+    buf_addf(&tmp, "%lld", (long long)a->row.id);
+    add_var(&v, &n, "FLYWHEEL_DEPLOYMENT", tmp.data);
+    add_var(&v, &n, "FLYWHEEL_DEPLOY_KIND", a->row.kind);
+    buf_release(&tmp);
+    return v;
+}
+
+/* ---- preparation: checkout and files ---------------------------------------- */
+
+static void prep_work(uv_work_t *w)
+{
+    struct dep *a = w->data;
+    struct buf *err = &a->prep_err;
+    struct buf state = BUF_INIT;
+    a->prep_rc = 0;
+    buf_addf(&state, "%s/state/%s", a->d->cfg.data_dir, a->repo);
+    for (size_t i = 0; i < a->nri && !a->prep_rc; i++) {
+        struct rinfo *ri = &a->ri[i];
+        struct ws_source src;
+        memset(&src, 0, sizeof(src));
+        if (ws_remove(ri->src_dir, err) || ws_remove(ri->art_dir, err)) {
+            a->prep_rc = -1;
+            break;
+        }
+        if (!a->mirror) {
+            buf_addf(err, "repository %s has no mirror", a->repo);
+            a->prep_rc = -1;
+            break;
+        }
+        if (ws_source_rev(&src, a->mirror, state.data, ri->rel.commit, err) ||
+            ws_create(&src, ri->src_dir, 1, err)) {
+            a->prep_rc = -1;
+            ws_source_release(&src);
+            break;
+        }
+        ws_source_release(&src);
+        struct store *st = NULL;
+        struct store_release_file *f = NULL;
+        size_t nf = 0;
+        struct buf db = BUF_INIT;
+        buf_addf(&db, "%s/flywheel.db", a->d->cfg.data_dir);
+        /* this thread's own connection: the loop's is not ours to use */
+        if (store_open(&st, db.data, err) || store_release_files(st, ri->rel.id, &f, &nf, err))
+            a->prep_rc = -1;
+        if (mkdir(ri->art_dir, 0755) && errno != EEXIST && !a->prep_rc) {
+            buf_addf(err, "cannot create %s: %s", ri->art_dir, strerror(errno));
+            a->prep_rc = -1;
+        }
+        for (size_t k = 0; k < nf && !a->prep_rc; k++) {
+            struct buf dest = BUF_INIT;
+            buf_addf(&dest, "%s/%s", ri->art_dir, f[k].path);
+            if (cas_get_file(a->d->cfg.cas, f[k].digest, dest.data, f[k].mode, err)) {
+                a->prep_rc = -1;
+                buf_addf(err, " (release %s, file %s)", ri->rel.version, f[k].path);
+            }
+            buf_release(&dest);
+        }
+        store_release_files_release(f, nf);
+        if (st)
+            store_close(st);
+        buf_release(&db);
+    }
+    buf_release(&state);
+}
+
+static void prep_done(uv_work_t *w, int status)
+{
+    struct dep *a = w->data;
+    (void)status;
+    a->d->running--;
+    if (a->retired || a->phase != PH_PREPARE) {
+        dep_unref(a);
+        return;
+    }
+    if (a->prep_rc)
+        fail(a, "cannot prepare the release: %s", a->prep_err.data);
+    else
+        start_wave(a, a->row.wave);
+    dep_unref(a);
+}
+
+static void prepare(struct dep *a)
+{
+    a->phase = PH_PREPARE;
+    a->gen++;
+    buf_reset(&a->prep_err);
+    a->prep.data = a;
+    a->refs++;
+    a->d->running++;
+    uv_queue_work(a->d->cfg.loop, &a->prep, prep_work, prep_done);
+}
+
+/* ---- commands ----------------------------------------------------------------- */
+
+static void after_wave(struct dep *a, int wave);
+
+static void cmd_closed(uv_handle_t *h)
+{
+    struct dcmd *c = h->data;
+    if (--c->handles)
+        return;
+    struct dep *a = c->a;
+    free(c->step.target);
+    free(c->step.state);
+    free(c->step.reason);
+    free(c->step.log_path);
+    free(c);
+    dep_unref(a);
+}
+
+static void cmd_end(struct dcmd *c)
+{
+    struct dep *a = c->a;
+    struct deployer *d = a->d;
+    struct buf err = BUF_INIT;
+    bool ok = !c->timed_out && c->term_signal == 0 && c->exit_status == 0;
+    d->running--;
+    a->cmds_running--;
+    for (struct dcmd **pp = &a->cmds; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    free(c->step.state);
+    c->step.state = xstrdup(ok ? "passed" : "failed");
+    c->step.exit_code = c->term_signal ? -1 : (int)c->exit_status;
+    c->step.finished_ms = now_ms(d);
+    free(c->step.reason);
+    struct buf why = BUF_INIT;
+    if (c->timed_out)
+        buf_addf(&why, "timed out after %llds", (long long)(a->env->timeout_ms / 1000));
+    else if (c->term_signal)
+        buf_addf(&why, "killed by signal %d", c->term_signal);
+    else if (c->exit_status)
+        buf_addf(&why, "exit %lld", (long long)c->exit_status);
+    c->step.reason = buf_detach(&why, NULL);
+    if (store_step_set(d->cfg.st, &c->step, &err))
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+    if (ok && store_target_set(d->cfg.st, a->row.repo_id, a->row.env, c->pl->target,
+                               c->pl->ri->rel.id, false, &err))
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+    buf_release(&err);
+    if (c->gen == a->gen && a->phase == PH_DEPLOYING) {
+        if (!ok && !a->cmd_failed) {
+            a->cmd_failed = true;
+            buf_addf(&a->fail_reason, "%s on target %s: %s (log: %s)",
+                     !strcmp(a->row.kind, "rollback") ? "rollback" : "deploy", c->pl->target,
+                     c->step.reason, c->step.log_path);
+        }
+        if (--a->cmds_left == 0) {
+            if (a->cmd_failed)
+                fail(a, "%s", a->fail_reason.data);
+            else
+                after_wave(a, a->row.wave);
+        }
+    }
+    if (a->rollback_pending && a->cmds_running == 0)
+        rollback_after(a);
+    uv_close((uv_handle_t *)&c->proc, cmd_closed);
+    uv_close((uv_handle_t *)&c->timer, cmd_closed);
+}
+
+static void cmd_exit(uv_process_t *p, int64_t status, int sig)
+{
+    struct dcmd *c = p->data;
+    c->exited = true;
+    c->exit_status = status;
+    c->term_signal = sig;
+    uv_timer_stop(&c->timer);
+    cmd_end(c);
+}
+
+static void cmd_timeout(uv_timer_t *t)
+{
+    struct dcmd *c = t->data;
+    if (c->exited)
+        return;
+    if (!c->timed_out) {
+        c->timed_out = true;
+        kill(-c->proc.pid, SIGTERM);
+        uv_timer_start(&c->timer, cmd_timeout, KILL_GRACE_MS, 0);
+    } else {
+        kill(-c->proc.pid, SIGKILL);
+    }
+}
+
+/* Stops the commands of a still running (a failure elsewhere, a cancellation). */
+static void kill_cmds(struct dep *a)
+{
+    for (struct dcmd *c = a->cmds; c; c = c->next)
+        if (!c->exited)
+            kill(-c->proc.pid, SIGKILL);
+}
+
+static char *joined(const struct pl_strs *s)
+{
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < s->n; i++) {
+        if (i)
+            buf_addch(&b, '\n');
+        buf_adds(&b, s->v[i].s);
+    }
+    return buf_detach(&b, NULL);
+}
+
+static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
+{
+    struct deployer *d = a->d;
+    const struct pl_environment *env = pl->ri->env;
+    bool rollback = !strcmp(a->row.kind, "rollback");
+    char *script = joined(rollback && env->rollback.n ? &env->rollback : &env->run);
+    struct buf log = BUF_INIT;
+    buf_addf(&log, "%s/logs/deploy/%lld", d->cfg.data_dir, (long long)a->row.id);
+    char *dir = xstrdup(log.data);
+    buf_addf(&log, "/%s.%d.log", pl->target, a->row.wave);
+    struct buf parent = BUF_INIT;
+    buf_addf(&parent, "%s/logs/deploy", d->cfg.data_dir);
+    mkdir(parent.data, 0755);
+    mkdir(dir, 0755);
+    buf_release(&parent);
+    free(dir);
+    int fd = open(log.data, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        buf_addf(err, "cannot create %s: %s", log.data, strerror(errno));
+        free(script);
+        buf_release(&log);
+        return -1;
+    }
+    struct dcmd *c = xcalloc(1, sizeof(*c));
+    c->a = a;
+    c->pl = pl;
+    c->gen = a->gen;
+    c->step.deployment_id = a->row.id;
+    c->step.target = xstrdup(pl->target);
+    c->step.wave = a->row.wave;
+    c->step.release_id = pl->ri->rel.id;
+    c->step.prev_release_id = pl->prev_release_id;
+    c->step.state = xstrdup("running");
+    c->step.reason = xstrdup("");
+    c->step.log_path = buf_detach(&log, NULL);
+    c->step.started_ms = now_ms(d);
+    c->step.exit_code = -1;
+    if (store_step_insert(d->cfg.st, &c->step, err) < 0 ||
+        store_release_mark_deployed(d->cfg.st, pl->ri->rel.id, c->step.started_ms, err)) {
+        close(fd);
+        free(script);
+        free(c->step.target);
+        free(c->step.state);
+        free(c->step.reason);
+        free(c->step.log_path);
+        free(c);
+        return -1;
+    }
+    char **vars = plan_vars(a, pl, true);
+    char *argv[] = {"/bin/sh", "-e", "-c", script, NULL};
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = fd;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = fd;
+    uv_process_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.exit_cb = cmd_exit;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = vars;
+    o.cwd = pl->ri->src_dir;
+    o.flags = UV_PROCESS_DETACHED; /* its own session and group: a timeout kills the group */
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    c->proc.data = c->timer.data = c;
+    uv_timer_init(d->cfg.loop, &c->timer);
+    a->refs++;
+    c->handles = 2;
+    d->running++;
+    a->cmds_running++;
+    c->next = a->cmds;
+    a->cmds = c;
+    int rc = uv_spawn(d->cfg.loop, &c->proc, &o);
+    close(fd);
+    free(script);
+    free_vars(vars);
+    if (rc) {
+        buf_addf(err, "cannot start the deploy command: %s", uv_strerror(rc));
+        /* a failed spawn still has its handle to close: cmd_end closes both */
+        c->exited = true;
+        c->exit_status = 127;
+        cmd_end(c);
+        return 0;
+    }
+    uv_timer_start(&c->timer, cmd_timeout, (uint64_t)(env->timeout_ms > 0 ? env->timeout_ms : 1800000),
+                   0);
+    return 0;
+}
+
+static void start_wave(struct dep *a, int wave)
+{
+    struct buf err = BUF_INIT;
+    a->row.wave = wave;
+    if (set_state(a, DEPLOY_DEPLOYING, "wave %d of %d", wave + 1, a->nwaves))
+        return;
+    a->phase = PH_DEPLOYING;
+    a->gen++;
+    a->cmd_failed = false;
+    buf_reset(&a->fail_reason);
+    a->cmds_left = 0;
+    for (size_t i = 0; i < a->nplan; i++)
+        if (a->plan[i].wave == wave)
+            a->cmds_left++;
+    if (!a->cmds_left) {
+        after_wave(a, wave);
+        return;
+    }
+    int started = 0;
+    for (size_t i = 0; i < a->nplan; i++) {
+        if (a->plan[i].wave != wave)
+            continue;
+        if (spawn_cmd(a, &a->plan[i], &err)) {
+            fail(a, "%s", err.data);
+            buf_release(&err);
+            return;
+        }
+        started++;
+    }
+    buf_release(&err);
+}
+
+/* ---- checks ------------------------------------------------------------------- */
+
+static void finish_period(struct dep *a);
+static void schedule_probes(struct dep *a);
+
+static int64_t check_interval(const struct dep *a, const struct pl_check *c)
+{
+    int64_t ms = c->interval_ms ? c->interval_ms : a->env->interval_ms;
+    return ms > 0 ? ms : 10000;
+}
+
+static void probe_work(uv_work_t *w)
+{
+    struct probe *pr = w->data;
+    check_eval_in(pr->check, (const char *const *)pr->vars, pr->dir, &pr->res);
+}
+
+static const char *phase_name(const struct dep *a)
+{
+    return a->phase == PH_MONITOR ? "monitor" : "bake";
+}
+
+static void probe_done(uv_work_t *w, int status)
+{
+    struct probe *pr = w->data;
+    struct dep *a = pr->a;
+    struct buf err = BUF_INIT;
+    (void)status;
+    a->d->running--;
+    if (pr->gen == a->gen && !a->retired && (a->phase == PH_BAKING || a->phase == PH_MONITOR)) {
+        size_t s = pr->slot;
+        const struct plan *pl = &a->plan[a->slot_plan[s]];
+        a->slot_busy[s] = false;
+        enum verify_state vs = verify_feed(&a->ver[s], pr->res.outcome);
+        if (a->measurements++ < MAX_MEASUREMENTS &&
+            store_measurement_add(a->d->cfg.st, a->row.id, a->row.wave, phase_name(a),
+                                  pr->check->name, pl->target,
+                                  check_outcome_name(pr->res.outcome), pr->res.value,
+                                  pr->res.has_value, pr->res.message.data, &err))
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+        json_t *m = json_object();
+        json_object_set_new(m, "check", json_string(pr->check->name));
+        json_object_set_new(m, "target", json_string(pl->target));
+        json_object_set_new(m, "outcome", json_string(check_outcome_name(pr->res.outcome)));
+        if (pr->res.has_value)
+            json_object_set_new(m, "value", json_real(pr->res.value));
+        json_object_set_new(m, "message", json_string(pr->res.message.data));
+        event(a, "measurement", m);
+        if (vs == VERIFY_FAILED) {
+            struct buf sum = BUF_INIT;
+            verify_summary(&a->ver[s], &sum);
+            fail(a, "check '%s' failed on %s during %s: %s (%s)", pr->check->name, pl->target,
+                 phase_name(a), pr->res.message.data, sum.data);
+            buf_release(&sum);
+        } else if (a->period_over) {
+            finish_period(a);
+        }
+    }
+    check_result_release(&pr->res);
+    free_vars(pr->vars);
+    free(pr->dir);
+    free(pr);
+    buf_release(&err);
+    dep_unref(a);
+}
+
+static void schedule_probes(struct dep *a)
+{
+    int64_t now = now_ms(a->d), next = INT64_MAX;
+    for (size_t s = 0; s < a->nslots; s++) {
+        if (a->slot_busy[s] || a->ver[s].state != VERIFY_RUNNING)
+            continue;
+        const struct pl_check *c = &a->env->checks[a->slot_check[s]];
+        /* after the period only the slots still short of measurements go on */
+        if (a->period_over && a->ver[s].measurements >= a->ver[s].pol.min_count)
+            continue;
+        if (a->slot_next_ms[s] > now) {
+            if (a->slot_next_ms[s] < next)
+                next = a->slot_next_ms[s];
+            continue;
+        }
+        struct plan *pl = &a->plan[a->slot_plan[s]];
+        struct probe *pr = xcalloc(1, sizeof(*pr));
+        pr->a = a;
+        pr->slot = s;
+        pr->gen = a->gen;
+        pr->check = c;
+        pr->vars = plan_vars(a, pl, true);
+        pr->dir = xstrdup(pl->ri->src_dir);
+        pr->work.data = pr;
+        a->slot_busy[s] = true;
+        a->slot_next_ms[s] = now + check_interval(a, c);
+        if (a->slot_next_ms[s] < next)
+            next = a->slot_next_ms[s];
+        a->refs++;
+        a->d->running++;
+        uv_queue_work(a->d->cfg.loop, &pr->work, probe_work, probe_done);
+    }
+    if (next != INT64_MAX) {
+        uv_timer_stop(&a->tick);
+        uv_timer_start(&a->tick, on_tick, (uint64_t)(next - now), 0);
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct dep *a = t->data;
+    if (!a->retired && (a->phase == PH_BAKING || a->phase == PH_MONITOR))
+        schedule_probes(a);
+}
+
+static void period_end(uv_timer_t *t)
+{
+    struct dep *a = t->data;
+    if (a->retired || (a->phase != PH_BAKING && a->phase != PH_MONITOR))
+        return;
+    a->period_over = true;
+    finish_period(a);
+}
+
+static void wave_verified(struct dep *a, int wave);
+static void succeed(struct dep *a);
+static void pause_dep(struct dep *a, enum phase from, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The period is over: once every slot has its measurements, judge. */
+static void finish_period(struct dep *a)
+{
+    bool waiting = false;
+    for (size_t s = 0; s < a->nslots; s++) {
+        if (a->slot_busy[s])
+            waiting = true;
+        else if (a->ver[s].state == VERIFY_RUNNING &&
+                 a->ver[s].measurements < a->ver[s].pol.min_count &&
+                 a->ver[s].errors < 1000)
+            waiting = true; /* short of measurements: keep measuring */
+    }
+    if (waiting) {
+        schedule_probes(a);
+        return;
+    }
+    for (size_t s = 0; s < a->nslots; s++) {
+        enum verify_state vs = verify_finish(&a->ver[s]);
+        if (vs == VERIFY_FAILED || vs == VERIFY_INCONCLUSIVE) {
+            const struct pl_check *c = &a->env->checks[a->slot_check[s]];
+            struct buf sum = BUF_INIT;
+            verify_summary(&a->ver[s], &sum);
+            if (vs == VERIFY_FAILED)
+                fail(a, "check '%s' failed on %s during %s: %s", c->name,
+                     a->plan[a->slot_plan[s]].target, phase_name(a), sum.data);
+            else
+                pause_dep(a, a->phase, "check '%s' is inconclusive on %s: %s", c->name,
+                          a->plan[a->slot_plan[s]].target, sum.data);
+            buf_release(&sum);
+            return;
+        }
+    }
+    if (a->phase == PH_BAKING)
+        wave_verified(a, a->row.wave);
+    else
+        succeed(a);
+}
+
+/* Starts a bake (targets of waves 0..upto) or the monitoring period (every wave). */
+static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_ms)
+{
+    const struct pl_environment *env = a->env;
+    slots_free(a);
+    a->period_over = false;
+    for (size_t c = 0; c < env->nchecks; c++)
+        for (size_t i = 0; i < a->nplan; i++)
+            if (a->plan[i].wave <= upto)
+                a->nslots++;
+    a->ver = xcalloc(a->nslots + 1, sizeof(*a->ver));
+    a->slot_check = xcalloc(a->nslots + 1, sizeof(size_t));
+    a->slot_plan = xcalloc(a->nslots + 1, sizeof(size_t));
+    a->slot_busy = xcalloc(a->nslots + 1, sizeof(bool));
+    a->slot_next_ms = xcalloc(a->nslots + 1, sizeof(int64_t));
+    size_t s = 0;
+    for (size_t c = 0; c < env->nchecks; c++) {
+        const struct pl_check *ck = &env->checks[c];
+        int64_t iv = check_interval(a, ck);
+        for (size_t i = 0; i < a->nplan; i++) {
+            if (a->plan[i].wave > upto)
+                continue;
+            struct verify_policy pol;
+            verify_policy_default(&pol);
+            pol.failure_limit = ck->failure_limit;
+            pol.error_limit = ck->error_limit;
+            pol.min_count = ck->count ? ck->count : (int)(period_ms / iv > 1 ? period_ms / iv : 1);
+            pol.on_no_data = ck->on_no_data == PL_NODATA_FAIL   ? VERIFY_NODATA_FAIL
+                             : ck->on_no_data == PL_NODATA_PASS ? VERIFY_NODATA_PASS
+                                                                : VERIFY_NODATA_INCONCLUSIVE;
+            verify_init(&a->ver[s], &pol);
+            a->slot_check[s] = c;
+            a->slot_plan[s] = i;
+            s++;
+        }
+    }
+    a->phase = ph;
+    a->gen++;
+    uv_timer_stop(&a->timer);
+    uv_timer_start(&a->timer, period_end, (uint64_t)(period_ms > 0 ? period_ms : 0), 0);
+    schedule_probes(a);
+}
+
+static void after_wave(struct dep *a, int wave)
+{
+    if (!strcmp(a->row.kind, "rollback")) {
+        /* fast track: no bake between the waves of a rollback */
+        if (wave + 1 < a->nwaves)
+            start_wave(a, wave + 1);
+        else
+            succeed(a);
+        return;
+    }
+    struct store_line line;
+    struct buf err = BUF_INIT;
+    bool stopped = store_line_get(a->d->cfg.st, a->row.repo_id, &line, &err) == 0 && line.stopped;
+    if (stopped)
+        pause_dep(a, PH_DEPLOYING, "the line is stopped: %s", line.reason);
+    store_line_release(&line);
+    buf_release(&err);
+    if (stopped)
+        return;
+    if (!a->env->nchecks) {
+        wave_verified(a, wave);
+        return;
+    }
+    if (set_state(a, DEPLOY_BAKING, "wave %d of %d: checks for %llds", wave + 1, a->nwaves,
+                  (long long)(a->env->bake_ms / 1000)))
+        return;
+    start_period(a, PH_BAKING, wave, a->env->bake_ms);
+}
+
+static void promote(struct dep *a)
+{
+    size_t idx = 0;
+    const struct pipeline *p = a->ri[0].p;
+    if (!find_env(p, a->row.env, &idx) || idx + 1 >= p->nenvs || !p->envs[idx + 1].auto_promote)
+        return;
+    struct store_deployment nd = {0};
+    struct buf err = BUF_INIT;
+    nd.repo_id = a->row.repo_id;
+    nd.env = p->envs[idx + 1].name;
+    nd.release_id = a->row.release_id;
+    nd.kind = "deploy";
+    nd.state = DEPLOY_QUEUED;
+    nd.reason = "";
+    nd.actor = "flywheel";
+    nd.created_ms = now_ms(a->d);
+    if (store_deploy_insert(a->d->cfg.st, &nd, &err) < 0)
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+    buf_release(&err);
+    kick(a->d, a->row.repo_id, p->envs[idx + 1].name);
+}
+
+static void wave_verified(struct dep *a, int wave)
+{
+    if (wave + 1 < a->nwaves) {
+        start_wave(a, wave + 1);
+        return;
+    }
+    /* every wave passed: the next environment gets the release now */
+    promote(a);
+    if (a->env->nchecks && a->env->monitor_ms > 0) {
+        if (set_state(a, DEPLOY_MONITORING, "checks keep running for %llds",
+                      (long long)(a->env->monitor_ms / 1000)))
+            return;
+        start_period(a, PH_MONITOR, a->nwaves, a->env->monitor_ms);
+        return;
+    }
+    succeed(a);
+}
+
+static void succeed(struct dep *a)
+{
+    struct deployer *d = a->d;
+    struct buf err = BUF_INIT;
+    for (size_t i = 0; i < a->nplan; i++)
+        if (store_target_set(d->cfg.st, a->row.repo_id, a->row.env, a->plan[i].target,
+                             a->plan[i].ri->rel.id, true, &err))
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+    int closed = store_incident_close(d->cfg.st, a->row.repo_id, a->row.env, now_ms(d), &err);
+    if (set_state(a, DEPLOY_SUCCEEDED, "%s", closed > 0 ? "a good release serves again" : ""))
+        fprintf(stderr, "flywheel serve: deployment %lld: cannot record success\n",
+                (long long)a->row.id);
+    buf_release(&err);
+    int64_t repo = a->row.repo_id;
+    char *env = xstrdup(a->row.env);
+    retire(a);
+    kick(d, repo, env);
+    free(env);
+}
+
+static void pause_dep(struct dep *a, enum phase from, const char *fmt, ...)
+{
+    struct buf reason = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&reason, fmt, ap);
+    va_end(ap);
+    a->paused_from = from;
+    a->phase = PH_PAUSED;
+    a->gen++;
+    uv_timer_stop(&a->tick);
+    uv_timer_stop(&a->timer);
+    set_state(a, DEPLOY_PAUSED, "%s", reason.data);
+    buf_release(&reason);
+    uv_timer_start(&a->timer, on_deadline, PAUSE_DEADLINE_MS, 0);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct dep *a = t->data;
+    if (a->phase == PH_APPROVAL)
+        fail(a, "nobody approved within %llds", (long long)(a->env->approval_timeout_ms / 1000));
+    else if (a->phase == PH_PAUSED)
+        fail(a, "nobody decided within %llds of the pause", (long long)(PAUSE_DEADLINE_MS / 1000));
+}
+
+/* ---- failure and rollback ---------------------------------------------------------- */
+
+static struct dep *start_rollback(struct deployer *d, int64_t repo_id, const char *env,
+                                  int64_t failed_id, const char *actor, int64_t to_release,
+                                  struct buf *err);
+
+static bool is_production(const struct dep *a)
+{
+    const struct pipeline *p = a->ri[0].p;
+    return p->nenvs && !strcmp(p->envs[p->nenvs - 1].name, a->row.env);
+}
+
+static void fail(struct dep *a, const char *fmt, ...)
+{
+    struct deployer *d = a->d;
+    struct buf reason = BUF_INIT, err = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vaddf(&reason, fmt, ap);
+    va_end(ap);
+    bool rollback = !strcmp(a->row.kind, "rollback");
+    bool approval = a->phase == PH_APPROVAL;
+    a->phase = PH_DONE;
+    a->gen++;
+    set_state(a, approval ? DEPLOY_REJECTED : DEPLOY_FAILED, "%s", reason.data);
+    int64_t repo = a->row.repo_id;
+    char *env = xstrdup(a->row.env);
+    int64_t id = a->row.id;
+    if (!rollback && !approval) {
+        struct buf why = BUF_INIT;
+        buf_addf(&why, "deployment %lld to %s failed: %s", (long long)id, env, reason.data);
+        if (store_release_set_bad(d->cfg.st, a->row.release_id, why.data, &err) ||
+            store_line_set(d->cfg.st, repo, true, "flywheel", why.data, &err) < 0)
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+        json_t *o = json_object();
+        json_object_set_new(o, "repo", json_string(a->repo));
+        json_object_set_new(o, "line", json_string("stopped"));
+        json_object_set_new(o, "reason", json_string(why.data));
+        json_object_set_new(o, "actor", json_string("flywheel"));
+        if (d->cfg.event)
+            d->cfg.event(d->cfg.ctx, o);
+        else
+            json_decref(o);
+        if (is_production(a)) {
+            struct store_incident in = {0};
+            in.repo_id = repo;
+            in.env = env;
+            in.release_id = a->row.release_id;
+            in.deployment_id = id;
+            in.reason = why.data;
+            in.opened_ms = now_ms(d);
+            if (store_incident_open(d->cfg.st, &in, &err) < 0)
+                fprintf(stderr, "flywheel serve: %s\n", err.data);
+        }
+        buf_release(&why);
+    }
+    buf_release(&reason);
+    buf_release(&err);
+    kill_cmds(a);
+    a->rollback_pending = !rollback && !approval;
+    a->refs++; /* until rollback_after */
+    retire(a); /* frees the environment for the rollback */
+    free(env);
+    (void)id;
+    (void)repo;
+    if (a->cmds_running == 0)
+        rollback_after(a);
+}
+
+/* After a failure, once none of its commands runs any more: the rollback. */
+static void rollback_after(struct dep *a)
+{
+    struct buf err = BUF_INIT;
+    struct deployer *d = a->d;
+    bool pending = a->rollback_pending;
+    a->rollback_pending = false;
+    if (pending && !start_rollback(d, a->row.repo_id, a->row.env, a->row.id, "flywheel", 0, &err))
+        fprintf(stderr, "flywheel serve: no rollback after deployment %lld: %s\n",
+                (long long)a->row.id, err.data);
+    if (!pending)
+        kick(d, a->row.repo_id, a->row.env);
+    buf_release(&err);
+    dep_unref(a);
+}
+
+/*
+ * A rollback deployment: every target that deployment failed_id touched
+ * (failed_id 0: every target of the environment that runs something) goes
+ * back to to_release, or to its last good release, in reverse wave order.
+ * Targets already there, or with no good release to go to, are left alone.
+ */
+static struct dep *start_rollback(struct deployer *d, int64_t repo_id, const char *env,
+                                  int64_t failed_id, const char *actor, int64_t to_release,
+                                  struct buf *err)
+{
+    struct store_deploy_step *steps = NULL;
+    struct store_target *tg = NULL;
+    size_t nsteps = 0, ntg = 0;
+    struct store *st = d->cfg.st;
+    if (store_target_list(st, repo_id, env, &tg, &ntg, err))
+        return NULL;
+    /* which targets, in which (original) wave */
+    struct touched {
+        const char *target;
+        int wave;
+        int64_t now, to;
+    } *t = xcalloc(ntg + 1, sizeof(*t));
+    size_t nt = 0;
+    int maxwave = 0;
+    if (failed_id) {
+        if (store_step_list(st, failed_id, &steps, &nsteps, err)) {
+            store_targets_release(tg, ntg);
+            free(t);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < ntg; i++) {
+        int wave = -1;
+        for (size_t k = 0; k < nsteps; k++)
+            if (!strcmp(steps[k].target, tg[i].target) && steps[k].wave > wave)
+                wave = steps[k].wave;
+        if (failed_id && wave < 0)
+            continue; /* not touched */
+        int64_t to = to_release ? to_release : tg[i].good_release_id;
+        /* a touched target goes back even when the store says it is there already: a
+         * command killed half-way may have changed it (deploy commands are idempotent) */
+        if (!to || !tg[i].release_id || (!failed_id && to == tg[i].release_id))
+            continue;
+        t[nt].target = tg[i].target;
+        t[nt].wave = wave < 0 ? 0 : wave;
+        t[nt].now = tg[i].release_id;
+        t[nt].to = to;
+        if (t[nt].wave > maxwave)
+            maxwave = t[nt].wave;
+        nt++;
+    }
+    struct dep *a = NULL;
+    if (!nt) {
+        buf_addf(err, "no target of %s has an earlier good release to go back to", env);
+        goto out;
+    }
+    struct store_deployment row = {0};
+    row.repo_id = repo_id;
+    row.env = (char *)env;
+    row.release_id = t[0].to;
+    row.kind = "rollback";
+    row.rollback_of = failed_id;
+    row.state = DEPLOY_DEPLOYING;
+    row.reason = "";
+    row.actor = (char *)actor;
+    row.created_ms = row.started_ms = row.phase_ms = now_ms(d);
+    if (store_deploy_insert(st, &row, err) < 0)
+        goto out;
+    /* its plan, kept as steps so that a restart knows it: one pending step each */
+    for (size_t i = 0; i < nt; i++) {
+        struct store_deploy_step s = {0};
+        s.deployment_id = row.id;
+        s.target = (char *)t[i].target;
+        s.wave = maxwave - t[i].wave; /* reverse wave order */
+        s.release_id = t[i].to;
+        s.prev_release_id = t[i].now;
+        s.state = "planned";
+        s.reason = "";
+        s.log_path = "";
+        if (store_step_insert(st, &s, err) < 0)
+            goto out;
+    }
+    struct store_deployment loaded = {0};
+    if (store_deploy_get(st, row.id, &loaded, err))
+        goto out;
+    a = dep_new(d, &loaded);
+    if (plan_from_steps(a, err)) {
+        set_state(a, DEPLOY_FAILED, "cannot plan the rollback: %s", err->data);
+        retire(a);
+        a = NULL;
+        goto out;
+    }
+    event(a, NULL, NULL);
+    a->row.wave = 0;
+    prepare(a);
+out:
+    store_steps_release(steps, nsteps);
+    store_targets_release(tg, ntg);
+    free(t);
+    return a;
+}
+
+/* ---- starting a deployment ----------------------------------------------------- */
+
+static void on_rekick(uv_timer_t *t);
+
+static void arm_rekick(struct deployer *d, int64_t at_ms)
+{
+    int64_t now = now_ms(d);
+    uint64_t delay = at_ms > now ? (uint64_t)(at_ms - now) : 0;
+    if (delay > 3600000)
+        delay = 3600000; /* look again at least hourly (a clock that jumped) */
+    if (d->rekick_armed && uv_timer_get_due_in(&d->rekick) <= delay)
+        return;
+    d->rekick_armed = true;
+    uv_timer_start(&d->rekick, on_rekick, delay, 0);
+}
+
+/* Approval given (or not needed): prepare and deploy the first wave. */
+static void begin(struct dep *a)
+{
+    a->row.wave = 0;
+    if (set_state(a, DEPLOY_DEPLOYING, "preparing release %s", a->ri[0].rel.version))
+        return;
+    prepare(a);
+}
+
+/*
+ * The environment may take its next deployment: the newest queued one goes
+ * (older queued ones are superseded) when the line runs, its release is
+ * good, and the window is open.
+ */
+static void kick(struct deployer *d, int64_t repo_id, const char *env)
+{
+    struct buf err = BUF_INIT;
+    struct store_deployment *v = NULL;
+    size_t n = 0;
+    if (active_in(d, repo_id, env))
+        return;
+    if (store_deploy_list(d->cfg.st, repo_id, env, 0, 200, &v, &n, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        buf_release(&err);
+        return;
+    }
+    size_t pick = n;
+    for (size_t i = 0; i < n; i++) { /* newest first */
+        if (strcmp(v[i].state, DEPLOY_QUEUED))
+            continue;
+        if (pick == n) {
+            pick = i;
+            continue;
+        }
+        struct store_deployment old = v[i];
+        old.state = DEPLOY_SUPERSEDED;
+        old.reason = "a newer release was waiting too";
+        old.finished_ms = now_ms(d);
+        if (store_deploy_set(d->cfg.st, &old, &err))
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+    }
+    if (pick == n)
+        goto out;
+    struct dep *a = dep_new(d, &v[pick]);
+    if (plan_deploy(a, &err)) {
+        set_state(a, DEPLOY_CANCELLED, "%s", err.data);
+        retire(a);
+        goto out;
+    }
+    struct store_release *rel = &a->ri[0].rel;
+    if (rel->bad_reason) {
+        set_state(a, DEPLOY_CANCELLED, "release %s is marked bad: %s", rel->version,
+                  rel->bad_reason);
+        retire(a);
+        goto out;
+    }
+    struct store_line line;
+    bool stopped = store_line_get(d->cfg.st, repo_id, &line, &err) == 0 && line.stopped;
+    if (stopped && strcmp(a->row.reason, "waiting: the line is stopped"))
+        set_state(a, DEPLOY_QUEUED, "waiting: the line is stopped");
+    store_line_release(&line);
+    if (stopped) {
+        retire(a);
+        goto out;
+    }
+    int64_t next = 0;
+    int open = window_open(&a->env->window, now_ms(d), &next, &err);
+    if (open < 0) {
+        set_state(a, DEPLOY_CANCELLED, "%s", err.data);
+        retire(a);
+        goto out;
+    }
+    if (!open) {
+        struct buf why = BUF_INIT;
+        window_describe(&a->env->window, now_ms(d), &why);
+        set_state(a, DEPLOY_QUEUED, "waiting for the deployment window: %s", why.data);
+        buf_release(&why);
+        arm_rekick(d, next);
+        retire(a);
+        goto out;
+    }
+    if (a->env->approval) {
+        if (set_state(a, DEPLOY_APPROVAL, "waiting for approval")) {
+            retire(a);
+            goto out;
+        }
+        a->phase = PH_APPROVAL;
+        if (a->env->approval_timeout_ms > 0) {
+            uv_timer_start(&a->timer, on_deadline, (uint64_t)a->env->approval_timeout_ms, 0);
+        }
+        goto out;
+    }
+    begin(a);
+out:
+    store_deployments_release(v, n);
+    buf_release(&err);
+}
+
+static void kick_all(struct deployer *d)
+{
+    struct store_deployment *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    if (store_deploy_unfinished(d->cfg.st, &v, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(v[i].state, DEPLOY_QUEUED))
+                kick(d, v[i].repo_id, v[i].env);
+    store_deployments_release(v, n);
+    buf_release(&err);
+}
+
+static void on_rekick(uv_timer_t *t)
+{
+    struct deployer *d = t->data;
+    d->rekick_armed = false;
+    kick_all(d);
+}
+
+void deployer_release_made(struct deployer *d, int64_t release_id)
+{
+    struct store_release *v = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    /* the release's repository: look it up among the newest releases */
+    struct store_repo *repos = NULL;
+    size_t nrepos = 0;
+    if (store_repo_list(d->cfg.st, &repos, &nrepos, &err))
+        goto out;
+    for (size_t r = 0; r < nrepos; r++) {
+        if (store_release_list(d->cfg.st, repos[r].id, 0, 5, &v, &n, &err))
+            break;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].id != release_id)
+                continue;
+            struct pipeline *p = parse_release(&v[i]);
+            if (p && p->nenvs && p->envs[0].auto_promote) {
+                struct store_deployment nd = {0};
+                nd.repo_id = repos[r].id;
+                nd.env = p->envs[0].name;
+                nd.release_id = release_id;
+                nd.kind = "deploy";
+                nd.state = DEPLOY_QUEUED;
+                nd.reason = "";
+                nd.actor = "flywheel";
+                nd.created_ms = now_ms(d);
+                if (store_deploy_insert(d->cfg.st, &nd, &err) < 0)
+                    fprintf(stderr, "flywheel serve: %s\n", err.data);
+                else
+                    kick(d, repos[r].id, p->envs[0].name);
+            }
+            pipeline_free(p);
+        }
+        store_releases_release(v, n);
+        v = NULL;
+        n = 0;
+    }
+out:
+    store_repos_release(repos, nrepos);
+    buf_release(&err);
+}
+
+/* ---- commands from people ----------------------------------------------------------- */
+
+static int find_release(struct deployer *d, int64_t repo_id, const char *version,
+                        struct store_release *rel, struct buf *err)
+{
+    int rc = store_release_get(d->cfg.st, repo_id, version, rel, err);
+    if (rc == -ENOENT) {
+        buf_addf(err, "no release '%s'", version);
+        return 404;
+    }
+    return rc ? 500 : 0;
+}
+
+int deployer_deploy(struct deployer *d, int64_t repo_id, const char *version, const char *env,
+                    const char *actor, int64_t *id, struct buf *err)
+{
+    struct store_release rel = {0};
+    struct store_line line;
+    int status = find_release(d, repo_id, version, &rel, err);
+    if (status)
+        goto out;
+    struct pipeline *p = parse_release(&rel);
+    bool known = p && find_env(p, env, NULL);
+    pipeline_free(p);
+    if (!known) {
+        buf_addf(err, "release %s has no environment '%s'", rel.version, env);
+        status = 404;
+        goto out;
+    }
+    if (store_release_promotable(&rel, err)) {
+        status = 409;
+        goto out;
+    }
+    if (store_line_get(d->cfg.st, repo_id, &line, err)) {
+        status = 500;
+        goto out;
+    }
+    if (line.stopped) {
+        buf_addf(err, "the line is stopped (%s, by %s): resume it first", line.reason,
+                 line.actor);
+        store_line_release(&line);
+        status = 409;
+        goto out;
+    }
+    store_line_release(&line);
+    struct store_deployment nd = {0};
+    nd.repo_id = repo_id;
+    nd.env = (char *)env;
+    nd.release_id = rel.id;
+    nd.kind = "deploy";
+    nd.state = DEPLOY_QUEUED;
+    nd.reason = "";
+    nd.actor = (char *)(actor && *actor ? actor : "api");
+    nd.created_ms = now_ms(d);
+    if (store_deploy_insert(d->cfg.st, &nd, err) < 0) {
+        status = 500;
+        goto out;
+    }
+    *id = nd.id;
+    kick(d, repo_id, env);
+    status = 201;
+out:
+    store_release_release(&rel);
+    return status;
+}
+
+int deployer_rollback(struct deployer *d, int64_t repo_id, const char *env, const char *version,
+                      const char *actor, int64_t *id, struct buf *err)
+{
+    struct store_release rel = {0};
+    int64_t to = 0;
+    if (version) {
+        int status = find_release(d, repo_id, version, &rel, err);
+        if (status)
+            return status;
+        if (store_release_promotable(&rel, err)) {
+            store_release_release(&rel);
+            return 409;
+        }
+        to = rel.id;
+        store_release_release(&rel);
+    }
+    struct dep *cur = active_in(d, repo_id, env);
+    if (cur) {
+        /* a rollback goes first: whatever runs in the environment stops */
+        cur->phase = PH_DONE;
+        cur->gen++;
+        set_state(cur, DEPLOY_CANCELLED, "cancelled by a rollback requested by %s",
+                  actor && *actor ? actor : "api");
+        retire(cur);
+    }
+    struct dep *a = start_rollback(d, repo_id, env, 0, actor && *actor ? actor : "api", to, err);
+    if (!a)
+        return err->len && strstr(err->data, "no target") ? 409 : 500;
+    *id = a->row.id;
+    return 201;
+}
+
+int deployer_decide(struct deployer *d, int64_t deployment_id, bool approve, const char *actor,
+                    const char *note, struct buf *err)
+{
+    struct dep *a = NULL;
+    for (struct dep *x = d->deps; x && !a; x = x->next)
+        if (x->row.id == deployment_id)
+            a = x;
+    if (!a || (a->phase != PH_APPROVAL && a->phase != PH_PAUSED)) {
+        struct store_deployment row = {0};
+        int rc = store_deploy_get(d->cfg.st, deployment_id, &row, err);
+        if (rc == -ENOENT)
+            buf_addf(err, "no deployment %lld", (long long)deployment_id);
+        else if (!rc)
+            buf_addf(err, "deployment %lld is %s: nothing to %s", (long long)deployment_id,
+                     row.state, approve ? "approve" : "reject");
+        store_deployment_release(&row);
+        return rc == -ENOENT ? 404 : rc ? 500 : 409;
+    }
+    const char *who = actor && *actor ? actor : "api";
+    free(a->row.approved_by);
+    a->row.approved_by = xstrdup(who);
+    free(a->row.approval_note);
+    a->row.approval_note = xstrdup(note ? note : "");
+    uv_timer_stop(&a->timer);
+    if (!approve) {
+        if (a->phase == PH_APPROVAL)
+            fail(a, "rejected by %s%s%s", who, note && *note ? ": " : "", note ? note : "");
+        else
+            fail(a, "rejected by %s while paused%s%s", who, note && *note ? ": " : "",
+                 note ? note : "");
+        return 200;
+    }
+    if (a->phase == PH_APPROVAL) {
+        begin(a);
+        return 200;
+    }
+    /* paused: go on from where it stopped */
+    switch (a->paused_from) {
+    case PH_DEPLOYING: {
+        struct store_line line;
+        bool stopped = store_line_get(d->cfg.st, a->row.repo_id, &line, err) == 0 && line.stopped;
+        store_line_release(&line);
+        if (stopped) {
+            buf_addf(err, "the line is stopped: resume it first");
+            return 409;
+        }
+        if (!a->env->nchecks)
+            wave_verified(a, a->row.wave);
+        else if (!set_state(a, DEPLOY_BAKING, "wave %d of %d: checks", a->row.wave + 1,
+                            a->nwaves))
+            start_period(a, PH_BAKING, a->row.wave, a->env->bake_ms);
+        break;
+    }
+    case PH_BAKING:
+        wave_verified(a, a->row.wave);
+        break;
+    case PH_MONITOR:
+        succeed(a);
+        break;
+    default:
+        begin(a);
+    }
+    return 200;
+}
+
+int deployer_line(struct deployer *d, int64_t repo_id, bool stop, const char *actor,
+                  const char *reason, struct buf *err)
+{
+    const char *who = actor && *actor ? actor : "api";
+    int rc = store_line_set(d->cfg.st, repo_id, stop, who, reason ? reason : "", err);
+    if (rc < 0)
+        return 500;
+    json_t *o = json_object();
+    const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, repo_id) : NULL;
+    json_object_set_new(o, "repo", json_string(name ? name : ""));
+    json_object_set_new(o, "line", json_string(stop ? "stopped" : "running"));
+    json_object_set_new(o, "reason", json_string(reason ? reason : ""));
+    json_object_set_new(o, "actor", json_string(who));
+    if (d->cfg.event)
+        d->cfg.event(d->cfg.ctx, o);
+    else
+        json_decref(o);
+    if (!stop) {
+        /* deployments paused only because the line stopped go on */
+        for (struct dep *a = d->deps, *n; a; a = n) {
+            n = a->next;
+            if (a->row.repo_id == repo_id && a->phase == PH_PAUSED &&
+                a->paused_from == PH_DEPLOYING && strstr(a->row.reason, "the line is stopped"))
+                deployer_decide(d, a->row.id, true, who, "the line was resumed", err);
+        }
+        buf_reset(err);
+        kick_all(d);
+    }
+    return rc ? 200 : 200;
+}
+
+int deployer_running(const struct deployer *d)
+{
+    return d->running;
+}
+
+/* ---- opening and closing ----------------------------------------------------------- */
+
+/* Takes over an unfinished deployment after a restart. */
+static void resume(struct deployer *d, struct store_deployment *row)
+{
+    struct buf err = BUF_INIT;
+    struct store_deploy_step *s = NULL;
+    size_t n = 0;
+    /* commands that were running when the server stopped */
+    if (store_step_list(d->cfg.st, row->id, &s, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(s[i].state, "running")) {
+                free(s[i].state);
+                s[i].state = xstrdup("interrupted");
+                free(s[i].reason);
+                s[i].reason = xstrdup("flywheel stopped while it ran; it runs again");
+                s[i].finished_ms = now_ms(d);
+                if (store_step_set(d->cfg.st, &s[i], &err))
+                    fprintf(stderr, "flywheel serve: %s\n", err.data);
+            }
+    store_steps_release(s, n);
+    const char *state = row->state;
+    bool rollback = !strcmp(row->kind, "rollback");
+    char *st = xstrdup(state);
+    struct dep *a = dep_new(d, row);
+    int rc = rollback ? plan_from_steps(a, &err) : plan_deploy(a, &err);
+    if (rc) {
+        set_state(a, DEPLOY_FAILED, "cannot resume: %s", err.data);
+        retire(a);
+    } else if (!strcmp(st, DEPLOY_APPROVAL)) {
+        a->phase = PH_APPROVAL;
+        if (a->env->approval_timeout_ms > 0) {
+            int64_t left = a->row.phase_ms + a->env->approval_timeout_ms - now_ms(d);
+            uv_timer_start(&a->timer, on_deadline, (uint64_t)(left > 0 ? left : 0), 0);
+        }
+    } else if (!strcmp(st, DEPLOY_PAUSED)) {
+        a->phase = PH_PAUSED;
+        a->paused_from = PH_BAKING;
+        if (strstr(a->row.reason, "the line is stopped"))
+            a->paused_from = PH_DEPLOYING;
+        uv_timer_start(&a->timer, on_deadline, PAUSE_DEADLINE_MS, 0);
+    } else {
+        /* deploying, baking, monitoring: deploy the wave again (idempotent), then verify */
+        int wave = a->row.wave;
+        if (!strcmp(st, DEPLOY_MONITORING))
+            wave = a->nwaves - 1;
+        a->row.wave = wave;
+        prepare(a);
+    }
+    free(st);
+    buf_release(&err);
+}
+
+int deployer_open(struct deployer **out, const struct deployer_config *cfg, struct buf *err)
+{
+    struct deployer *d = xcalloc(1, sizeof(*d));
+    d->cfg = *cfg;
+    uv_timer_init(cfg->loop, &d->rekick);
+    d->rekick.data = d;
+    struct store_deployment *v = NULL;
+    size_t n = 0;
+    if (store_deploy_unfinished(cfg->st, &v, &n, err)) {
+        uv_close((uv_handle_t *)&d->rekick, NULL);
+        free(d);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (deploy_state_active(v[i].state))
+            resume(d, &v[i]);
+    store_deployments_release(v, n);
+    *out = d;
+    kick_all(d);
+    return 0;
+}
+
+static void kill_walk(uv_handle_t *h, void *arg)
+{
+    struct deployer *d = arg;
+    if (h->type != UV_PROCESS || uv_is_closing(h))
+        return;
+    /* only the deploy commands: their data is a struct dcmd of one of our deployments */
+    for (struct dep *a = d->deps; a; a = a->next) {
+        struct dcmd *c = h->data;
+        if (c && c->a == a) {
+            kill(-((uv_process_t *)h)->pid, SIGKILL);
+            return;
+        }
+    }
+}
+
+void deployer_free(struct deployer *d)
+{
+    if (!d)
+        return;
+    uv_walk(d->cfg.loop, kill_walk, d);
+    while (d->deps) {
+        struct dep *a = d->deps;
+        a->phase = PH_DONE;
+        retire(a);
+    }
+    uv_close((uv_handle_t *)&d->rekick, NULL);
+    free(d);
+}

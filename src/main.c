@@ -29,6 +29,14 @@ static const struct {
     {"notify", cmd_notify, "tell a server that a repository has new commits (git hooks)"},
     {"releases", cmd_releases, "list a repository's releases on a server"},
     {"release", cmd_release, "show, download, verify (offline) or mark a release bad"},
+    {"deploy", cmd_deploy, "promote a release into an environment by hand"},
+    {"deployments", cmd_deployments, "list a repository's deployments"},
+    {"deployment", cmd_deployment, "show one deployment: its steps and checks"},
+    {"rollback", cmd_rollback, "put an environment back on its last good release"},
+    {"approve", cmd_approve, "let a deployment waiting for approval (or paused) go on"},
+    {"reject", cmd_reject, "end a deployment waiting for approval (or paused)"},
+    {"line", cmd_line, "stop the line, resume it, or show it"},
+    {"envs", cmd_envs, "which release runs on each target of each environment"},
 };
 
 static void usage(FILE *f)

@@ -24,6 +24,14 @@ int cmd_repo(int argc, char **argv);
 int cmd_notify(int argc, char **argv);
 int cmd_releases(int argc, char **argv);
 int cmd_release(int argc, char **argv);
+int cmd_deployments(int argc, char **argv);
+int cmd_deployment(int argc, char **argv);
+int cmd_deploy(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_reject(int argc, char **argv);
+int cmd_line(int argc, char **argv);
+int cmd_envs(int argc, char **argv);
 
 /* Appends the path of this program (for starting job leaders). */
 int cli_self_exe(struct buf *out);

@@ -126,6 +126,7 @@ struct deployer {
     uv_timer_t rekick; /* windows: the next time a closed one opens */
     bool rekick_armed;
     int running;
+    bool stopping; /* the server stops: nothing new starts, nothing ends in failure */
 };
 
 static void dep_unref(struct dep *a);
@@ -596,7 +597,7 @@ static void prep_done(uv_work_t *w, int status)
     struct dep *a = w->data;
     (void)status;
     a->d->running--;
-    if (a->retired || a->phase != PH_PREPARE) {
+    if (a->retired || a->phase != PH_PREPARE || a->d->stopping) {
         dep_unref(a);
         return;
     }
@@ -655,7 +656,11 @@ static void cmd_end(struct dcmd *c)
     c->step.finished_ms = now_ms(d);
     free(c->step.reason);
     struct buf why = BUF_INIT;
-    if (c->timed_out)
+    if (d->stopping && !ok) {
+        free(c->step.state);
+        c->step.state = xstrdup("interrupted");
+        buf_adds(&why, "flywheel stopped while it ran; it runs again");
+    } else if (c->timed_out)
         buf_addf(&why, "timed out after %llds", (long long)(a->env->timeout_ms / 1000));
     else if (c->term_signal)
         buf_addf(&why, "killed by signal %d", c->term_signal);
@@ -668,7 +673,7 @@ static void cmd_end(struct dcmd *c)
                                c->pl->ri->rel.id, false, &err))
         fprintf(stderr, "flywheel serve: %s\n", err.data);
     buf_release(&err);
-    if (c->gen == a->gen && a->phase == PH_DEPLOYING) {
+    if (c->gen == a->gen && a->phase == PH_DEPLOYING && !d->stopping) {
         if (!ok && !a->cmd_failed) {
             a->cmd_failed = true;
             buf_addf(&a->fail_reason, "%s on target %s: %s (log: %s)",
@@ -883,7 +888,8 @@ static void probe_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
     a->d->running--;
-    if (pr->gen == a->gen && !a->retired && (a->phase == PH_BAKING || a->phase == PH_MONITOR)) {
+    if (pr->gen == a->gen && !a->retired && !a->d->stopping &&
+        (a->phase == PH_BAKING || a->phase == PH_MONITOR)) {
         size_t s = pr->slot;
         const struct plan *pl = &a->plan[a->slot_plan[s]];
         a->slot_busy[s] = false;
@@ -923,6 +929,8 @@ static void probe_done(uv_work_t *w, int status)
 static void schedule_probes(struct dep *a)
 {
     int64_t now = now_ms(a->d), next = INT64_MAX;
+    if (a->d->stopping)
+        return;
     for (size_t s = 0; s < a->nslots; s++) {
         if (a->slot_busy[s] || a->ver[s].state != VERIFY_RUNNING)
             continue;
@@ -1397,7 +1405,7 @@ static void kick(struct deployer *d, int64_t repo_id, const char *env)
     struct buf err = BUF_INIT;
     struct store_deployment *v = NULL;
     size_t n = 0;
-    if (active_in(d, repo_id, env))
+    if (d->stopping || active_in(d, repo_id, env))
         return;
     if (store_deploy_list(d->cfg.st, repo_id, env, 0, 200, &v, &n, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
@@ -1738,6 +1746,17 @@ int deployer_running(const struct deployer *d)
     return d->running;
 }
 
+void deployer_stop(struct deployer *d)
+{
+    d->stopping = true;
+    uv_timer_stop(&d->rekick);
+    for (struct dep *a = d->deps; a; a = a->next) {
+        uv_timer_stop(&a->timer);
+        uv_timer_stop(&a->tick);
+        kill_cmds(a);
+    }
+}
+
 /* ---- opening and closing ----------------------------------------------------------- */
 
 /* Takes over an unfinished deployment after a restart. */
@@ -1832,6 +1851,7 @@ void deployer_free(struct deployer *d)
 {
     if (!d)
         return;
+    d->stopping = true;
     uv_walk(d->cfg.loop, kill_walk, d);
     while (d->deps) {
         struct dep *a = d->deps;

@@ -88,7 +88,10 @@ int deployer_decide(struct deployer *d, int64_t deployment_id, bool approve, con
 int deployer_line(struct deployer *d, int64_t repo_id, bool stop, const char *actor,
                   const char *reason, struct buf *err);
 
-/* Deploy commands or checks running now (for /metrics and shutdown). */
+/* Deploy commands, checks and preparations running now (for /metrics and shutdown). */
 int deployer_running(const struct deployer *d);
+/* The server stops: running commands are killed (they run again on the next start), nothing new
+ * starts; deployer_running() drops to 0 as they end. */
+void deployer_stop(struct deployer *d);
 
 #endif

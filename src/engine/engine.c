@@ -19,6 +19,7 @@
 #include "core/pipeline.h"
 #include "core/refs.h"
 #include "core/sched.h"
+#include "deploy/deployer.h"
 #include "engine/releaser.h"
 #include "engine/runexec.h"
 #include "exec/mirror.h"
@@ -111,6 +112,7 @@ struct engine {
     struct store *st;
     struct cas *cas;
     struct sign_key *key; /* signs releases' provenance */
+    struct deployer *dep; /* takes releases through the environments */
     struct erepo *repos;
     struct esched *schedules;
     struct erun *runs;
@@ -139,6 +141,22 @@ static void schedule(struct engine *e);
 static void start_sync(struct erepo *r);
 
 /* Records a state change for live viewers. */
+/* An event (here or from the deployer): gets its time and number, goes to the ring. */
+static void emit_json(void *ctx, json_t *o)
+{
+    struct engine *e = ctx;
+    json_object_set_new(o, "time_ms", json_integer(store_now_ms()));
+    pthread_mutex_lock(&e->mu);
+    uint64_t seq = ++e->event_seq;
+    json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t slot = seq % ENGINE_EVENTS;
+    free(e->events[slot]);
+    e->events[slot] = line;
+    pthread_mutex_unlock(&e->mu);
+    json_decref(o);
+}
+
 static void emit(struct engine *e, int64_t run_id, const char *job, const char *state, int attempt,
                  const char *reason)
 {
@@ -151,16 +169,7 @@ static void emit(struct engine *e, int64_t run_id, const char *job, const char *
     json_object_set_new(o, "state", json_string(state));
     if (reason && *reason)
         json_object_set_new(o, "reason", json_string(reason));
-    json_object_set_new(o, "time_ms", json_integer(store_now_ms()));
-    pthread_mutex_lock(&e->mu);
-    uint64_t seq = ++e->event_seq;
-    json_object_set_new(o, "seq", json_integer((json_int_t)seq));
-    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    size_t slot = seq % ENGINE_EVENTS;
-    free(e->events[slot]);
-    e->events[slot] = line;
-    pthread_mutex_unlock(&e->mu);
-    json_decref(o);
+    emit_json(e, o);
 }
 
 /* A release was made: {"run": 7, "repo": "app", "release": "r3", "state": "released"}. */
@@ -213,6 +222,8 @@ static void call_unref(struct engine *e, struct call *c)
     free((char *)c->req.main_branch);
     free((char *)c->req.version);
     free((char *)c->req.reason);
+    free((char *)c->req.env);
+    free((char *)c->req.actor);
     buf_release(&c->local.message);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -261,6 +272,8 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     c->req.main_branch = dup_or_null(req->main_branch);
     c->req.version = dup_or_null(req->version);
     c->req.reason = dup_or_null(req->reason);
+    c->req.env = dup_or_null(req->env);
+    c->req.actor = dup_or_null(req->actor);
     buf_init(&c->local.message, 0);
     rep->status = 0;
     rep->id = rep->number = 0;
@@ -721,6 +734,8 @@ static void make_release(struct engine *e, int64_t run_id, const struct erepo *r
         if (store_release_get_run(e->st, run_id, &rel, &err) == 0)
             emit_release(e, run_id, r->name, rel.version);
         store_release_release(&rel);
+        if (e->dep)
+            deployer_release_made(e->dep, id);
     }
     buf_release(&err);
 }
@@ -1097,6 +1112,32 @@ static void handle(struct engine *e, struct call *c)
         store_release_release(&rel);
         break;
     }
+    case ENGINE_DEPLOY:
+    case ENGINE_ROLLBACK:
+    case ENGINE_LINE: {
+        struct erepo *r = repo_by_name(e, q->name ? q->name : "");
+        int64_t id = 0;
+        int status;
+        if (!r) {
+            reply(e, c, 404, 0, 0, "no repository '%s'", q->name ? q->name : "");
+            break;
+        }
+        if (q->op == ENGINE_DEPLOY)
+            status = deployer_deploy(e->dep, r->id, q->version ? q->version : "",
+                                     q->env ? q->env : "", q->actor, &id, &err);
+        else if (q->op == ENGINE_ROLLBACK)
+            status = deployer_rollback(e->dep, r->id, q->env ? q->env : "", q->version, q->actor,
+                                       &id, &err);
+        else
+            status = deployer_line(e->dep, r->id, q->flag, q->actor, q->reason, &err);
+        reply(e, c, status, id, 0, "%s", err.data);
+        break;
+    }
+    case ENGINE_DECIDE: {
+        int status = deployer_decide(e->dep, q->run_id, q->flag, q->actor, q->reason, &err);
+        reply(e, c, status, q->run_id, 0, "%s", err.data);
+        break;
+    }
     case ENGINE_CANCEL_JOB: {
         struct erun *x = NULL;
         for (struct erun *y = e->runs; y; y = y->next)
@@ -1430,6 +1471,25 @@ void engine_set_retention(struct engine *e, int keep_runs, int64_t keep_ms, int6
 
 /* ---- life cycle ------------------------------------------------------------- */
 
+/* The deployer's view of repositories and of the clock. */
+static const char *repo_name_of(void *ctx, int64_t id)
+{
+    struct erepo *r = repo_by_id(ctx, id);
+    return r ? r->name : NULL;
+}
+
+static const char *repo_mirror_of(void *ctx, int64_t id)
+{
+    struct erepo *r = repo_by_id(ctx, id);
+    return r ? r->dir : NULL;
+}
+
+static int64_t engine_clock(void *ctx)
+{
+    struct engine *e = ctx;
+    return store_now_ms() + e->cfg.clock_offset_ms;
+}
+
 /*
  * Releases still pending after a restart: a run that passed but stopped
  * before its release was recorded gets it now; the pipeline is read again
@@ -1523,6 +1583,19 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
         goto fail;
     buf_reset(&b);
     recover_releases(e);
+    struct deployer_config dc = {
+        .loop = loop,
+        .st = e->st,
+        .cas = e->cas,
+        .data_dir = cfg->data_dir,
+        .now_ms = engine_clock,
+        .event = emit_json,
+        .repo_name = repo_name_of,
+        .repo_mirror = repo_mirror_of,
+        .ctx = e,
+    };
+    if (deployer_open(&e->dep, &dc, err))
+        goto fail;
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
@@ -1541,7 +1614,7 @@ static void check_shutdown(struct engine *e)
     pthread_mutex_lock(&e->mu);
     used = e->slots_used;
     pthread_mutex_unlock(&e->mu);
-    bool syncing = e->retention_busy;
+    bool syncing = e->retention_busy || (e->dep && deployer_running(e->dep));
     for (struct erepo *r = e->repos; r; r = r->next)
         syncing |= r->syncing;
     if (used == 0 && !syncing) {
@@ -1578,6 +1651,9 @@ void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx)
     uv_timer_stop(&e->retention_timer);
     for (struct esched *sc = e->schedules; sc; sc = sc->next)
         uv_timer_stop(&sc->timer);
+    /* Deploy commands stop now: they run again on the next start. */
+    if (e->dep)
+        deployer_stop(e->dep);
     /* Answer the waiting callers. */
     on_wake(&e->wake);
     uv_timer_start(&e->shutdown_timer, on_shutdown_timer, (uint64_t)e->cfg.grace_ms, 0);
@@ -1614,6 +1690,7 @@ void engine_free(struct engine *e)
         erun_free(x);
         x = n;
     }
+    deployer_free(e->dep);
     if (e->st)
         store_close(e->st);
     if (e->cas)

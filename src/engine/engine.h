@@ -38,6 +38,7 @@ struct engine_config {
     bool keep_superseded; /* false: a newer push to a change branch cancels the older run */
     long grace_ms;        /* SIGTERM -> SIGKILL for jobs */
     int default_poll_s;   /* polling interval for repositories added without one */
+    int64_t clock_offset_ms; /* added to the clock of deployments (windows, deadlines): tests */
 };
 
 int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config *cfg,
@@ -83,12 +84,17 @@ enum engine_op {
     ENGINE_RETRY,        /* run id -> a new run of the same commit and pipeline */
     ENGINE_CANCEL_JOB,   /* run id, name (the job's) */
     ENGINE_RELEASE_MARK, /* name (the repository's), version, reason: bad; NULL reason: good */
+    ENGINE_DEPLOY,       /* name, version, env, actor -> the deployment's id */
+    ENGINE_ROLLBACK,     /* name, env, version (NULL: each target's last good), actor */
+    ENGINE_DECIDE,       /* run_id (the deployment's id), flag (approve), actor, reason */
+    ENGINE_LINE,         /* name, flag (stop), actor, reason */
 };
 
 struct engine_request {
     enum engine_op op;
     const char *name, *url, *ref, *main_branch;
-    const char *version, *reason;
+    const char *version, *reason, *env, *actor;
+    bool flag;
     int poll_s;
     int64_t run_id;
 };

@@ -1035,9 +1035,11 @@ static long evstream_read(void *ctx, uint64_t pos, char *out, size_t max)
             for (const char *p = lines.data; *p; seq++) {
                 const char *nl = strchr(p, '\n');
                 size_t l = nl ? (size_t)(nl - p) : strlen(p);
-                bool job = memmem(p, l, "\"job\":", 6) != NULL;
-                buf_addf(&es->pending, "id: %" PRIu64 "\nevent: %s\ndata: ", seq,
-                         job ? "job" : "run");
+                const char *kind = memmem(p, l, "\"deployment\":", 13) ? "deployment"
+                                   : memmem(p, l, "\"line\":", 7)        ? "line"
+                                   : memmem(p, l, "\"job\":", 6)         ? "job"
+                                                                          : "run";
+                buf_addf(&es->pending, "id: %" PRIu64 "\nevent: %s\ndata: ", seq, kind);
                 buf_add(&es->pending, p, l);
                 buf_adds(&es->pending, "\n\n");
                 p += l + (nl ? 1 : 0);
@@ -1089,6 +1091,14 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/repos", h_repos},
     {"POST", "/api/v1/repos", h_repo_add},
     {"POST", "/api/v1/repos/{name}/notify", h_notify},
+    {"POST", "/api/v1/repos/{name}/deploy", h_deploy},
+    {"GET", "/api/v1/repos/{name}/deployments", h_deployments},
+    {"GET", "/api/v1/repos/{name}/envs", h_envs},
+    {"GET", "/api/v1/repos/{name}/incidents", h_incidents},
+    {"GET", "/api/v1/repos/{name}/line", h_line},
+    {"POST", "/api/v1/repos/{name}/line/resume", h_line_resume},
+    {"POST", "/api/v1/repos/{name}/line/stop", h_line_stop},
+    {"POST", "/api/v1/repos/{name}/rollback", h_rollback},
     {"GET", "/api/v1/repos/{name}/releases", h_releases},
     {"GET", "/api/v1/repos/{name}/releases/{version}", h_release},
     {"GET", "/api/v1/repos/{name}/releases/{version}/archive", h_release_archive},
@@ -1103,6 +1113,10 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log},
     {"POST", "/api/v1/runs/{id}/jobs/{job}/cancel", h_cancel_job},
     {"GET", "/api/v1/signing-key", h_signing_key},
+    {"GET", "/api/v1/deployments/{id}", h_deployment},
+    {"POST", "/api/v1/deployments/{id}/approve", h_approve},
+    {"POST", "/api/v1/deployments/{id}/reject", h_reject},
+    {"GET", "/api/v1/deployments/{id}/steps/{step}/log", h_step_log},
     {"GET", "/metrics", h_metrics},
     {NULL, NULL, NULL},
 };

@@ -37,4 +37,18 @@ void h_release_bad(struct http_request *r, void *ctx);
 void h_release_good(struct http_request *r, void *ctx);
 void h_signing_key(struct http_request *r, void *ctx);
 
+/* Deployment routes (api_deploy.c). */
+void h_deployments(struct http_request *r, void *ctx);
+void h_deployment(struct http_request *r, void *ctx);
+void h_step_log(struct http_request *r, void *ctx);
+void h_deploy(struct http_request *r, void *ctx);
+void h_rollback(struct http_request *r, void *ctx);
+void h_approve(struct http_request *r, void *ctx);
+void h_reject(struct http_request *r, void *ctx);
+void h_line(struct http_request *r, void *ctx);
+void h_line_stop(struct http_request *r, void *ctx);
+void h_line_resume(struct http_request *r, void *ctx);
+void h_envs(struct http_request *r, void *ctx);
+void h_incidents(struct http_request *r, void *ctx);
+
 #endif

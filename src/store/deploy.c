@@ -446,6 +446,46 @@ int store_measurement_add(struct store *st, int64_t deployment_id, int wave, con
     return ret;
 }
 
+static void measurement_row(sqlite3_stmt *s, void *p)
+{
+    struct store_measurement *m = p;
+    m->wave = sqlite3_column_int(s, 0);
+    m->phase = text(s, 1);
+    m->check = text(s, 2);
+    m->target = text(s, 3);
+    m->outcome = text(s, 4);
+    m->has_value = sqlite3_column_type(s, 5) != SQLITE_NULL;
+    m->value = sqlite3_column_double(s, 5);
+    m->message = text(s, 6);
+    m->time_ms = sqlite3_column_int64(s, 7);
+}
+
+int store_measurement_list(struct store *st, int64_t deployment_id, size_t max,
+                           struct store_measurement **out, size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT * FROM (SELECT wave, phase, check_name, target, outcome, value,"
+                           " message, time_ms, rowid AS r FROM measurements"
+                           " WHERE deployment_id = ? ORDER BY rowid DESC LIMIT ?) ORDER BY r",
+                           "ii", deployment_id, (int64_t)max);
+    if (!s)
+        return -EIO;
+    return collect(st, s, sizeof(**out), (void **)out, n, measurement_row, err,
+                   "cannot list measurements");
+}
+
+void store_measurements_release(struct store_measurement *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].phase);
+        free(v[i].check);
+        free(v[i].target);
+        free(v[i].outcome);
+        free(v[i].message);
+    }
+    free(v);
+}
+
 /* ---- releasing ---- */
 
 void store_deployment_release(struct store_deployment *d)

@@ -121,6 +121,18 @@ int store_measurement_add(struct store *st, int64_t deployment_id, int wave, con
                           const char *check, const char *target, const char *outcome,
                           double value, bool has_value, const char *message, struct buf *err);
 
+struct store_measurement {
+    int wave;
+    char *phase, *check, *target, *outcome, *message;
+    double value;
+    bool has_value;
+    int64_t time_ms;
+};
+/* The last max measurements of a deployment, oldest first. */
+int store_measurement_list(struct store *st, int64_t deployment_id, size_t max,
+                           struct store_measurement **out, size_t *n, struct buf *err);
+void store_measurements_release(struct store_measurement *v, size_t n);
+
 void store_deployment_release(struct store_deployment *d);
 void store_deployments_release(struct store_deployment *v, size_t n);
 void store_steps_release(struct store_deploy_step *v, size_t n);

@@ -35,6 +35,11 @@
 #define DEFAULT_RUN_CHECK_TIMEOUT_MS (60LL * 1000)
 #define DEFAULT_HTTP_TIMEOUT_MS      (10LL * 1000)
 #define DEFAULT_INTERVAL_MS          (10LL * 1000)
+#define MIN_INTERVAL_MS              100
+#define DEFAULT_DEPLOY_TIMEOUT_MS    (30LL * 60 * 1000)
+#define DEFAULT_ERROR_LIMIT          4
+#define MAX_LIMIT                    1000 /* failure_limit and error_limit */
+#define MAX_COUNT                    100000
 
 struct entry {
     struct ynode *k, *v;
@@ -95,6 +100,18 @@ void pipeline_limits_default(struct pl_limits *lim)
     lim->max_string = 64 << 10;
     lim->max_nodes = 1000000;
     lim->max_expanded = 16 << 20;
+}
+
+const char *pl_no_data_name(enum pl_no_data n)
+{
+    switch (n) {
+    case PL_NODATA_FAIL:
+        return "fail";
+    case PL_NODATA_PASS:
+        return "pass";
+    default:
+        return "inconclusive";
+    }
 }
 
 const char *pl_event_name(enum pl_event e)
@@ -422,16 +439,22 @@ static int get_string(struct ctx *c, struct ynode *n, const char *where, const c
     return 0;
 }
 
+/* 1 or 0 for a scalar whose text is a boolean (quoted or not), else -1. */
+static int bool_word(const struct ynode *n)
+{
+    if (n->kind != YNODE_SCALAR)
+        return -1;
+    const char *s = n->str;
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+        return 1;
+    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+        return 0;
+    return -1;
+}
+
 static int get_bool(struct ctx *c, struct ynode *n, const char *where, const char *key, bool *out)
 {
-    int v = -1;
-    if (n->kind == YNODE_SCALAR) {
-        const char *s = n->str;
-        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-            v = 1;
-        else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-            v = 0;
-    }
+    int v = bool_word(n);
     if (v >= 0 && !n->quoted) {
         *out = v;
         return 0;
@@ -1841,18 +1864,24 @@ static void resolve_release(struct ctx *c, struct names *nm)
 
 /* ---- deploy ------------------------------------------------------------- */
 
-static const char *const env_keys[] = {"env",       "targets",  "waves",   "run",
-                                       "rollback",  "approval", "promote", "window",
-                                       "variables", "secrets",  "verify",  NULL};
+static const char *const env_keys[] = {"env",     "targets",  "waves",   "run",    "rollback",
+                                       "timeout", "approval", "promote", "window", "variables",
+                                       "secrets", "verify",   NULL};
+static const char *const approval_keys[] = {"timeout", NULL};
 static const char *const verify_keys[] = {"bake", "monitor", "interval", "checks", NULL};
-static const char *const check_keys_http[] = {"http",    "name",     "expect", "contains",
-                                              "timeout", "failures", NULL};
-static const char *const check_keys_run[] = {"run", "name", "timeout", "failures", NULL};
-static const char *const check_keys_prom[] = {"prometheus", "name",    "server",   "min",
-                                              "max",        "timeout", "failures", NULL};
-static const char *const check_keys_any[] = {"http",   "run",      "prometheus", "name",
-                                             "expect", "contains", "server",     "min",
-                                             "max",    "timeout",  "failures",   NULL};
+/* Each kind's keys: its subject, its own keys, then the keys every kind has. */
+static const char *const check_keys_http[] = {"http",        "name",     "expect", "contains",
+                                              "timeout",     "interval", "count",  "failure_limit",
+                                              "error_limit", NULL};
+static const char *const check_keys_run[] = {"run",   "name",          "timeout",     "interval",
+                                             "count", "failure_limit", "error_limit", NULL};
+static const char *const check_keys_prom[] = {
+    "prometheus", "name",     "server", "min",           "max",         "on_no_data",
+    "timeout",    "interval", "count",  "failure_limit", "error_limit", NULL};
+static const char *const check_keys_any[] = {
+    "http", "run",        "prometheus", "name",     "expect", "contains",      "server",      "min",
+    "max",  "on_no_data", "timeout",    "interval", "count",  "failure_limit", "error_limit", NULL};
+static const char *const no_data_words[] = {"fail", "pass", "inconclusive", NULL};
 static const char *const window_keys[] = {"allow", "deny", "timezone", NULL};
 
 static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *where, const char *key,
@@ -1910,6 +1939,66 @@ static bool url_like(const char *s)
     return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8) || s[0] == '$';
 }
 
+/* A duration key that must be at least MIN_INTERVAL_MS; key is as the message names it. */
+static int get_interval(struct ctx *c, struct ynode *n, const char *where, const char *key,
+                        int64_t *out)
+{
+    int64_t ms;
+    if (get_duration(c, n, where, key, &ms))
+        return -1;
+    if (ms < MIN_INTERVAL_MS) {
+        error_at(c, n->pos, "%s: '%s' must be at least %dms", where, key, MIN_INTERVAL_MS);
+        return -1;
+    }
+    *out = ms;
+    return 0;
+}
+
+static void get_no_data(struct ctx *c, struct ynode *n, const char *where, enum pl_no_data *out)
+{
+    if (!is_scalar(n)) {
+        type_error(c, n, where, "on_no_data", "fail, pass or inconclusive");
+        return;
+    }
+    if (!strcmp(n->str, "fail")) {
+        *out = PL_NODATA_FAIL;
+    } else if (!strcmp(n->str, "pass")) {
+        *out = PL_NODATA_PASS;
+    } else if (!strcmp(n->str, "inconclusive")) {
+        *out = PL_NODATA_INCONCLUSIVE;
+    } else {
+        const char *s = diag_suggest(n->str, no_data_words, 3);
+        if (s)
+            error_at(c, n->pos, "%s: unknown 'on_no_data' value '%s' (did you mean '%s'?)", where,
+                     n->str, s);
+        else
+            error_at(c, n->pos,
+                     "%s: unknown 'on_no_data' value '%s'; expected fail, pass or inconclusive",
+                     where, n->str);
+    }
+}
+
+/*
+ * Keys that were part of the language and are no longer, each with what
+ * replaced it: reported with the replacement and dropped from e, so that
+ * they are neither unknown keys nor suggestions for other typos.
+ */
+static void drop_replaced_keys(struct ctx *c, struct entries *e, const char *where)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if (!strcmp(e->v[i].k->str, "failures")) {
+            error_at(c, e->v[i].k->pos,
+                     "%s: 'failures' was replaced by 'failure_limit' (failed measurements "
+                     "tolerated) and 'error_limit' (consecutive errors tolerated)",
+                     where);
+            continue;
+        }
+        e->v[kept++] = e->v[i];
+    }
+    e->n = kept;
+}
+
 static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, const char *envwhere,
                         size_t idx)
 {
@@ -1918,6 +2007,7 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
     ck->pos = n->pos;
     ck->expect[0] = 200;
     ck->nexpect = 1;
+    ck->error_limit = DEFAULT_ERROR_LIMIT;
     if (n->kind != YNODE_MAP) {
         type_error_what(c, n, where.data, "a mapping with one of http, run or prometheus");
         buf_release(&where);
@@ -1925,6 +2015,7 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
     }
     struct entries e = {0};
     flatten(c, n, &e);
+    drop_replaced_keys(c, &e, where.data);
     struct ynode *h = lookup(&e, "http"), *r = lookup(&e, "run"), *pr = lookup(&e, "prometheus");
     int kinds = !!h + !!r + !!pr;
     if (kinds != 1) {
@@ -1988,8 +2079,14 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
         if (get_duration(c, v, where.data, "timeout", &ck->timeout_ms) == 0 && !ck->timeout_ms)
             error_at(c, v->pos, "%s: 'timeout' must be longer than 0s", where.data);
     }
-    if ((v = lookup(&e, "failures")))
-        (void)get_int(c, v, where.data, "failures", 0, 1000, &ck->failures);
+    if ((v = lookup(&e, "interval")))
+        (void)get_interval(c, v, where.data, "interval", &ck->interval_ms);
+    if ((v = lookup(&e, "count")))
+        (void)get_int(c, v, where.data, "count", 1, MAX_COUNT, &ck->count);
+    if ((v = lookup(&e, "failure_limit")))
+        (void)get_int(c, v, where.data, "failure_limit", 0, MAX_LIMIT, &ck->failure_limit);
+    if ((v = lookup(&e, "error_limit")))
+        (void)get_int(c, v, where.data, "error_limit", 0, MAX_LIMIT, &ck->error_limit);
     if (h) {
         if ((v = lookup(&e, "expect"))) {
             struct ynode *one[1] = {v};
@@ -2041,6 +2138,8 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
         if (ck->has_min && ck->has_max && ck->min > ck->max)
             error_at(c, lookup(&e, "min")->pos, "%s: 'min' (%g) is greater than 'max' (%g)",
                      where.data, ck->min, ck->max);
+        if ((v = lookup(&e, "on_no_data")))
+            get_no_data(c, v, where.data, &ck->on_no_data);
     }
     if (!ck->name && ck->subject) {
         /* The first 60 characters, not bytes: a cut inside a UTF-8 sequence would
@@ -2076,11 +2175,8 @@ static void parse_verify(struct ctx *c, struct pl_environment *env, struct ynode
         (void)get_duration(c, v, where, "verify.bake", &env->bake_ms);
     if ((v = lookup(&e, "monitor")))
         (void)get_duration(c, v, where, "verify.monitor", &env->monitor_ms);
-    if ((v = lookup(&e, "interval"))) {
-        if (get_duration(c, v, where, "verify.interval", &env->interval_ms) == 0 &&
-            env->interval_ms < 100)
-            error_at(c, v->pos, "%s: 'verify.interval' must be at least 100ms", where);
-    }
+    if ((v = lookup(&e, "interval")))
+        (void)get_interval(c, v, where, "verify.interval", &env->interval_ms);
     if ((v = lookup(&e, "checks"))) {
         if (v->kind != YNODE_SEQ) {
             type_error(c, v, where, "verify.checks", "a list of checks");
@@ -2193,6 +2289,41 @@ static void parse_waves(struct ctx *c, struct pl_environment *env, struct ynode 
     free(names);
 }
 
+/*
+ * approval: true or false, or a mapping that requires approval and may set
+ * its deadline. An empty mapping is approval without a deadline, as with
+ * true: the mapping's keys refine an approval, and it has none to refine.
+ */
+static void parse_approval(struct ctx *c, struct pl_environment *env, struct ynode *n,
+                           const char *where)
+{
+    if (n->kind != YNODE_MAP) {
+        int b = bool_word(n);
+        if (b >= 0 && !n->quoted)
+            env->approval = b;
+        else
+            scalar_type_error(c, n, where, "approval", "true, false or a mapping with 'timeout'",
+                              b >= 0);
+        return;
+    }
+    env->approval = true;
+    struct entries e = {0};
+    flatten(c, n, &e);
+    struct buf w2 = BUF_INIT;
+    buf_addf(&w2, "'approval' of %s", where);
+    check_keys(c, &e, approval_keys, w2.data);
+    buf_release(&w2);
+    struct ynode *v;
+    if ((v = lookup(&e, "timeout")) &&
+        get_duration(c, v, where, "approval.timeout", &env->approval_timeout_ms) == 0 &&
+        !env->approval_timeout_ms)
+        error_at(c, v->pos,
+                 "%s: 'approval.timeout' must be longer than 0s (without it, a deployment waits "
+                 "for approval without limit)",
+                 where);
+    free(e.v);
+}
+
 static void parse_environment(struct ctx *c, struct pl_environment *env, struct ynode *n,
                               size_t idx)
 {
@@ -2200,6 +2331,7 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
     env->pos = n->pos;
     env->auto_promote = true;
     env->interval_ms = DEFAULT_INTERVAL_MS;
+    env->timeout_ms = DEFAULT_DEPLOY_TIMEOUT_MS;
     if (n->kind != YNODE_MAP) {
         buf_addf(&where, "deploy entry %zu", idx + 1);
         type_error_what(c, n, where.data, "a mapping with 'env' and 'run'");
@@ -2250,8 +2382,12 @@ static void parse_environment(struct ctx *c, struct pl_environment *env, struct 
                  where.data);
     if ((v = lookup(&e, "rollback")))
         (void)get_strlist(c, v, where.data, "rollback", false, &env->rollback);
+    if ((v = lookup(&e, "timeout"))) {
+        if (get_duration(c, v, where.data, "timeout", &env->timeout_ms) == 0 && !env->timeout_ms)
+            error_at(c, v->pos, "%s: 'timeout' must be longer than 0s", where.data);
+    }
     if ((v = lookup(&e, "approval")))
-        (void)get_bool(c, v, where.data, "approval", &env->approval);
+        parse_approval(c, env, v, where.data);
     if ((v = lookup(&e, "promote"))) {
         if (is_scalar(v) && !strcmp(v->str, "auto"))
             env->auto_promote = true;

@@ -102,6 +102,9 @@ struct pl_release {
 
 enum pl_check_kind { PL_CHECK_HTTP, PL_CHECK_RUN, PL_CHECK_PROMETHEUS };
 
+/* What a prometheus measurement with no data (an empty result, or NaN) counts as. */
+enum pl_no_data { PL_NODATA_INCONCLUSIVE, PL_NODATA_FAIL, PL_NODATA_PASS };
+
 #define PL_MAX_EXPECT 16
 
 struct pl_check {
@@ -115,8 +118,19 @@ struct pl_check {
     size_t nexpect;
     bool has_min, has_max;
     double min, max;
-    int64_t timeout_ms;
-    int failures; /* consecutive failures tolerated before the check fails */
+    int64_t timeout_ms; /* limit for one measurement */
+    /*
+     * A measurement passes, fails, errs (no answer, a timeout, a Prometheus
+     * error) or, for prometheus, has no data. The counts below hold for one
+     * period: a wave's bake, or the environment's monitor.
+     */
+    int failure_limit;   /* failed measurements tolerated (in total, not in a row); default 0 */
+    int error_limit;     /* errors in a row tolerated; one more counts as a failed measurement;
+                            default 4 */
+    int count;           /* measurements required before the check can pass; 0 = not given:
+                            at least one, and as many as fit in the bake at the interval */
+    int64_t interval_ms; /* between two measurements; 0 = not given: the verify interval */
+    enum pl_no_data on_no_data; /* prometheus only; PL_NODATA_INCONCLUSIVE for the others */
 };
 
 struct pl_target {
@@ -144,8 +158,11 @@ struct pl_environment {
     struct pl_wave *waves;
     size_t nwaves;
     struct pl_strs run, rollback; /* rollback empty = run with the previous release */
-    bool approval;
-    bool auto_promote; /* false: waits for a manual `flywheel deploy` */
+    int64_t timeout_ms;           /* limit for run (or rollback) on one target; default 30m */
+    bool approval;                /* a person must approve each deployment */
+    int64_t approval_timeout_ms;  /* the deployment fails when nobody approved by then;
+                                     0 = wait without limit (always 0 without approval) */
+    bool auto_promote;            /* false: waits for a manual `flywheel deploy` */
     struct pl_window window;
     struct pl_kvs env;
     struct pl_strs secrets;
@@ -207,5 +224,8 @@ long pipeline_job_index(const struct pipeline *p, const char *name);
 void pipeline_to_json(const struct pipeline *p, struct buf *out);
 
 const char *pl_event_name(enum pl_event e);
+
+/* "inconclusive", "fail" or "pass": the on_no_data word, as written in the file. */
+const char *pl_no_data_name(enum pl_no_data n);
 
 #endif

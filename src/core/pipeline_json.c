@@ -79,7 +79,8 @@ static json_t *ranges_json(const struct window_range *r, size_t n)
     return a;
 }
 
-static json_t *check_json(const struct pl_check *ck)
+/* The interval is written out: the check's own, or the environment's it defaults to. */
+static json_t *check_json(const struct pl_environment *e, const struct pl_check *ck)
 {
     json_t *o = json_object();
     static const char *const kinds[] = {"http", "run", "prometheus"};
@@ -97,9 +98,14 @@ static json_t *check_json(const struct pl_check *ck)
         json_object_set_new(o, "server", json_string(ck->server ? ck->server : ""));
         json_object_set_new(o, "min", ck->has_min ? json_real(ck->min) : json_null());
         json_object_set_new(o, "max", ck->has_max ? json_real(ck->max) : json_null());
+        json_object_set_new(o, "on_no_data", json_string(pl_no_data_name(ck->on_no_data)));
     }
     json_object_set_new(o, "timeout_ms", json_integer(ck->timeout_ms));
-    json_object_set_new(o, "failures", json_integer(ck->failures));
+    json_object_set_new(o, "interval_ms",
+                        json_integer(ck->interval_ms ? ck->interval_ms : e->interval_ms));
+    json_object_set_new(o, "count", ck->count ? json_integer(ck->count) : json_null());
+    json_object_set_new(o, "failure_limit", json_integer(ck->failure_limit));
+    json_object_set_new(o, "error_limit", json_integer(ck->error_limit));
     return o;
 }
 
@@ -125,7 +131,11 @@ static json_t *env_json(const struct pl_environment *e)
     json_object_set_new(o, "waves", waves);
     json_object_set_new(o, "run", strs_json(&e->run));
     json_object_set_new(o, "rollback", e->rollback.n ? strs_json(&e->rollback) : json_null());
+    json_object_set_new(o, "timeout_ms", json_integer(e->timeout_ms));
     json_object_set_new(o, "approval", json_boolean(e->approval));
+    json_object_set_new(o, "approval_timeout_ms",
+                        e->approval_timeout_ms ? json_integer(e->approval_timeout_ms)
+                                               : json_null());
     json_object_set_new(o, "promote", json_string(e->auto_promote ? "auto" : "manual"));
     if (e->window.nallow || e->window.ndeny) {
         json_t *w = json_object();
@@ -145,7 +155,7 @@ static json_t *env_json(const struct pl_environment *e)
     json_object_set_new(v, "interval_ms", json_integer(e->interval_ms));
     json_t *checks = json_array();
     for (size_t i = 0; i < e->nchecks; i++)
-        json_array_append_new(checks, check_json(&e->checks[i]));
+        json_array_append_new(checks, check_json(e, &e->checks[i]));
     json_object_set_new(v, "checks", checks);
     json_object_set_new(o, "verify", v);
     return o;

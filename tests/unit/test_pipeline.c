@@ -356,6 +356,8 @@ static void test_environments(void **state)
     assert_int_equal(s->waves[0].n, 1);
     assert_int_equal(s->waves[0].targets[0], 0);
     assert_false(s->approval);
+    assert_true(s->approval_timeout_ms == 0);
+    assert_true(s->timeout_ms == 30 * 60 * 1000);
     assert_true(s->auto_promote);
     assert_int_equal(s->rollback.n, 0);
     assert_int_equal(s->window.nallow, 0);
@@ -368,6 +370,7 @@ static void test_environments(void **state)
     const struct pl_environment *e = &p->envs[1];
     assert_string_equal(e->name, "production");
     assert_true(e->approval);
+    assert_true(e->approval_timeout_ms == 0);
     assert_false(e->auto_promote);
     assert_int_equal(e->ntargets, 3);
     assert_string_equal(e->targets[0].name, "canary");
@@ -396,6 +399,71 @@ static void test_environments(void **state)
     assert_true(e->checks[0].timeout_ms == 10000);
     assert_int_equal(e->checks[1].kind, PL_CHECK_RUN);
     assert_true(e->checks[1].timeout_ms == 120000);
+    pipeline_free(p);
+}
+
+/* The fields the deployment engine reads, as the struct holds them: given
+ * values, and "not given" as 0 where the engine picks the value. */
+static void test_check_measurements(void **state)
+{
+    (void)state;
+    struct pipeline *p = parse_ok("jobs:\n"
+                                  "  b: { run: x, artifacts: [a] }\n"
+                                  "release: { from: b }\n"
+                                  "deploy:\n"
+                                  "  - env: production\n"
+                                  "    run: ./install.sh\n"
+                                  "    timeout: 5m\n"
+                                  "    approval: { timeout: 2h }\n"
+                                  "    verify:\n"
+                                  "      interval: 30s\n"
+                                  "      checks:\n"
+                                  "        - http: http://x/health\n"
+                                  "        - prometheus: up\n"
+                                  "          server: http://p:9090\n"
+                                  "          min: 1\n"
+                                  "        - prometheus: rate(errors[5m])\n"
+                                  "          server: http://p:9090\n"
+                                  "          max: 0\n"
+                                  "          interval: 250ms\n"
+                                  "          count: 7\n"
+                                  "          failure_limit: 2\n"
+                                  "          error_limit: 0\n"
+                                  "          on_no_data: fail\n"
+                                  "        - prometheus: up\n"
+                                  "          server: http://p:9090\n"
+                                  "          min: 1\n"
+                                  "          on_no_data: pass\n"
+                                  "  - env: lab\n"
+                                  "    run: ./install.sh\n"
+                                  "    approval: {}\n");
+    const struct pl_environment *e = &p->envs[0];
+    assert_true(e->timeout_ms == 5 * 60 * 1000);
+    assert_true(e->approval);
+    assert_true(e->approval_timeout_ms == 2 * 3600 * 1000);
+    assert_true(e->interval_ms == 30000);
+    assert_int_equal(e->nchecks, 4);
+    const struct pl_check *d = &e->checks[0];
+    assert_int_equal(d->failure_limit, 0);
+    assert_int_equal(d->error_limit, 4);
+    assert_int_equal(d->count, 0);
+    assert_true(d->interval_ms == 0); /* the engine uses e->interval_ms */
+    assert_int_equal(d->on_no_data, PL_NODATA_INCONCLUSIVE);
+    assert_int_equal(e->checks[1].on_no_data, PL_NODATA_INCONCLUSIVE);
+    const struct pl_check *k = &e->checks[2];
+    assert_true(k->interval_ms == 250);
+    assert_int_equal(k->count, 7);
+    assert_int_equal(k->failure_limit, 2);
+    assert_int_equal(k->error_limit, 0);
+    assert_int_equal(k->on_no_data, PL_NODATA_FAIL);
+    assert_int_equal(e->checks[3].on_no_data, PL_NODATA_PASS);
+    assert_string_equal(pl_no_data_name(PL_NODATA_INCONCLUSIVE), "inconclusive");
+    assert_string_equal(pl_no_data_name(PL_NODATA_FAIL), "fail");
+    assert_string_equal(pl_no_data_name(PL_NODATA_PASS), "pass");
+    /* an empty mapping is approval without a deadline, as true is */
+    assert_true(p->envs[1].approval);
+    assert_true(p->envs[1].approval_timeout_ms == 0);
+    assert_true(p->envs[1].timeout_ms == 30 * 60 * 1000);
     pipeline_free(p);
 }
 
@@ -1101,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_needs_combination_refused),
         cmocka_unit_test(test_release),
         cmocka_unit_test(test_environments),
+        cmocka_unit_test(test_check_measurements),
         cmocka_unit_test(test_error_returns_null),
         cmocka_unit_test(test_representative_errors),
         cmocka_unit_test(test_cycle),

@@ -43,7 +43,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: flywheel COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'flywheel COMMAND --help' describes a command.\n");
 }
 

@@ -213,17 +213,16 @@ int cmd_deployment(int argc, char **argv)
            "REASON");
     json_array_foreach(json_object_get(d, "steps"), i, s)
     {
-        printf("  %-16s %-5" PRId64 " %-10s %-10s %-12s %s\n", js(s, "target"),
-               ji(s, "wave") + 1, js(s, "release"), js(s, "previous_release"), js(s, "state"),
-               js(s, "reason"));
+        printf("  %-16s %-5" PRId64 " %-10s %-10s %-12s %s\n", js(s, "target"), ji(s, "wave") + 1,
+               js(s, "release"), js(s, "previous_release"), js(s, "state"), js(s, "reason"));
     }
     json_t *m = json_object_get(d, "measurements");
     if (json_array_size(m)) {
         printf("\n  %-8s %-24s %-16s %-8s %s\n", "PHASE", "CHECK", "TARGET", "OUTCOME", "MESSAGE");
         json_array_foreach(m, i, s)
         {
-            printf("  %-8s %-24s %-16s %-8s %s\n", js(s, "phase"), js(s, "check"),
-                   js(s, "target"), js(s, "outcome"), js(s, "message"));
+            printf("  %-8s %-24s %-16s %-8s %s\n", js(s, "phase"), js(s, "check"), js(s, "target"),
+                   js(s, "outcome"), js(s, "message"));
         }
     }
     json_decref(d);
@@ -387,7 +386,10 @@ int cmd_line(int argc, char **argv)
         if (o.reason)
             json_object_set_new(body, "reason", json_string(o.reason));
     }
-    rc = request(&o, status ? "line status" : stop ? "line stop" : "line resume",
+    rc = request(&o,
+                 status ? "line status"
+                 : stop ? "line stop"
+                        : "line resume",
                  status ? "GET" : "POST", path.data, body, &reply);
     if (!rc && o.json) {
         client_print_json(stdout, reply);

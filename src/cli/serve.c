@@ -40,7 +40,9 @@ static const char usage[] =
     "  --kill-grace DURATION SIGTERM to SIGKILL for jobs, and the shutdown grace (default 10s)\n"
     "  --keep-superseded     do not cancel a change run when its branch gets a newer push\n"
     "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n"
-    "  --config FILE         a configuration file (see docs/server.md); options override it\n";
+    "  --config FILE         a configuration file (see docs/server.md); options override it\n"
+    "  --clock-offset SECS   shift the clock of deployments (windows, deadlines) by SECS\n"
+    "                        seconds, e.g. to try a deployment window; 0 by default\n";
 
 struct serve {
     uv_loop_t loop;
@@ -93,16 +95,23 @@ out:
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
-        {"slots", required_argument, NULL, 's'},      {"poll", required_argument, NULL, 'p'},
-        {"kill-grace", required_argument, NULL, 'g'}, {"port-file", required_argument, NULL, 'P'},
-        {"keep-superseded", no_argument, NULL, 'k'},  {"help", no_argument, NULL, 'h'},
-        {"config", required_argument, NULL, 'c'},     {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"slots", required_argument, NULL, 's'},
+        {"poll", required_argument, NULL, 'p'},
+        {"kill-grace", required_argument, NULL, 'g'},
+        {"port-file", required_argument, NULL, 'P'},
+        {"keep-superseded", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"clock-offset", required_argument, NULL, 'O'},
+        {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL, *config_file = NULL;
     long slots = 0;
     int64_t poll_ms = -1, grace_ms = -1;
     int keep_superseded = -1;
+    long long clock_offset_s = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -140,6 +149,14 @@ int cmd_serve(int argc, char **argv)
             break;
         case 'c':
             config_file = optarg;
+            break;
+        case 'O':
+            errno = 0;
+            clock_offset_s = strtoll(optarg, &end, 10);
+            if (errno || *end || !*optarg || llabs(clock_offset_s) > 100LL * 366 * 86400) {
+                fprintf(stderr, "flywheel serve: --clock-offset wants seconds (+/- 100 years)\n");
+                return 2;
+            }
             break;
         case 'h':
             fputs(usage, stdout);
@@ -223,6 +240,7 @@ int cmd_serve(int argc, char **argv)
     ec.keep_superseded = keep_superseded;
     ec.grace_ms = (long)grace_ms;
     ec.default_poll_s = (int)(poll_ms / 1000);
+    ec.clock_offset_ms = (int64_t)clock_offset_s * 1000;
     if (engine_open(&s.engine, &s.loop, &ec, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
         goto out;

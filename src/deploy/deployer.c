@@ -226,8 +226,8 @@ static const struct pl_environment *find_env(const struct pipeline *p, const cha
 static struct pipeline *parse_release(const struct store_release *rel)
 {
     struct diag_list dl = DIAG_LIST_INIT;
-    struct pipeline *p = pipeline_parse(PIPELINE_FILE, rel->pipeline, strlen(rel->pipeline), NULL,
-                                        0, &dl);
+    struct pipeline *p =
+        pipeline_parse(PIPELINE_FILE, rel->pipeline, strlen(rel->pipeline), NULL, 0, &dl);
     diag_list_release(&dl);
     return p;
 }
@@ -364,8 +364,7 @@ static struct dep *dep_new(struct deployer *d, struct store_deployment *row)
     a->row = *row;
     memset(row, 0, sizeof(*row));
     const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, a->row.repo_id) : NULL;
-    const char *mirror =
-        d->cfg.repo_mirror ? d->cfg.repo_mirror(d->cfg.ctx, a->row.repo_id) : NULL;
+    const char *mirror = d->cfg.repo_mirror ? d->cfg.repo_mirror(d->cfg.ctx, a->row.repo_id) : NULL;
     a->repo = xstrdup(name ? name : "");
     a->mirror = mirror ? xstrdup(mirror) : NULL;
     buf_init(&a->fail_reason, 0);
@@ -822,8 +821,8 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
         cmd_end(c);
         return 0;
     }
-    uv_timer_start(&c->timer, cmd_timeout, (uint64_t)(env->timeout_ms > 0 ? env->timeout_ms : 1800000),
-                   0);
+    uv_timer_start(&c->timer, cmd_timeout,
+                   (uint64_t)(env->timeout_ms > 0 ? env->timeout_ms : 1800000), 0);
     return 0;
 }
 
@@ -896,9 +895,8 @@ static void probe_done(uv_work_t *w, int status)
         enum verify_state vs = verify_feed(&a->ver[s], pr->res.outcome);
         if (a->measurements++ < MAX_MEASUREMENTS &&
             store_measurement_add(a->d->cfg.st, a->row.id, a->row.wave, phase_name(a),
-                                  pr->check->name, pl->target,
-                                  check_outcome_name(pr->res.outcome), pr->res.value,
-                                  pr->res.has_value, pr->res.message.data, &err))
+                                  pr->check->name, pl->target, check_outcome_name(pr->res.outcome),
+                                  pr->res.value, pr->res.has_value, pr->res.message.data, &err))
             fprintf(stderr, "flywheel serve: %s\n", err.data);
         json_t *m = json_object();
         json_object_set_new(m, "check", json_string(pr->check->name));
@@ -995,8 +993,7 @@ static void finish_period(struct dep *a)
         if (a->slot_busy[s])
             waiting = true;
         else if (a->ver[s].state == VERIFY_RUNNING &&
-                 a->ver[s].measurements < a->ver[s].pol.min_count &&
-                 a->ver[s].errors < 1000)
+                 a->ver[s].measurements < a->ver[s].pol.min_count && a->ver[s].errors < 1000)
             waiting = true; /* short of measurements: keep measuring */
     }
     if (waiting) {
@@ -1585,8 +1582,7 @@ int deployer_deploy(struct deployer *d, int64_t repo_id, const char *version, co
         goto out;
     }
     if (line.stopped) {
-        buf_addf(err, "the line is stopped (%s, by %s): resume it first", line.reason,
-                 line.actor);
+        buf_addf(err, "the line is stopped (%s, by %s): resume it first", line.reason, line.actor);
         store_line_release(&line);
         status = 409;
         goto out;
@@ -1693,8 +1689,7 @@ int deployer_decide(struct deployer *d, int64_t deployment_id, bool approve, con
         }
         if (!a->env->nchecks)
             wave_verified(a, a->row.wave);
-        else if (!set_state(a, DEPLOY_BAKING, "wave %d of %d: checks", a->row.wave + 1,
-                            a->nwaves))
+        else if (!set_state(a, DEPLOY_BAKING, "wave %d of %d: checks", a->row.wave + 1, a->nwaves))
             start_period(a, PH_BAKING, a->row.wave, a->env->bake_ms);
         break;
     }

@@ -1036,9 +1036,9 @@ static long evstream_read(void *ctx, uint64_t pos, char *out, size_t max)
                 const char *nl = strchr(p, '\n');
                 size_t l = nl ? (size_t)(nl - p) : strlen(p);
                 const char *kind = memmem(p, l, "\"deployment\":", 13) ? "deployment"
-                                   : memmem(p, l, "\"line\":", 7)        ? "line"
-                                   : memmem(p, l, "\"job\":", 6)         ? "job"
-                                                                          : "run";
+                                   : memmem(p, l, "\"line\":", 7)      ? "line"
+                                   : memmem(p, l, "\"job\":", 6)       ? "job"
+                                                                       : "run";
                 buf_addf(&es->pending, "id: %" PRIu64 "\nevent: %s\ndata: ", seq, kind);
                 buf_add(&es->pending, p, l);
                 buf_adds(&es->pending, "\n\n");

@@ -88,8 +88,7 @@ void h_deployments(struct http_request *r, void *ctx)
         http_query_int(r, "before", 1, LONG_MAX, 0, &before) || api_repo(r, st, &repo) ||
         load_versions(r, st, repo.id, &vs))
         goto out;
-    if (store_deploy_list(st, repo.id, http_query(r, "env"), before, (size_t)limit, &v, &n,
-                          &err)) {
+    if (store_deploy_list(st, repo.id, http_query(r, "env"), before, (size_t)limit, &v, &n, &err)) {
         http_reply_error(r, 500, "store", "%s", err.data);
         goto out;
     }

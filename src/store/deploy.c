@@ -117,7 +117,7 @@ static int collect(struct store *st, sqlite3_stmt *s, size_t elem, void **out, s
 /* ---- deployments ---- */
 
 #define DEPLOY_COLS                                                                                \
-    "id, repo_id, release_id, env, kind, coalesce(rollback_of, 0), state, reason, wave, actor,"   \
+    "id, repo_id, release_id, env, kind, coalesce(rollback_of, 0), state, reason, wave, actor,"    \
     " approved_by, approval_note, created_ms, started_ms, finished_ms, phase_ms"
 
 static void deploy_row(sqlite3_stmt *s, void *p)
@@ -143,13 +143,13 @@ static void deploy_row(sqlite3_stmt *s, void *p)
 
 int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct buf *err)
 {
-    int rc = exec(st, err, "cannot record a deployment",
-                  "INSERT INTO deployments (repo_id, env, release_id, kind, rollback_of, state,"
-                  " reason, wave, actor, created_ms, started_ms, phase_ms)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  "ititnttitiii", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of,
-                  d->state, d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms,
-                  d->phase_ms);
+    int rc =
+        exec(st, err, "cannot record a deployment",
+             "INSERT INTO deployments (repo_id, env, release_id, kind, rollback_of, state,"
+             " reason, wave, actor, created_ms, started_ms, phase_ms)"
+             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "ititnttitiii", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of, d->state,
+             d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms, d->phase_ms);
     if (rc == -EINVAL && deploy_state_active(d->state)) {
         buf_reset(err);
         buf_addf(err, "another deployment to %s is in progress", d->env);
@@ -167,8 +167,8 @@ int store_deploy_set(struct store *st, const struct store_deployment *d, struct 
                   "UPDATE deployments SET state = ?, reason = ?, wave = ?, started_ms = ?,"
                   " finished_ms = ?, phase_ms = ?, approved_by = ?, approval_note = ?"
                   " WHERE id = ?",
-                  "ttiiiitti", d->state, d->reason, (int64_t)d->wave, d->started_ms,
-                  d->finished_ms, d->phase_ms, d->approved_by, d->approval_note, d->id);
+                  "ttiiiitti", d->state, d->reason, (int64_t)d->wave, d->started_ms, d->finished_ms,
+                  d->phase_ms, d->approved_by, d->approval_note, d->id);
     if (rc == -EINVAL && deploy_state_active(d->state)) {
         buf_reset(err);
         buf_addf(err, "another deployment to %s is in progress", d->env);
@@ -258,8 +258,8 @@ int store_step_set(struct store *st, const struct store_deploy_step *d, struct b
     return exec(st, err, "cannot update a deployment step",
                 "UPDATE deploy_steps SET state = ?, exit_code = ?, reason = ?, log_path = ?,"
                 " finished_ms = ? WHERE id = ?",
-                "tittii",
-                d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->finished_ms, d->id);
+                "tittii", d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->finished_ms,
+                d->id);
 }
 
 int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy_step **out,
@@ -289,8 +289,8 @@ static void target_row(sqlite3_stmt *s, void *p)
     t->updated_ms = sqlite3_column_int64(s, 4);
 }
 
-int store_target_list(struct store *st, int64_t repo_id, const char *env,
-                      struct store_target **out, size_t *n, struct buf *err)
+int store_target_list(struct store *st, int64_t repo_id, const char *env, struct store_target **out,
+                      size_t *n, struct buf *err)
 {
     sqlite3_stmt *s = prep(st, err,
                            "SELECT env, target, coalesce(release_id, 0),"
@@ -299,8 +299,7 @@ int store_target_list(struct store *st, int64_t repo_id, const char *env,
                            "iT", repo_id, env);
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, target_row, err,
-                   "cannot list targets");
+    return collect(st, s, sizeof(**out), (void **)out, n, target_row, err, "cannot list targets");
 }
 
 int store_target_set(struct store *st, int64_t repo_id, const char *env, const char *target,
@@ -320,9 +319,9 @@ int store_target_set(struct store *st, int64_t repo_id, const char *env, const c
 int store_line_get(struct store *st, int64_t repo_id, struct store_line *l, struct buf *err)
 {
     memset(l, 0, sizeof(*l));
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT stopped, reason, actor, since_ms FROM lines WHERE repo_id = ?",
-                           "i", repo_id);
+    sqlite3_stmt *s =
+        prep(st, err, "SELECT stopped, reason, actor, since_ms FROM lines WHERE repo_id = ?", "i",
+             repo_id);
     if (!s)
         return -EIO;
     int rc = sqlite3_step(s), ret = 0;
@@ -362,8 +361,7 @@ int store_line_set(struct store *st, int64_t repo_id, bool stop, const char *act
         rc = exec(st, err, "cannot record the line's history",
                   "INSERT INTO line_events (repo_id, action, reason, actor, time_ms)"
                   " VALUES (?, ?, ?, ?, ?)",
-                  "ittti", repo_id, stop ? "stop" : "resume", reason, actor,
-                  now);
+                  "ittti", repo_id, stop ? "stop" : "resume", reason, actor, now);
     if (!rc)
         rc = store_commit(st, err);
     if (rc) {
@@ -424,8 +422,8 @@ int store_incident_list(struct store *st, int64_t repo_id, struct store_incident
 }
 
 int store_measurement_add(struct store *st, int64_t deployment_id, int wave, const char *phase,
-                          const char *check, const char *target, const char *outcome,
-                          double value, bool has_value, const char *message, struct buf *err)
+                          const char *check, const char *target, const char *outcome, double value,
+                          bool has_value, const char *message, struct buf *err)
 {
     sqlite3_stmt *s = prep(st, err,
                            "INSERT INTO measurements (deployment_id, wave, phase, check_name,"

@@ -37,7 +37,7 @@ bool deploy_state_active(const char *state);
 struct store_deployment {
     int64_t id, repo_id, release_id;
     char *env;
-    char *kind;  /* "deploy" or "rollback" */
+    char *kind; /* "deploy" or "rollback" */
     int64_t rollback_of;
     char *state;
     char *reason;
@@ -97,8 +97,8 @@ int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy
                     size_t *n, struct buf *err);
 
 /* What runs on the targets of a repository (env NULL: every environment). */
-int store_target_list(struct store *st, int64_t repo_id, const char *env,
-                      struct store_target **out, size_t *n, struct buf *err);
+int store_target_list(struct store *st, int64_t repo_id, const char *env, struct store_target **out,
+                      size_t *n, struct buf *err);
 /* Sets what a target runs now (and, when good, that it succeeded there). */
 int store_target_set(struct store *st, int64_t repo_id, const char *env, const char *target,
                      int64_t release_id, bool good, struct buf *err);
@@ -118,8 +118,8 @@ int store_incident_list(struct store *st, int64_t repo_id, struct store_incident
 
 /* One measurement of a check, for the history (bounded by the caller). */
 int store_measurement_add(struct store *st, int64_t deployment_id, int wave, const char *phase,
-                          const char *check, const char *target, const char *outcome,
-                          double value, bool has_value, const char *message, struct buf *err);
+                          const char *check, const char *target, const char *outcome, double value,
+                          bool has_value, const char *message, struct buf *err);
 
 struct store_measurement {
     int wave;

@@ -53,6 +53,7 @@ struct plan {
     struct rinfo *ri;
     const struct pl_target *pt; /* in ri->env; NULL when the release does not know it */
     int64_t prev_release_id;
+    int64_t planned_id; /* a rollback's step recorded when it was planned, used by its first run */
 };
 
 struct dep;
@@ -94,6 +95,7 @@ struct dep {
     const struct pl_environment *env; /* of ri[0] */
     enum phase phase;
     enum phase paused_from; /* what approve() goes on with */
+    bool resume_monitor;    /* after a restart: prepare, then monitor again */
     uint64_t gen;           /* bumped at each phase change: late callbacks are ignored */
     uv_timer_t timer, tick;
     int refs;
@@ -112,6 +114,7 @@ struct dep {
     size_t nslots;
     int64_t *slot_next_ms;
     bool period_over;
+    int64_t hard_end_ms; /* past the period, slots short of measurements give up here */
     int measurements;
     /* preparation */
     uv_work_t prep;
@@ -239,19 +242,10 @@ static struct rinfo *rinfo_for(struct dep *a, int64_t release_id, struct buf *er
         if (a->ri[i].rel.id == release_id)
             return &a->ri[i];
     struct store_release rel = {0};
-    struct store *st = a->d->cfg.st;
-    struct store_release *v = NULL;
-    size_t n = 0;
-    if (store_release_list(st, a->row.repo_id, 0, 100000, &v, &n, err))
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (v[i].id == release_id) {
-            rel = v[i];
-            memset(&v[i], 0, sizeof(v[i]));
-        }
-    store_releases_release(v, n);
-    if (!rel.id) {
-        buf_addf(err, "release %lld is gone", (long long)release_id);
+    int rc = store_release_get_id(a->d->cfg.st, release_id, &rel, err);
+    if (rc) {
+        if (rc == -ENOENT)
+            buf_addf(err, "release %lld is gone", (long long)release_id);
         return NULL;
     }
     a->ri = xrealloc(a->ri, (a->nri + 1) * sizeof(*a->ri));
@@ -292,6 +286,7 @@ static void add_plan(struct dep *a, const char *target, int wave, struct rinfo *
     pl->ri = ri;
     pl->pt = env_target(ri->env, target);
     pl->prev_release_id = prev;
+    pl->planned_id = 0;
     if (wave + 1 > a->nwaves)
         a->nwaves = wave + 1;
 }
@@ -346,10 +341,13 @@ static int plan_from_steps(struct dep *a, struct buf *err)
         if (seen)
             continue;
         struct rinfo *ri = rinfo_for(a, s[i].release_id, err);
-        if (!ri)
+        if (!ri) {
             rc = -1;
-        else
+        } else {
             add_plan(a, s[i].target, s[i].wave, ri, s[i].prev_release_id);
+            if (!strcmp(s[i].state, "planned"))
+                a->plan[a->nplan - 1].planned_id = s[i].id;
+        }
     }
     store_steps_release(s, n);
     if (!rc && a->nri)
@@ -487,14 +485,11 @@ static const char *release_version(struct dep *a, int64_t id, struct buf *tmp)
     for (size_t i = 0; i < a->nri; i++)
         if (a->ri[i].rel.id == id)
             return a->ri[i].rel.version;
-    struct store_release *v = NULL;
-    size_t n = 0;
+    struct store_release rel = {0};
     struct buf err = BUF_INIT;
-    if (store_release_list(a->d->cfg.st, a->row.repo_id, 0, 100000, &v, &n, &err) == 0)
-        for (size_t i = 0; i < n; i++)
-            if (v[i].id == id)
-                buf_adds(tmp, v[i].version);
-    store_releases_release(v, n);
+    if (store_release_get_id(a->d->cfg.st, id, &rel, &err) == 0)
+        buf_adds(tmp, rel.version);
+    store_release_release(&rel);
     buf_release(&err);
     return tmp->data;
 }
@@ -600,10 +595,16 @@ static void prep_done(uv_work_t *w, int status)
         dep_unref(a);
         return;
     }
-    if (a->prep_rc)
+    if (a->prep_rc) {
         fail(a, "cannot prepare the release: %s", a->prep_err.data);
-    else
+    } else if (a->resume_monitor) {
+        a->resume_monitor = false;
+        if (!set_state(a, DEPLOY_MONITORING, "checks keep running for %llds (again: restarted)",
+                       (long long)(a->env->monitor_ms / 1000)))
+            start_period(a, PH_MONITOR, a->nwaves, a->env->monitor_ms);
+    } else {
         start_wave(a, a->row.wave);
+    }
     dep_unref(a);
 }
 
@@ -772,7 +773,13 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
     c->step.log_path = buf_detach(&log, NULL);
     c->step.started_ms = now_ms(d);
     c->step.exit_code = -1;
-    if (store_step_insert(d->cfg.st, &c->step, err) < 0 ||
+    int64_t sid = pl->planned_id;
+    pl->planned_id = 0; /* a second run (after a restart) is a step of its own */
+    if (sid)
+        c->step.id = sid;
+    int rec = sid ? store_step_set(d->cfg.st, &c->step, err)
+                  : (store_step_insert(d->cfg.st, &c->step, err) < 0 ? -1 : 0);
+    if (rec ||
         store_release_mark_deployed(d->cfg.st, pl->ri->rel.id, c->step.started_ms, err)) {
         close(fd);
         free(script);
@@ -914,6 +921,8 @@ static void probe_done(uv_work_t *w, int status)
             buf_release(&sum);
         } else if (a->period_over) {
             finish_period(a);
+        } else {
+            schedule_probes(a);
         }
     }
     check_result_release(&pr->res);
@@ -933,8 +942,9 @@ static void schedule_probes(struct dep *a)
         if (a->slot_busy[s] || a->ver[s].state != VERIFY_RUNNING)
             continue;
         const struct pl_check *c = &a->env->checks[a->slot_check[s]];
-        /* after the period only the slots still short of measurements go on */
-        if (a->period_over && a->ver[s].measurements >= a->ver[s].pol.min_count)
+        /* after the period only the slots still short of measurements go on, for a while */
+        if (a->period_over &&
+            (a->ver[s].measurements >= a->ver[s].pol.min_count || now >= a->hard_end_ms))
             continue;
         if (a->slot_next_ms[s] > now) {
             if (a->slot_next_ms[s] < next)
@@ -967,7 +977,11 @@ static void schedule_probes(struct dep *a)
 static void on_tick(uv_timer_t *t)
 {
     struct dep *a = t->data;
-    if (!a->retired && (a->phase == PH_BAKING || a->phase == PH_MONITOR))
+    if (a->retired || (a->phase != PH_BAKING && a->phase != PH_MONITOR))
+        return;
+    if (a->period_over)
+        finish_period(a);
+    else
         schedule_probes(a);
 }
 
@@ -1060,6 +1074,16 @@ static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_
     }
     a->phase = ph;
     a->gen++;
+    /* enough time past the period for the slowest check to make its measurements twice over */
+    int64_t extra = 1000;
+    for (size_t k = 0; k < a->nslots; k++) {
+        int64_t need = 2 * (int64_t)a->ver[k].pol.min_count *
+                           check_interval(a, &env->checks[a->slot_check[k]]) +
+                       env->checks[a->slot_check[k]].timeout_ms;
+        if (need > extra)
+            extra = need;
+    }
+    a->hard_end_ms = now_ms(a->d) + (period_ms > 0 ? period_ms : 0) + extra;
     uv_timer_stop(&a->timer);
     uv_timer_start(&a->timer, period_end, (uint64_t)(period_ms > 0 ? period_ms : 0), 0);
     schedule_probes(a);
@@ -1387,8 +1411,10 @@ static void arm_rekick(struct deployer *d, int64_t at_ms)
 static void begin(struct dep *a)
 {
     a->row.wave = 0;
-    if (set_state(a, DEPLOY_DEPLOYING, "preparing release %s", a->ri[0].rel.version))
+    if (set_state(a, DEPLOY_DEPLOYING, "preparing release %s", a->ri[0].rel.version)) {
+        retire(a); /* another deployment holds the environment: this one stays queued */
         return;
+    }
     prepare(a);
 }
 
@@ -1503,44 +1529,31 @@ static void on_rekick(uv_timer_t *t)
 
 void deployer_release_made(struct deployer *d, int64_t release_id)
 {
-    struct store_release *v = NULL;
-    size_t n = 0;
+    struct store_release rel = {0};
     struct buf err = BUF_INIT;
-    /* the release's repository: look it up among the newest releases */
-    struct store_repo *repos = NULL;
-    size_t nrepos = 0;
-    if (store_repo_list(d->cfg.st, &repos, &nrepos, &err))
-        goto out;
-    for (size_t r = 0; r < nrepos; r++) {
-        if (store_release_list(d->cfg.st, repos[r].id, 0, 5, &v, &n, &err))
-            break;
-        for (size_t i = 0; i < n; i++) {
-            if (v[i].id != release_id)
-                continue;
-            struct pipeline *p = parse_release(&v[i]);
-            if (p && p->nenvs && p->envs[0].auto_promote) {
-                struct store_deployment nd = {0};
-                nd.repo_id = repos[r].id;
-                nd.env = p->envs[0].name;
-                nd.release_id = release_id;
-                nd.kind = "deploy";
-                nd.state = DEPLOY_QUEUED;
-                nd.reason = "";
-                nd.actor = "flywheel";
-                nd.created_ms = now_ms(d);
-                if (store_deploy_insert(d->cfg.st, &nd, &err) < 0)
-                    fprintf(stderr, "flywheel serve: %s\n", err.data);
-                else
-                    kick(d, repos[r].id, p->envs[0].name);
-            }
-            pipeline_free(p);
-        }
-        store_releases_release(v, n);
-        v = NULL;
-        n = 0;
+    if (store_release_get_id(d->cfg.st, release_id, &rel, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        buf_release(&err);
+        return;
     }
-out:
-    store_repos_release(repos, nrepos);
+    struct pipeline *p = parse_release(&rel);
+    if (p && p->nenvs && p->envs[0].auto_promote) {
+        struct store_deployment nd = {0};
+        nd.repo_id = rel.repo_id;
+        nd.env = p->envs[0].name;
+        nd.release_id = release_id;
+        nd.kind = "deploy";
+        nd.state = DEPLOY_QUEUED;
+        nd.reason = "";
+        nd.actor = "flywheel";
+        nd.created_ms = now_ms(d);
+        if (store_deploy_insert(d->cfg.st, &nd, &err) < 0)
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+        else
+            kick(d, rel.repo_id, p->envs[0].name);
+    }
+    pipeline_free(p);
+    store_release_release(&rel);
     buf_release(&err);
 }
 
@@ -1632,6 +1645,7 @@ int deployer_rollback(struct deployer *d, int64_t repo_id, const char *env, cons
         cur->gen++;
         set_state(cur, DEPLOY_CANCELLED, "cancelled by a rollback requested by %s",
                   actor && *actor ? actor : "api");
+        kill_cmds(cur);
         retire(cur);
     }
     struct dep *a = start_rollback(d, repo_id, env, 0, actor && *actor ? actor : "api", to, err);
@@ -1795,10 +1809,7 @@ static void resume(struct deployer *d, struct store_deployment *row)
         uv_timer_start(&a->timer, on_deadline, PAUSE_DEADLINE_MS, 0);
     } else {
         /* deploying, baking, monitoring: deploy the wave again (idempotent), then verify */
-        int wave = a->row.wave;
-        if (!strcmp(st, DEPLOY_MONITORING))
-            wave = a->nwaves - 1;
-        a->row.wave = wave;
+        a->resume_monitor = !strcmp(st, DEPLOY_MONITORING);
         prepare(a);
     }
     free(st);

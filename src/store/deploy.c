@@ -257,9 +257,9 @@ int store_step_set(struct store *st, const struct store_deploy_step *d, struct b
 {
     return exec(st, err, "cannot update a deployment step",
                 "UPDATE deploy_steps SET state = ?, exit_code = ?, reason = ?, log_path = ?,"
-                " finished_ms = ? WHERE id = ?",
-                "tittii", d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->finished_ms,
-                d->id);
+                " started_ms = ?, finished_ms = ? WHERE id = ?",
+                "tittiii", d->state, (int64_t)d->exit_code, d->reason, d->log_path,
+                d->started_ms, d->finished_ms, d->id);
 }
 
 int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy_step **out,

@@ -220,6 +220,11 @@ int store_release_get(struct store *st, int64_t repo_id, const char *version,
                    repo_id, version, r, err);
 }
 
+int store_release_get_id(struct store *st, int64_t id, struct store_release *r, struct buf *err)
+{
+    return get_one(st, "SELECT " RELEASE_COLS " FROM releases WHERE id = ?1", id, NULL, r, err);
+}
+
 int store_release_get_run(struct store *st, int64_t run_id, struct store_release *r,
                           struct buf *err)
 {

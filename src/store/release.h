@@ -67,6 +67,8 @@ int store_release_version_taken(struct store *st, int64_t repo_id, const char *v
 /* By version; -ENOENT when there is none. */
 int store_release_get(struct store *st, int64_t repo_id, const char *version,
                       struct store_release *r, struct buf *err);
+/* By id; -ENOENT when there is none. */
+int store_release_get_id(struct store *st, int64_t id, struct store_release *r, struct buf *err);
 /* The release a run made; -ENOENT when it made none. */
 int store_release_get_run(struct store *st, int64_t run_id, struct store_release *r,
                           struct buf *err);

@@ -140,6 +140,7 @@ static void begin(struct dep *a);
 static void on_tick(uv_timer_t *t);
 static void on_deadline(uv_timer_t *t);
 static void rollback_after(struct dep *a);
+static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_ms);
 
 static int64_t now_ms(struct deployer *d)
 {

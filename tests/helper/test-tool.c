@@ -14,6 +14,9 @@
  *   test-tool sign-check PUB MSG SIG "ok" when SIG (raw) is PUB's signature of MSG
  *   test-tool prov-sign KEY FILE     FILE (a statement) signed into a DSSE envelope
  *   test-tool prov-open PUB FILE     the statement of the envelope FILE, if PUB signed it
+ *   test-tool check KIND SUBJECT ... one evaluation of a deployment check (below)
+ *   test-tool silent-listen PORTFILE a socket that takes connections and never answers
+ *   test-tool free-port              a loopback TCP port that was free a moment ago
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -298,6 +301,9 @@ static int cmd_mirror(int argc, char **argv)
  *   POST /json          the body, parsed (a JSON object)
  *   GET  /stream?path=F F as it grows, until F.done exists
  *   GET  /nothing       a handler that replies nothing (500)
+ *   GET  /status/{code} that status, body "status CODE"
+ *   GET  /redirect/{n}  302 to /redirect/{n-1}; /redirect/0 is 200 "arrived"
+ *   GET  /big/{at}      2 MiB of '.', with "needle" at byte offset at
  */
 struct th_stream {
     int fd;
@@ -376,14 +382,50 @@ static void th_nothing(struct http_request *r, void *ctx)
     (void)ctx;
 }
 
+static void th_status(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    char body[32];
+    long code = strtol(http_param(r, "code"), NULL, 10);
+    if (code < 100 || code > 599)
+        code = 400;
+    int n = snprintf(body, sizeof(body), "status %ld\n", code);
+    http_reply_text(r, (unsigned)code, "text/plain", body, (size_t)n);
+}
+
+static void th_redirect(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    char to[64];
+    long n = strtol(http_param(r, "n"), NULL, 10);
+    if (n <= 0) {
+        http_reply_text(r, 200, "text/plain", "arrived\n", 8);
+        return;
+    }
+    snprintf(to, sizeof(to), "/redirect/%ld", n - 1);
+    http_add_header(r, "Location", to);
+    http_reply_text(r, 302, "text/plain", "", 0);
+}
+
+static void th_big(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    size_t len = 2u << 20, at = strtoul(http_param(r, "at"), NULL, 10);
+    char *body = xmalloc(len);
+    memset(body, '.', len);
+    if (at + 6 <= len)
+        memcpy(body + at, "needle", 6);
+    http_reply_text(r, 200, "text/plain", body, len);
+    free(body);
+}
+
 static int cmd_http_serve(int argc, char **argv)
 {
     static const struct http_route routes[] = {
-        {"GET", "/echo/{a}/{b}", th_echo},
-        {"POST", "/json", th_json},
-        {"GET", "/stream", th_stream},
-        {"GET", "/nothing", th_nothing},
-        {NULL, NULL, NULL},
+        {"GET", "/echo/{a}/{b}", th_echo},    {"POST", "/json", th_json},
+        {"GET", "/stream", th_stream},        {"GET", "/nothing", th_nothing},
+        {"GET", "/status/{code}", th_status}, {"GET", "/redirect/{n}", th_redirect},
+        {"GET", "/big/{at}", th_big},         {NULL, NULL, NULL},
     };
     struct http_server *s;
     struct buf err = BUF_INIT, tmp = BUF_INIT;
@@ -649,6 +691,192 @@ out:
     return rc;
 }
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "deploy/check.h"
+
+/*
+ * test-tool check http URL [OPTIONS]
+ * test-tool check run COMMAND [OPTIONS]
+ * test-tool check prometheus QUERY --server URL [--min X] [--max X] [OPTIONS]
+ *
+ * Options: --expect 200,204  --contains TEXT  --timeout DURATION
+ *          --var NAME=VALUE (repeatable)  --dir DIR (run: where it runs)
+ *
+ * Prints what check_eval_in() gave, one field a line:
+ *     outcome: pass|fail|no data|error
+ *     value: 503            (only when there is one)
+ *     message: HTTP 503 from ...
+ *     children: none        (no child left unreaped, zombie or not)
+ * and, with --output FILE, the run check's output into FILE. Exit 0, or 2 on
+ * a usage error.
+ */
+static int cmd_check(int argc, char **argv)
+{
+    struct pl_check c = {0};
+    const char **vars = xcalloc((size_t)argc, sizeof(*vars));
+    const char *dir = NULL, *output = NULL;
+    size_t nvars = 0;
+    int rc = 2;
+
+    if (argc < 4)
+        goto usage;
+    if (!strcmp(argv[2], "http")) {
+        c.kind = PL_CHECK_HTTP;
+        c.timeout_ms = 10000;
+    } else if (!strcmp(argv[2], "run")) {
+        c.kind = PL_CHECK_RUN;
+        c.timeout_ms = 60000;
+    } else if (!strcmp(argv[2], "prometheus")) {
+        c.kind = PL_CHECK_PROMETHEUS;
+        c.timeout_ms = 10000;
+    } else {
+        goto usage;
+    }
+    c.subject = argv[3];
+    for (int i = 4; i < argc; i++) {
+        const char *opt = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (!arg)
+            goto usage;
+        i++;
+        if (!strcmp(opt, "--expect")) {
+            for (const char *p = arg; *p && c.nexpect < PL_MAX_EXPECT; p = *end ? end + 1 : end) {
+                c.expect[c.nexpect++] = (int)strtol(p, &end, 10);
+                if (end == p)
+                    goto usage;
+            }
+        } else if (!strcmp(opt, "--contains")) {
+            c.contains = (char *)arg;
+        } else if (!strcmp(opt, "--timeout")) {
+            struct buf err = BUF_INIT;
+            if (duration_parse(arg, &c.timeout_ms, &err)) {
+                fprintf(stderr, "--timeout: %s\n", err.data);
+                buf_release(&err);
+                goto usage;
+            }
+        } else if (!strcmp(opt, "--server")) {
+            c.server = (char *)arg;
+        } else if (!strcmp(opt, "--min") || !strcmp(opt, "--max")) {
+            double v = strtod(arg, &end);
+            if (*end || end == arg)
+                goto usage;
+            if (opt[3] == 'i') {
+                c.has_min = true;
+                c.min = v;
+            } else {
+                c.has_max = true;
+                c.max = v;
+            }
+        } else if (!strcmp(opt, "--var")) {
+            vars[nvars++] = arg;
+        } else if (!strcmp(opt, "--dir")) {
+            dir = arg;
+        } else if (!strcmp(opt, "--output")) {
+            output = arg;
+        } else {
+            goto usage;
+        }
+    }
+
+    struct check_result r;
+    check_eval_in(&c, vars, dir, &r);
+    printf("outcome: %s\n", check_outcome_name(r.outcome));
+    if (r.has_value)
+        printf("value: %.6g\n", r.value);
+    printf("message: %s\n", r.message.data);
+    int st;
+    pid_t w = waitpid(-1, &st, WNOHANG);
+    printf("children: %s\n", w < 0 && errno == ECHILD ? "none" : "left");
+    if (output) {
+        FILE *f = fopen(output, "w");
+        if (f) {
+            fwrite(r.output.data, 1, r.output.len, f);
+            fclose(f);
+        }
+    }
+    check_result_release(&r);
+    rc = 0;
+    goto out;
+usage:
+    fprintf(stderr, "usage: test-tool check http|run|prometheus SUBJECT [--expect LIST] "
+                    "[--contains TEXT] [--timeout D] [--server URL] [--min X] [--max X] "
+                    "[--var NAME=VALUE]... [--dir DIR] [--output FILE]\n");
+out:
+    free(vars);
+    return rc;
+}
+
+static int listen_loopback(uint16_t *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 64) ||
+        getsockname(fd, (struct sockaddr *)&a, &len)) {
+        perror("socket");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/*
+ * test-tool silent-listen PORTFILE: listens on 127.0.0.1 (an ephemeral port,
+ * written to PORTFILE), lets the kernel complete connections and never reads
+ * nor answers, until SIGTERM or SIGINT.
+ */
+static int cmd_silent_listen(int argc, char **argv)
+{
+    sigset_t set;
+    int sig;
+    uint16_t port;
+    if (argc != 3)
+        return 2;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    int fd = listen_loopback(&port);
+    if (fd < 0)
+        return 1;
+    struct buf tmp = BUF_INIT;
+    buf_addf(&tmp, "%s.tmp", argv[2]);
+    FILE *f = fopen(tmp.data, "w");
+    if (f)
+        fprintf(f, "%u\n", port);
+    if (!f || fclose(f) || rename(tmp.data, argv[2])) {
+        perror(argv[2]);
+        buf_release(&tmp);
+        close(fd);
+        return 1;
+    }
+    buf_release(&tmp);
+    sigwait(&set, &sig);
+    close(fd);
+    return 0;
+}
+
+/* test-tool free-port: prints a loopback port nobody listened on a moment ago. */
+static int cmd_free_port(int argc, char **argv)
+{
+    (void)argv;
+    uint16_t port;
+    if (argc != 2)
+        return 2;
+    int fd = listen_loopback(&port);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    printf("%u\n", port);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -683,6 +911,12 @@ int main(int argc, char **argv)
         return cmd_prov_sign(argc, argv);
     if (!strcmp(argv[1], "prov-open"))
         return cmd_prov_open(argc, argv);
+    if (!strcmp(argv[1], "check"))
+        return cmd_check(argc, argv);
+    if (!strcmp(argv[1], "silent-listen"))
+        return cmd_silent_listen(argc, argv);
+    if (!strcmp(argv[1], "free-port"))
+        return cmd_free_port(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -137,7 +137,7 @@ test_expect_success 'while the line is stopped nothing is promoted; a bad releas
 test_expect_success 'a failed deploy command in the first wave rolls back only that target' '
     : >state/journal &&
     release "5 fail-deploy-canary" &&
-    wait_deploy "[.deployments[] | select(.kind == \"rollback\" and .release == \"r3\")] | length == 1 and ([.deployments[] | select(.kind == \"rollback\")][0].state == \"succeeded\")" &&
+    wait_deploy "([.deployments[] | select(.kind == \"rollback\" and .release == \"r3\")] | length == 1) and ([.deployments[] | select(.kind == \"rollback\")][0].state == \"succeeded\")" &&
     api GET "/api/v1/repos/app/deployments?env=production" | jq -r "[.deployments[] | select(.release == \"r4\")][0].reason" >why &&
     grep "^deploy on target canary: exit 1" why &&
     grep "^rollback production" state/journal | cut -d" " -f3,4 >rb &&

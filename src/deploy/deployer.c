@@ -780,8 +780,7 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
         c->step.id = sid;
     int rec = sid ? store_step_set(d->cfg.st, &c->step, err)
                   : (store_step_insert(d->cfg.st, &c->step, err) < 0 ? -1 : 0);
-    if (rec ||
-        store_release_mark_deployed(d->cfg.st, pl->ri->rel.id, c->step.started_ms, err)) {
+    if (rec || store_release_mark_deployed(d->cfg.st, pl->ri->rel.id, c->step.started_ms, err)) {
         close(fd);
         free(script);
         free(c->step.target);
@@ -828,6 +827,11 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
         c->exit_status = 127;
         cmd_end(c);
         return 0;
+    }
+    c->step.pid = c->proc.pid;
+    if (store_step_set(d->cfg.st, &c->step, err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err->data);
+        buf_reset(err);
     }
     uv_timer_start(&c->timer, cmd_timeout,
                    (uint64_t)(env->timeout_ms > 0 ? env->timeout_ms : 1800000), 0);
@@ -1769,6 +1773,20 @@ void deployer_stop(struct deployer *d)
 
 /* ---- opening and closing ----------------------------------------------------------- */
 
+/*
+ * A command a previous process started may still run (it has its own
+ * session): stop its group before the wave runs again. The pid is only
+ * trusted while it still leads its own process group.
+ */
+static void stop_orphan(int64_t pid)
+{
+    if (pid <= 1 || pid > INT_MAX || getpgid((pid_t)pid) != (pid_t)pid)
+        return;
+    kill(-(pid_t)pid, SIGKILL);
+    for (int i = 0; i < 100 && kill(-(pid_t)pid, 0) == 0; i++)
+        usleep(10000); /* up to 1 s for the group to be gone */
+}
+
 /* Takes over an unfinished deployment after a restart. */
 static void resume(struct deployer *d, struct store_deployment *row)
 {
@@ -1779,6 +1797,7 @@ static void resume(struct deployer *d, struct store_deployment *row)
     if (store_step_list(d->cfg.st, row->id, &s, &n, &err) == 0)
         for (size_t i = 0; i < n; i++)
             if (!strcmp(s[i].state, "running")) {
+                stop_orphan(s[i].pid);
                 free(s[i].state);
                 s[i].state = xstrdup("interrupted");
                 free(s[i].reason);

@@ -239,6 +239,7 @@ static void step_row(sqlite3_stmt *s, void *p)
     d->log_path = text(s, 9);
     d->started_ms = sqlite3_column_int64(s, 10);
     d->finished_ms = sqlite3_column_int64(s, 11);
+    d->pid = sqlite3_column_int64(s, 12);
 }
 
 int64_t store_step_insert(struct store *st, struct store_deploy_step *d, struct buf *err)
@@ -257,8 +258,8 @@ int store_step_set(struct store *st, const struct store_deploy_step *d, struct b
 {
     return exec(st, err, "cannot update a deployment step",
                 "UPDATE deploy_steps SET state = ?, exit_code = ?, reason = ?, log_path = ?,"
-                " started_ms = ?, finished_ms = ? WHERE id = ?",
-                "tittiii", d->state, (int64_t)d->exit_code, d->reason, d->log_path,
+                " pid = ?, started_ms = ?, finished_ms = ? WHERE id = ?",
+                "tittiiii", d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->pid,
                 d->started_ms, d->finished_ms, d->id);
 }
 
@@ -268,7 +269,8 @@ int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy
     sqlite3_stmt *s = prep(st, err,
                            "SELECT id, deployment_id, target, wave, release_id,"
                            " coalesce(prev_release_id, 0), state, exit_code, reason, log_path,"
-                           " started_ms, finished_ms FROM deploy_steps WHERE deployment_id = ?"
+                           " started_ms, finished_ms, pid FROM deploy_steps"
+                           " WHERE deployment_id = ?"
                            " ORDER BY id",
                            "i", deployment_id);
     if (!s)

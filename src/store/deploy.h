@@ -55,6 +55,7 @@ struct store_deploy_step {
     int exit_code;
     char *reason;
     char *log_path;
+    int64_t pid; /* the command's process group while it runs (a restart stops what is left) */
     int64_t started_ms, finished_ms;
 };
 

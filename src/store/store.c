@@ -198,6 +198,7 @@ static const char *const store_migrations[] = {
     "  exit_code INTEGER NOT NULL DEFAULT -1,"
     "  reason TEXT NOT NULL DEFAULT '',"
     "  log_path TEXT NOT NULL DEFAULT '',"
+    "  pid INTEGER NOT NULL DEFAULT 0,"
     "  started_ms INTEGER NOT NULL DEFAULT 0,"
     "  finished_ms INTEGER NOT NULL DEFAULT 0"
     ");"

@@ -1,0 +1,211 @@
+#!/bin/sh
+test_description='deployments: approvals, supersession, the environment lock, monitor, windows, kill -9, no data'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIRECTORY/run-lib.sh"
+. "$TEST_DIRECTORY/serve-lib.sh"
+
+fw() {
+    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
+}
+
+deps() {
+    api GET "/api/v1/repos/app/deployments?limit=200"
+}
+
+# wait_deploy FILTER [TENTHS]: waits until the jq FILTER over the deployments is true.
+wait_deploy() {
+    _n=0
+    while [ "$(deps | jq -r "$1")" != true ]; do
+        sleep 0.1
+        _n=$((_n + 1))
+        if [ $_n -ge "${2:-150}" ]; then
+            echo "timed out waiting for: $1" >&2
+            deps | jq -c '.deployments[] | [.id, .env, .release, .kind, .state, .reason]' >&2
+            return 1
+        fi
+    done
+}
+
+# pipeline FILE-BODY: the deploy section below the common part.
+pipeline() {
+    {
+        cat <<-EOT
+	env:
+	  STATE: $TRASH/state
+	jobs:
+	  build: { run: "cp VERSION app", artifacts: [app] }
+	release: { from: build }
+	EOT
+        cat
+    } >src/.flywheel.yml
+}
+
+# release TEXT: commits VERSION (and the pipeline) in src, pushes, waits for the release.
+release() {
+    (cd src && printf '%s\n' "$1" >VERSION && git add -A && git commit -qm "version $1") &&
+    _want=$(($(api GET /api/v1/repos/app/releases | jq '.releases | length') + 1)) &&
+    api POST /api/v1/repos/app/notify >/dev/null &&
+    _n=0 && while [ "$(api GET /api/v1/repos/app/releases | jq '.releases | length')" != "$_want" ]; do
+        sleep 0.1; _n=$((_n + 1)); [ $_n -lt 150 ] || return 1
+    done &&
+    api GET /api/v1/repos/app/releases | jq -r '.releases[0].version' >"$TRASH/last"
+}
+
+last() {
+    cat "$TRASH/last"
+}
+
+on() {
+    cat "state/$1/$2" 2>/dev/null || echo none
+}
+
+test_expect_success 'setup: a deploy script that notices overlapping deployments' '
+    new_repo src &&
+    cat >src/deploy.sh <<-\EOT &&
+	#!/bin/sh
+	set -e
+	mkdir -p "$STATE/$FLYWHEEL_ENV"
+	if ! mkdir "$STATE/lock-$FLYWHEEL_ENV-$FLYWHEEL_TARGET" 2>/dev/null; then
+	    echo "OVERLAP $FLYWHEEL_ENV $FLYWHEEL_TARGET" >>"$STATE/journal"
+	fi
+	echo "$FLYWHEEL_DEPLOY_KIND $FLYWHEEL_ENV $FLYWHEEL_TARGET $FLYWHEEL_RELEASE" >>"$STATE/journal"
+	case $(cat "$FLYWHEEL_ARTIFACTS/app") in *slow*) sleep 1 ;; esac
+	cp "$FLYWHEEL_ARTIFACTS/app" "$STATE/$FLYWHEEL_ENV/$FLYWHEEL_TARGET"
+	rmdir "$STATE/lock-$FLYWHEEL_ENV-$FLYWHEEL_TARGET"
+	EOT
+    chmod +x src/deploy.sh &&
+    pipeline <<-\EOT &&
+	deploy:
+	  - env: staging
+	    run: ./deploy.sh
+	    approval: true
+	EOT
+    echo 0 >src/VERSION &&
+    commit_all src pipeline &&
+    mkdir state &&
+    start_server data --slots 2 &&
+    api POST /api/v1/repos "{\"name\": \"app\", \"url\": \"$TRASH/src\"}" >/dev/null &&
+    i=0 && while [ ! -d data/git/app.git ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done &&
+    sleep 0.3
+'
+
+test_expect_success 'approval: a deployment waits for a person; approve lets it go' '
+    release 1 &&
+    wait_deploy "[.deployments[] | select(.release == \"$(last)\")][0].state == \"approval\"" &&
+    test "$(on staging staging)" = none &&
+    id=$(deps | jq -r ".deployments[0].id") &&
+    fw approve $id --reason "looks fine" &&
+    wait_deploy "[.deployments[] | select(.release == \"$(last)\")][0].state == \"succeeded\"" &&
+    api GET /api/v1/deployments/$id | jq -r ".approved_by + \" \" + .approval_note" >who &&
+    test "$(cat who)" = "${USER:-cli} looks fine" &&
+    test "$(on staging staging)" = 1
+'
+
+test_expect_success 'approval: reject ends it without touching a target; nothing to approve then' '
+    release 2 &&
+    wait_deploy "[.deployments[] | select(.release == \"$(last)\")][0].state == \"approval\"" &&
+    id=$(deps | jq -r ".deployments[0].id") &&
+    test_expect_code 2 fw reject $id 2>err &&
+    fw reject $id --reason "not today" &&
+    wait_deploy "[.deployments[] | select(.release == \"$(last)\")][0].state == \"rejected\"" &&
+    test "$(on staging staging)" = 1 &&
+    test_expect_code 1 fw approve $id 2>err &&
+    grep "is rejected: nothing to approve" err &&
+    api GET /api/v1/repos/app/line | jq -r .stopped >stopped && test "$(cat stopped)" = false
+'
+
+test_expect_success 'supersession: while one deploys, only the newest waiting release goes next' '
+    pipeline <<-\EOT &&
+	deploy:
+	  - env: staging
+	    run: ./deploy.sh
+	EOT
+    release "3 slow" && r3=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r3\")][0].state == \"deploying\"" &&
+    release 4 && r4=$(last) &&
+    release 5 && r5=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r5\")][0].state == \"succeeded\"" &&
+    deps | jq -r "[.deployments[] | select(.release == \"$r4\")][0].state" >s4 &&
+    test "$(cat s4)" = superseded &&
+    test "$(on staging staging)" = 5
+'
+
+test_expect_success 'the environment lock: concurrent promotions never overlap' '
+    : >state/journal &&
+    release "6 slow" && r6=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r6\")][0].state == \"succeeded\"" &&
+    for v in r4 r5 r6 r5 r4; do fw deploy app $v staging >/dev/null & done &&
+    wait &&
+    wait_deploy "[.deployments[] | select(.state == \"queued\" or .state == \"deploying\")] | length == 0" 300 &&
+    ! grep OVERLAP state/journal &&
+    deps | jq -r "[.deployments[] | select(.actor != \"flywheel\") | .state] | sort | unique | join(\" \")" >states &&
+    grep succeeded states
+'
+
+test_expect_success 'monitor: a check failing after the last wave still rolls back' '
+    pipeline <<-\EOT &&
+	deploy:
+	  - env: production
+	    targets: { a: {}, b: {} }
+	    waves: [a, b]
+	    run: ./deploy.sh
+	    verify:
+	      bake: 200ms
+	      monitor: 3s
+	      interval: 100ms
+	      checks:
+	        - run: "! test -e $STATE/break-$FLYWHEEL_TARGET"
+	EOT
+    release 7 && r7=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r7\")][0].state == \"succeeded\"" 300 &&
+    release 8 && r8=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r8\")][0].state == \"monitoring\"" &&
+    touch state/break-b &&
+    wait_deploy "[.deployments[] | select(.kind == \"rollback\")][0].state == \"succeeded\"" &&
+    deps | jq -r "[.deployments[] | select(.release == \"$r8\")][0].reason" >why &&
+    grep "failed on b during monitor" why &&
+    test "$(on production a)" = 7 && test "$(on production b)" = 7 &&
+    rm state/break-b &&
+    fw line resume app --reason "flaky check fixed"
+'
+
+test_expect_success 'kill -9 in the middle of a wave: the wave runs again and the deployment ends' '
+    : >state/journal &&
+    release "9 slow" && r9=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r9\")][0].state == \"deploying\"" &&
+    sleep 0.3 &&
+    stop_server KILL &&
+    rm -rf state/lock-* &&
+    start_server data --slots 2 &&
+    wait_deploy "[.deployments[] | select(.release == \"$r9\")][0].state == \"succeeded\"" 300 &&
+    test "$(on production a)" = "9 slow" && test "$(on production b)" = "9 slow" &&
+    id=$(deps | jq -r "[.deployments[] | select(.release == \"$r9\")][0].id") &&
+    api GET /api/v1/deployments/$id | jq -r "[.steps[] | select(.target == \"a\") | .state] | join(\" \")" >steps &&
+    test "$(cat steps)" = "interrupted passed" &&
+    test "$(grep -c "deploy production a $r9" state/journal)" = 2
+'
+
+test_expect_success 'a window: closed now, the deployment waits; with the clock at an open time it goes' '
+    pipeline <<-\EOT &&
+	deploy:
+	  - env: production
+	    targets: { a: {}, b: {} }
+	    run: ./deploy.sh
+	    window: "Mon 00:00-00:02 UTC"
+	EOT
+    now=$(date -u +%s) &&
+    open=$(date -u -d "next monday 00:00:30" +%s) &&
+    release 10 && r10=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r10\")][0].reason | startswith(\"waiting for the deployment window\")" &&
+    test "$(on production a)" = "9 slow" &&
+    stop_server TERM &&
+    start_server data --slots 2 --clock-offset $((open - now)) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r10\")][0].state == \"succeeded\"" &&
+    test "$(on production a)" = 10
+'
+
+test_expect_success 'stop the server' '
+    stop_server TERM
+'
+
+test_done

@@ -94,11 +94,21 @@ static void rule_year(const struct tz *z, int64_t y, int64_t *start, int64_t *en
     *end = rule_day(&z->end, y) * 86400 + z->end.time - z->dst_off;
 }
 
+/* The footer's rule is applied within about +-34,000 years; the arithmetic
+ * stays far from overflow, and instants beyond take the year at the edge. */
+#define RULE_LIMIT ((int64_t)1 << 40)
+
+static int64_t rule_year_of(const struct tz *z, int64_t t)
+{
+    t = t < -RULE_LIMIT ? -RULE_LIMIT : t > RULE_LIMIT ? RULE_LIMIT : t;
+    return year_of_days(floor_div(t + z->std_off, 86400));
+}
+
 static int32_t footer_offset(const struct tz *z, int64_t t)
 {
     if (!z->has_dst)
         return z->std_off;
-    int64_t y = year_of_days(floor_div(t + z->std_off, 86400));
+    int64_t y = rule_year_of(z, t);
     int64_t s, e;
     rule_year(z, y, &s, &e);
     bool dst = s < e ? (t >= s && t < e) : !(t >= e && t < s);
@@ -138,8 +148,10 @@ int64_t tz_next_change(const struct tz *z, int64_t t)
         return INT64_MAX;
     if (z->ntrans && t < z->trans[z->ntrans - 1])
         t = z->trans[z->ntrans - 1];
+    if (t >= RULE_LIMIT)
+        return INT64_MAX;
     /* The rule's changes in the years around t; one of them comes next. */
-    int64_t y = year_of_days(floor_div(t + z->std_off, 86400));
+    int64_t y = rule_year_of(z, t);
     int64_t best = INT64_MAX;
     for (int64_t k = y - 1; k <= y + 1; k++) {
         int64_t c[2];

@@ -109,6 +109,12 @@ static void test_footer_rule(void **state)
     expect_change(z, PARIS_AUTUMN_2100, 2 * H, 1 * H);
     assert_int_equal(tz_next_change(z, JAN_15_2100), PARIS_SPRING_2100);
     assert_int_equal(tz_next_change(z, PARIS_SPRING_2100), PARIS_AUTUMN_2100);
+    /* The ends of time: no overflow, an offset of the zone, no change after the end. */
+    for (int64_t t = INT64_MAX; t > INT64_MAX - 3; t--)
+        assert_true(tz_offset(z, t) == H || tz_offset(z, t) == 2 * H);
+    assert_int_equal(tz_next_change(z, INT64_MAX - 1), INT64_MAX);
+    assert_true(tz_next_change(z, INT64_MIN) > INT64_MIN);
+    assert_int_equal(tz_offset(z, INT64_MIN), 561);
     /* A zone without DST any more: its last offset for ever. */
     const struct tz *tokyo = get("Asia/Tokyo");
     assert_int_equal(tz_offset(tokyo, JUL_01_2100), 9 * H);
@@ -299,6 +305,19 @@ static void test_footer_forms(void **state)
                   2 * H);
     expect_footer("XST-1XDT,59/0,300/0", 1709161200LL /* 2024-02-29 00:00 +1 */, H, 2 * H);
     expect_footer("XST-1XDT,J60/0,J300/0", 1709247600LL /* 2024-03-01 00:00 +1 */, H, 2 * H);
+    /* Far from now, where only the rule says anything. */
+    const struct ttype utc[] = {{0, 0}};
+    struct buf b = BUF_INIT;
+    block(&b, '2', 4, 0, NULL, NULL, 1, utc);
+    block(&b, '2', 8, 0, NULL, NULL, 1, utc);
+    buf_adds(&b, "\nCET-1CEST,M3.5.0,M10.5.0/3\n");
+    struct tz *z = parse_ok(&b);
+    assert_true(tz_offset(z, INT64_MIN) == H || tz_offset(z, INT64_MIN) == 2 * H);
+    assert_true(tz_offset(z, INT64_MAX) == H || tz_offset(z, INT64_MAX) == 2 * H);
+    assert_true(tz_next_change(z, INT64_MIN) > INT64_MIN);
+    assert_int_equal(tz_next_change(z, INT64_MAX - 1), INT64_MAX);
+    tz_free(z);
+    buf_release(&b);
     /* No DST: one offset. */
     expect_footer("<+0530>-5:30", 0, 5 * H + 1800, 5 * H + 1800);
 }

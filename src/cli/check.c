@@ -86,7 +86,7 @@ int cmd_check(int argc, char **argv)
         diag_add(&d, DIAG_ERROR, (struct pos){0, 0, 0},
                  "the file is larger than the limit of %zu bytes", lim.max_bytes);
     } else {
-        p = pipeline_parse(shown, src.data, src.len, &lim, strict ? PL_STRICT : 0, &d);
+        p = pipeline_parse(shown, src.data, src.len, &lim, PL_ZONES | (strict ? PL_STRICT : 0), &d);
     }
     diag_render(&d, shown, src.data, src.len, cli_color(2), &out);
     fputs(out.data, stderr);

@@ -25,6 +25,7 @@
 #include "core/dag.h"
 #include "core/duration.h"
 #include "core/glob.h"
+#include "core/tz.h"
 #include "core/ytree.h"
 #include "util/strmap.h"
 #include "util/xalloc.h"
@@ -1884,6 +1885,12 @@ static const char *const check_keys_any[] = {
 static const char *const no_data_words[] = {"fail", "pass", "inconclusive", NULL};
 static const char *const window_keys[] = {"allow", "deny", "timezone", NULL};
 
+/* Under PL_ZONES, whether the zone tz (of a good shape) cannot be loaded; "" is none. */
+static bool zone_missing(struct ctx *c, const char *tz, struct buf *err)
+{
+    return (c->flags & PL_ZONES) && tz[0] && !tz_get(tz, err);
+}
+
 static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *where, const char *key,
                                 struct window_range **out, size_t *nout)
 {
@@ -1892,7 +1899,8 @@ static void parse_window_ranges(struct ctx *c, struct ynode *n, const char *wher
         *out = xcalloc(items.n + 1, sizeof(**out));
         for (size_t i = 0; i < items.n; i++) {
             struct buf err = BUF_INIT;
-            if (window_range_parse(items.v[i].s, &(*out)[*nout], &err))
+            if (window_range_parse(items.v[i].s, &(*out)[*nout], &err) ||
+                zone_missing(c, (*out)[*nout].tz, &err))
                 error_at(c, items.v[i].pos, "%s: '%s': %s", where, key, err.data);
             else
                 (*nout)++;
@@ -1924,7 +1932,7 @@ static void parse_window(struct ctx *c, struct pl_environment *env, struct ynode
     if ((v = lookup(&e, "timezone")) &&
         get_string(c, v, where, "window.timezone", &w->timezone) == 0) {
         struct buf err = BUF_INIT;
-        if (window_tz_check(w->timezone, &err))
+        if (window_tz_check(w->timezone, &err) || zone_missing(c, w->timezone, &err))
             error_at(c, v->pos, "%s: 'window.timezone': %s", where, err.data);
         buf_release(&err);
     }

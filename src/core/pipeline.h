@@ -207,6 +207,14 @@ enum pl_flags {
      * nothing needs by nature, are not "unused".
      */
     PL_STRICT = 1 << 0,
+    /*
+     * The time zones named by deployment windows must exist: they are
+     * looked up with tz_get(), which reads the system's zone files. The one
+     * exception to pipeline_parse() reading nothing but src; for `flywheel
+     * check`. Without it only their shape is checked, and a zone missing on
+     * the server is reported when the window is evaluated.
+     */
+    PL_ZONES = 1 << 1,
 };
 
 /*

@@ -6,7 +6,7 @@
  * an optional time zone (UTC, +HH:MM, or an IANA name such as Europe/Paris).
  * Words are separated by blanks, so ranges and lists are written without
  * them ("Mon-Fri", not "Mon - Fri", which is refused with that advice).
- * Parsing only; evaluation lives with the deployment controller.
+ * Parsing only; core/window_eval.h says whether a window is open.
  */
 #ifndef FLYWHEEL_CORE_WINDOW_H
 #define FLYWHEEL_CORE_WINDOW_H

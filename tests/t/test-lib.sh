@@ -38,7 +38,7 @@ LC_ALL=C
 NO_COLOR=1
 TZ=UTC
 export LC_ALL NO_COLOR TZ
-unset FLYWHEEL_DATA FLYWHEEL_SERVER CDPATH
+unset FLYWHEEL_DATA FLYWHEEL_SERVER CDPATH TZDIR
 
 : "${ASAN_OPTIONS:=abort_on_error=1:detect_leaks=1}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1:abort_on_error=1}"

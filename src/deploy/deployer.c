@@ -28,6 +28,7 @@
 
 enum phase {
     PH_IDLE,      /* loaded, nothing running */
+    PH_PRECHECK,  /* queued: are the environment's checks passing right now? */
     PH_APPROVAL,  /* waiting for a person */
     PH_PREPARE,   /* checkout and files, on the thread pool */
     PH_DEPLOYING, /* a wave's commands */
@@ -141,6 +142,9 @@ static void on_tick(uv_timer_t *t);
 static void on_deadline(uv_timer_t *t);
 static void rollback_after(struct dep *a);
 static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_ms);
+static void precheck_done(struct dep *a);
+static void go_ahead(struct dep *a);
+static void arm_rekick(struct deployer *d, int64_t at_ms);
 
 static int64_t now_ms(struct deployer *d)
 {
@@ -899,8 +903,19 @@ static void probe_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
     a->d->running--;
-    if (pr->gen == a->gen && !a->retired && !a->d->stopping &&
-        (a->phase == PH_BAKING || a->phase == PH_MONITOR)) {
+    if (pr->gen == a->gen && !a->retired && !a->d->stopping && a->phase == PH_PRECHECK) {
+        a->slot_busy[pr->slot] = false;
+        verify_feed(&a->ver[pr->slot], pr->res.outcome);
+        if (pr->res.outcome == CHECK_FAIL && !a->fail_reason.len)
+            buf_addf(&a->fail_reason, "blocked: check '%s' is failing on %s now: %s",
+                     pr->check->name, a->plan[a->slot_plan[pr->slot]].target, pr->res.message.data);
+        bool busy = false;
+        for (size_t k = 0; k < a->nslots; k++)
+            busy |= a->slot_busy[k];
+        if (!busy)
+            precheck_done(a);
+    } else if (pr->gen == a->gen && !a->retired && !a->d->stopping &&
+               (a->phase == PH_BAKING || a->phase == PH_MONITOR)) {
         size_t s = pr->slot;
         const struct plan *pl = &a->plan[a->slot_plan[s]];
         a->slot_busy[s] = false;
@@ -956,6 +971,9 @@ static void schedule_probes(struct dep *a)
                 next = a->slot_next_ms[s];
             continue;
         }
+        if (a->phase == PH_PRECHECK &&
+            a->ver[s].measurements + a->ver[s].errors + a->ver[s].no_data > 0)
+            continue; /* one answer each is enough */
         struct plan *pl = &a->plan[a->slot_plan[s]];
         struct probe *pr = xcalloc(1, sizeof(*pr));
         pr->a = a;
@@ -963,7 +981,8 @@ static void schedule_probes(struct dep *a)
         pr->gen = a->gen;
         pr->check = c;
         pr->vars = plan_vars(a, pl, true);
-        pr->dir = xstrdup(pl->ri->src_dir);
+        /* before a deployment nothing is checked out: a precheck runs in the data directory */
+        pr->dir = xstrdup(a->phase == PH_PRECHECK ? a->d->cfg.data_dir : pl->ri->src_dir);
         pr->work.data = pr;
         a->slot_busy[s] = true;
         a->slot_next_ms[s] = now + check_interval(a, c);
@@ -973,7 +992,7 @@ static void schedule_probes(struct dep *a)
         a->d->running++;
         uv_queue_work(a->d->cfg.loop, &pr->work, probe_work, probe_done);
     }
-    if (next != INT64_MAX) {
+    if (next != INT64_MAX && a->phase != PH_PRECHECK) {
         uv_timer_stop(&a->tick);
         uv_timer_start(&a->tick, on_tick, (uint64_t)(next - now), 0);
     }
@@ -1041,7 +1060,17 @@ static void finish_period(struct dep *a)
         succeed(a);
 }
 
-/* Starts a bake (targets of waves 0..upto) or the monitoring period (every wave). */
+/* Does slot planning include plan entry i? Waves up to upto; a precheck: targets running
+ * something already. */
+static bool in_period(const struct dep *a, enum phase ph, size_t i, int upto)
+{
+    if (ph == PH_PRECHECK)
+        return a->plan[i].prev_release_id != 0;
+    return a->plan[i].wave <= upto;
+}
+
+/* Starts a bake (targets of waves 0..upto), the monitoring period (every wave), or a
+ * precheck (one measurement of each check on each target that runs something). */
 static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_ms)
 {
     const struct pl_environment *env = a->env;
@@ -1049,7 +1078,7 @@ static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_
     a->period_over = false;
     for (size_t c = 0; c < env->nchecks; c++)
         for (size_t i = 0; i < a->nplan; i++)
-            if (a->plan[i].wave <= upto)
+            if (in_period(a, ph, i, upto))
                 a->nslots++;
     a->ver = xcalloc(a->nslots + 1, sizeof(*a->ver));
     a->slot_check = xcalloc(a->nslots + 1, sizeof(size_t));
@@ -1061,7 +1090,7 @@ static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_
         const struct pl_check *ck = &env->checks[c];
         int64_t iv = check_interval(a, ck);
         for (size_t i = 0; i < a->nplan; i++) {
-            if (a->plan[i].wave > upto)
+            if (!in_period(a, ph, i, upto))
                 continue;
             struct verify_policy pol;
             verify_policy_default(&pol);
@@ -1090,7 +1119,8 @@ static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_
     }
     a->hard_end_ms = now_ms(a->d) + (period_ms > 0 ? period_ms : 0) + extra;
     uv_timer_stop(&a->timer);
-    uv_timer_start(&a->timer, period_end, (uint64_t)(period_ms > 0 ? period_ms : 0), 0);
+    if (ph != PH_PRECHECK)
+        uv_timer_start(&a->timer, period_end, (uint64_t)(period_ms > 0 ? period_ms : 0), 0);
     schedule_probes(a);
 }
 
@@ -1423,6 +1453,40 @@ static void begin(struct dep *a)
     prepare(a);
 }
 
+/* Its turn, the line, the window and the environment's health allow it: approval, or go. */
+static void go_ahead(struct dep *a)
+{
+    if (a->env->approval) {
+        if (set_state(a, DEPLOY_APPROVAL, "waiting for approval")) {
+            retire(a);
+            return;
+        }
+        a->phase = PH_APPROVAL;
+        if (a->env->approval_timeout_ms > 0)
+            uv_timer_start(&a->timer, on_deadline, (uint64_t)a->env->approval_timeout_ms, 0);
+        return;
+    }
+    begin(a);
+}
+
+static void precheck_done(struct dep *a)
+{
+    slots_free(a);
+    if (!a->fail_reason.len) {
+        a->phase = PH_IDLE;
+        a->gen++;
+        go_ahead(a);
+        return;
+    }
+    /* stays queued; looks again after an interval */
+    if (strcmp(a->row.reason, a->fail_reason.data))
+        set_state(a, DEPLOY_QUEUED, "%s", a->fail_reason.data);
+    struct deployer *d = a->d;
+    int64_t again = now_ms(d) + (a->env->interval_ms > 0 ? a->env->interval_ms : 10000);
+    retire(a);
+    arm_rekick(d, again);
+}
+
 /*
  * The environment may take its next deployment: the newest queued one goes
  * (older queued ones are superseded) when the line runs, its release is
@@ -1495,18 +1559,16 @@ static void kick(struct deployer *d, int64_t repo_id, const char *env)
         retire(a);
         goto out;
     }
-    if (a->env->approval) {
-        if (set_state(a, DEPLOY_APPROVAL, "waiting for approval")) {
-            retire(a);
-            goto out;
-        }
-        a->phase = PH_APPROVAL;
-        if (a->env->approval_timeout_ms > 0) {
-            uv_timer_start(&a->timer, on_deadline, (uint64_t)a->env->approval_timeout_ms, 0);
-        }
+    bool running = false;
+    for (size_t i = 0; i < a->nplan; i++)
+        running |= a->plan[i].prev_release_id != 0;
+    if (a->env->nchecks && running) {
+        /* the blocker: no deployment into an environment whose checks fail right now */
+        buf_reset(&a->fail_reason);
+        start_period(a, PH_PRECHECK, 0, 0);
         goto out;
     }
-    begin(a);
+    go_ahead(a);
 out:
     store_deployments_release(v, n);
     buf_release(&err);

@@ -169,6 +169,18 @@ test_expect_success 'monitor: a check failing after the last wave still rolls ba
     fw line resume app --reason "flaky check fixed"
 '
 
+test_expect_success 'the blocker: no deployment starts while a check fails on a target now' '
+    touch state/break-a &&
+    release "8 after" && r=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r\")][0].reason | startswith(\"blocked: check\")" &&
+    deps | jq -r "[.deployments[] | select(.release == \"$r\")][0] | .state + \": \" + .reason" >why &&
+    grep "^queued: blocked: check .* is failing on a now" why &&
+    test "$(on production a)" = 7 &&
+    rm state/break-a &&
+    wait_deploy "[.deployments[] | select(.release == \"$r\")][0].state == \"succeeded\"" 300 &&
+    test "$(on production a)" = "8 after"
+'
+
 test_expect_success 'kill -9 in the middle of a wave: the wave runs again and the deployment ends' '
     : >state/journal &&
     release "9 slow" && r9=$(last) &&

@@ -11,7 +11,8 @@
  * setenv("TZ"), tzset() and localtime() change or read state shared by the
  * whole process, so nothing here calls them. A zone is loaded once from
  * TZDIR (the environment variable, read when the zone is loaded) or else
- * /usr/share/zoneinfo: versions 1 to 4 of the TZif format (RFC 8536), the
+ * /usr/share/zoneinfo: the TZif format (RFC 8536, versions 1 to 4; later
+ * digits are read as version 4 is, as the format promises), the
  * 64-bit data of version 2 and later when there is one, and the POSIX TZ
  * string of the footer for instants after the last transition in the file
  * ("CET-1CEST,M3.5.0,M10.5.0/3"; the Mm.w.d, Jn and n rule forms). Leap
@@ -42,8 +43,9 @@ struct tz;
  * Loads zone name into *out (to be freed with tz_free()). Names with "..",
  * a leading '/', or characters outside [A-Za-z0-9/_+-] are refused without
  * touching the file system. Returns 0; or -1 with *out = NULL and a reason
- * appended to err ("unknown time zone 'Mars/Olympus'", "... is not a time
- * zone file", ...).
+ * appended to err ("unknown time zone 'Mars/Olympus' (not found in
+ * /usr/share/zoneinfo)", "time zone 'X': not a valid time zone file
+ * (truncated)", ...).
  */
 int tz_load(struct tz **out, const char *name, struct buf *err) __attribute__((warn_unused_result));
 

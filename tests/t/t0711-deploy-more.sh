@@ -69,7 +69,7 @@ test_expect_success 'setup: a deploy script that notices overlapping deployments
 	    echo "OVERLAP $FLYWHEEL_ENV $FLYWHEEL_TARGET" >>"$STATE/journal"
 	fi
 	echo "$FLYWHEEL_DEPLOY_KIND $FLYWHEEL_ENV $FLYWHEEL_TARGET $FLYWHEEL_RELEASE" >>"$STATE/journal"
-	case $(cat "$FLYWHEEL_ARTIFACTS/app") in *slow*) sleep 1 ;; esac
+	case $(cat "$FLYWHEEL_ARTIFACTS/app") in *slower*) sleep 4 ;; *slow*) sleep 1 ;; esac
 	cp "$FLYWHEEL_ARTIFACTS/app" "$STATE/$FLYWHEEL_ENV/$FLYWHEEL_TARGET"
 	rmdir "$STATE/lock-$FLYWHEEL_ENV-$FLYWHEEL_TARGET"
 	EOT
@@ -120,7 +120,7 @@ test_expect_success 'supersession: while one deploys, only the newest waiting re
 	  - env: staging
 	    run: ./deploy.sh
 	EOT
-    release "3 slow" && r3=$(last) &&
+    release "3 slower" && r3=$(last) &&
     wait_deploy "[.deployments[] | select(.release == \"$r3\")][0].state == \"deploying\"" &&
     release 4 && r4=$(last) &&
     release 5 && r5=$(last) &&

@@ -129,6 +129,15 @@ test_expect_success 'many sequential requests, on one connection and on many' '
     test "$(code svc /health)" = 200
 '
 
+test_expect_success 'the version: VERSION next to the binary, else the one compiled in' '
+    mkdir -p alone/bin && cp good/bin/service alone/bin/ &&
+    start alone alone && test "$(code alone /version)" = 200 &&
+    test "$(cat body)" = 1.0.0 && stop alone &&
+    printf "9.9.9-\"x\\\\y\n" >alone/bin/VERSION &&
+    start alone alone && code alone /version && test "$(cat body)" = 9.9.9-xy &&
+    test "$(metric alone "service_build_info{version=\"9.9.9-xy\"}")" = 1 && stop alone
+'
+
 test_expect_success 'HEAD has no body; other methods and bad requests are refused' '
     curl -s -I "$(cat svc.url)/health" >head && grep "^HTTP/1.1 200" head &&
     grep "^Content-Length: 16" head &&

@@ -24,11 +24,12 @@
 # process that failed is left running, so that the target's state is what
 # it is, and the next deployment (a rollback) replaces it.
 #
-# The service must outlive this command, so it is started detached, in a
-# session of its own (setsid) with no terminal and its output in a file.
-# flywheel's job leader stops every process a *job* leaves behind; a deploy
-# command that starts a service must detach it like this, and must not rely
-# on being a job.
+# The service must outlive this command, so it is started detached: in a
+# session and process group of its own (setsid), with no terminal, its
+# output in a file. A deploy command that starts a service must detach it
+# like this. flywheel's job leader stops every process a *job* leaves
+# behind, detached or not (it is their subreaper); a deploy command is not a
+# job, and only its own process group is stopped when it ends or times out.
 set -eu
 
 : "${FLYWHEEL_ENV:?FLYWHEEL_ENV is not set}"

@@ -250,7 +250,9 @@ test_expect_success 'deploy.sh says which variable is missing' '
         "$SVC/deploy/deploy.sh" 2>err &&
     grep "FLYWHEEL_ENV is not set" err &&
     test_must_fail deploy x y r1 "$TRASH/nothing" 1 2>err &&
-    grep "no service binary in $TRASH/nothing" err
+    grep "no service binary in $TRASH/nothing" err &&
+    test_must_fail deploy x y .. "$TRASH/good" 1 2>err &&
+    grep "cannot name a directory" err
 '
 
 test_expect_success 'stop-all.sh stops every target and leaves no process' '

@@ -38,6 +38,15 @@ set -eu
 : "${FLYWHEEL_ARTIFACTS:?FLYWHEEL_ARTIFACTS is not set}"
 : "${PORT:?PORT is not set (a variable of the target in .flywheel.yml)}"
 
+for name in "$FLYWHEEL_ENV" "$FLYWHEEL_TARGET" "$FLYWHEEL_RELEASE"; do
+    case $name in
+    */* | . | ..)
+        echo "deploy.sh: '$name' cannot name a directory" >&2
+        exit 1
+        ;;
+    esac
+done
+
 root=${FLYWHEEL_DEPLOY_ROOT:-${DEPLOY_ROOT:-$HOME/.flywheel-demo}}
 target=$root/$FLYWHEEL_ENV/$FLYWHEEL_TARGET
 release=$target/$FLYWHEEL_RELEASE

@@ -78,6 +78,13 @@ test_expect_success 'the plain compiler command builds it too' '
     cc -O2 -o plain "$SVC/src/service.c" && test -x plain
 '
 
+test_expect_success 'its unit and e2e tests pass with ASan and UBSan' '
+    build asan SERVICE_VERSION=1.0.0 \
+        CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Werror" &&
+    make -s -C asan check >out 2>&1 && grep "all passed" out &&
+    make -s -C asan e2e >out 2>&1 && grep "all passed" out
+'
+
 test_expect_success 'the example pipeline passes flywheel check' '
     flywheel check "$SVC/.flywheel.yml" >out &&
     grep "ok: 4 jobs, 2 environments" out
@@ -142,6 +149,9 @@ test_expect_success 'HEAD has no body; other methods and bad requests are refuse
     curl -s -I "$(cat svc.url)/health" >head && grep "^HTTP/1.1 200" head &&
     grep "^Content-Length: 16" head &&
     test "$(curl -s -o /dev/null -w "%{http_code}" -X DELETE "$(cat svc.url)/")" = 405 &&
+    test "$(curl -s -o /dev/null -w "%{http_code}" --request-target "a b" "$(cat svc.url)/")" = 400 &&
+    big=$(head -c 9000 /dev/zero | tr "\\0" a) &&
+    test "$(curl -s -o /dev/null -w "%{http_code}" -H "X-Big: $big" "$(cat svc.url)/")" = 431 &&
     test "$(code svc /health)" = 200
 '
 

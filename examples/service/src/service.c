@@ -283,6 +283,18 @@ static int serve(struct conn *c)
     }
 }
 
+/* Closes a connection. Input not read yet (a refused request's rest) is
+ * read first (64 KiB at most): closing with unread input sends a reset,
+ * which can make the client lose the answer it was sent. */
+static void hang_up(int fd)
+{
+    char sink[4096];
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+}
+
 static int listen_on(int port)
 {
     int one = 1;
@@ -356,7 +368,7 @@ int main(int argc, char **argv)
                 }
             }
             if (!open || now - c->last > IDLE_SECONDS) {
-                close(c->fd);
+                hang_up(c->fd);
                 c->fd = -1;
             }
         }

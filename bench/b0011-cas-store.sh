@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# b0011: storing a 1 GiB artefact in the content-addressed store.
+#
+# One file of BENCH_CAS_BYTES random bytes (default 1 GiB, 2^30), in the
+# page cache, and a store on the same file system (the benchmark's
+# temporary directory, under TMPDIR). The store is called directly,
+# `test-tool cas put ROOT FILE` (cas_put_file, as a job's artefacts are
+# collected, plus the start of a small process), so that nothing else a
+# job does is in the figure.
+#
+# Subjects:
+#   put    the first store of the file: an empty store before each run
+#          (removed and `sync`ed outside the timed interval). The file is
+#          hashed, copied to a temporary file, the copy hashed as written,
+#          fsynced and renamed into place;
+#   rerun  the same file stored again: the blob is there, so it is hashed
+#          and nothing is written.
+# Floors, measured here:
+#   hashcp `sha256sum FILE && cp FILE COPY` (the copy removed and `sync`ed
+#          before each run), for put;
+#   hash   `sha256sum FILE`, for rerun.
+# Targets (the issue): put under 1.3 times hashcp; rerun under 1.1 times
+# hash.
+#
+# Also shown, without target, to say what the floors leave out:
+#   openssl  `openssl dgst -sha256 FILE`: Debian's sha256sum (coreutils
+#            9.1) uses gnulib's portable SHA-256; the store uses OpenSSL's,
+#            which uses the CPU's SHA extensions when there are any. This
+#            is the hash alone at the speed the store gets;
+#   cpsync   `cp FILE COPY && sync -f COPY`: the copy made durable, as the
+#            store makes its blobs (the floor's cp leaves the writing to
+#            the kernel, after the timed interval).
+#
+# Before timing, the benchmark checks that a put gives sha256sum's digest,
+# that the blob holds the file's bytes, and that a rerun leaves the blob
+# alone (same inode, same modification time) and no temporary file.
+# BENCH_RUNS defaults to 5 here (runs take seconds each).
+#
+# shellcheck disable=SC2154 # the *_med_ms and the like are set by bench_measure
+# shellcheck source=bench/lib.sh
+: "${BENCH_RUNS:=5}"
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=bench/lib-setup.sh
+. "$(dirname "$0")/lib-setup.sh"
+
+bench_begin b0011-cas-store
+tt=$BENCH_TEST_TOOL
+: "${BENCH_CAS_BYTES:=1073741824}"
+case $BENCH_CAS_BYTES in
+'' | *[!0-9]*) bench_die "BENCH_CAS_BYTES must be a number of bytes, not '$BENCH_CAS_BYTES'" ;;
+esac
+bytes=$BENCH_CAS_BYTES
+file=$BENCH_TMP/artefact.bin
+copy=$BENCH_TMP/copy.bin
+root=$BENCH_TMP/cas
+
+head -c "$bytes" /dev/urandom >"$file" || bench_die "cannot write $file"
+[ "$(stat -c %s "$file")" -eq "$bytes" ] || bench_die "$file is not $bytes bytes"
+want="sha256:$(sha256sum "$file" | cut -d' ' -f1)"
+
+empty_store() { rm -rf "$root" && sync; }
+no_copy() { rm -f "$copy" && sync; }
+nothing() { :; }
+
+# What is measured works.
+empty_store
+got=$("$tt" cas put "$root" "$file") || bench_die "cas put failed"
+[ "$got" = "$want $bytes" ] || bench_die "cas put said '$got', not '$want $bytes'"
+blob=$root/sha256/${want:7:2}/${want:7}
+cmp -s "$file" "$blob" || bench_die "the blob differs from the file"
+before=$(stat -c '%i %Y.%y' "$blob")
+got=$("$tt" cas put "$root" "$file") || bench_die "cas put (rerun) failed"
+[ "$got" = "$want $bytes" ] || bench_die "the rerun said '$got'"
+[ "$(stat -c '%i %Y.%y' "$blob")" = "$before" ] || bench_die "the rerun rewrote the blob"
+[ -z "$(ls -A "$root/tmp")" ] || bench_die "temporary files left in $root/tmp"
+
+bench_measure_setup put 0 empty_store -- "$tt" cas put "$root" "$file"
+bench_measure_setup hashcp 0 no_copy -- sh -c 'sha256sum "$0" >/dev/null && cp "$0" "$1"' \
+    "$file" "$copy"
+before=$(stat -c '%i %Y.%y' "$blob") || bench_die "no blob after the puts"
+bench_measure_setup rerun 0 nothing -- "$tt" cas put "$root" "$file"
+bench_measure_setup hash 0 nothing -- sha256sum "$file"
+bench_measure_setup openssl 0 nothing -- openssl dgst -sha256 "$file"
+bench_measure_setup cpsync 0 no_copy -- sh -c 'cp "$0" "$1" && sync -f "$1"' "$file" "$copy"
+[ "$(stat -c '%i %Y.%y' "$blob")" = "$before" ] || bench_die "the reruns rewrote the blob"
+no_copy
+
+mib=$((bytes / 1048576))
+rate() { awk -v b="$bytes" -v ms="$1" 'BEGIN { printf "%.0f", b / 1048576 / (ms / 1000) }'; }
+echo "  $mib MiB of random bytes, store and file on the same file system:"
+bench_show put "store (cas put), first time"
+bench_show hashcp "floor: sha256sum && cp"
+bench_compare put hashcp
+r_put=$(awk -v a="$put_med_ms" -v b="$hashcp_med_ms" 'BEGIN { printf "%.3f", a / b }')
+bench_show rerun "store again (rerun), nothing copied"
+bench_show hash "floor: sha256sum"
+bench_compare rerun hash
+r_rerun=$(awk -v a="$rerun_med_ms" -v b="$hash_med_ms" 'BEGIN { printf "%.3f", a / b }')
+bench_show openssl "openssl dgst -sha256 (no target)"
+bench_show cpsync "cp && sync -f COPY (no target)"
+echo "  rates (MiB/s): put $(rate "$put_med_ms"), rerun $(rate "$rerun_med_ms")," \
+    "sha256sum $(rate "$hash_med_ms"), openssl $(rate "$openssl_med_ms")"
+r_ossl=$(awk -v a="$rerun_med_ms" -v b="$openssl_med_ms" 'BEGIN { printf "%.2f", a / b }')
+r_full=$(awk -v a="$put_med_ms" -v b="$openssl_med_ms" -v c="$cpsync_med_ms" \
+    'BEGIN { printf "%.2f", a / (b + c) }')
+echo "  against the store's own hash: rerun ${r_ossl}x openssl; put ${r_full}x openssl + cp && sync"
+bench_target "put / (sha256sum + cp)" "$r_put" 1.3 x
+bench_target "rerun / sha256sum" "$r_rerun" 1.1 x
+
+bench_summary "cas $mib MiB: put ${put_med_ms} ms (${r_put}x sha256sum+cp ${hashcp_med_ms} ms)," \
+    "rerun ${rerun_med_ms} ms (${r_rerun}x sha256sum ${hash_med_ms} ms; ${r_ossl}x openssl)"
+bench_end

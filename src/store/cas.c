@@ -1,22 +1,25 @@
 #include "store/cas.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "util/xalloc.h"
 
-#define CAS_CHUNK      (256 * 1024)      /* read and hashed at a time */
-#define CAS_COPY_CHUNK (8 * 1024 * 1024) /* copied, then hashed back, at a time */
-#define CAS_PREFIX     "sha256:"
-#define CAS_PREFIX_LEN 7
-#define CAS_HEX_LEN    64
+#define CAS_CHUNK       (256 * 1024)      /* read and hashed at a time */
+#define CAS_COPY_CHUNK  (8 * 1024 * 1024) /* copied, then hashed back, at a time */
+#define CAS_TMP_STALE_S (24 * 3600)       /* a temporary file left this long is a crash's */
+#define CAS_PREFIX      "sha256:"
+#define CAS_PREFIX_LEN  7
+#define CAS_HEX_LEN     64
 
 struct cas {
     char *root;
@@ -350,6 +353,34 @@ out:
     return ret;
 }
 
+/*
+ * Removes the temporary files of puts that never finished (a crash, a
+ * kill -9): those in ROOT/tmp not modified for CAS_TMP_STALE_S. A put in
+ * progress writes its file all along, and none lasts that long.
+ */
+static void cas_clean_tmp(const char *root)
+{
+    struct buf dir = BUF_INIT, path = BUF_INIT;
+    time_t now = time(NULL);
+    struct dirent *e;
+    struct stat sb;
+
+    buf_addf(&dir, "%s/tmp", root);
+    DIR *d = opendir(dir.data);
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "put-", 4))
+            continue;
+        buf_reset(&path);
+        buf_addf(&path, "%s/%s", dir.data, e->d_name);
+        if (!lstat(path.data, &sb) && S_ISREG(sb.st_mode) && now - sb.st_mtime > CAS_TMP_STALE_S)
+            unlink(path.data);
+    }
+    if (d)
+        closedir(d);
+    buf_release(&dir);
+    buf_release(&path);
+}
+
 int cas_open(struct cas **out, const char *root, struct buf *err)
 {
     struct buf path = BUF_INIT;
@@ -373,6 +404,7 @@ int cas_open(struct cas **out, const char *root, struct buf *err)
     buf_release(&path);
     if (ret)
         return ret;
+    cas_clean_tmp(root);
     struct cas *c = xcalloc(1, sizeof(*c));
     c->root = xstrdup(root);
     *out = c;

@@ -21,7 +21,11 @@
 
 struct cas;
 
-/* Opens (creating if needed) the store at root. */
+/*
+ * Opens (creating if needed) the store at root. Temporary files of puts
+ * that never finished (left in ROOT/tmp by a crash), untouched for a day,
+ * are removed.
+ */
 int cas_open(struct cas **out, const char *root, struct buf *err)
     __attribute__((warn_unused_result));
 void cas_close(struct cas *c);

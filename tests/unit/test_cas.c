@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/cas.h"
@@ -554,6 +555,32 @@ static void test_put_from_other_fs(void **state)
     buf_release(&err);
 }
 
+/* What a crash leaves in ROOT/tmp is removed by a later open, once old. */
+static void test_stale_tmp_removed(void **state)
+{
+    struct fixture *f = *state;
+    char stale[200], fresh[200], other[200];
+    struct buf err = BUF_INIT;
+    struct cas *again = NULL;
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 2 * 86400},
+                              {.tv_sec = time(NULL) - 2 * 86400}};
+
+    snprintf(stale, sizeof(stale), "%s/tmp/put-AAAAAA", f->root);
+    snprintf(fresh, sizeof(fresh), "%s/tmp/put-BBBBBB", f->root);
+    snprintf(other, sizeof(other), "%s/tmp/notes", f->root);
+    write_file(stale, "half", 4);
+    write_file(fresh, "half", 4);
+    write_file(other, "kept", 4);
+    assert_int_equal(utimensat(AT_FDCWD, stale, old, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, other, old, 0), 0);
+    assert_int_equal(cas_open(&again, f->root, &err), 0);
+    cas_close(again);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(fresh, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    buf_release(&err);
+}
+
 static void test_get_errors(void **state)
 {
     struct fixture *f = *state;
@@ -624,6 +651,7 @@ int main(void)
         T(test_verify),
         T(test_changed_while_stored),
         T(test_put_from_other_fs),
+        T(test_stale_tmp_removed),
     };
 #undef T
     return cmocka_run_group_tests_name("cas", tests, NULL, NULL);

@@ -34,14 +34,15 @@
 # Before timing, the benchmark checks that a put gives sha256sum's digest,
 # that the blob holds the file's bytes, and that a rerun leaves the blob
 # alone (same inode, same modification time) and no temporary file.
-# BENCH_RUNS defaults to 5 here (runs take seconds each).
+# The runs are interleaved: BENCH_RUNS rounds (default 5 here, runs take
+# seconds each), each timing every subject and floor once, in the order
+# above, so that the load of a shared machine, which changes over the
+# minutes this takes, weighs on subjects and floors alike.
 #
-# shellcheck disable=SC2154 # the *_med_ms and the like are set by bench_measure
+# shellcheck disable=SC2154 # the *_med_ms and the like are set by stats
 # shellcheck source=bench/lib.sh
 : "${BENCH_RUNS:=5}"
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=bench/lib-setup.sh
-. "$(dirname "$0")/lib-setup.sh"
 
 bench_begin b0011-cas-store
 tt=$BENCH_TEST_TOOL
@@ -78,15 +79,47 @@ got=$("$tt" cas put "$root" "$file") || bench_die "cas put (rerun) failed"
 [ "$(stat -c '%i %Y.%y' "$blob")" = "$before" ] || bench_die "the rerun rewrote the blob"
 [ -z "$(ls -A "$root/tmp")" ] || bench_die "temporary files left in $root/tmp"
 
-bench_measure_setup put 0 empty_store -- "$tt" cas put "$root" "$file"
-bench_measure_setup hashcp 0 no_copy -- sh -c 'sha256sum "$0" >/dev/null && cp "$0" "$1"' \
-    "$file" "$copy"
-before=$(stat -c '%i %Y.%y' "$blob") || bench_die "no blob after the puts"
-bench_measure_setup rerun 0 nothing -- "$tt" cas put "$root" "$file"
-bench_measure_setup hash 0 nothing -- sha256sum "$file"
-bench_measure_setup openssl 0 nothing -- openssl dgst -sha256 "$file"
-bench_measure_setup cpsync 0 no_copy -- sh -c 'cp "$0" "$1" && sync -f "$1"' "$file" "$copy"
-[ "$(stat -c '%i %Y.%y' "$blob")" = "$before" ] || bench_die "the reruns rewrote the blob"
+# Interleaved rounds: each round runs every subject and floor once, so
+# that a change of load on a shared machine over the minutes this takes
+# falls on subjects and floors alike. Otherwise as bench_measure_setup
+# (lib-setup.sh): the setup untimed, EPOCHREALTIME around GNU time, the
+# same L_med_ms L_min_ms L_max_ms L_rss_kib L_rss_mib.
+once() { # once LABEL SETUP CMD...: one timed run, appended to LABEL's samples
+    local label=$1 setup=$2 rc t0 t1
+    shift 2
+    $setup || bench_die "setup '$setup' failed"
+    t0=$(bench_now_us)
+    "$BENCH_TIME" -f %M -o "$BENCH_TMP/$label.rss" "$@" >/dev/null 2>&1
+    rc=$?
+    t1=$(bench_now_us)
+    [ "$rc" -eq 0 ] || bench_die "'$*' exited $rc"
+    echo "$((t1 - t0)) $(tail -n 1 "$BENCH_TMP/$label.rss")" >>"$BENCH_TMP/$label.samples"
+}
+stats() { # stats LABEL: sets LABEL_med_ms and the like from its samples
+    local out
+    out=$(sort -n "$BENCH_TMP/$1.samples" | awk '
+        { us[NR] = $1; if ($2 > rss) rss = $2 }
+        END {
+            med = NR % 2 ? us[(NR + 1) / 2] : (us[NR / 2] + us[NR / 2 + 1]) / 2
+            printf "%.3f %.3f %.3f %d %.1f\n", med / 1000, us[1] / 1000, us[NR] / 1000, rss, rss / 1024
+        }')
+    read -r "${1}_med_ms" "${1}_min_ms" "${1}_max_ms" "${1}_rss_kib" "${1}_rss_mib" <<<"$out"
+}
+labels="put hashcp rerun hash openssl cpsync"
+for l in $labels; do : >"$BENCH_TMP/$l.samples"; done
+for ((round = 0; round < BENCH_RUNS; round++)); do
+    once put empty_store "$tt" cas put "$root" "$file"
+    before=$(stat -c '%i %Y.%y' "$blob") || bench_die "no blob after the put"
+    once rerun nothing "$tt" cas put "$root" "$file"
+    [ "$(stat -c '%i %Y.%y' "$blob")" = "$before" ] || bench_die "the rerun rewrote the blob"
+    # shellcheck disable=SC2016 # expanded by sh, not here
+    once hashcp no_copy sh -c 'sha256sum "$0" >/dev/null && cp "$0" "$1"' "$file" "$copy"
+    once hash nothing sha256sum "$file"
+    once openssl nothing openssl dgst -sha256 "$file"
+    # shellcheck disable=SC2016 # expanded by sh, not here
+    once cpsync no_copy sh -c 'cp "$0" "$1" && sync -f "$1"' "$file" "$copy"
+done
+for l in $labels; do stats "$l"; done
 no_copy
 
 mib=$((bytes / 1048576))

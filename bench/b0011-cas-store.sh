@@ -62,9 +62,11 @@ want="sha256:$(sha256sum "$file" | cut -d' ' -f1)"
 # Each setup ends by reading the file, so that every run, subject or
 # floor, starts with it in the page cache (the host may reclaim it between
 # runs: this VM's kdamond does).
+# shellcheck disable=SC2317 # called through $setup
 warm() { cat "$file" >/dev/null; }
 empty_store() { rm -rf "$root" && sync && warm; }
 no_copy() { rm -f "$copy" && sync && warm; }
+# shellcheck disable=SC2317 # called through $setup
 nothing() { warm; }
 
 # What is measured works.
@@ -89,21 +91,33 @@ once() { # once LABEL SETUP CMD...: one timed run, appended to LABEL's samples
     shift 2
     $setup || bench_die "setup '$setup' failed"
     t0=$(bench_now_us)
-    "$BENCH_TIME" -f %M -o "$BENCH_TMP/$label.rss" "$@" >/dev/null 2>&1
+    "$BENCH_TIME" -f '%M %U %S' -o "$BENCH_TMP/$label.rss" "$@" >/dev/null 2>&1
     rc=$?
     t1=$(bench_now_us)
     [ "$rc" -eq 0 ] || bench_die "'$*' exited $rc"
     echo "$((t1 - t0)) $(tail -n 1 "$BENCH_TMP/$label.rss")" >>"$BENCH_TMP/$label.samples"
 }
-stats() { # stats LABEL: sets LABEL_med_ms and the like from its samples
-    local out
+# stats LABEL: sets LABEL_med_ms and the like from its samples, and
+# LABEL_cpu_ms, the median of user + system CPU time (GNU time's %U + %S,
+# 10 ms resolution): what the load of the machine moves least.
+stats() {
+    local out cpu
     out=$(sort -n "$BENCH_TMP/$1.samples" | awk '
         { us[NR] = $1; if ($2 > rss) rss = $2 }
         END {
             med = NR % 2 ? us[(NR + 1) / 2] : (us[NR / 2] + us[NR / 2 + 1]) / 2
             printf "%.3f %.3f %.3f %d %.1f\n", med / 1000, us[1] / 1000, us[NR] / 1000, rss, rss / 1024
         }')
+    cpu=$(awk '{ print ($3 + $4) * 1000 }' "$BENCH_TMP/$1.samples" | sort -n | awk '
+        { v[NR] = $1 }
+        END { printf "%.0f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     read -r "${1}_med_ms" "${1}_min_ms" "${1}_max_ms" "${1}_rss_kib" "${1}_rss_mib" <<<"$out"
+    printf -v "${1}_cpu_ms" '%s' "$cpu"
+}
+show() { # show LABEL DESCRIPTION: bench_show, and the CPU time
+    local cpu="${1}_cpu_ms"
+    bench_show "$1" "$2"
+    printf '  %-44s %9s ms of CPU (user + system)\n' "" "${!cpu}"
 }
 labels="put hashcp rerun hash openssl cpsync"
 for l in $labels; do : >"$BENCH_TMP/$l.samples"; done
@@ -125,25 +139,30 @@ no_copy
 mib=$((bytes / 1048576))
 rate() { awk -v b="$bytes" -v ms="$1" 'BEGIN { printf "%.0f", b / 1048576 / (ms / 1000) }'; }
 echo "  $mib MiB of random bytes, store and file on the same file system:"
-bench_show put "store (cas put), first time"
-bench_show hashcp "floor: sha256sum && cp"
+show put "store (cas put), first time"
+show hashcp "floor: sha256sum && cp"
 bench_compare put hashcp
 r_put=$(awk -v a="$put_med_ms" -v b="$hashcp_med_ms" 'BEGIN { printf "%.3f", a / b }')
-bench_show rerun "store again (rerun), nothing copied"
-bench_show hash "floor: sha256sum"
+show rerun "store again (rerun), nothing copied"
+show hash "floor: sha256sum"
 bench_compare rerun hash
 r_rerun=$(awk -v a="$rerun_med_ms" -v b="$hash_med_ms" 'BEGIN { printf "%.3f", a / b }')
-bench_show openssl "openssl dgst -sha256 (no target)"
-bench_show cpsync "cp && sync -f COPY (no target)"
+show openssl "openssl dgst -sha256 (no target)"
+show cpsync "cp && sync -f COPY (no target)"
 echo "  rates (MiB/s): put $(rate "$put_med_ms"), rerun $(rate "$rerun_med_ms")," \
     "sha256sum $(rate "$hash_med_ms"), openssl $(rate "$openssl_med_ms")"
 r_ossl=$(awk -v a="$rerun_med_ms" -v b="$openssl_med_ms" 'BEGIN { printf "%.2f", a / b }')
 r_full=$(awk -v a="$put_med_ms" -v b="$openssl_med_ms" -v c="$cpsync_med_ms" \
     'BEGIN { printf "%.2f", a / (b + c) }')
 echo "  against the store's own hash: rerun ${r_ossl}x openssl; put ${r_full}x openssl + cp && sync"
+cr() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
+echo "  CPU time ratios: put $(cr "$put_cpu_ms" "$hashcp_cpu_ms")x sha256sum + cp," \
+    "rerun $(cr "$rerun_cpu_ms" "$hash_cpu_ms")x sha256sum," \
+    "$(cr "$rerun_cpu_ms" "$openssl_cpu_ms")x openssl"
 bench_target "put / (sha256sum + cp)" "$r_put" 1.3 x
 bench_target "rerun / sha256sum" "$r_rerun" 1.1 x
 
 bench_summary "cas $mib MiB: put ${put_med_ms} ms (${r_put}x sha256sum+cp ${hashcp_med_ms} ms)," \
-    "rerun ${rerun_med_ms} ms (${r_rerun}x sha256sum ${hash_med_ms} ms; ${r_ossl}x openssl)"
+    "rerun ${rerun_med_ms} ms (${r_rerun}x sha256sum ${hash_med_ms} ms; ${r_ossl}x openssl);" \
+    "CPU put ${put_cpu_ms} ms, rerun ${rerun_cpu_ms} ms, openssl ${openssl_cpu_ms} ms"
 bench_end

@@ -6,7 +6,8 @@
  * Writes are atomic: a temporary file in ROOT/tmp, fsync, rename into place,
  * fsync of the directory; a crash leaves either no blob or a whole one. Blobs
  * are read-only (mode 0444) once stored. Digests are written
- * "sha256:<hex>".
+ * "sha256:<hex>". ROOT/corrupt/ keeps the blobs that readers found damaged
+ * (see below).
  *
  * Threads: any thread; no shared state beyond the file system.
  */

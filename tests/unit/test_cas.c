@@ -545,8 +545,14 @@ static void test_put_from_other_fs(void **state)
     free(data);
     put_ok(f, src, digest, &size);
     assert_int_equal(cas_hash_file(src, hashed, &hsize, &err), 0);
+    assert_string_equal(digest, hashed);
+    /* And back to the other file system: the copy is checked there too. */
+    assert_int_equal(unlink(src), 0);
+    get_ok(f, digest, src, 0600);
+    assert_int_equal(cas_hash_file(src, hashed, &hsize, &err), 0);
     unlink(src);
     assert_string_equal(digest, hashed);
+    assert_int_equal(hsize, (int64_t)len);
     assert_int_equal(size, (int64_t)len);
     assert_int_equal(cas_verify(f->cas, digest, &size, &err), 0);
     assert_int_equal(size, (int64_t)len);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/duration.h"
+#include "util/strmap.h"
 #include "util/xalloc.h"
 
 #define STATUS_MAX 4096
@@ -254,14 +255,58 @@ static void prepare_done(uv_work_t *w, int status)
 
 /* ---- collect artifacts (thread pool) ------------------------------------ */
 
+/*
+ * What one job may keep (an attempt over either fails, naming the limit,
+ * and nothing of it is stored). Documented in docs/pipeline.md.
+ */
+#define ARTIFACT_MAX_FILES 10000
+#define ARTIFACT_MAX_BYTES (10LL << 30) /* 10 GiB */
+
+/* "1.5 GiB", "12.0 MiB", "512 bytes": sizes in the limit messages. */
+static void add_size(struct buf *b, int64_t n)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    int u = -1;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0)
+        buf_addf(b, "%lld bytes", (long long)n);
+    else
+        buf_addf(b, "%.1f %s", v, unit[u]);
+}
+
+static void free_arts(struct art *arts, size_t n)
+{
+    for (size_t a = 0; a < n; a++)
+        free(arts[a].path);
+    free(arts);
+}
+
+/*
+ * Resolves every pattern, checks the whole set against the limits, and
+ * only then stores the files: a job over a limit stores nothing. The
+ * attempt's artifacts replace j->arts when all are stored.
+ */
 static void collect_work(uv_work_t *w)
 {
     struct rjob *j = w->data;
     struct runexec *rx = j->rx;
     const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
-    struct buf err = BUF_INIT, list = BUF_INIT;
-    size_t alloc = 0;
+    struct buf err = BUF_INIT, list = BUF_INIT, full = BUF_INIT;
+    struct strmap seen = STRMAP_INIT;
+    struct art *arts = NULL;
+    char **reals = NULL;
+    size_t narts = 0, nreals = 0, alloc = 0, ralloc = 0, biggest = 0;
+    int64_t total = 0;
+    char *root = realpath(j->cwd, NULL);
 
+    if (!root) {
+        buf_addf(&err, "workspace '%s': %s", j->cwd, strerror(errno));
+        goto out;
+    }
     for (size_t k = 0; k < pj->artifacts.n; k++) {
         size_t n = 0;
         buf_reset(&list);
@@ -269,39 +314,79 @@ static void collect_work(uv_work_t *w)
             goto out;
         const char *p = list.data;
         for (size_t q = 0; q < n; q++, p += strlen(p) + 1) {
-            bool dup = false;
-            for (size_t a = 0; a < j->narts && !dup; a++)
-                dup = !strcmp(j->arts[a].path, p);
-            if (dup)
-                continue;
-            struct buf full = BUF_INIT;
-            buf_addf(&full, "%s/%s", j->cwd, p);
+            size_t rl = strlen(root), dummy;
             struct stat st;
-            /* resolve_artifact has checked where links lead; store the file itself */
-            char *real = realpath(full.data, NULL);
-            ALLOC_GROW(j->arts, j->narts + 1, alloc);
-            struct art *a = &j->arts[j->narts];
+            if (strmap_get(&seen, p, &dummy))
+                continue;
+            ALLOC_GROW(arts, narts + 1, alloc);
+            ALLOC_GROW(reals, narts + 1, ralloc);
+            struct art *a = &arts[narts];
             memset(a, 0, sizeof(*a));
-            int rc = -1;
-            if (real && stat(real, &st) == 0) {
-                a->mode = (int)(st.st_mode & 0777);
-                rc = cas_put_file(rx->cfg.cas, real, a->digest, &a->size, &err);
-            } else {
-                buf_addf(&err, "artifact '%s': %s", p, strerror(errno));
-            }
-            free(real);
-            buf_release(&full);
-            if (rc)
-                goto out;
             a->path = xstrdup(p);
-            j->narts++;
+            reals[nreals++] = NULL;
+            narts++;
+            strmap_put(&seen, a->path, 0);
+            if (narts > ARTIFACT_MAX_FILES)
+                continue; /* counted, not examined */
+            /* ws_artifact_resolve has checked where links lead: store the file itself */
+            buf_reset(&full);
+            buf_addf(&full, "%s/%s", j->cwd, p);
+            char *real = realpath(full.data, NULL);
+            if (!real || stat(real, &st)) {
+                buf_addf(&err, "artifact '%s': %s", p, strerror(errno));
+                free(real);
+                goto out;
+            }
+            reals[narts - 1] = real;
+            if (strncmp(real, root, rl) || real[rl] != '/') {
+                buf_addf(&err, "artifact '%s' leads outside the workspace (to '%s')", p, real);
+                goto out;
+            }
+            a->mode = (int)(st.st_mode & 0777);
+            a->size = st.st_size;
+            total += st.st_size;
+            if (a->size > arts[biggest].size)
+                biggest = narts - 1;
         }
     }
+    if (narts > ARTIFACT_MAX_FILES) {
+        buf_addf(&err, "artifacts: %zu files, over the limit of %d per job; nothing was stored",
+                 narts, ARTIFACT_MAX_FILES);
+        goto out;
+    }
+    if (total > ARTIFACT_MAX_BYTES) {
+        buf_adds(&err, "artifacts: ");
+        add_size(&err, total);
+        buf_addf(&err, " (%lld bytes), over the limit of ", (long long)total);
+        add_size(&err, ARTIFACT_MAX_BYTES);
+        buf_addf(&err, " per job; nothing was stored (the largest: '%s', ", arts[biggest].path);
+        add_size(&err, arts[biggest].size);
+        buf_adds(&err, ")");
+        goto out;
+    }
+    for (size_t a = 0; a < narts; a++) {
+        if (cas_put_file(rx->cfg.cas, reals[a], arts[a].digest, &arts[a].size, &err)) {
+            buf_addf(&err, " (artifact '%s')", arts[a].path);
+            goto out;
+        }
+    }
+    free_arts(j->arts, j->narts);
+    j->arts = arts;
+    j->narts = narts;
+    arts = NULL;
+    narts = 0;
 out:
     if (err.len)
         j->error = buf_detach(&err, NULL);
+    for (size_t a = 0; a < nreals; a++)
+        free(reals[a]);
+    free(reals);
+    free_arts(arts, narts);
+    free(root);
+    strmap_release(&seen);
     buf_release(&err);
     buf_release(&list);
+    buf_release(&full);
 }
 
 static void collect_done(uv_work_t *w, int status)

@@ -1,21 +1,25 @@
 #include "store/cas.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "util/xalloc.h"
 
-#define CAS_CHUNK      (64 * 1024)
-#define CAS_PREFIX     "sha256:"
-#define CAS_PREFIX_LEN 7
-#define CAS_HEX_LEN    64
+#define CAS_CHUNK       (256 * 1024)      /* read and hashed at a time */
+#define CAS_COPY_CHUNK  (8 * 1024 * 1024) /* copied, then hashed back, at a time */
+#define CAS_TMP_STALE_S (24 * 3600)       /* a temporary file left this long is a crash's */
+#define CAS_PREFIX      "sha256:"
+#define CAS_PREFIX_LEN  7
+#define CAS_HEX_LEN     64
 
 struct cas {
     char *root;
@@ -157,25 +161,72 @@ static int cas_write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-/*
- * Streams fd (read from path) through SHA-256, copying to out_fd when it is
- * not -1 (written to out_path), in chunks of 64 KiB. Writes the digest
- * "sha256:<hex>" and the size.
- */
-static int cas_stream(int fd, const char *path, int out_fd, const char *out_path,
-                      char digest[CAS_DIGEST_LEN + 1], int64_t *size, struct buf *err)
+/* SHA-256 through OpenSSL's EVP interface (which uses the CPU's SHA
+ * extensions when it has them). */
+struct cas_hash {
+    EVP_MD_CTX *ctx;
+};
+
+static int cas_hash_begin(struct cas_hash *h, struct buf *err)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char *chunk = xmalloc(CAS_CHUNK);
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL)) {
+        buf_adds(err, "cannot initialise SHA-256 (OpenSSL)");
+        return -EIO;
+    }
+    return 0;
+}
+
+static int cas_hash_add(struct cas_hash *h, const void *p, size_t n, struct buf *err)
+{
+    if (!EVP_DigestUpdate(h->ctx, p, n)) {
+        buf_adds(err, "SHA-256 failed (OpenSSL)");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Writes "sha256:<hex>" to digest. */
+static int cas_hash_end(struct cas_hash *h, char digest[CAS_DIGEST_LEN + 1], struct buf *err)
+{
+    static const char hexdig[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    int64_t total = 0;
-    int ret = -EIO;
 
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
-        buf_adds(err, "cannot initialise SHA-256 (OpenSSL)");
-        goto out;
+    if (!EVP_DigestFinal_ex(h->ctx, md, &mdlen) || mdlen * 2 != CAS_HEX_LEN) {
+        buf_adds(err, "SHA-256 failed (OpenSSL)");
+        return -EIO;
     }
+    memcpy(digest, CAS_PREFIX, CAS_PREFIX_LEN);
+    for (unsigned int i = 0; i < mdlen; i++) {
+        digest[CAS_PREFIX_LEN + 2 * i] = hexdig[md[i] >> 4];
+        digest[CAS_PREFIX_LEN + 2 * i + 1] = hexdig[md[i] & 0xf];
+    }
+    digest[CAS_DIGEST_LEN] = '\0';
+    return 0;
+}
+
+static void cas_hash_free(struct cas_hash *h)
+{
+    EVP_MD_CTX_free(h->ctx);
+    h->ctx = NULL;
+}
+
+/*
+ * Hashes fd (read from path) from its current offset to its end, in chunks
+ * of CAS_CHUNK. Writes the digest "sha256:<hex>" and the size.
+ */
+static int cas_stream(int fd, const char *path, char digest[CAS_DIGEST_LEN + 1], int64_t *size,
+                      struct buf *err)
+{
+    struct cas_hash h = {0};
+    unsigned char *chunk = xmalloc(CAS_CHUNK);
+    int64_t total = 0;
+    int ret;
+
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((ret = cas_hash_begin(&h, err)))
+        goto out;
     for (;;) {
         ssize_t n = read(fd, chunk, CAS_CHUNK);
         if (n < 0) {
@@ -187,38 +238,147 @@ static int cas_stream(int fd, const char *path, int out_fd, const char *out_path
         }
         if (n == 0)
             break;
-        if (!EVP_DigestUpdate(ctx, chunk, (size_t)n)) {
-            buf_adds(err, "SHA-256 failed (OpenSSL)");
+        if ((ret = cas_hash_add(&h, chunk, (size_t)n, err)))
             goto out;
-        }
-        if (out_fd >= 0) {
-            int wr = cas_write_all(out_fd, chunk, (size_t)n);
-            if (wr) {
-                ret = wr;
-                buf_addf(err, "%s: %s", out_path, strerror(-wr));
-                goto out;
-            }
-        }
         total += n;
     }
-    if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen * 2 != CAS_HEX_LEN) {
-        buf_adds(err, "SHA-256 failed (OpenSSL)");
+    if ((ret = cas_hash_end(&h, digest, err)))
         goto out;
-    }
-    static const char hexdig[] = "0123456789abcdef";
-    memcpy(digest, CAS_PREFIX, CAS_PREFIX_LEN);
-    for (unsigned int i = 0; i < mdlen; i++) {
-        digest[CAS_PREFIX_LEN + 2 * i] = hexdig[md[i] >> 4];
-        digest[CAS_PREFIX_LEN + 2 * i + 1] = hexdig[md[i] & 0xf];
-    }
-    digest[CAS_DIGEST_LEN] = '\0';
     if (size)
         *size = total;
-    ret = 0;
 out:
-    EVP_MD_CTX_free(ctx);
+    cas_hash_free(&h);
     free(chunk);
     return ret;
+}
+
+/*
+ * Hashes the bytes [off, off + len) of out (what was just written there),
+ * reading them back in CAS_CHUNK pieces.
+ */
+static int cas_hash_back(struct cas_hash *h, int out, const char *out_path, int64_t off, size_t len,
+                         unsigned char *chunk, struct buf *err)
+{
+    while (len) {
+        size_t want = len < CAS_CHUNK ? len : CAS_CHUNK;
+        ssize_t n = pread(out, chunk, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            buf_addf(err, "%s: %s", out_path, n < 0 ? strerror(e) : "shorter than written");
+            return -e;
+        }
+        int ret = cas_hash_add(h, chunk, (size_t)n, err);
+        if (ret)
+            return ret;
+        off += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Copies in (read from path, from offset 0 to its end) to out (an empty
+ * file opened for reading and writing, named out_path), and hashes what
+ * out then holds: digest and size describe the copy, whatever happened to
+ * the source meanwhile.
+ *
+ * The copy is made by the kernel (copy_file_range: a reflink on file
+ * systems that share extents, no round trip through user space on the
+ * others), CAS_COPY_CHUNK at a time; each piece is read back from out
+ * (the page cache) and hashed, and its write-back started, so that the
+ * final fsync finds little left to write. Where the kernel cannot copy
+ * between the two files (another file system, an old kernel), it reads,
+ * hashes and writes in user space.
+ */
+static int cas_copy(int in, const char *path, int out, const char *out_path,
+                    char digest[CAS_DIGEST_LEN + 1], int64_t *size, struct buf *err)
+{
+    struct cas_hash h = {0};
+    unsigned char *chunk = xmalloc(CAS_CHUNK);
+    int64_t total = 0;
+    bool kernel = true;
+    int ret;
+
+    (void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((ret = cas_hash_begin(&h, err)))
+        goto out;
+    for (;;) {
+        ssize_t n;
+        if (kernel) {
+            loff_t in_off = total, out_off = total;
+            n = copy_file_range(in, &in_off, out, &out_off, CAS_COPY_CHUNK, 0);
+            if (n < 0 && total == 0 &&
+                (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                 errno == EPERM || errno == ETXTBSY)) {
+                kernel = false;
+                continue;
+            }
+            if (n > 0) {
+                ret = cas_hash_back(&h, out, out_path, total, (size_t)n, chunk, err);
+                if (ret)
+                    goto out;
+                (void)sync_file_range(out, total, n, SYNC_FILE_RANGE_WRITE);
+            }
+        } else {
+            n = pread(in, chunk, CAS_CHUNK, (off_t)total);
+            if (n > 0) {
+                if ((ret = cas_hash_add(&h, chunk, (size_t)n, err)))
+                    goto out;
+                if ((ret = cas_write_all(out, chunk, (size_t)n))) {
+                    buf_addf(err, "%s: %s", out_path, strerror(-ret));
+                    goto out;
+                }
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ret = -errno;
+            buf_addf(err, "cannot copy %s to %s: %s", path, out_path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        total += n;
+    }
+    if ((ret = cas_hash_end(&h, digest, err)))
+        goto out;
+    if (size)
+        *size = total;
+out:
+    cas_hash_free(&h);
+    free(chunk);
+    return ret;
+}
+
+/*
+ * Removes the temporary files of puts that never finished (a crash, a
+ * kill -9): those in ROOT/tmp not modified for CAS_TMP_STALE_S. A put in
+ * progress writes its file all along, and none lasts that long.
+ */
+static void cas_clean_tmp(const char *root)
+{
+    struct buf dir = BUF_INIT, path = BUF_INIT;
+    time_t now = time(NULL);
+    struct dirent *e;
+    struct stat sb;
+
+    buf_addf(&dir, "%s/tmp", root);
+    DIR *d = opendir(dir.data);
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "put-", 4))
+            continue;
+        buf_reset(&path);
+        buf_addf(&path, "%s/%s", dir.data, e->d_name);
+        if (!lstat(path.data, &sb) && S_ISREG(sb.st_mode) && now - sb.st_mtime > CAS_TMP_STALE_S)
+            unlink(path.data);
+    }
+    if (d)
+        closedir(d);
+    buf_release(&dir);
+    buf_release(&path);
 }
 
 int cas_open(struct cas **out, const char *root, struct buf *err)
@@ -244,6 +404,7 @@ int cas_open(struct cas **out, const char *root, struct buf *err)
     buf_release(&path);
     if (ret)
         return ret;
+    cas_clean_tmp(root);
     struct cas *c = xcalloc(1, sizeof(*c));
     c->root = xstrdup(root);
     *out = c;
@@ -263,7 +424,7 @@ int cas_hash_file(const char *path, char digest[CAS_DIGEST_LEN + 1], int64_t *si
     int fd = cas_open_regular(path, err);
     if (fd < 0)
         return fd;
-    int ret = cas_stream(fd, path, -1, NULL, digest, size, err);
+    int ret = cas_stream(fd, path, digest, size, err);
     close(fd);
     return ret;
 }
@@ -277,22 +438,40 @@ void cas_blob_path(struct cas *c, const char *digest, struct buf *out)
     buf_addf(out, "%s/sha256/%.2s/%s", c->root, hex, hex);
 }
 
+/* A blob of the right size is taken as stored: checking its content would
+ * cost a full read, which readers do before any use. */
+static bool cas_blob_present(const char *blob, int64_t size)
+{
+    struct stat sb;
+    return !lstat(blob, &sb) && S_ISREG(sb.st_mode) && sb.st_size == size;
+}
+
 int cas_put_file(struct cas *c, const char *path, char digest[CAS_DIGEST_LEN + 1], int64_t *size,
                  struct buf *err)
 {
     struct buf tmp = BUF_INIT, dir = BUF_INIT, blob = BUF_INIT;
-    char dg[CAS_DIGEST_LEN + 1];
+    char dg[CAS_DIGEST_LEN + 1], copied[CAS_DIGEST_LEN + 1];
     const char *hex = dg + CAS_PREFIX_LEN;
-    int64_t sz = 0;
+    int64_t sz = 0, copied_sz = 0;
     int in = -1, fd = -1, ret;
     bool created;
-    struct stat sb;
 
     in = cas_open_regular(path, err);
     if (in < 0) {
         ret = in;
         goto out;
     }
+    /*
+     * Hash first, without writing: a file stored before (a rerun, the same
+     * bytes from another job) costs one read and no copy.
+     */
+    ret = cas_stream(in, path, dg, &sz, err);
+    if (ret)
+        goto out;
+    cas_blob_path(c, dg, &blob);
+    if (cas_blob_present(blob.data, sz))
+        goto done;
+
     buf_addf(&tmp, "%s/tmp/put-XXXXXX", c->root);
     fd = mkostemp(tmp.data, O_CLOEXEC);
     if (fd < 0) {
@@ -301,23 +480,28 @@ int cas_put_file(struct cas *c, const char *path, char digest[CAS_DIGEST_LEN + 1
         buf_reset(&tmp);
         goto out;
     }
-    ret = cas_stream(in, path, fd, tmp.data, dg, &sz, err);
+    /*
+     * The copy is hashed again, as it was written: if the file changed
+     * since it was hashed, the blob would not be what its name says.
+     */
+    ret = cas_copy(in, path, fd, tmp.data, copied, &copied_sz, err);
     if (ret)
         goto out;
-
-    buf_addf(&dir, "%s/sha256/%.2s", c->root, hex);
-    cas_blob_path(c, dg, &blob);
-    /*
-     * A blob is written once. One of the wrong size (a truncated copy from
-     * outside, say) is replaced; checking its content would cost a full read.
-     */
-    if (!lstat(blob.data, &sb) && S_ISREG(sb.st_mode) && sb.st_size == sz)
+    if (strcmp(copied, dg) || copied_sz != sz) {
+        buf_addf(err, "%s changed while it was being stored (is something still writing it?)",
+                 path);
+        ret = -EAGAIN;
+        goto out;
+    }
+    /* Stored meanwhile by someone else: the same bytes. */
+    if (cas_blob_present(blob.data, sz))
         goto done;
     if (fchmod(fd, 0444) || fsync(fd)) {
         ret = -errno;
         buf_addf(err, "%s: %s", tmp.data, strerror(errno));
         goto out;
     }
+    buf_addf(&dir, "%s/sha256/%.2s", c->root, hex);
     ret = cas_mkdir(dir.data, &created, err);
     if (ret)
         goto out;
@@ -328,6 +512,7 @@ int cas_put_file(struct cas *c, const char *path, char digest[CAS_DIGEST_LEN + 1
         if (ret)
             goto out;
     }
+    /* One of the wrong size (a truncated copy from outside, say) is replaced. */
     if (rename(tmp.data, blob.data)) {
         ret = -errno;
         buf_addf(err, "cannot rename %s to %s: %s", tmp.data, blob.data, strerror(errno));
@@ -355,28 +540,126 @@ out:
     return ret;
 }
 
+/* Opens blob digest for reading; -ENOENT says it is not in the store. */
+static int cas_open_blob_fd(struct cas *c, const char *digest, struct buf *err)
+{
+    struct buf blob = BUF_INIT;
+    struct stat sb;
+    int fd;
+
+    if (!cas_digest_hex(digest)) {
+        buf_addf(err, "'%s' is not a digest (sha256:<64 lowercase hex digits>)",
+                 digest ? digest : "");
+        return -EINVAL;
+    }
+    cas_blob_path(c, digest, &blob);
+    fd = open(blob.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        fd = -errno;
+        if (errno == ENOENT)
+            buf_addf(err, "blob %s is not in the store", digest);
+        else
+            buf_addf(err, "blob %s: %s: %s", digest, blob.data, strerror(errno));
+    } else if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        buf_addf(err, "blob %s: %s is not a regular file", digest, blob.data);
+        close(fd);
+        fd = -EINVAL;
+    }
+    buf_release(&blob);
+    return fd;
+}
+
+/*
+ * Reports blob digest, whose content hashes to actual, as corrupt, and
+ * moves it to ROOT/corrupt/ (if it is still the file that was read, fd):
+ * the next put of the right bytes stores them again, and the damaged file
+ * stays for whoever looks into it. Returns -EBADMSG.
+ */
+static int cas_corrupt(struct cas *c, const char *digest, const char *actual, int fd,
+                       struct buf *err)
+{
+    struct buf blob = BUF_INIT, aside = BUF_INIT, ignored = BUF_INIT;
+    struct stat a, b;
+
+    buf_addf(err, "blob %s is corrupt: its content hashes to %s", digest, actual);
+    cas_blob_path(c, digest, &blob);
+    buf_addf(&aside, "%s/corrupt", c->root);
+    if (!fstat(fd, &a) && !lstat(blob.data, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+        !cas_mkdir(aside.data, NULL, &ignored)) {
+        buf_addf(&aside, "/%s", digest + CAS_PREFIX_LEN);
+        if (!rename(blob.data, aside.data))
+            buf_addf(err, " (moved to %s)", aside.data);
+    }
+    buf_release(&blob);
+    buf_release(&aside);
+    buf_release(&ignored);
+    return -EBADMSG;
+}
+
+/* Hashes the whole of blob digest, open at fd, and compares. */
+static int cas_check(struct cas *c, const char *digest, int fd, int64_t *size, struct buf *err)
+{
+    char dg[CAS_DIGEST_LEN + 1];
+    struct buf blob = BUF_INIT;
+    int ret;
+
+    cas_blob_path(c, digest, &blob);
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        ret = -errno;
+        buf_addf(err, "%s: %s", blob.data, strerror(errno));
+    } else {
+        ret = cas_stream(fd, blob.data, dg, size, err);
+    }
+    buf_release(&blob);
+    if (!ret && strcmp(dg, digest))
+        ret = cas_corrupt(c, digest, dg, fd, err);
+    return ret;
+}
+
+int cas_verify(struct cas *c, const char *digest, int64_t *size, struct buf *err)
+{
+    int fd = cas_open_blob_fd(c, digest, err);
+    if (fd < 0)
+        return fd;
+    int ret = cas_check(c, digest, fd, size, err);
+    close(fd);
+    return ret;
+}
+
+int cas_open_verified(struct cas *c, const char *digest, int *fd_out, int64_t *size,
+                      struct buf *err)
+{
+    int fd = cas_open_blob_fd(c, digest, err);
+    int ret;
+
+    *fd_out = -1;
+    if (fd < 0)
+        return fd;
+    ret = cas_check(c, digest, fd, size, err);
+    if (!ret && lseek(fd, 0, SEEK_SET) < 0) {
+        ret = -errno;
+        buf_addf(err, "blob %s: %s", digest, strerror(errno));
+    }
+    if (ret) {
+        close(fd);
+        return ret;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 int cas_get_file(struct cas *c, const char *digest, const char *dest, int mode, struct buf *err)
 {
-    struct buf blob = BUF_INIT, tmp = BUF_INIT;
+    struct buf tmp = BUF_INIT, blob = BUF_INIT;
     char *dir = NULL;
     const char *base;
     char dg[CAS_DIGEST_LEN + 1];
     int in = -1, fd = -1, ret;
 
-    if (!cas_digest_hex(digest)) {
-        buf_addf(err, "'%s' is not a digest (sha256:<64 lowercase hex digits>)",
-                 digest ? digest : "");
-        ret = -EINVAL;
-        goto out;
-    }
     cas_blob_path(c, digest, &blob);
-    in = open(blob.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    in = cas_open_blob_fd(c, digest, err);
     if (in < 0) {
-        ret = -errno;
-        if (errno == ENOENT)
-            buf_addf(err, "blob %s is not in the store", digest);
-        else
-            buf_addf(err, "blob %s: %s: %s", digest, blob.data, strerror(errno));
+        ret = in;
         goto out;
     }
     ret = cas_mkdir_parents(dest, err);
@@ -394,16 +677,25 @@ int cas_get_file(struct cas *c, const char *digest, const char *dest, int mode, 
         buf_reset(&tmp);
         goto out;
     }
-    ret = cas_stream(in, blob.data, fd, tmp.data, dg, NULL, err);
+    /* What is checked is the copy itself, as it will be used. */
+    ret = cas_copy(in, blob.data, fd, tmp.data, dg, NULL, err);
     if (ret)
         goto out;
     if (strcmp(dg, digest)) {
-        buf_addf(err, "blob %s is corrupt: its content hashes to %s", digest, dg);
-        /* No stale copy of what it should have been stays at dest either. */
-        if (unlink(dest) && errno != ENOENT && errno != EISDIR) {
-            buf_addf(err, "; cannot remove %s: %s", dest, strerror(errno));
+        /* The blob itself, or the copy? Only a damaged blob is moved aside. */
+        char again[CAS_DIGEST_LEN + 1];
+        struct buf ignored = BUF_INIT;
+        if (lseek(in, 0, SEEK_SET) || cas_stream(in, blob.data, again, NULL, &ignored) ||
+            !strcmp(again, digest)) {
+            buf_addf(err, "the copy of blob %s to %s hashes to %s", digest, dest, dg);
+            ret = -EIO;
+        } else {
+            ret = cas_corrupt(c, digest, again, in, err);
         }
-        ret = -EBADMSG;
+        buf_release(&ignored);
+        /* No stale copy of what it should have been stays at dest either. */
+        if (unlink(dest) && errno != ENOENT && errno != EISDIR)
+            buf_addf(err, "; cannot remove %s: %s", dest, strerror(errno));
         goto out;
     }
     if (fchmod(fd, (mode_t)(mode & 0777)) || fsync(fd)) {
@@ -425,8 +717,8 @@ out:
         close(in);
     if (tmp.len)
         unlink(tmp.data);
-    buf_release(&blob);
     buf_release(&tmp);
+    buf_release(&blob);
     free(dir);
     return ret;
 }

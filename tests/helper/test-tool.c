@@ -17,6 +17,10 @@
  *   test-tool check KIND SUBJECT ... one evaluation of a deployment check (below)
  *   test-tool silent-listen PORTFILE a socket that takes connections and never answers
  *   test-tool free-port              a loopback TCP port that was free a moment ago
+ *   test-tool cas put ROOT FILE...   stores files: "DIGEST SIZE" per file
+ *   test-tool cas get ROOT DIGEST DEST [MODE]
+ *   test-tool cas verify ROOT DIGEST  "ok SIZE", or the error (exit 1)
+ *   test-tool cas hash FILE...       "DIGEST SIZE" per file, nothing stored
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +36,7 @@
 #include "core/window.h"
 #include "exec/workspace.h"
 #include "store/sign.h"
+#include "store/cas.h"
 #include "util/fileio.h"
 #include "util/tar.h"
 
@@ -877,6 +882,59 @@ static int cmd_free_port(int argc, char **argv)
     return 0;
 }
 
+static int cmd_cas(int argc, char **argv)
+{
+    struct cas *c = NULL;
+    struct buf err = BUF_INIT;
+    char digest[CAS_DIGEST_LEN + 1];
+    int64_t size = 0;
+    int rc = 0;
+
+    if (argc >= 4 && !strcmp(argv[2], "hash")) {
+        for (int i = 3; i < argc && !rc; i++) {
+            if (cas_hash_file(argv[i], digest, &size, &err))
+                rc = 1;
+            else
+                printf("%s %lld\n", digest, (long long)size);
+        }
+        goto out;
+    }
+    if (argc < 5 ||
+        (strcmp(argv[2], "put") && strcmp(argv[2], "get") && strcmp(argv[2], "verify"))) {
+        fprintf(stderr, "usage: test-tool cas put|get|verify ROOT ...\n");
+        return 2;
+    }
+    if (cas_open(&c, argv[3], &err)) {
+        rc = 1;
+        goto out;
+    }
+    if (!strcmp(argv[2], "put")) {
+        for (int i = 4; i < argc && !rc; i++) {
+            if (cas_put_file(c, argv[i], digest, &size, &err))
+                rc = 1;
+            else
+                printf("%s %lld\n", digest, (long long)size);
+        }
+    } else if (!strcmp(argv[2], "get")) {
+        if (argc < 6)
+            return 2;
+        int mode = argc > 6 ? (int)strtol(argv[6], NULL, 8) : 0644;
+        if (cas_get_file(c, argv[4], argv[5], mode, &err))
+            rc = 1;
+    } else {
+        if (cas_verify(c, argv[4], &size, &err))
+            rc = 1;
+        else
+            printf("ok %lld\n", (long long)size);
+    }
+out:
+    if (rc)
+        fprintf(stderr, "%s\n", err.data);
+    cas_close(c);
+    buf_release(&err);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -897,6 +955,8 @@ int main(int argc, char **argv)
         return cmd_workspace(argc, argv);
     if (!strcmp(argv[1], "mirror"))
         return cmd_mirror(argc, argv);
+    if (!strcmp(argv[1], "cas"))
+        return cmd_cas(argc, argv);
     if (!strcmp(argv[1], "http-serve"))
         return cmd_http_serve(argc, argv);
     if (!strcmp(argv[1], "tar-create"))

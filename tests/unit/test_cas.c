@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/cas.h"
@@ -348,21 +349,241 @@ static void test_corrupt_blob(void **state)
 
     snprintf(dest, sizeof(dest), "%s/out/dest", f->dir);
     assert_int_equal(cas_get_file(f->cas, digest, dest, 0644, &err), -EBADMSG);
-    buf_addf(&want, "blob %s is corrupt: its content hashes to %s", DIGEST_ABC, DIGEST_ABD);
+    buf_addf(&want, "blob %s is corrupt: its content hashes to %s (moved to %s/corrupt/%s)",
+             DIGEST_ABC, DIGEST_ABD, f->root, DIGEST_ABC + 7);
     assert_string_equal(err.data, want.data);
     assert_int_equal(access(dest, F_OK), -1);
     snprintf(dest, sizeof(dest), "%s/out", f->dir);
     assert_int_equal(count_entries(dest), 0); /* no temporary file left either */
 
-    /* A stale dest from before is removed too. */
+    /* Moved aside: no longer served, and the next put stores the bytes again. */
+    assert_int_equal(access(blob.data, F_OK), -1);
+    char aside[256];
+    snprintf(aside, sizeof(aside), "%s/corrupt/%s", f->root, DIGEST_ABC + 7);
+    size_t len = 0;
+    unsigned char *kept = read_file(aside, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(kept, "abd", 3);
+    free(kept);
     snprintf(dest, sizeof(dest), "%s/out/dest", f->dir);
-    write_file(dest, "abc", 3);
+    buf_reset(&err);
+    assert_int_equal(cas_get_file(f->cas, digest, dest, 0644, &err), -ENOENT);
+    put_ok(f, src, digest, NULL);
+    get_ok(f, digest, dest, 0644);
+
+    /* A stale dest from before is removed too. */
+    assert_int_equal(chmod(blob.data, 0644), 0);
+    write_file(blob.data, "abd", 3);
     buf_reset(&err);
     assert_int_equal(cas_get_file(f->cas, digest, dest, 0644, &err), -EBADMSG);
     assert_int_equal(access(dest, F_OK), -1);
 
     buf_release(&want);
     buf_release(&blob);
+    buf_release(&err);
+}
+
+/* Inode, size, modification and change times of a file. */
+static void stat_ok(const char *path, struct stat *st)
+{
+    assert_int_equal(lstat(path, st), 0);
+}
+
+static void test_rerun_does_not_rewrite(void **state)
+{
+    struct fixture *f = *state;
+    char src[160], other[160], digest[CAS_DIGEST_LEN + 1], tmpdir[200];
+    struct buf blob = BUF_INIT;
+    struct stat a, b;
+    int64_t size = 0;
+
+    path_in(f, "src", src, sizeof(src));
+    write_file(src, "built once\n", 11);
+    put_ok(f, src, digest, &size);
+    cas_blob_path(f->cas, digest, &blob);
+    stat_ok(blob.data, &a);
+
+    /* The same bytes again, and from another file (another job, a rerun). */
+    path_in(f, "other", other, sizeof(other));
+    write_file(other, "built once\n", 11);
+    put_ok(f, src, digest, &size);
+    put_ok(f, other, digest, &size);
+    assert_int_equal(size, 11);
+    stat_ok(blob.data, &b);
+    assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+    assert_true(a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec);
+    assert_true(a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", f->root);
+    assert_int_equal(count_entries(tmpdir), 0);
+
+    /* A blob of the wrong size (truncated behind the store's back) is replaced. */
+    assert_int_equal(chmod(blob.data, 0644), 0);
+    write_file(blob.data, "built", 5);
+    put_ok(f, src, digest, &size);
+    stat_ok(blob.data, &b);
+    assert_int_equal(b.st_size, 11);
+    assert_int_equal(b.st_mode & 07777, 0444);
+    struct buf err = BUF_INIT;
+    assert_int_equal(cas_verify(f->cas, digest, &size, &err), 0);
+    assert_int_equal(size, 11);
+    assert_int_equal(count_entries(tmpdir), 0);
+    buf_release(&err);
+    buf_release(&blob);
+}
+
+static void test_verify(void **state)
+{
+    struct fixture *f = *state;
+    char src[160], digest[CAS_DIGEST_LEN + 1], tmpdir[200];
+    struct buf err = BUF_INIT, blob = BUF_INIT, want = BUF_INIT;
+    int64_t size = -1;
+    int fd = 42;
+
+    path_in(f, "src", src, sizeof(src));
+    write_file(src, "abc", 3);
+    put_ok(f, src, digest, NULL);
+    assert_int_equal(cas_verify(f->cas, digest, &size, &err), 0);
+    assert_int_equal(size, 3);
+    assert_int_equal(cas_verify(f->cas, digest, NULL, &err), 0);
+
+    /* Opened for serving: checked, then handed over at offset 0. */
+    size = -1;
+    assert_int_equal(cas_open_verified(f->cas, digest, &fd, &size, &err), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(size, 3);
+    char got[8];
+    assert_int_equal(read(fd, got, sizeof(got)), 3);
+    assert_memory_equal(got, "abc", 3);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    close(fd);
+    assert_int_equal(err.len, 0);
+
+    /* Tampered with, same size: reported, not served, moved aside. */
+    cas_blob_path(f->cas, digest, &blob);
+    assert_int_equal(chmod(blob.data, 0644), 0);
+    write_file(blob.data, "abd", 3);
+    assert_int_equal(cas_open_verified(f->cas, digest, &fd, &size, &err), -EBADMSG);
+    assert_int_equal(fd, -1);
+    buf_addf(&want, "blob %s is corrupt: its content hashes to %s (moved to %s/corrupt/%s)",
+             DIGEST_ABC, DIGEST_ABD, f->root, DIGEST_ABC + 7);
+    assert_string_equal(err.data, want.data);
+    buf_reset(&err);
+    assert_int_equal(cas_verify(f->cas, digest, &size, &err), -ENOENT);
+    buf_reset(&want);
+    buf_addf(&want, "blob %s is not in the store", DIGEST_ABC);
+    assert_string_equal(err.data, want.data);
+
+    /* Stored again, then tampered with again: cas_verify says so too. */
+    put_ok(f, src, digest, NULL);
+    assert_int_equal(chmod(blob.data, 0644), 0);
+    write_file(blob.data, "abd", 3);
+    buf_reset(&err);
+    assert_int_equal(cas_verify(f->cas, digest, &size, &err), -EBADMSG);
+    assert_non_null(strstr(err.data, "is corrupt: its content hashes to " DIGEST_ABD));
+
+    /* Malformed digests name nothing. */
+    buf_reset(&err);
+    assert_int_equal(cas_verify(f->cas, "sha256:../x", NULL, &err), -EINVAL);
+    buf_reset(&err);
+    assert_int_equal(cas_open_verified(f->cas, "", &fd, NULL, &err), -EINVAL);
+    assert_int_equal(fd, -1);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", f->root);
+    assert_int_equal(count_entries(tmpdir), 0);
+    buf_release(&err);
+    buf_release(&blob);
+    buf_release(&want);
+}
+
+/*
+ * A file that changes between the hash and the copy is not stored under
+ * either digest. /proc/sys/kernel/random/uuid is a regular file that reads
+ * differently every time.
+ */
+static void test_changed_while_stored(void **state)
+{
+    struct fixture *f = *state;
+    const char *uuid = "/proc/sys/kernel/random/uuid";
+    char digest[CAS_DIGEST_LEN + 1] = "untouched", dir[200];
+    struct buf err = BUF_INIT, want = BUF_INIT;
+    struct stat st;
+    int64_t size = 42;
+
+    if (stat(uuid, &st) || !S_ISREG(st.st_mode))
+        skip();
+    assert_int_equal(cas_put_file(f->cas, uuid, digest, &size, &err), -EAGAIN);
+    buf_addf(&want, "%s changed while it was being stored (is something still writing it?)", uuid);
+    assert_string_equal(err.data, want.data);
+    assert_string_equal(digest, "untouched");
+    assert_int_equal(size, 42);
+    snprintf(dir, sizeof(dir), "%s/tmp", f->root);
+    assert_int_equal(count_entries(dir), 0);
+    snprintf(dir, sizeof(dir), "%s/sha256", f->root);
+    assert_int_equal(count_entries(dir), 0);
+    buf_release(&err);
+    buf_release(&want);
+}
+
+/* From another file system (tmpfs), where the kernel cannot copy between the two. */
+static void test_put_from_other_fs(void **state)
+{
+    struct fixture *f = *state;
+    char src[64] = "/dev/shm/flywheel-cas-XXXXXX", digest[CAS_DIGEST_LEN + 1];
+    char hashed[CAS_DIGEST_LEN + 1], tmpdir[200];
+    struct buf err = BUF_INIT;
+    int64_t size = 0, hsize = 0;
+    const size_t len = 9 * 1024 * 1024 + 7; /* more than one piece of the copy */
+
+    int fd = mkstemp(src);
+    if (fd < 0)
+        skip();
+    close(fd);
+    unsigned char *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (unsigned char)(i * 2654435761u >> 13);
+    write_file(src, data, len);
+    free(data);
+    put_ok(f, src, digest, &size);
+    assert_int_equal(cas_hash_file(src, hashed, &hsize, &err), 0);
+    assert_string_equal(digest, hashed);
+    /* And back to the other file system: the copy is checked there too. */
+    assert_int_equal(unlink(src), 0);
+    get_ok(f, digest, src, 0600);
+    assert_int_equal(cas_hash_file(src, hashed, &hsize, &err), 0);
+    unlink(src);
+    assert_string_equal(digest, hashed);
+    assert_int_equal(hsize, (int64_t)len);
+    assert_int_equal(size, (int64_t)len);
+    assert_int_equal(cas_verify(f->cas, digest, &size, &err), 0);
+    assert_int_equal(size, (int64_t)len);
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", f->root);
+    assert_int_equal(count_entries(tmpdir), 0);
+    buf_release(&err);
+}
+
+/* What a crash leaves in ROOT/tmp is removed by a later open, once old. */
+static void test_stale_tmp_removed(void **state)
+{
+    struct fixture *f = *state;
+    char stale[200], fresh[200], other[200];
+    struct buf err = BUF_INIT;
+    struct cas *again = NULL;
+    struct timespec old[2] = {{.tv_sec = time(NULL) - 2 * 86400},
+                              {.tv_sec = time(NULL) - 2 * 86400}};
+
+    snprintf(stale, sizeof(stale), "%s/tmp/put-AAAAAA", f->root);
+    snprintf(fresh, sizeof(fresh), "%s/tmp/put-BBBBBB", f->root);
+    snprintf(other, sizeof(other), "%s/tmp/notes", f->root);
+    write_file(stale, "half", 4);
+    write_file(fresh, "half", 4);
+    write_file(other, "kept", 4);
+    assert_int_equal(utimensat(AT_FDCWD, stale, old, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, other, old, 0), 0);
+    assert_int_equal(cas_open(&again, f->root, &err), 0);
+    cas_close(again);
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(fresh, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
     buf_release(&err);
 }
 
@@ -423,11 +644,20 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_known_digests),   T(test_roundtrip_large),
-        T(test_roundtrip_empty), T(test_roundtrip_small_replaces_dest),
-        T(test_stored_once),     T(test_refuses_non_regular),
-        T(test_corrupt_blob),    T(test_get_errors),
+        T(test_known_digests),
+        T(test_roundtrip_large),
+        T(test_roundtrip_empty),
+        T(test_roundtrip_small_replaces_dest),
+        T(test_stored_once),
+        T(test_refuses_non_regular),
+        T(test_corrupt_blob),
+        T(test_get_errors),
         T(test_blob_path),
+        T(test_rerun_does_not_rewrite),
+        T(test_verify),
+        T(test_changed_while_stored),
+        T(test_put_from_other_fs),
+        T(test_stale_tmp_removed),
     };
 #undef T
     return cmocka_run_group_tests_name("cas", tests, NULL, NULL);

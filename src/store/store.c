@@ -213,7 +213,8 @@ static const char *const store_sql[S_COUNT] = {
                    " ON CONFLICT (repo_id) DO UPDATE SET refs = excluded.refs,"
                    " updated_ms = excluded.updated_ms",
     [S_RUN_UNLINK_RETRIES] = "UPDATE runs SET retry_of = NULL WHERE retry_of = ?1",
-    [S_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
+    /* Never a run in progress: a retry of its jobs may have reopened it since it was listed. */
+    [S_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1 AND state NOT IN ('queued', 'running')",
     [S_DIGEST_USED] = "SELECT 1 FROM artifacts WHERE digest = ?1 LIMIT 1",
     [S_JOB_INSERT] = "INSERT INTO jobs (run_id, name) VALUES (?1, ?2)",
     [S_JOB_UPDATE] = "UPDATE jobs SET state = ?2, reason = ?3, attempts = ?4, exit_code = ?5,"
@@ -1182,6 +1183,10 @@ int store_run_delete(struct store *st, int64_t id, struct buf *err)
         }
         bind_int64(s, 1, id, &brc);
         rc = store_exec_stmt(st, s, brc, err, "cannot delete a run");
+        if (!rc && steps[i] == S_RUN_DELETE && sqlite3_changes(st->db) == 0) {
+            buf_addf(err, "store: run %lld is not there or has not ended", (long long)id);
+            rc = -EBUSY;
+        }
     }
     if (!rc)
         rc = store_commit(st, err);

@@ -137,8 +137,9 @@ int store_run_query(struct store *st, const struct store_run_filter *f, struct s
 int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
                    struct buf *err);
 
-/* Deletes a run with its jobs, attempts and artifact records (runs that retried
- * it forget it). The caller removes its files. */
+/* Deletes an ended run with its jobs, attempts and artifact records (runs that
+ * retried it forget it). The caller removes its files. -EBUSY (and nothing
+ * changes) when the run is queued or running, or not there. */
 int store_run_delete(struct store *st, int64_t id, struct buf *err)
     __attribute__((warn_unused_result));
 /* 1 when some artifact record still names digest, 0 when none does, -1 on error. */

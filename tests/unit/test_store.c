@@ -1429,6 +1429,14 @@ static void test_rerun(void **state)
     store_artifacts_release(v, n);
     /* A job that has not ended cannot be queued again. */
     assert_int_equal(store_run_rerun(st, run, ids, 1, "again", &err), -ENOENT);
+    buf_reset(&err);
+    /* Running again: retention cannot delete it; an ended run it can. */
+    assert_int_equal(store_run_delete(st, run, &err), -EBUSY);
+    assert_int_equal(store_run_get(st, run, &r, &err), 0);
+    store_run_release(&r);
+    buf_reset(&err);
+    assert_int_equal(store_run_delete(st, other, &err), 0);
+    assert_int_equal(store_run_get(st, other, &r, &err), -ENOENT);
     buf_release(&err);
     store_close(st);
 }

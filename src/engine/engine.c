@@ -987,7 +987,8 @@ static void rerun_reply(struct engine *e, struct call *c, int rc, const struct s
         buf_add(&c->local.jobs, names->data, names->len);
         reply(e, c, 202, run->id, run->number, NULL);
     } else if (rc == -ENOENT && c->req.op == ENGINE_RETRY_JOB) {
-        reply(e, c, 404, 0, 0, "run %lld has no job '%s'", (long long)run->id, c->req.name);
+        reply(e, c, 404, 0, 0, "run %lld has no job '%s'", (long long)run->id,
+              c->req.name ? c->req.name : "");
     } else if (rc == -EIO) {
         reply(e, c, 500, 0, 0, "%s", err->data);
     } else {

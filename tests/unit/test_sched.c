@@ -42,11 +42,15 @@ static void test_ready_order(void **state)
     struct pipeline *p = parse(diamond);
     struct sched *s = sched_new(p, NULL, 0);
     /* a and e are ready at once; a first (file order) */
+    assert_int_equal(sched_waiting(s), 2);
     assert_int_equal(sched_next(s), idx(p, "a"));
+    assert_int_equal(sched_waiting(s), 1);
     assert_int_equal(sched_next(s), idx(p, "e"));
     assert_int_equal(sched_next(s), -1);
+    assert_int_equal(sched_waiting(s), 0);
     assert_int_equal(sched_running(s), 2);
     sched_finish(s, idx(p, "a"), JOB_EV_PASS);
+    assert_int_equal(sched_waiting(s), 2); /* b and c */
     assert_int_equal(sched_next(s), idx(p, "b"));
     assert_int_equal(sched_next(s), idx(p, "c"));
     assert_int_equal(sched_next(s), -1); /* d waits for b and c */

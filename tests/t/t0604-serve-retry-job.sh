@@ -53,7 +53,7 @@ test_expect_success 'setup: pipelines on branches, a server' '
         cat >.flywheel.yml <<-EOT &&
 	jobs:
 	  first: { run: "echo first >first.txt", artifacts: [first.txt] }
-	  second: { run: "cat first.txt && test -e $TRASH/second-ok && sleep 1.5", needs: [first], retries: 1 }
+	  second: { run: "cat first.txt && sleep 1 && test -e $TRASH/second-ok", needs: [first], retries: 1 }
 	  third: { run: "echo third", needs: [second] }
 	EOT
         git add .flywheel.yml && git commit -qm crash &&
@@ -253,8 +253,13 @@ test_expect_success '/metrics: job duration histograms match the jobs that ran' 
 
 test_expect_success '/metrics: queued jobs wait for a slot' '
     id=$(trigger_branch three) &&
-    i=0 && while ! curl -s "$(cat url)/metrics" | grep -q "^flywheel_executor_slots_used 2$" && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
-    curl -s "$(cat url)/metrics" >m &&
+    i=0 && while [ $i -lt 100 ]; do
+        curl -s "$(cat url)/metrics" >m &&
+        grep -q "^flywheel_executor_slots_used 2$" m &&
+        grep -q "^flywheel_jobs{state=\"running\"} 2$" m &&
+        grep -q "^flywheel_queued_jobs 1$" m && break
+        sleep 0.1; i=$((i+1))
+    done &&
     grep "^flywheel_queued_jobs 1$" m &&
     grep "^flywheel_jobs{state=\"running\"} 2$" m &&
     grep "^flywheel_jobs{state=\"queued\"} 1$" m &&

@@ -251,7 +251,7 @@ test_expect_success '/metrics: job duration histograms match the jobs that ran' 
     grep "^flywheel_log_bytes_total [1-9]" m
 '
 
-test_expect_success '/metrics: queued jobs wait for a slot' '
+test_expect_success '/metrics: queued jobs wait for a slot; a queued job cannot be retried' '
     id=$(trigger_branch three) &&
     i=0 && while [ $i -lt 100 ]; do
         curl -s "$(cat url)/metrics" >m &&
@@ -264,6 +264,9 @@ test_expect_success '/metrics: queued jobs wait for a slot' '
     grep "^flywheel_jobs{state=\"running\"} 2$" m &&
     grep "^flywheel_jobs{state=\"queued\"} 1$" m &&
     grep "^flywheel_runs{state=\"running\"} 1$" m &&
+    api POST "/api/v1/runs/$id/jobs/s3/retry" >out && status_is 409 &&
+    json .message <out | grep "job .s3. is still queued" &&
+    api POST "/api/v1/runs/$id/retry?failed=1" >out && status_is 409 &&
     api POST "/api/v1/runs/$id/cancel" >/dev/null &&
     test "$(wait_run "$id")" = cancelled &&
     curl -s "$(cat url)/metrics" >m &&

@@ -24,7 +24,7 @@ static const struct {
     {"status", cmd_status, "show a server's recent runs, or one run and its jobs"},
     {"trigger", cmd_trigger, "start a run of a repository's branch or tag on a server"},
     {"cancel", cmd_cancel, "cancel a run on a server"},
-    {"retry", cmd_retry, "run an ended run's commit again on a server"},
+    {"retry", cmd_retry, "run an ended run's commit, or some of its jobs, again on a server"},
     {"repo", cmd_repo, "add a repository to a server, or list them"},
     {"notify", cmd_notify, "tell a server that a repository has new commits (git hooks)"},
     {"releases", cmd_releases, "list a repository's releases on a server"},

@@ -658,6 +658,8 @@ enum {
     OPT_WAIT,
     OPT_MAIN,
     OPT_POLL,
+    OPT_JOB,
+    OPT_FAILED,
 };
 
 /* The options every client command takes. */
@@ -1196,10 +1198,55 @@ static const char cancel_usage[] =
     "then SIGKILL after the grace period), the rest do not start.\n";
 
 static const char retry_usage[] =
-    "usage: flywheel retry RUN_ID [--wait] [--json] [--server URL]\n"
+    "usage: flywheel retry RUN_ID [--job NAME | --failed] [--wait] [--json] [--server URL]\n"
     "\n"
-    "Starts a new run of an ended run's commit, ref and pipeline. With --wait,\n"
-    "waits for it to end: exits 0 if it passed, 1 otherwise.\n";
+    "Starts a new run of an ended run's commit, ref and pipeline.\n"
+    "\n"
+    "  --job NAME     run job NAME of the run again instead, in the same run, with\n"
+    "                 the same commit and the artifacts its needs produced, and\n"
+    "                 every job that needs it; the run is running again and ends\n"
+    "                 with the new result. NAME must have ended (the run may go on)\n"
+    "  --failed       the same for every job of the run that failed, timed out or\n"
+    "                 was cancelled\n"
+    "  --wait         wait for the run to end: exit 0 if it passed, 1 otherwise\n"
+    "  --json         print the server's JSON\n"
+    "  --server URL   the server (default: $FLYWHEEL_SERVER, else " CLIENT_DEFAULT_SERVER ")\n";
+
+/* After a retry of jobs: which ones, then with wait the run's outcome. */
+static int show_rerun(const struct common *co, struct client *c, json_t *reply, bool wait)
+{
+    struct buf err = BUF_INIT, names = BUF_INIT;
+    json_t *run = NULL, *v;
+    int64_t id = jint(reply, "id");
+    size_t i;
+    int rc = 0;
+    if (co->json && !wait) {
+        client_print_json(stdout, reply);
+        return 0;
+    }
+    json_array_foreach(json_object_get(reply, "jobs"), i, v)
+        buf_addf(&names, "%s%s", i ? ", " : "", json_string_value(v));
+    if (!co->json) {
+        printf("run %lld: retrying %s\n", (long long)id, names.data);
+        fflush(stdout);
+    }
+    if (wait) {
+        rc = wait_run(c, id, &run, &err);
+        if (rc) {
+            rc = fail(co, rc, &err);
+        } else {
+            if (co->json)
+                client_print_json(stdout, run);
+            else
+                print_outcome(stdout, run);
+            rc = strcmp(jstr(run, "state"), "passed") ? 1 : 0;
+        }
+    }
+    json_decref(run);
+    buf_release(&err);
+    buf_release(&names);
+    return rc;
+}
 
 static int run_command(int argc, char **argv, const char *name, const char *usage, bool retry)
 {
@@ -1214,19 +1261,26 @@ static int run_command(int argc, char **argv, const char *name, const char *usag
         {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {"wait", no_argument, NULL, OPT_WAIT},
+        {"job", required_argument, NULL, OPT_JOB},
+        {"failed", no_argument, NULL, OPT_FAILED},
         {NULL, 0, NULL, 0},
     };
     struct common co = {name, NULL, false};
-    bool wait = false;
+    bool wait = false, failed = false;
+    const char *job = NULL;
     int c, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", retry ? retry_opts : cancel_opts, NULL)) != -1) {
         if (c == OPT_WAIT)
             wait = true;
+        else if (c == OPT_JOB)
+            job = optarg;
+        else if (c == OPT_FAILED)
+            failed = true;
         else if (common_opt(&co, c, usage, &rc) < 0)
             return rc;
     }
-    if (argc - optind != 1) {
+    if (argc - optind != 1 || (job && failed) || (job && !*job)) {
         fputs(usage, stderr);
         return 2;
     }
@@ -1240,10 +1294,20 @@ static int run_command(int argc, char **argv, const char *name, const char *usag
         return 2;
     struct buf path = BUF_INIT, err = BUF_INIT;
     json_t *reply = NULL;
-    buf_addf(&path, "/api/v1/runs/%" PRId64 "/%s", id, retry ? "retry" : "cancel");
+    if (job) {
+        buf_addf(&path, "/api/v1/runs/%" PRId64 "/jobs", id);
+        client_path_add(&path, job);
+        buf_adds(&path, "/retry");
+    } else {
+        buf_addf(&path, "/api/v1/runs/%" PRId64 "/%s", id, retry ? "retry" : "cancel");
+        if (failed)
+            client_query_add(&path, "failed", "1");
+    }
     rc = client_call(cl, "POST", path.data, NULL, &reply, &err);
     if (rc)
         rc = fail(&co, rc, &err);
+    else if (job || failed)
+        rc = show_rerun(&co, cl, reply, wait);
     else if (retry)
         rc = show_new_run(&co, cl, reply, NULL, wait);
     else if (co.json)

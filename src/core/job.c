@@ -8,12 +8,18 @@ static const char *const state_names[JOB_NSTATES] = {
 };
 
 static const char *const event_names[JOB_NEVENTS] = {
-    "start", "pass", "fail", "time-out", "cancel", "skip", "retry",
+    "start", "pass", "fail", "time-out", "cancel", "skip", "retry", "rerun",
 };
 
 int job_transition(enum job_state from, enum job_event ev, enum job_state *to)
 {
     enum job_state next;
+    if (ev == JOB_EV_RERUN) {
+        if (!job_state_done(from))
+            return -EINVAL;
+        *to = JOB_QUEUED;
+        return 0;
+    }
     switch (from) {
     case JOB_QUEUED:
         if (ev == JOB_EV_START)

@@ -8,9 +8,14 @@
  *        |--skip--> skipped
  *        '--cancel--> cancelled
  *
- * passed, skipped and cancelled are final; failed and timed-out are final
- * unless retried. job_transition() is the only way states change, and it
- * refuses every move not drawn above.
+ *     passed, failed, timed-out, cancelled, skipped --rerun--> queued
+ *
+ * retry is the pipeline's own `retries` taking another attempt after a
+ * failure; rerun is someone asking for a job that has ended to run again
+ * (a manual retry, through the API). Without a rerun, passed, skipped and
+ * cancelled are final, and failed and timed-out are final unless retried.
+ * job_transition() is the only way states change, and it refuses every move
+ * not drawn above.
  */
 #ifndef FLYWHEEL_CORE_JOB_H
 #define FLYWHEEL_CORE_JOB_H
@@ -37,9 +42,10 @@ enum job_event {
     JOB_EV_CANCEL,
     JOB_EV_SKIP,
     JOB_EV_RETRY,
+    JOB_EV_RERUN,
 };
 
-#define JOB_NEVENTS 7
+#define JOB_NEVENTS 8
 
 /* Sets *to and returns 0, or returns -EINVAL (and leaves *to) for an illegal move. */
 int job_transition(enum job_state from, enum job_event ev, enum job_state *to)
@@ -49,7 +55,7 @@ const char *job_state_name(enum job_state s);
 /* Parses a name given by job_state_name(); -1 if unknown. */
 int job_state_parse(const char *name);
 const char *job_event_name(enum job_event e);
-/* No event leads anywhere but through retry: passed, skipped, cancelled, failed, timed-out. */
+/* Ended: passed, skipped, cancelled, failed, timed-out (only retry or rerun leave them). */
 bool job_state_done(enum job_state s);
 
 #endif

@@ -1,5 +1,6 @@
 #include "core/sched.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 struct sjob {
     enum job_state state;
     int attempts;
+    int base; /* attempts when last rerun: retries count from there */
     bool selected;
     bool retrying;
     char *reason;
@@ -100,13 +102,14 @@ static bool need_ok(const struct sched *s, size_t i)
            s->p->jobs[i].allow_failure;
 }
 
-void sched_restore(struct sched *s, size_t i, enum job_state state, int attempts,
+void sched_restore(struct sched *s, size_t i, enum job_state state, int attempts, int base,
                    const char *reason)
 {
     struct sjob *j = &s->j[i];
     if (!j->selected || j->state != JOB_QUEUED)
         return;
     j->attempts = attempts;
+    j->base = base >= 0 && base <= attempts ? base : 0;
     switch (state) {
     case JOB_PASSED:
         move(s, i, JOB_EV_START);
@@ -130,14 +133,16 @@ void sched_restore(struct sched *s, size_t i, enum job_state state, int attempts
         break;
     case JOB_QUEUED:
     case JOB_RUNNING:
-        if (attempts > s->p->jobs[i].retries) {
+        if (attempts - j->base > s->p->jobs[i].retries) {
             move(s, i, JOB_EV_START);
             move(s, i, JOB_EV_FAIL);
             set_reason(j, reason);
             if (!s->p->jobs[i].allow_failure)
                 skip_dependants(s, i);
-        } else if (attempts > 0) {
+        } else if (attempts > j->base) {
             j->retrying = true;
+            set_reason(j, reason);
+        } else {
             set_reason(j, reason);
         }
         break;
@@ -209,7 +214,7 @@ void sched_finish(struct sched *s, size_t i, enum job_event ev)
         return;
     }
     /* failed or timed out */
-    if (!s->cancelling && j->attempts <= pj->retries) {
+    if (!s->cancelling && j->attempts - j->base <= pj->retries) {
         move(s, i, JOB_EV_RETRY);
         j->retrying = true;
         struct buf r = BUF_INIT;
@@ -252,6 +257,120 @@ void sched_cancel_all(struct sched *s, const char *reason)
             set_reason(&s->j[i], reason);
         }
     }
+}
+
+/* Why need k of a job is not met, for a message: "failed", "was skipped", ... */
+static const char *unmet_what(const struct sjob *k)
+{
+    switch (k->state) {
+    case JOB_FAILED:
+        return "failed";
+    case JOB_TIMED_OUT:
+        return "timed out";
+    case JOB_CANCELLED:
+        return "was cancelled";
+    case JOB_SKIPPED:
+        return "was skipped";
+    case JOB_RUNNING:
+        return "is still running";
+    default:
+        return "has not run yet";
+    }
+}
+
+int sched_rerun_plan(const struct sched *s, long job, bool *set, struct buf *err)
+{
+    int n = 0;
+    memset(set, 0, s->n * sizeof(bool));
+    if (job >= 0 && ((size_t)job >= s->n || !s->j[job].selected)) {
+        buf_adds(err, "no such job in this run");
+        return -ENOENT;
+    }
+    if (s->cancelling) {
+        buf_adds(err, "the run is being cancelled");
+        return -ECANCELED;
+    }
+    /* Index order is topological: a job's needs have been decided before it. */
+    for (size_t i = 0; i < s->n; i++) {
+        const struct sjob *j = &s->j[i];
+        const struct pl_job *pj = &s->p->jobs[i];
+        if (!j->selected)
+            continue;
+        bool any_set = false;
+        long unmet = -1;
+        for (size_t k = 0; k < pj->nneed; k++) {
+            size_t d = pj->need_idx[k];
+            if (set[d])
+                any_set = true;
+            else if (!need_ok(s, d) && unmet < 0)
+                unmet = (long)d;
+        }
+        if (job >= 0 && (size_t)job == i) {
+            if (!job_state_done(j->state)) {
+                buf_addf(err, "job '%s' is still %s", pj->name, job_state_name(j->state));
+                return -EBUSY;
+            }
+            if (unmet >= 0) {
+                buf_addf(err, "job '%s' needs '%s', which %s: retry that one first", pj->name,
+                         s->p->jobs[unmet].name, unmet_what(&s->j[unmet]));
+                return -EDEADLK;
+            }
+            set[i] = true;
+        } else if (job < 0 &&
+                   (j->state == JOB_FAILED || j->state == JOB_TIMED_OUT ||
+                    j->state == JOB_CANCELLED) &&
+                   unmet < 0) {
+            set[i] = true;
+        } else if (any_set) {
+            if (j->state == JOB_RUNNING) {
+                for (size_t k = 0; k < pj->nneed; k++) {
+                    if (set[pj->need_idx[k]]) {
+                        buf_addf(err, "job '%s', which needs '%s', is still running", pj->name,
+                                 s->p->jobs[pj->need_idx[k]].name);
+                        break;
+                    }
+                }
+                return -EBUSY;
+            }
+            if (j->state == JOB_QUEUED || unmet >= 0)
+                continue;
+            set[i] = true;
+        }
+        n += set[i];
+    }
+    if (!n) {
+        buf_adds(err, "no job failed, timed out or was cancelled");
+        return -ENOENT;
+    }
+    return n;
+}
+
+void sched_rerun(struct sched *s, const bool *set, const char *reason)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        struct sjob *j = &s->j[i];
+        if (!set[i] || !j->selected)
+            continue;
+        move(s, i, JOB_EV_RERUN);
+        j->base = j->attempts;
+        j->retrying = false;
+        set_reason(j, reason);
+    }
+}
+
+size_t sched_waiting(const struct sched *s)
+{
+    size_t n = 0;
+    if (s->cancelling)
+        return 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct pl_job *pj = &s->p->jobs[i];
+        bool ready = s->j[i].selected && s->j[i].state == JOB_QUEUED;
+        for (size_t k = 0; k < pj->nneed && ready; k++)
+            ready = need_ok(s, pj->need_idx[k]);
+        n += ready;
+    }
+    return n;
 }
 
 bool sched_done(const struct sched *s)
@@ -327,6 +446,11 @@ const char *sched_reason(const struct sched *s, size_t j)
 int sched_attempts(const struct sched *s, size_t j)
 {
     return s->j[j].attempts;
+}
+
+int sched_retry_base(const struct sched *s, size_t j)
+{
+    return s->j[j].base;
 }
 
 bool sched_retrying(const struct sched *s, size_t j)

@@ -21,13 +21,17 @@
  * - A job is ready when all it needs has passed, or failed with
  *   allow_failure. Ready jobs start lowest index first (the pipeline's
  *   topological order, so file order among equals).
- * - A failed or timed-out attempt is retried while attempts <= retries.
+ * - A failed or timed-out attempt is retried while the attempts since the
+ *   job last (re)started counting, attempts - base, are <= retries; base is
+ *   0, and a rerun (sched_rerun) sets it to the attempts made so far.
  * - When a job fails for good (and may not fail), every queued job that
  *   needs it, directly or not, is skipped with the reason; independent jobs
  *   go on. With SCHED_FAIL_FAST every queued job is cancelled instead and
  *   sched_cancelling() becomes true.
  * - sched_cancel_all() cancels the queued jobs at once and marks the run as
  *   cancelling; running ones end when their process does.
+ * - sched_rerun() puts ended jobs back in the queue (a manual retry): the
+ *   run goes on as if they had never run, each with a fresh budget of retries.
  * Every state change goes through job_transition(); an illegal one is a bug
  * and aborts.
  */
@@ -71,14 +75,16 @@ int sched_select(const struct pipeline *p, const char *const *names, size_t n, u
     __attribute__((warn_unused_result));
 
 /*
- * Resumes a run recorded earlier (after a restart): before the first
- * sched_next(), puts job j back in a state it had reached. PASSED, SKIPPED and
- * CANCELLED are final; QUEUED with attempts > 0 means an attempt was
+ * Resumes a run recorded earlier (after a restart, or a rerun of a run that
+ * had ended): before the first sched_next(), puts job j back in a state it
+ * had reached, with its retry base (see the rules). PASSED, SKIPPED and
+ * CANCELLED are final; QUEUED with attempts > base means an attempt was
  * interrupted: it counts as a failed attempt, so the job is retried while
- * attempts <= retries, and otherwise fails with reason (its dependants are
- * skipped).
+ * attempts - base <= retries, and otherwise fails with reason (its
+ * dependants are skipped). QUEUED with attempts == base is a job waiting
+ * for its first attempt since a rerun.
  */
-void sched_restore(struct sched *s, size_t j, enum job_state state, int attempts,
+void sched_restore(struct sched *s, size_t j, enum job_state state, int attempts, int base,
                    const char *reason);
 
 /* The next ready job, now running; -1 when none is ready. */
@@ -92,6 +98,33 @@ bool sched_cancel_job(struct sched *s, size_t j, const char *reason);
 /* Cancels every queued job with reason; the running ones must be stopped by the caller. */
 void sched_cancel_all(struct sched *s, const char *reason);
 
+/*
+ * A rerun (a manual retry): which jobs go back to the queue. With job >= 0,
+ * that job, which must have ended and whose needs must all be met (passed,
+ * or failed with allow_failure); with job < 0, every job that failed, timed
+ * out or was cancelled. With them, every job that needs one of them, directly
+ * or not, whatever its state, as long as its other needs are met or rerun
+ * too (one that is queued waits for them anyway and is left as it is).
+ * Sets set[0..njobs) and returns how many jobs it holds, or a negative code
+ * with a sentence in err:
+ *   -EBUSY      job, or a job that needs it, is queued or running
+ *   -EDEADLK    a need of job has not passed: alone it would be skipped again
+ *   -ENOENT     (job < 0) no job failed, timed out or was cancelled
+ *   -ECANCELED  the run is being cancelled
+ * Changes nothing: sched_rerun() applies the set.
+ */
+int sched_rerun_plan(const struct sched *s, long job, bool *set, struct buf *err)
+    __attribute__((warn_unused_result));
+/*
+ * Puts every job of set (from sched_rerun_plan() on the same state) back in
+ * the queue with reason; each keeps its attempts and gets a fresh budget of
+ * retries (its base becomes its attempts).
+ */
+void sched_rerun(struct sched *s, const bool *set, const char *reason);
+
+/* Queued jobs whose needs are met: what would start if slots were free. */
+size_t sched_waiting(const struct sched *s);
+
 bool sched_done(const struct sched *s);
 bool sched_cancelling(const struct sched *s);
 size_t sched_running(const struct sched *s);
@@ -104,6 +137,8 @@ enum job_state sched_state(const struct sched *s, size_t j);
 const char *sched_reason(const struct sched *s, size_t j);
 /* Attempts started so far. */
 int sched_attempts(const struct sched *s, size_t j);
+/* The attempts the job had when it was last rerun (0 if never). */
+int sched_retry_base(const struct sched *s, size_t j);
 /* True when the job's last attempt failed and it is queued again. */
 bool sched_retrying(const struct sched *s, size_t j);
 

@@ -135,10 +135,16 @@ struct engine {
     /* stats, under mu */
     int slots_used;
     int64_t log_bytes;
+    int64_t jobs_waiting;
+    struct hist job_hist[JOB_NSTATES];
+    /* retries of jobs of ended runs reading their pipeline */
+    int reruns_loading;
 };
 
 static void schedule(struct engine *e);
 static void start_sync(struct erepo *r);
+static int select_jobs(const struct pipeline *p, const struct store_run *row, bool *selected,
+                       struct buf *err);
 
 /* Records a state change for live viewers. */
 /* An event (here or from the deployer): gets its time and number, goes to the ring. */
@@ -225,6 +231,7 @@ static void call_unref(struct engine *e, struct call *c)
     free((char *)c->req.env);
     free((char *)c->req.actor);
     buf_release(&c->local.message);
+    buf_release(&c->local.jobs);
     pthread_cond_destroy(&c->cond);
     free(c);
 }
@@ -249,6 +256,7 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
         c->reply->id = id;
         c->reply->number = number;
         buf_add(&c->reply->message, c->local.message.data, c->local.message.len);
+        buf_add(&c->reply->jobs, c->local.jobs.data, c->local.jobs.len);
     }
     c->done = true;
     pthread_cond_signal(&c->cond);
@@ -275,6 +283,7 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     c->req.env = dup_or_null(req->env);
     c->req.actor = dup_or_null(req->actor);
     buf_init(&c->local.message, 0);
+    buf_init(&c->local.jobs, 0);
     rep->status = 0;
     rep->id = rep->number = 0;
     c->reply = rep;
@@ -671,6 +680,8 @@ static void erun_unlink(struct engine *e, struct erun *x)
 }
 
 static void check_shutdown(struct engine *e);
+static void count_waiting(struct engine *e);
+static void on_job_end(void *ctx, size_t job, enum job_state st, int64_t ms);
 
 /* Deferred: runexec's on_done fires inside its own call stack. */
 static void run_reap(uv_idle_t *h);
@@ -688,6 +699,7 @@ static void reap_closed(uv_handle_t *h)
     free(rp);
     schedule(e);
     pump_all(e);
+    count_waiting(e);
     check_shutdown(e);
 }
 
@@ -761,6 +773,18 @@ static void on_run_output(void *ctx, size_t job, const char *data, size_t len)
     pthread_mutex_unlock(&x->e->mu);
 }
 
+/* Recounts the jobs ready to start and waiting for a slot, for /metrics. */
+static void count_waiting(struct engine *e)
+{
+    int64_t n = 0;
+    for (struct erun *x = e->runs; x; x = x->next)
+        if (x->rx && !runexec_done(x->rx))
+            n += (int64_t)sched_waiting(runexec_sched(x->rx));
+    pthread_mutex_lock(&e->mu);
+    e->jobs_waiting = n;
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void on_job_state(void *ctx, size_t job, enum job_state st, int attempt, const char *reason,
                          int64_t ms)
 {
@@ -772,6 +796,18 @@ static void on_job_state(void *ctx, size_t job, enum job_state st, int attempt, 
         pump_all(x->e);
         check_shutdown(x->e); /* the last running job of a stopping server */
     }
+    count_waiting(x->e);
+}
+
+static void on_job_end(void *ctx, size_t job, enum job_state st, int64_t ms)
+{
+    struct erun *x = ctx;
+    (void)job;
+    if ((unsigned)st >= JOB_NSTATES)
+        return;
+    pthread_mutex_lock(&x->e->mu);
+    hist_observe(&x->e->job_hist[st], ms);
+    pthread_mutex_unlock(&x->e->mu);
 }
 
 static void finish_row(struct engine *e, struct erun *x, const char *state)
@@ -786,6 +822,19 @@ static void finish_row(struct engine *e, struct erun *x, const char *state)
     if (store_run_update(e->st, &x->row, &err))
         fprintf(stderr, "flywheel serve: %s\n", err.data);
     buf_release(&err);
+}
+
+/* The jobs a run of this kind and ref runs: by `when`, as `flywheel run --when` would. */
+static int select_jobs(const struct pipeline *p, const struct store_run *row, bool *selected,
+                       struct buf *err)
+{
+    unsigned ev = !strcmp(row->kind, "main")  ? PL_EV_MAIN
+                  : !strcmp(row->kind, "tag") ? PL_EV_TAG
+                                              : PL_EV_CHANGE;
+    const char *name = refs_branch(row->ref);
+    if (!name)
+        name = refs_tag(row->ref);
+    return sched_select(p, NULL, 0, ev, name, selected, err);
 }
 
 static void prepare_work(uv_work_t *w)
@@ -852,13 +901,7 @@ static void prepare_done(uv_work_t *w, int status)
         goto drop;
     }
     x->selected = xcalloc(x->p->njobs + 1, sizeof(bool));
-    unsigned ev = !strcmp(x->row.kind, "main")  ? PL_EV_MAIN
-                  : !strcmp(x->row.kind, "tag") ? PL_EV_TAG
-                                                : PL_EV_CHANGE;
-    const char *name = refs_branch(x->row.ref);
-    if (!name)
-        name = refs_tag(x->row.ref);
-    if (sched_select(x->p, NULL, 0, ev, name, x->selected, &err)) {
+    if (select_jobs(x->p, &x->row, x->selected, &err)) {
         finish_row(e, x, "failed");
         goto drop;
     }
@@ -899,13 +942,18 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.obs.ctx = x;
     cfg.obs.on_state = on_job_state;
     cfg.obs.on_output = on_run_output;
+    cfg.obs.on_job_end = on_job_end;
     cfg.obs.on_done = on_run_done;
-    emit(e, x->run_id, NULL, "running", 0, NULL);
+    /* A run adopted after a restart, or reopened by a retry of its jobs, was
+     * "running" already: its event was sent then. */
+    if (!strcmp(x->row.state, "queued"))
+        emit(e, x->run_id, NULL, "running", 0, NULL);
     if (runexec_start(&x->rx, e->loop, &cfg, &err)) {
         fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
         finish_row(e, x, "failed");
         goto drop;
     }
+    count_waiting(e);
     diag_list_release(&d);
     buf_release(&err);
     return; /* on_run_done ends it */
@@ -979,6 +1027,258 @@ static bool name_ok(const char *s)
               *p == '_' || *p == '-' || *p == '.'))
             return false;
     return true;
+}
+
+/* ---- retrying jobs of a run ------------------------------------------------- */
+
+#define RERUN_REASON "retried through the API"
+
+/* A retry of jobs of a run that has no executor: its pipeline is read first. */
+struct pending_rerun {
+    struct engine *e;
+    struct call *call;
+    char *mirror_dir, *commit;
+    struct buf src, err;
+    int rc;
+    uv_work_t work;
+};
+
+/* The run's executor, when it has one still going. */
+static struct erun *live_run(struct engine *e, int64_t run_id)
+{
+    for (struct erun *x = e->runs; x; x = x->next)
+        if (x->run_id == run_id && x->rx && !runexec_done(x->rx))
+            return x;
+    return NULL;
+}
+
+/* Answers a retry with the outcome of sched_rerun_plan() or the store. */
+static void rerun_reply(struct engine *e, struct call *c, int rc, const struct store_run *run,
+                        const struct buf *names, const struct buf *err)
+{
+    if (rc >= 0) {
+        buf_add(&c->local.jobs, names->data, names->len);
+        reply(e, c, 202, run->id, run->number, NULL);
+    } else if (rc == -ENOENT && c->req.op == ENGINE_RETRY_JOB) {
+        reply(e, c, 404, 0, 0, "run %lld has no job '%s'", (long long)run->id,
+              c->req.name ? c->req.name : "");
+    } else if (rc == -EIO) {
+        reply(e, c, 500, 0, 0, "%s", err->data);
+    } else {
+        reply(e, c, 409, run->id, run->number, "run %lld: %s", (long long)run->id, err->data);
+    }
+}
+
+static void rerun_live(struct engine *e, struct call *c, struct erun *x,
+                       const struct store_run *run)
+{
+    struct buf names = BUF_INIT, err = BUF_INIT;
+    if (x->cancel_requested) {
+        reply(e, c, 409, run->id, run->number, "run %lld is being cancelled", (long long)run->id);
+        return;
+    }
+    int rc = runexec_rerun(x->rx, c->req.op == ENGINE_RETRY_JOB ? c->req.name : NULL, RERUN_REASON,
+                           &names, &err);
+    rerun_reply(e, c, rc, run, &names, &err);
+    buf_release(&names);
+    buf_release(&err);
+}
+
+/*
+ * The run has no executor (it has ended): the plan is made on a scheduler
+ * restored from the store, the store changes in one transaction, and
+ * schedule() adopts the run again as it would after a restart.
+ */
+static void rerun_stored(struct engine *e, struct call *c, const struct store_run *run,
+                         const char *pipeline_src, size_t len)
+{
+    struct diag_list d = DIAG_LIST_INIT;
+    struct buf err = BUF_INIT, names = BUF_INIT;
+    struct store_job *jobs = NULL;
+    size_t njobs = 0;
+    struct sched *s = NULL;
+    bool *selected = NULL, *set = NULL;
+    int64_t *ids = NULL;
+    int rc;
+    struct pipeline *p = pipeline_parse(PIPELINE_FILE, pipeline_src, len, NULL, 0, &d);
+    if (!p) {
+        reply(e, c, 409, run->id, run->number, "run %lld: its pipeline file is not valid",
+              (long long)run->id);
+        goto out;
+    }
+    selected = xcalloc(p->njobs + 1, sizeof(bool));
+    set = xcalloc(p->njobs + 1, sizeof(bool));
+    ids = xcalloc(p->njobs + 1, sizeof(int64_t));
+    if (select_jobs(p, run, selected, &err) ||
+        store_job_list(e->st, run->id, &jobs, &njobs, &err)) {
+        reply(e, c, 500, 0, 0, "%s", err.data);
+        goto out;
+    }
+    s = sched_new(p, selected, 0);
+    for (size_t k = 0; k < njobs; k++) {
+        long i = pipeline_job_index(p, jobs[k].name);
+        int st = job_state_parse(jobs[k].state);
+        if (i < 0 || !selected[i] || st < 0)
+            continue;
+        ids[i] = jobs[k].id;
+        sched_restore(s, (size_t)i, (enum job_state)st, jobs[k].attempts, jobs[k].retry_base,
+                      jobs[k].reason);
+    }
+    long target = -1;
+    if (c->req.op == ENGINE_RETRY_JOB) {
+        target = pipeline_job_index(p, c->req.name);
+        if (target < 0 || !ids[target]) {
+            rerun_reply(e, c, -ENOENT, run, &names, &err);
+            goto out;
+        }
+    }
+    rc = sched_rerun_plan(s, target, set, &err);
+    if (rc < 0) {
+        rerun_reply(e, c, rc, run, &names, &err);
+        goto out;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < p->njobs; i++) {
+        if (!set[i])
+            continue;
+        if (!ids[i]) {
+            reply(e, c, 409, run->id, run->number, "run %lld has no record of job '%s'",
+                  (long long)run->id, p->jobs[i].name);
+            goto out;
+        }
+        ids[n++] = ids[i];
+        buf_addf(&names, "%s\n", p->jobs[i].name);
+    }
+    if (store_run_rerun(e->st, run->id, ids, n, RERUN_REASON, &err)) {
+        rerun_reply(e, c, -EIO, run, &names, &err);
+        goto out;
+    }
+    /* Committed: now the world may see it. */
+    emit(e, run->id, NULL, "running", 0, NULL);
+    for (size_t i = 0; i < p->njobs; i++)
+        if (set[i])
+            emit(e, run->id, p->jobs[i].name, "queued", sched_attempts(s, i), RERUN_REASON);
+    rerun_reply(e, c, rc, run, &names, &err);
+out:
+    sched_free(s);
+    pipeline_free(p);
+    diag_list_release(&d);
+    free(selected);
+    free(set);
+    free(ids);
+    store_jobs_release(jobs, njobs);
+    buf_release(&err);
+    buf_release(&names);
+}
+
+/*
+ * The checks that need no pipeline: the run exists, is a server run that has
+ * started, has the job. Fills *run (the caller releases it) and returns 0, or
+ * replies and returns -1.
+ */
+static int rerun_check(struct engine *e, struct call *c, struct store_run *run)
+{
+    const struct engine_request *q = &c->req;
+    struct buf err = BUF_INIT;
+    int rc = store_run_get(e->st, q->run_id, run, &err);
+    if (rc) {
+        if (rc == -ENOENT)
+            reply(e, c, 404, 0, 0, "no run %lld", (long long)q->run_id);
+        else
+            reply(e, c, 500, 0, 0, "%s", err.data);
+        buf_release(&err);
+        return -1;
+    }
+    if (!repo_by_id(e, run->repo_id)) {
+        reply(e, c, 409, run->id, run->number, "run %lld is not a server run", (long long)run->id);
+        goto fail;
+    }
+    if (!strcmp(run->state, "queued")) {
+        reply(e, c, 409, run->id, run->number, "run %lld has not started yet", (long long)run->id);
+        goto fail;
+    }
+    if (q->op == ENGINE_RETRY_JOB) {
+        struct store_job sj = {0};
+        rc = store_job_find(e->st, run->id, q->name ? q->name : "", &sj, &err);
+        store_job_release(&sj);
+        if (rc == -ENOENT) {
+            reply(e, c, 404, 0, 0, "run %lld has no job '%s'", (long long)run->id,
+                  q->name ? q->name : "");
+            goto fail;
+        }
+        if (rc) {
+            reply(e, c, 500, 0, 0, "%s", err.data);
+            goto fail;
+        }
+    }
+    buf_release(&err);
+    return 0;
+fail:
+    buf_release(&err);
+    store_run_release(run);
+    return -1;
+}
+
+static void rerun_load_work(uv_work_t *w)
+{
+    struct pending_rerun *pr = w->data;
+    pr->rc =
+        mirror_read_file(pr->mirror_dir, pr->commit, PIPELINE_FILE, 1 << 20, &pr->src, &pr->err);
+}
+
+static void rerun_load_done(uv_work_t *w, int status)
+{
+    struct pending_rerun *pr = w->data;
+    struct engine *e = pr->e;
+    struct call *c = pr->call;
+    struct store_run run = {0};
+    (void)status;
+    e->reruns_loading--;
+    if (e->shutting_down) {
+        reply(e, c, 503, 0, 0, "the server is shutting down");
+    } else if (rerun_check(e, c, &run) == 0) {
+        /* Looked at again: the run may have been adopted meanwhile. */
+        struct erun *x = live_run(e, run.id);
+        if (x)
+            rerun_live(e, c, x, &run);
+        else if (pr->rc)
+            reply(e, c, 500, 0, 0, "reading the pipeline of run %lld: %s", (long long)run.id,
+                  pr->err.data);
+        else
+            rerun_stored(e, c, &run, pr->src.data, pr->src.len);
+        store_run_release(&run);
+    }
+    free(pr->mirror_dir);
+    free(pr->commit);
+    buf_release(&pr->src);
+    buf_release(&pr->err);
+    free(pr);
+    schedule(e);
+    check_shutdown(e);
+}
+
+static void rerun_start(struct engine *e, struct call *c)
+{
+    struct store_run run = {0};
+    if (rerun_check(e, c, &run))
+        return;
+    struct erun *x = live_run(e, run.id);
+    if (x) {
+        rerun_live(e, c, x, &run);
+        store_run_release(&run);
+        return;
+    }
+    struct pending_rerun *pr = xcalloc(1, sizeof(*pr));
+    pr->e = e;
+    pr->call = c; /* answered in rerun_load_done */
+    pr->mirror_dir = xstrdup(repo_by_id(e, run.repo_id)->dir);
+    pr->commit = xstrdup(run.commit);
+    buf_init(&pr->src, 1 << 20);
+    buf_init(&pr->err, 0);
+    pr->work.data = pr;
+    store_run_release(&run);
+    e->reruns_loading++;
+    uv_queue_work(e->loop, &pr->work, rerun_load_work, rerun_load_done);
 }
 
 static void handle(struct engine *e, struct call *c)
@@ -1157,6 +1457,10 @@ static void handle(struct engine *e, struct call *c)
             reply(e, c, 202, x->run_id, x->row.number, NULL);
         break;
     }
+    case ENGINE_RETRY_JOB:
+    case ENGINE_RETRY_FAILED:
+        rerun_start(e, c);
+        break;
     case ENGINE_RETRY: {
         struct store_run run = {0};
         int rc = store_run_get(e->st, q->run_id, &run, &err);
@@ -1414,8 +1718,11 @@ static void retention_work(uv_work_t *w)
                     buf_reset(&err);
                     continue;
                 }
-                if (store_run_delete(st, v[i].id, &err)) {
-                    fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
+                int drc = store_run_delete(st, v[i].id, &err);
+                if (drc) {
+                    /* -EBUSY: running again (a retry of its jobs) since it was listed */
+                    if (drc != -EBUSY)
+                        fprintf(stderr, "flywheel serve: retention: %s\n", err.data);
                     buf_reset(&err);
                     continue;
                 }
@@ -1614,7 +1921,7 @@ static void check_shutdown(struct engine *e)
     pthread_mutex_lock(&e->mu);
     used = e->slots_used;
     pthread_mutex_unlock(&e->mu);
-    bool syncing = e->retention_busy || (e->dep && deployer_running(e->dep));
+    bool syncing = e->retention_busy || e->reruns_loading > 0 || (e->dep && deployer_running(e->dep));
     for (struct erepo *r = e->repos; r; r = r->next)
         syncing |= r->syncing;
     if (used == 0 && !syncing) {
@@ -1721,6 +2028,7 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->slots = e->cfg.slots;
     out->slots_used = e->slots_used;
     out->log_bytes = e->log_bytes;
+    out->jobs_waiting = e->jobs_waiting;
+    memcpy(out->job_duration, e->job_hist, sizeof(out->job_duration));
     pthread_mutex_unlock(&e->mu);
-    out->runs_queued = out->runs_running = 0;
 }

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/histogram.h"
+#include "core/job.h"
 #include "util/buf.h"
 
 struct engine;
@@ -88,6 +90,8 @@ enum engine_op {
     ENGINE_ROLLBACK,     /* name, env, version (NULL: each target's last good), actor */
     ENGINE_DECIDE,       /* run_id (the deployment's id), flag (approve), actor, reason */
     ENGINE_LINE,         /* name, flag (stop), actor, reason */
+    ENGINE_RETRY_JOB,    /* run id, name: the job and what needs it run again, in that run */
+    ENGINE_RETRY_FAILED, /* run id: its failed, timed-out and cancelled jobs, the same way */
 };
 
 struct engine_request {
@@ -104,11 +108,22 @@ struct engine_reply {
     int64_t id;         /* the repository's or run's id */
     int64_t number;     /* the run's number */
     struct buf message; /* why, when status >= 400 */
+    struct buf jobs;    /* ENGINE_RETRY_JOB, _FAILED: the jobs queued again, one name a line */
 };
 
 /*
  * Hands req to the loop and waits (at most timeout_ms) for the reply; the
- * caller releases reply->message. Returns 0, or -ETIMEDOUT.
+ * caller initialises and releases reply->message and reply->jobs. Returns 0,
+ * or -ETIMEDOUT.
+ *
+ * Retrying jobs (ENGINE_RETRY_JOB, ENGINE_RETRY_FAILED) works on the run
+ * itself, ended or still running: the jobs go back to the queue with a fresh
+ * budget of retries, the run is "running" again, all of it committed in one
+ * transaction before the reply (202); a run that had ended is then adopted
+ * again like a run interrupted by a restart (the jobs that passed keep their
+ * results and artifacts). 404: no such run or job; 409: the run is queued or
+ * being cancelled, the job (or one that needs it) is queued or running, a
+ * need of the job has not passed, nothing failed.
  */
 int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *reply,
                 long timeout_ms);
@@ -125,11 +140,19 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
 #define ENGINE_EVENTS 4096
 int engine_events(struct engine *e, uint64_t seq, size_t max, struct buf *out, uint64_t *last);
 
-/* Counters for /metrics, read from any thread. */
+/*
+ * Counters for /metrics, read from any thread. They live in memory and start
+ * from zero with each start of the server (Prometheus handles counter
+ * resets): log_bytes and the job duration histograms are not rebuilt from
+ * the store.
+ */
 struct engine_stats {
     int slots, slots_used;
-    int64_t runs_queued, runs_running;
+    int64_t jobs_waiting; /* jobs of running runs ready to start, waiting for a slot */
     int64_t log_bytes;
+    /* per job_state: jobs that ended after running, by final state, with the
+     * duration of their last attempt */
+    struct hist job_duration[JOB_NSTATES];
 };
 void engine_stats(struct engine *e, struct engine_stats *out);
 

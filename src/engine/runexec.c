@@ -903,6 +903,10 @@ static void attempt_begin(struct runexec *rx, size_t i)
     j->exit_status = 0;
     free(j->error);
     j->error = NULL;
+    /* Artifacts are those of the attempt that passes: none from an earlier one. */
+    for (size_t a = 0; a < j->narts; a++)
+        free(j->arts[a].path);
+    j->narts = 0;
     buf_reset(&j->status_line);
     j->log_fd = -1;
     j->t_start = mono_ms();
@@ -947,6 +951,9 @@ static void attempt_end(struct rjob *j, enum job_event ev)
     };
     save_attempt(j, attempt_state[ev]);
     sched_finish(rx->sched, i, ev);
+    if (rx->cfg.obs.on_job_end && job_state_done(sched_state(rx->sched, i)))
+        rx->cfg.obs.on_job_end(rx->cfg.obs.ctx, i, sched_state(rx->sched, i),
+                               j->t_end - j->t_start);
     if (rx->cfg.pool_give)
         rx->cfg.pool_give(rx->cfg.pool_ctx);
     if (ev != JOB_EV_PASS && j->error && !sched_retrying(rx->sched, i)) {
@@ -1054,16 +1061,19 @@ static int adopt_job(struct runexec *rx, size_t i, struct buf *err)
         }
         j->narts = narts;
         j->phase = PH_DONE;
-        sched_restore(rx->sched, i, JOB_PASSED, sj.attempts, "");
+        sched_restore(rx->sched, i, JOB_PASSED, sj.attempts, sj.retry_base, "");
     } else if (st == JOB_FAILED || st == JOB_TIMED_OUT || st == JOB_SKIPPED ||
                st == JOB_CANCELLED) {
         j->phase = PH_DONE;
-        sched_restore(rx->sched, i, (enum job_state)st, sj.attempts, sj.reason);
-    } else if (sj.attempts > 0) {
-        sched_restore(rx->sched, i, JOB_QUEUED, sj.attempts,
+        sched_restore(rx->sched, i, (enum job_state)st, sj.attempts, sj.retry_base, sj.reason);
+    } else if (sj.attempts > sj.retry_base) {
+        sched_restore(rx->sched, i, JOB_QUEUED, sj.attempts, sj.retry_base,
                       "interrupted: flywheel stopped while the job ran");
         if (job_state_done(sched_state(rx->sched, i)))
             j->phase = PH_IDLE; /* reported by notify_settled */
+    } else if (sj.attempts > 0) {
+        /* rerun, and waiting for its first attempt since */
+        sched_restore(rx->sched, i, JOB_QUEUED, sj.attempts, sj.retry_base, sj.reason);
     }
     store_job_release(&sj);
     store_attempts_release(atts, natts);
@@ -1210,6 +1220,59 @@ int runexec_cancel_job(struct runexec *rx, const char *name, const char *reason)
         return -EALREADY;
     }
     return -ENOENT;
+}
+
+int runexec_rerun(struct runexec *rx, const char *name, const char *reason, struct buf *names,
+                  struct buf *err)
+{
+    const struct pipeline *p = rx->cfg.pipeline;
+    long target = -1;
+    if (name) {
+        for (size_t i = 0; i < p->njobs && target < 0; i++)
+            if (!strcmp(p->jobs[i].name, name) && sched_selected(rx->sched, i))
+                target = (long)i;
+        if (target < 0) {
+            buf_addf(err, "run %lld has no job '%s'", (long long)rx->run_id, name);
+            return -ENOENT;
+        }
+    }
+    bool *set = xcalloc(p->njobs + 1, sizeof(bool));
+    int64_t *ids = xcalloc(p->njobs + 1, sizeof(int64_t));
+    size_t n = 0;
+    int rc = sched_rerun_plan(rx->sched, target, set, err);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < p->njobs; i++)
+        if (set[i])
+            ids[n++] = rx->jobs[i].job_id;
+    if (store_run_rerun(rx->cfg.store, rx->run_id, ids, n, reason, err)) {
+        rc = -EIO;
+        goto out;
+    }
+    sched_rerun(rx->sched, set, reason);
+    for (size_t i = 0; i < p->njobs; i++) {
+        struct rjob *j = &rx->jobs[i];
+        if (!set[i])
+            continue;
+        /* Its next attempt starts afresh: new artifacts, new times. */
+        for (size_t a = 0; a < j->narts; a++)
+            free(j->arts[a].path);
+        j->narts = 0;
+        j->phase = PH_IDLE;
+        j->cancelled = j->timed_out = false;
+        j->exit_code = -1;
+        j->wall_start = 0;
+        j->t_start = j->t_end = 0;
+        buf_addf(names, "%s\n", p->jobs[i].name);
+    }
+    for (size_t i = 0; i < p->njobs; i++)
+        if (set[i])
+            notify(rx, i);
+    pump(rx);
+out:
+    free(set);
+    free(ids);
+    return rc;
 }
 
 void runexec_free(struct runexec *rx)

@@ -42,6 +42,9 @@ struct runexec_observer {
                      int64_t duration_ms);
     /* A chunk of a job's output (the same bytes as the log file). */
     void (*on_output)(void *ctx, size_t job, const char *data, size_t len);
+    /* A job ended after running (not one skipped or cancelled before it
+     * started): its final state and how long its last attempt took. Optional. */
+    void (*on_job_end)(void *ctx, size_t job, enum job_state state, int64_t duration_ms);
     /* The run ended. */
     void (*on_done)(void *ctx, enum sched_result result);
 };
@@ -88,6 +91,18 @@ void runexec_cancel(struct runexec *rx, const char *reason);
 /* Cancels one job by name (queued: at once; running: by signal); what needs it
  * is skipped. Returns 0, -ENOENT for an unknown job, -EALREADY when it has ended. */
 int runexec_cancel_job(struct runexec *rx, const char *name, const char *reason);
+/*
+ * A manual retry while the run goes on (it must not be done): job name (NULL:
+ * every job that failed, timed out or was cancelled) and what needs it go
+ * back to the queue, as sched_rerun_plan() decides. The store records it all
+ * in one transaction first (store_run_rerun); then the jobs are reported
+ * queued (on_state) and start when they can. Appends the jobs' names to
+ * names, one a line. Returns the number of jobs, or sched_rerun_plan()'s
+ * negative code with the reason in err, -ENOENT also for a job the run does
+ * not have, -EIO when the store failed.
+ */
+int runexec_rerun(struct runexec *rx, const char *name, const char *reason, struct buf *names,
+                  struct buf *err) __attribute__((warn_unused_result));
 void runexec_free(struct runexec *rx);
 /* Starts whatever is ready and fits: after slots of a shared pool came free. */
 void runexec_pump(struct runexec *rx);

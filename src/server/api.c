@@ -314,6 +314,16 @@ static void reply_engine(struct http_request *r, struct engine_reply *rep, int r
     json_object_set_new(o, "id", json_integer(rep->id));
     if (rep->number)
         json_object_set_new(o, "number", json_integer(rep->number));
+    if (rep->jobs.len) {
+        json_t *arr = json_array();
+        for (const char *p = rep->jobs.data; *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t l = nl ? (size_t)(nl - p) : strlen(p);
+            json_array_append_new(arr, json_stringn(p, l));
+            p += l + (nl ? 1 : 0);
+        }
+        json_object_set_new(o, "jobs", arr);
+    }
     http_reply_json(r, (unsigned)rep->status, o);
 }
 
@@ -322,9 +332,11 @@ void api_call_engine(struct http_request *r, struct api *a, const struct engine_
 {
     struct engine_reply rep = {0};
     buf_init(&rep.message, 0);
+    buf_init(&rep.jobs, 0);
     int rc = engine_call(a->e, q, &rep, CALL_TIMEOUT_MS);
     reply_engine(r, &rep, rc);
     buf_release(&rep.message);
+    buf_release(&rep.jobs);
 }
 
 /* ---- handlers ---- */
@@ -592,9 +604,26 @@ static void h_cancel_job(struct http_request *r, void *ctx)
     api_call_engine(r, a, &q);
 }
 
+/* ?failed=1: the run's failed jobs again, in the same run; else a new run. */
 static void h_retry(struct http_request *r, void *ctx)
 {
-    run_op(r, ctx, ENGINE_RETRY);
+    long failed;
+    if (http_query_int(r, "failed", 0, 1, 0, &failed))
+        return;
+    run_op(r, ctx, failed ? ENGINE_RETRY_FAILED : ENGINE_RETRY);
+}
+
+static void h_retry_job(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    int64_t id;
+    if (parse_id(r, "id", &id))
+        return;
+    struct engine_request q = {0};
+    q.op = ENGINE_RETRY_JOB;
+    q.run_id = id;
+    q.name = http_param(r, "job");
+    call_engine(r, a, &q);
 }
 
 /* ---- logs ---- */
@@ -972,8 +1001,20 @@ static void h_metrics(struct http_request *r, void *ctx)
     struct store *st = api_store(r, a);
     struct engine_stats s;
     struct buf out = BUF_INIT, err = BUF_INIT;
+    static const char *const run_states[] = {"queued", "running", "passed", "failed", "cancelled"};
+    enum { NRUN = sizeof(run_states) / sizeof(run_states[0]) };
+    const char *job_states[JOB_NSTATES];
+    int64_t runs[NRUN], jobs[JOB_NSTATES];
     if (!st)
         return;
+    for (int i = 0; i < JOB_NSTATES; i++)
+        job_states[i] = job_state_name((enum job_state)i);
+    if (store_run_count_states(st, run_states, NRUN, runs, &err) ||
+        store_job_count_states(st, job_states, JOB_NSTATES, jobs, &err)) {
+        http_reply_error(r, 500, "store", "%s", err.data);
+        buf_release(&err);
+        return;
+    }
     engine_stats(a->e, &s);
     buf_adds(&out, "# HELP flywheel_executor_slots Executor slots of the server.\n"
                    "# TYPE flywheel_executor_slots gauge\n");
@@ -981,21 +1022,35 @@ static void h_metrics(struct http_request *r, void *ctx)
     buf_adds(&out, "# HELP flywheel_executor_slots_used Executor slots running a job.\n"
                    "# TYPE flywheel_executor_slots_used gauge\n");
     buf_addf(&out, "flywheel_executor_slots_used %d\n", s.slots_used);
-    buf_adds(&out, "# HELP flywheel_log_bytes_total Bytes of job output written to logs.\n"
+    buf_adds(&out, "# HELP flywheel_queued_runs Runs waiting to start.\n"
+                   "# TYPE flywheel_queued_runs gauge\n");
+    buf_addf(&out, "flywheel_queued_runs %lld\n", (long long)runs[0]);
+    buf_adds(&out, "# HELP flywheel_queued_jobs Jobs of running runs ready to start (what they"
+                   " need has passed), waiting for an executor slot.\n"
+                   "# TYPE flywheel_queued_jobs gauge\n");
+    buf_addf(&out, "flywheel_queued_jobs %lld\n", (long long)s.jobs_waiting);
+    buf_adds(&out, "# HELP flywheel_log_bytes_total Bytes of job output written to logs since"
+                   " the server started.\n"
                    "# TYPE flywheel_log_bytes_total counter\n");
     buf_addf(&out, "flywheel_log_bytes_total %lld\n", (long long)s.log_bytes);
-    static const char *const states[] = {"queued", "running", "passed", "failed", "cancelled"};
-    buf_adds(&out, "# HELP flywheel_runs Runs by state (the newest 1000 per state at most).\n"
+    buf_adds(&out, "# HELP flywheel_runs Runs in the store by state.\n"
                    "# TYPE flywheel_runs gauge\n");
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        struct store_run_filter f = {0};
-        struct store_run *v = NULL;
-        size_t n = 0;
-        f.state = states[i];
-        f.limit = 1000;
-        if (store_run_query(st, &f, &v, &n, &err) == 0)
-            buf_addf(&out, "flywheel_runs{state=\"%s\"} %zu\n", states[i], n);
-        store_runs_release(v, n);
+    for (size_t i = 0; i < NRUN; i++)
+        buf_addf(&out, "flywheel_runs{state=\"%s\"} %lld\n", run_states[i], (long long)runs[i]);
+    buf_adds(&out, "# HELP flywheel_jobs Jobs in the store by state.\n"
+                   "# TYPE flywheel_jobs gauge\n");
+    for (size_t i = 0; i < JOB_NSTATES; i++)
+        buf_addf(&out, "flywheel_jobs{state=\"%s\"} %lld\n", job_states[i], (long long)jobs[i]);
+    /* Only the states a job that ran can end in. */
+    static const enum job_state ended[] = {JOB_PASSED, JOB_FAILED, JOB_TIMED_OUT, JOB_CANCELLED};
+    buf_adds(&out, "# HELP flywheel_job_duration_seconds Jobs that ran, by final state: the"
+                   " duration of their last attempt (since the server started).\n"
+                   "# TYPE flywheel_job_duration_seconds histogram\n");
+    for (size_t i = 0; i < sizeof(ended) / sizeof(ended[0]); i++) {
+        struct buf label = BUF_INIT;
+        buf_addf(&label, "state=\"%s\"", job_state_name(ended[i]));
+        hist_format(&s.job_duration[ended[i]], "flywheel_job_duration_seconds", label.data, &out);
+        buf_release(&label);
     }
     http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
     buf_release(&out);
@@ -1117,6 +1172,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/deployments/{id}/approve", h_approve},
     {"POST", "/api/v1/deployments/{id}/reject", h_reject},
     {"GET", "/api/v1/deployments/{id}/steps/{step}/log", h_step_log},
+    {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job},
     {"GET", "/metrics", h_metrics},
     {NULL, NULL, NULL},
 };

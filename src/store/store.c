@@ -251,6 +251,16 @@ static const char *const store_migrations[] = {
     ");"
     "CREATE INDEX incidents_open ON incidents (repo_id, env) WHERE closed_ms = 0;"
     "PRAGMA user_version = 4;",
+
+    /*
+     * 5: manual retries of jobs. retry_base is the number of attempts a job
+     * had when it was last put back in the queue by hand: its `retries`
+     * count from there. jobs_by_state serves the metrics' counts.
+     */
+    "ALTER TABLE jobs ADD COLUMN retry_base INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (retry_base >= 0);"
+    "CREATE INDEX jobs_by_state ON jobs (state);"
+    "PRAGMA user_version = 5;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -291,6 +301,11 @@ enum store_stmt {
     S_RUN_UNLINK_RETRIES,
     S_RUN_DELETE,
     S_DIGEST_USED,
+    S_RERUN_JOB,
+    S_RERUN_ARTIFACTS,
+    S_RERUN_RUN,
+    S_RUN_STATES,
+    S_JOB_STATES,
     S_COUNT
 };
 
@@ -298,7 +313,8 @@ enum store_stmt {
     "id, kind, source, commit_id, branch, state, created_ms, started_ms, finished_ms,"             \
     " repo_id, number, ref, triggered_by, retry_of"
 #define REPO_COLS "id, name, url, main_branch, poll_s, created_ms"
-#define JOB_COLS  "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms"
+#define JOB_COLS                                                                                   \
+    "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms, retry_base"
 #define ATTEMPT_COLS                                                                               \
     "id, job_id, number, state, exit_code, signal, log_path, workspace, started_ms, finished_ms"
 #define ARTIFACT_COLS "id, job_id, path, digest, size, mode"
@@ -335,7 +351,8 @@ static const char *const store_sql[S_COUNT] = {
                    " ON CONFLICT (repo_id) DO UPDATE SET refs = excluded.refs,"
                    " updated_ms = excluded.updated_ms",
     [S_RUN_UNLINK_RETRIES] = "UPDATE runs SET retry_of = NULL WHERE retry_of = ?1",
-    [S_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
+    /* Never a run in progress: a retry of its jobs may have reopened it since it was listed. */
+    [S_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1 AND state NOT IN ('queued', 'running')",
     [S_DIGEST_USED] = "SELECT 1 FROM artifacts WHERE digest = ?1"
                       " UNION ALL SELECT 1 FROM release_files WHERE digest = ?1 LIMIT 1",
     [S_JOB_INSERT] = "INSERT INTO jobs (run_id, name) VALUES (?1, ?2)",
@@ -363,6 +380,16 @@ static const char *const store_sql[S_COUNT] = {
                          " finished_ms = CASE WHEN finished_ms = 0 THEN ?1 ELSE finished_ms END"
                          " WHERE state IN ('queued', 'running')"
                          " AND run_id IN (SELECT id FROM runs WHERE state = 'running')",
+    /* A job of run ?3 back in the queue: it keeps its attempts, retries count from them. */
+    [S_RERUN_JOB] = "UPDATE jobs SET state = 'queued', reason = ?2, retry_base = attempts,"
+                    " exit_code = -1, started_ms = 0, finished_ms = 0"
+                    " WHERE id = ?1 AND run_id = ?3 AND state NOT IN ('queued', 'running')",
+    [S_RERUN_ARTIFACTS] = "DELETE FROM artifacts WHERE job_id = ?1",
+    [S_RERUN_RUN] = "UPDATE runs SET state = 'running', finished_ms = 0,"
+                    " started_ms = CASE WHEN started_ms = 0 THEN ?2 ELSE started_ms END"
+                    " WHERE id = ?1",
+    [S_RUN_STATES] = "SELECT state, count(*) FROM runs GROUP BY state",
+    [S_JOB_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
     [S_RECONCILE_RUNS] = "UPDATE runs SET state = 'cancelled',"
                          " finished_ms = CASE WHEN finished_ms = 0 THEN ?1 ELSE finished_ms END"
                          " WHERE state = 'running'",
@@ -1299,6 +1326,10 @@ int store_run_delete(struct store *st, int64_t id, struct buf *err)
         }
         bind_int64(s, 1, id, &brc);
         rc = store_exec_stmt(st, s, brc, err, "cannot delete a run");
+        if (!rc && steps[i] == S_RUN_DELETE && sqlite3_changes(st->db) == 0) {
+            buf_addf(err, "store: run %lld is not there or has not ended", (long long)id);
+            rc = -EBUSY;
+        }
     }
     if (!rc)
         rc = store_commit(st, err);
@@ -1338,6 +1369,7 @@ static void job_from_row(sqlite3_stmt *s, struct store_job *j)
     j->exit_code = sqlite3_column_int(s, 6);
     j->started_ms = sqlite3_column_int64(s, 7);
     j->finished_ms = sqlite3_column_int64(s, 8);
+    j->retry_base = sqlite3_column_int(s, 9);
 }
 
 int64_t store_job_insert(struct store *st, int64_t run_id, const char *name, struct buf *err)
@@ -1426,6 +1458,84 @@ int store_job_find(struct store *st, int64_t run_id, const char *name, struct st
     }
     store_stmt_done(s);
     return ret;
+}
+
+int store_run_rerun(struct store *st, int64_t run_id, const int64_t *job_ids, size_t n,
+                    const char *reason, struct buf *err)
+{
+    int rc = store_begin(st, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        sqlite3_stmt *s = store_stmt(st, S_RERUN_JOB, err);
+        int brc = SQLITE_OK;
+        if (!s) {
+            rc = -EIO;
+            break;
+        }
+        bind_int64(s, 1, job_ids[i], &brc);
+        bind_text(s, 2, reason, &brc);
+        bind_int64(s, 3, run_id, &brc);
+        rc = store_update(st, s, brc, err, "cannot queue a job again", job_ids[i]);
+        if (rc)
+            break;
+        s = store_stmt(st, S_RERUN_ARTIFACTS, err);
+        brc = SQLITE_OK;
+        if (!s) {
+            rc = -EIO;
+            break;
+        }
+        bind_int64(s, 1, job_ids[i], &brc);
+        rc = store_exec_stmt(st, s, brc, err, "cannot drop the artifacts of a job");
+    }
+    if (!rc) {
+        sqlite3_stmt *s = store_stmt(st, S_RERUN_RUN, err);
+        int brc = SQLITE_OK;
+        if (!s) {
+            rc = -EIO;
+        } else {
+            bind_int64(s, 1, run_id, &brc);
+            bind_int64(s, 2, store_now_ms(), &brc);
+            rc = store_update(st, s, brc, err, "cannot set a run running again", run_id);
+        }
+    }
+    if (!rc)
+        rc = store_commit(st, err);
+    if (rc)
+        store_rollback(st);
+    return rc;
+}
+
+static int count_states(struct store *st, enum store_stmt id, const char *const *states, size_t n,
+                        int64_t *counts, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, id, err);
+    int rc, ret = 0;
+    memset(counts, 0, n * sizeof(*counts));
+    if (!s)
+        return -EIO;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(s, 0);
+        for (size_t i = 0; state && i < n; i++)
+            if (!strcmp(state, states[i]))
+                counts[i] = sqlite3_column_int64(s, 1);
+    }
+    if (rc != SQLITE_DONE)
+        ret = store_fail(st, rc, err, "cannot count by state");
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_run_count_states(struct store *st, const char *const *states, size_t n, int64_t *counts,
+                           struct buf *err)
+{
+    return count_states(st, S_RUN_STATES, states, n, counts, err);
+}
+
+int store_job_count_states(struct store *st, const char *const *states, size_t n, int64_t *counts,
+                           struct buf *err)
+{
+    return count_states(st, S_JOB_STATES, states, n, counts, err);
 }
 
 /* Attempts */

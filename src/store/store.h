@@ -84,6 +84,8 @@ struct store_job {
     int attempts;  /* attempts started so far */
     int exit_code; /* last attempt's exit status, -1 if none / killed by a signal */
     int64_t started_ms, finished_ms;
+    int retry_base; /* attempts when it was last rerun (its retries count from there), or 0;
+                     * set by store_run_rerun() only (store_job_update leaves it) */
 };
 
 /* One attempt of a job. */
@@ -135,8 +137,9 @@ int store_run_query(struct store *st, const struct store_run_filter *f, struct s
 int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
                    struct buf *err);
 
-/* Deletes a run with its jobs, attempts and artifact records (runs that retried
- * it forget it). The caller removes its files. */
+/* Deletes an ended run with its jobs, attempts and artifact records (runs that
+ * retried it forget it). The caller removes its files. -EBUSY (and nothing
+ * changes) when the run is queued or running, or not there. */
 int store_run_delete(struct store *st, int64_t id, struct buf *err)
     __attribute__((warn_unused_result));
 /* 1 when some artifact record still names digest, 0 when none does, -1 on error. */
@@ -165,6 +168,23 @@ int store_job_list(struct store *st, int64_t run_id, struct store_job **out, siz
 /* Finds a job of a run by name; -ENOENT if none. */
 int store_job_find(struct store *st, int64_t run_id, const char *name, struct store_job *j,
                    struct buf *err);
+
+/*
+ * A manual retry of jobs of an ended or running run, in one transaction: each
+ * job of job_ids (which must belong to run_id and have ended; else -ENOENT
+ * and nothing changes) goes back to "queued" with reason, keeps its attempts
+ * (which become its retry_base), loses its exit code, times and artifact
+ * records (its next attempt makes them again); the run is "running" again
+ * with no finished_ms.
+ */
+int store_run_rerun(struct store *st, int64_t run_id, const int64_t *job_ids, size_t n,
+                    const char *reason, struct buf *err) __attribute__((warn_unused_result));
+
+/* For metrics: counts[i] = how many runs (jobs) are in states[i], exactly. */
+int store_run_count_states(struct store *st, const char *const *states, size_t n, int64_t *counts,
+                           struct buf *err) __attribute__((warn_unused_result));
+int store_job_count_states(struct store *st, const char *const *states, size_t n, int64_t *counts,
+                           struct buf *err) __attribute__((warn_unused_result));
 
 int64_t store_attempt_insert(struct store *st, const struct store_attempt *a, struct buf *err);
 int store_attempt_update(struct store *st, const struct store_attempt *a, struct buf *err);

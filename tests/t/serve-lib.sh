@@ -5,7 +5,9 @@
 # start_server DATA [ARGS...]: starts flywheel serve in the background and
 # records its pid and URL in $TRASH/server.pid and $TRASH/url (tests run in
 # subshells: variables would not survive them). A watchdog kills it after
-# 300 s whatever happens. Call it at the top level of a script, or in a test.
+# 300 s whatever happens; stop_server stops the watchdog too, lest it kill
+# whatever process has the server's pid by then. Call it at the top level of
+# a script, or in a test.
 start_server() {
     _data=$1
     shift
@@ -14,6 +16,7 @@ start_server() {
         --poll 0s --kill-grace 2s "$@" >>"$TRASH/serve.out" 2>>"$TRASH/serve.err" &
     SERVER_PID=$!
     ( sleep 300; kill -9 $SERVER_PID 2>/dev/null ) >/dev/null 2>&1 &
+    echo $! >"$TRASH/watchdog.pid"
     echo $SERVER_PID >"$TRASH/server.pid"
     wait_for "$TRASH/port" 100 || return 1
     URL="http://127.0.0.1:$(cat "$TRASH/port")"
@@ -33,7 +36,9 @@ stop_server() {
         sleep 0.1
         _n=$((_n + 1))
     done
-    ! kill -0 "$_pid" 2>/dev/null
+    ! kill -0 "$_pid" 2>/dev/null || return 1
+    kill "$(cat "$TRASH/watchdog.pid")" 2>/dev/null
+    return 0
 }
 
 # api METHOD PATH [BODY]: prints the body; the status goes to $TRASH/status.

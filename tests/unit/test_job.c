@@ -20,7 +20,9 @@ static void test_every_transition(void **state)
         {JOB_QUEUED, JOB_EV_CANCEL, JOB_CANCELLED},  {JOB_RUNNING, JOB_EV_PASS, JOB_PASSED},
         {JOB_RUNNING, JOB_EV_FAIL, JOB_FAILED},      {JOB_RUNNING, JOB_EV_TIME_OUT, JOB_TIMED_OUT},
         {JOB_RUNNING, JOB_EV_CANCEL, JOB_CANCELLED}, {JOB_FAILED, JOB_EV_RETRY, JOB_QUEUED},
-        {JOB_TIMED_OUT, JOB_EV_RETRY, JOB_QUEUED},
+        {JOB_TIMED_OUT, JOB_EV_RETRY, JOB_QUEUED},   {JOB_PASSED, JOB_EV_RERUN, JOB_QUEUED},
+        {JOB_FAILED, JOB_EV_RERUN, JOB_QUEUED},      {JOB_TIMED_OUT, JOB_EV_RERUN, JOB_QUEUED},
+        {JOB_CANCELLED, JOB_EV_RERUN, JOB_QUEUED},   {JOB_SKIPPED, JOB_EV_RERUN, JOB_QUEUED},
     };
     size_t nlegal = sizeof(legal) / sizeof(legal[0]);
     int allowed = 0;
@@ -53,6 +55,7 @@ static void test_names(void **state)
     assert_string_equal(job_state_name(JOB_TIMED_OUT), "timed-out");
     assert_int_equal(job_state_parse("bogus"), -1);
     assert_string_equal(job_event_name(JOB_EV_RETRY), "retry");
+    assert_string_equal(job_event_name(JOB_EV_RERUN), "rerun");
     assert_string_equal(job_state_name((enum job_state)42), "unknown");
 }
 

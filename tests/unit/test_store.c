@@ -16,7 +16,7 @@
 #include "store/store.h"
 
 /* The schema version store.c migrates to; bump it with each new migration. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 struct fixture {
     char dir[64];
@@ -740,6 +740,7 @@ static void test_migrate_from_v1(void **state)
     struct store_job j;
     assert_int_equal(store_job_find(st, 1, "build", &j, &err), 0);
     assert_string_equal(j.state, "passed");
+    assert_int_equal(j.retry_base, 0);
     store_job_release(&j);
 
     /* The new parts work on the migrated file; ids go on after the old ones. */
@@ -1347,6 +1348,131 @@ static void test_repo_foreign_keys(void **state)
     buf_release(&err);
 }
 
+/* A manual retry: the jobs queued again and the run running, in one transaction. */
+static void test_rerun(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    int64_t run = add_run(st, "failed", 1000);
+    int64_t other = add_run(st, "passed", 1000);
+    int64_t build = add_job(st, run, "build");
+    int64_t test = add_job(st, run, "test");
+    int64_t lint = add_job(st, run, "lint");
+    int64_t elsewhere = add_job(st, other, "build");
+    set_job(st, run, "build", "failed");
+    set_job(st, run, "test", "skipped");
+    set_job(st, run, "lint", "passed");
+    set_job(st, other, "build", "passed");
+    struct store_job j;
+    assert_int_equal(store_job_find(st, run, "build", &j, &err), 0);
+    j.attempts = 2;
+    j.exit_code = 3;
+    assert_int_equal(store_job_update(st, &j, &err), 0);
+    store_job_release(&j);
+    struct store_artifact a = {.job_id = build, .path = "out", .digest = DIGEST_A, .mode = 0644};
+    assert_true(store_artifact_insert(st, &a, &err) > 0);
+    a.job_id = lint;
+    assert_true(store_artifact_insert(st, &a, &err) > 0);
+
+    /* A job of another run: refused, and nothing changed. */
+    int64_t bad[] = {build, elsewhere};
+    assert_int_equal(store_run_rerun(st, run, bad, 2, "again", &err), -ENOENT);
+    assert_true(err.len > 0);
+    buf_reset(&err);
+    assert_int_equal(store_job_find(st, run, "build", &j, &err), 0);
+    assert_string_equal(j.state, "failed");
+    store_job_release(&j);
+    struct store_run r;
+    assert_int_equal(store_run_get(st, run, &r, &err), 0);
+    assert_string_equal(r.state, "failed");
+    store_run_release(&r);
+
+    int64_t ids[] = {build, test};
+    assert_int_equal(store_run_rerun(st, run, ids, 2, "retried through the API", &err), 0);
+    assert_int_equal(err.len, 0);
+    assert_int_equal(store_job_find(st, run, "build", &j, &err), 0);
+    assert_string_equal(j.state, "queued");
+    assert_string_equal(j.reason, "retried through the API");
+    assert_int_equal(j.attempts, 2);
+    assert_int_equal(j.retry_base, 2);
+    assert_int_equal(j.exit_code, -1);
+    assert_int_equal(j.started_ms, 0);
+    assert_int_equal(j.finished_ms, 0);
+    /* store_job_update leaves retry_base alone */
+    free(j.state);
+    j.state = strdup("running");
+    j.attempts = 3;
+    assert_int_equal(store_job_update(st, &j, &err), 0);
+    store_job_release(&j);
+    assert_int_equal(store_job_find(st, run, "build", &j, &err), 0);
+    assert_int_equal(j.retry_base, 2);
+    store_job_release(&j);
+    assert_int_equal(store_job_find(st, run, "test", &j, &err), 0);
+    assert_string_equal(j.state, "queued");
+    store_job_release(&j);
+    assert_int_equal(store_job_find(st, run, "lint", &j, &err), 0);
+    assert_string_equal(j.state, "passed");
+    store_job_release(&j);
+    assert_int_equal(store_run_get(st, run, &r, &err), 0);
+    assert_string_equal(r.state, "running");
+    assert_int_equal(r.finished_ms, 0);
+    store_run_release(&r);
+    /* The retried job's artifact records are gone, the others' stay. */
+    struct store_artifact *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_artifact_list(st, build, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_artifacts_release(v, n);
+    assert_int_equal(store_artifact_list(st, lint, &v, &n, &err), 0);
+    assert_int_equal(n, 1);
+    store_artifacts_release(v, n);
+    /* A job that has not ended cannot be queued again. */
+    assert_int_equal(store_run_rerun(st, run, ids, 1, "again", &err), -ENOENT);
+    buf_reset(&err);
+    /* Running again: retention cannot delete it; an ended run it can. */
+    assert_int_equal(store_run_delete(st, run, &err), -EBUSY);
+    assert_int_equal(store_run_get(st, run, &r, &err), 0);
+    store_run_release(&r);
+    buf_reset(&err);
+    assert_int_equal(store_run_delete(st, other, &err), 0);
+    assert_int_equal(store_run_get(st, other, &r, &err), -ENOENT);
+    buf_release(&err);
+    store_close(st);
+}
+
+static void test_count_states(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    static const char *const states[] = {"queued", "running", "passed", "failed"};
+    int64_t c[4];
+    assert_int_equal(store_run_count_states(st, states, 4, c, &err), 0);
+    assert_int_equal(c[0] + c[1] + c[2] + c[3], 0);
+    int64_t run = add_run(st, "running", 1);
+    add_run(st, "passed", 1);
+    add_run(st, "passed", 1);
+    add_run(st, "odd", 1);
+    add_job(st, run, "a");
+    add_job(st, run, "b");
+    add_job(st, run, "c");
+    set_job(st, run, "c", "failed");
+    assert_int_equal(store_run_count_states(st, states, 4, c, &err), 0);
+    assert_int_equal(c[0], 0);
+    assert_int_equal(c[1], 1);
+    assert_int_equal(c[2], 2);
+    assert_int_equal(c[3], 0);
+    assert_int_equal(store_job_count_states(st, states, 4, c, &err), 0);
+    assert_int_equal(c[0], 2);
+    assert_int_equal(c[1], 0);
+    assert_int_equal(c[2], 0);
+    assert_int_equal(c[3], 1);
+    assert_int_equal(err.len, 0);
+    buf_release(&err);
+    store_close(st);
+}
+
 static void test_now(void **state)
 {
     (void)state;
@@ -1379,6 +1505,8 @@ int main(void)
         T(test_repos),
         T(test_repo_refs),
         T(test_repo_foreign_keys),
+        T(test_rerun),
+        T(test_count_states),
         cmocka_unit_test(test_now),
     };
 #undef T

@@ -623,7 +623,7 @@ static void h_retry_job(struct http_request *r, void *ctx)
     q.op = ENGINE_RETRY_JOB;
     q.run_id = id;
     q.name = http_param(r, "job");
-    call_engine(r, a, &q);
+    api_call_engine(r, a, &q);
 }
 
 /* ---- logs ---- */

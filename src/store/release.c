@@ -163,9 +163,8 @@ int64_t store_release_insert(struct store *st, struct store_release *r,
     const struct {
         int i;
         const char *v;
-    } texts[] = {
-        {3, r->version},    {5, r->commit},      {6, r->ref},
-        {7, r->pipeline_digest}, {8, r->provenance}, {10, r->pipeline}};
+    } texts[] = {{3, r->version},         {5, r->commit},     {6, r->ref},
+                 {7, r->pipeline_digest}, {8, r->provenance}, {10, r->pipeline}};
     brc = sqlite3_bind_int64(s, 1, r->repo_id);
     if (brc == SQLITE_OK)
         brc = sqlite3_bind_int64(s, 2, r->number);

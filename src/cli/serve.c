@@ -5,7 +5,8 @@
  * The server: the engine (engine/engine.h) on this thread's libuv loop, the
  * HTTP API (server/api.h) on libmicrohttpd's threads. SIGTERM or SIGINT stop
  * it gracefully: no new work, running jobs get the grace period, the rest is
- * resumed on the next start.
+ * resumed on the next start. Outgoing webhooks (server/webhook.h) get at most
+ * two more seconds to deliver what is queued.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include "server/api.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/webhook.h"
 #include "util/fileio.h"
 #include "util/xalloc.h"
 
@@ -49,6 +51,7 @@ struct serve {
     uv_signal_t sigterm, sigint;
     struct engine *engine;
     struct http_server *http;
+    struct webhooks *hooks;
     bool stopping;
 };
 
@@ -67,6 +70,53 @@ static void on_signal(uv_signal_t *h, int sig)
     fprintf(stderr, "flywheel serve: %s: stopping (running jobs get their grace period)\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
     engine_shutdown(s->engine, engine_stopped, s);
+}
+
+static void to_webhooks(void *ctx, const char *line, size_t len)
+{
+    webhooks_event(ctx, line, len);
+}
+
+/* Starts the configuration's webhooks (none: *out stays NULL); their secrets
+ * are read here. Returns 0, or -1 after printing why. */
+static int start_webhooks(const char *config_file, const struct config *cfg, struct webhooks **out)
+{
+    struct webhook_target *t = xcalloc(cfg->nwebhooks + 1, sizeof(*t));
+    struct buf *secrets = xcalloc(cfg->nwebhooks + 1, sizeof(*secrets));
+    struct buf err = BUF_INIT;
+    int rc = -1;
+    *out = NULL;
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        const struct config_webhook *w = &cfg->webhooks[i];
+        buf_init(&secrets[i], 0);
+        if (w->secret_file) {
+            if (webhook_secret_read(w->secret_file, &secrets[i], &err)) {
+                fprintf(stderr, "%s:%u:%u: error: webhook secret_file: %s\n", config_file,
+                        w->secret_pos.line, w->secret_pos.col, err.data);
+                goto out;
+            }
+        } else {
+            buf_adds(&secrets[i], w->secret);
+        }
+        t[i].url = w->url;
+        t[i].secret = secrets[i].data;
+        t[i].secret_len = secrets[i].len;
+        t[i].events = w->events;
+    }
+    if (cfg->nwebhooks && webhooks_start(out, t, cfg->nwebhooks, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < cfg->nwebhooks; i++) {
+        explicit_bzero(secrets[i].data, secrets[i].len);
+        buf_release(&secrets[i]);
+    }
+    free(secrets);
+    free(t);
+    buf_release(&err);
+    return rc;
 }
 
 static int read_config(const char *path, struct config *cfg)
@@ -232,6 +282,12 @@ int cmd_serve(int argc, char **argv)
         buf_release(&exe);
         return 1;
     }
+    if (start_webhooks(config_file, &cfg, &s.hooks)) {
+        free(data_abs);
+        buf_release(&exe);
+        config_release(&cfg);
+        return 1;
+    }
     uv_loop_init(&s.loop);
     struct engine_config ec = {0};
     ec.data_dir = data_abs;
@@ -241,6 +297,10 @@ int cmd_serve(int argc, char **argv)
     ec.grace_ms = (long)grace_ms;
     ec.default_poll_s = (int)(poll_ms / 1000);
     ec.clock_offset_ms = (int64_t)clock_offset_s * 1000;
+    if (s.hooks) {
+        ec.event_sink = to_webhooks;
+        ec.event_sink_ctx = s.hooks;
+    }
     if (engine_open(&s.engine, &s.loop, &ec, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
         goto out;
@@ -298,6 +358,7 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
     http_stop(s.http);
     s.http = NULL;
+    webhooks_stop(s.hooks, 2000); /* the engine emits no more: its loop has ended */
     fprintf(stderr, "flywheel serve: stopped\n");
     fflush(stderr);
     /* Jobs still running past the grace period are stopped by their leaders
@@ -309,6 +370,7 @@ out:
     api_free(api);
     if (s.engine)
         engine_free(s.engine);
+    webhooks_stop(s.hooks, 0);
     uv_run(&s.loop, UV_RUN_NOWAIT);
     uv_loop_close(&s.loop);
     free(data_abs);

@@ -174,6 +174,32 @@ static void event(struct dep *a, const char *extra_key, json_t *extra)
         json_decref(o);
 }
 
+/* The same event for a deployment the deployer does not hold (one just
+ * queued, or superseded while it waited): its release's version is looked up. */
+static void row_event(struct deployer *d, const struct store_deployment *row)
+{
+    if (!d->cfg.event)
+        return;
+    struct store_release rel = {0};
+    struct buf err = BUF_INIT;
+    const char *repo = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, row->repo_id) : NULL;
+    bool have = !store_release_get_id(d->cfg.st, row->release_id, &rel, &err);
+    json_t *o = json_object();
+    json_object_set_new(o, "deployment", json_integer(row->id));
+    json_object_set_new(o, "repo", json_string(repo ? repo : ""));
+    json_object_set_new(o, "env", json_string(row->env));
+    json_object_set_new(o, "kind", json_string(row->kind));
+    json_object_set_new(o, "release", json_string(have && rel.version ? rel.version : ""));
+    json_object_set_new(o, "state", json_string(row->state));
+    json_object_set_new(o, "wave", json_integer(row->wave));
+    if (row->reason && *row->reason)
+        json_object_set_new(o, "reason", json_string(row->reason));
+    d->cfg.event(d->cfg.ctx, o);
+    if (have)
+        store_release_release(&rel);
+    buf_release(&err);
+}
+
 /* Moves the deployment to state (with a reason) in the store, then tells viewers. */
 static int set_state(struct dep *a, const char *state, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1171,6 +1197,8 @@ static void promote(struct dep *a)
     nd.created_ms = now_ms(a->d);
     if (store_deploy_insert(a->d->cfg.st, &nd, &err) < 0)
         fprintf(stderr, "flywheel serve: %s\n", err.data);
+    else
+        row_event(a->d, &nd);
     buf_release(&err);
     kick(a->d, a->row.repo_id, p->envs[idx + 1].name);
 }
@@ -1518,6 +1546,8 @@ static void kick(struct deployer *d, int64_t repo_id, const char *env)
         old.finished_ms = now_ms(d);
         if (store_deploy_set(d->cfg.st, &old, &err))
             fprintf(stderr, "flywheel serve: %s\n", err.data);
+        else
+            row_event(d, &old);
     }
     if (pick == n)
         goto out;
@@ -1614,10 +1644,12 @@ void deployer_release_made(struct deployer *d, int64_t release_id)
         nd.reason = "";
         nd.actor = "flywheel";
         nd.created_ms = now_ms(d);
-        if (store_deploy_insert(d->cfg.st, &nd, &err) < 0)
+        if (store_deploy_insert(d->cfg.st, &nd, &err) < 0) {
             fprintf(stderr, "flywheel serve: %s\n", err.data);
-        else
+        } else {
+            row_event(d, &nd);
             kick(d, rel.repo_id, p->envs[0].name);
+        }
     }
     pipeline_free(p);
     store_release_release(&rel);
@@ -1682,6 +1714,7 @@ int deployer_deploy(struct deployer *d, int64_t repo_id, const char *version, co
         goto out;
     }
     *id = nd.id;
+    row_event(d, &nd);
     kick(d, repo_id, env);
     status = 201;
 out:

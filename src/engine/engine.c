@@ -146,8 +146,8 @@ static void start_sync(struct erepo *r);
 static int select_jobs(const struct pipeline *p, const struct store_run *row, bool *selected,
                        struct buf *err);
 
-/* Records a state change for live viewers. */
-/* An event (here or from the deployer): gets its time and number, goes to the ring. */
+/* An event (here or from the deployer): gets its time and number, goes to the
+ * ring for live viewers and to the sink (webhooks). */
 static void emit_json(void *ctx, json_t *o)
 {
     struct engine *e = ctx;
@@ -159,6 +159,8 @@ static void emit_json(void *ctx, json_t *o)
     size_t slot = seq % ENGINE_EVENTS;
     free(e->events[slot]);
     e->events[slot] = line;
+    if (e->cfg.event_sink && line)
+        e->cfg.event_sink(e->cfg.event_sink_ctx, line, strlen(line));
     pthread_mutex_unlock(&e->mu);
     json_decref(o);
 }

@@ -41,6 +41,16 @@ struct engine_config {
     long grace_ms;           /* SIGTERM -> SIGKILL for jobs */
     int default_poll_s;      /* polling interval for repositories added without one */
     int64_t clock_offset_ms; /* added to the clock of deployments (windows, deadlines): tests */
+    /*
+     * Optional: called with every event engine_events() will serve (the
+     * JSON object, one line of len bytes, no newline; valid during the call
+     * only), in their order, from the first event engine_open emits on.
+     * Called with the engine's event lock held, on whichever thread emits
+     * (the loop's): it must be quick (copy the line, hand it on) and must
+     * not call into the engine. Outgoing webhooks (server/webhook.h) use it.
+     */
+    void (*event_sink)(void *ctx, const char *line, size_t len);
+    void *event_sink_ctx;
 };
 
 int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config *cfg,

@@ -7,6 +7,7 @@
 
 #include "core/duration.h"
 #include "core/ytree.h"
+#include "server/webhook.h"
 #include "util/xalloc.h"
 
 struct cctx {
@@ -114,12 +115,76 @@ int config_tz_offset(const char *s, int *out_s)
     return 0;
 }
 
-static const char *const top_keys[] = {"listen",    "data",         "slots",
-                                       "poll",      "kill_grace",   "cancel_superseded",
-                                       "retention", "repositories", NULL};
+static const char *const top_keys[] = {
+    "listen",    "data",         "slots",    "poll", "kill_grace", "cancel_superseded",
+    "retention", "repositories", "webhooks", NULL};
 static const char *const repo_keys[] = {"name", "url", "main", "poll", "schedules", NULL};
 static const char *const sched_keys[] = {"cron", "ref", "timezone", NULL};
 static const char *const retention_keys[] = {"runs", "age", "interval", NULL};
+static const char *const webhook_keys[] = {"url", "secret", "secret_file", "events", NULL};
+
+static void parse_webhook(struct cctx *c, const struct ynode *n, struct config_webhook *w)
+{
+    w->events = WEBHOOK_DEFAULT_EVENTS;
+    if (n->kind != YNODE_MAP) {
+        diag_add(c->d, DIAG_ERROR, n->pos,
+                 "a webhook is a mapping with 'url' and 'secret_file' or 'secret'");
+        return;
+    }
+    check_keys(c, n, webhook_keys, "a webhook");
+    const struct ynode *v, *sf = get(n, "secret_file"), *s = get(n, "secret");
+    if ((v = get(n, "url"))) {
+        struct buf err = BUF_INIT;
+        if (!get_str(c, v, "url", &w->url) && webhook_url_check(w->url, &err))
+            diag_add(c->d, DIAG_ERROR, v->pos, "%s", err.data);
+        buf_release(&err);
+    } else {
+        diag_add(c->d, DIAG_ERROR, n->pos, "a webhook needs 'url'");
+    }
+    if (sf && s) {
+        diag_add(c->d, DIAG_ERROR, s->pos, "a webhook has 'secret_file' or 'secret', not both");
+    } else if (sf) {
+        if (!get_str(c, sf, "secret_file", &w->secret_file) && !*w->secret_file)
+            diag_add(c->d, DIAG_ERROR, sf->pos, "'secret_file' must not be empty");
+        w->secret_pos = sf->pos;
+    } else if (s) {
+        /* Never quoted in a message: only its position is. */
+        if (!scalar(s))
+            diag_add(c->d, DIAG_ERROR, s->pos, "'secret' must be a string");
+        else if (!*s->str || strlen(s->str) != s->slen || s->slen > WEBHOOK_SECRET_MAX)
+            diag_add(c->d, DIAG_ERROR, s->pos,
+                     "'secret' must be 1 to %d bytes of text (no NUL bytes)", WEBHOOK_SECRET_MAX);
+        else
+            w->secret = xstrdup(s->str);
+    } else {
+        diag_add(c->d, DIAG_ERROR, n->pos,
+                 "a webhook needs 'secret_file' (or 'secret'): its payloads are signed");
+    }
+    if ((v = get(n, "events"))) {
+        if (v->kind != YNODE_SEQ || !v->n) {
+            diag_add(c->d, DIAG_ERROR, v->pos,
+                     "'events' must be a non-empty list of run, job, deployment, line");
+            return;
+        }
+        w->events = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const struct ynode *x = v->items[i];
+            size_t k = 0;
+            while (webhook_event_names[k] &&
+                   !(scalar(x) && !strcmp(x->str, webhook_event_names[k])))
+                k++;
+            if (webhook_event_names[k]) {
+                w->events |= webhook_event_bits[k];
+                continue;
+            }
+            const char *sug = scalar(x) ? diag_suggest(x->str, webhook_event_names, 4) : NULL;
+            diag_add(c->d, DIAG_ERROR, x->pos,
+                     "unknown event '%s' (events are run, job, deployment, line)%s%s%s",
+                     scalar(x) ? x->str : "?", sug ? " (did you mean '" : "", sug ? sug : "",
+                     sug ? "'?)" : "");
+        }
+    }
+}
 
 static void parse_repo(struct cctx *c, const struct ynode *n, struct config_repo *r)
 {
@@ -239,6 +304,15 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
                                  "repository '%s' is configured twice", c->repos[i].name);
         }
     }
+    if ((v = get(root, "webhooks"))) {
+        if (v->kind != YNODE_SEQ) {
+            diag_add(d, DIAG_ERROR, v->pos, "'webhooks' must be a list");
+        } else {
+            c->webhooks = xcalloc(v->n + 1, sizeof(*c->webhooks));
+            for (size_t i = 0; i < v->n; i++)
+                parse_webhook(&cx, v->items[i], &c->webhooks[c->nwebhooks++]);
+        }
+    }
     ytree_free(t);
     diag_sort(d);
     return d->nerrors == before ? 0 : -1;
@@ -259,5 +333,14 @@ void config_release(struct config *c)
         free(c->repos[i].schedules);
     }
     free(c->repos);
+    for (size_t i = 0; i < c->nwebhooks; i++) {
+        struct config_webhook *w = &c->webhooks[i];
+        free(w->url);
+        free(w->secret_file);
+        if (w->secret)
+            explicit_bzero(w->secret, strlen(w->secret));
+        free(w->secret);
+    }
+    free(c->webhooks);
     memset(c, 0, sizeof(*c));
 }

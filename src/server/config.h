@@ -16,6 +16,10 @@
  *         poll: 30s              # 0s: no polling (hooks and the API only)
  *         schedules:
  *           - { cron: "0 3 * * *", ref: main, timezone: "+01:00" }
+ *     webhooks:
+ *       - url: https://chat.example/hooks/abc       # http:// or https:// only
+ *         secret_file: /etc/flywheel/hook.secret     # or secret: ... (one of the two)
+ *         events: [deployment, line]                 # the default; also run, job
  *
  * Pure: parses bytes; every error has file:line:column (diag.h). Command
  * line options override the file's values.
@@ -42,6 +46,14 @@ struct config_repo {
     size_t nschedules;
 };
 
+struct config_webhook {
+    char *url;
+    char *secret;          /* inline; NULL when secret_file is given */
+    char *secret_file;     /* read by the caller (config_parse does no I/O) */
+    struct pos secret_pos; /* of secret_file's value, for the caller's errors */
+    unsigned events;       /* enum webhook_events bits (server/webhook.h) */
+};
+
 struct config {
     char *listen, *data;            /* NULL: not set */
     int slots;                      /* 0: not set */
@@ -52,9 +64,12 @@ struct config {
     int64_t retention_interval_ms;  /* how often the clean-up runs; 0: 10 minutes */
     struct config_repo *repos;
     size_t nrepos;
+    struct config_webhook *webhooks;
+    size_t nwebhooks;
 };
 
-/* Returns 0 and fills c, or -1 with errors in d. The caller releases c either way. */
+/* Returns 0 and fills c, or -1 with errors in d. The caller releases c either way
+ * (config_release wipes inline secrets). */
 int config_parse(const char *file, const char *src, size_t len, struct config *c,
                  struct diag_list *d) __attribute__((warn_unused_result));
 void config_release(struct config *c);

@@ -21,6 +21,8 @@
  *   test-tool cas get ROOT DIGEST DEST [MODE]
  *   test-tool cas verify ROOT DIGEST  "ok SIZE", or the error (exit 1)
  *   test-tool cas hash FILE...       "DIGEST SIZE" per file, nothing stored
+ *   test-tool webhook-sink PORTFILE DIR  records the webhooks it receives (below)
+ *   test-tool hmac KEY-FILE          HMAC-SHA256 of stdin with the key in KEY-FILE (hex)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -290,10 +292,13 @@ static int cmd_mirror(int argc, char **argv)
 }
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "server/http.h"
+#include "server/webhook.h"
 #include "util/xalloc.h"
 
 /*
@@ -867,6 +872,151 @@ static int cmd_silent_listen(int argc, char **argv)
     return 0;
 }
 
+/*
+ * test-tool webhook-sink PORTFILE DIR: an HTTP receiver on 127.0.0.1 (an
+ * ephemeral port, written to PORTFILE) until SIGTERM or SIGINT. Each
+ * request is recorded in DIR as NNNN.body (the exact bytes) and
+ * NNNN.headers (Content-Type, User-Agent and the X-Flywheel-* headers, one
+ * "Name: value" line each), then a line "NNNN PATH STATUS EVENT DELIVERY"
+ * is appended to DIR/log. The answer depends on the path:
+ *
+ *   POST /hook          200
+ *   POST /flaky         500 to the first request of each delivery, then 200
+ *   POST /status/{code} that status
+ */
+struct sink {
+    const char *dir;
+    pthread_mutex_t mu;
+    int n;
+    char seen[64][40]; /* deliveries /flaky has refused once */
+    int nseen;
+};
+
+static void sink_write(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f))
+        perror(path);
+}
+
+static void sink_handle(struct http_request *r, void *ctx)
+{
+    static const char *const names[] = {"Content-Type",
+                                        "User-Agent",
+                                        "X-Flywheel-Event",
+                                        "X-Flywheel-Delivery",
+                                        "X-Flywheel-Signature-256",
+                                        NULL};
+    struct sink *k = ctx;
+    const char *path = http_path(r), *delivery = http_header(r, "X-Flywheel-Delivery");
+    const char *event = http_header(r, "X-Flywheel-Event");
+    struct buf b = BUF_INIT, h = BUF_INIT;
+    size_t len;
+    const char *body = http_body(r, &len);
+    unsigned status = 200;
+
+    pthread_mutex_lock(&k->mu);
+    int n = ++k->n;
+    if (!strcmp(path, "/flaky")) {
+        bool seen = false;
+        for (int i = 0; i < k->nseen && !seen; i++)
+            seen = delivery && !strcmp(k->seen[i], delivery);
+        if (!seen && k->nseen < 64) {
+            snprintf(k->seen[k->nseen++], sizeof(k->seen[0]), "%s", delivery ? delivery : "");
+            status = 500;
+        }
+    } else if (!strncmp(path, "/status/", 8)) {
+        long code = strtol(path + 8, NULL, 10);
+        status = code >= 100 && code <= 599 ? (unsigned)code : 400;
+    }
+    buf_addf(&b, "%s/%04d.body", k->dir, n);
+    sink_write(b.data, body ? body : "", body ? len : 0);
+    for (int i = 0; names[i]; i++) {
+        const char *v = http_header(r, names[i]);
+        if (v)
+            buf_addf(&h, "%s: %s\n", names[i], v);
+    }
+    buf_reset(&b);
+    buf_addf(&b, "%s/%04d.headers", k->dir, n);
+    sink_write(b.data, h.data, h.len);
+    buf_reset(&b);
+    buf_addf(&b, "%s/log", k->dir);
+    FILE *f = fopen(b.data, "a");
+    if (f) {
+        fprintf(f, "%04d %s %u %s %s\n", n, path, status, event ? event : "-",
+                delivery ? delivery : "-");
+        fclose(f);
+    }
+    pthread_mutex_unlock(&k->mu);
+    http_reply_text(r, status, "text/plain", "ok\n", 3);
+    buf_release(&b);
+    buf_release(&h);
+}
+
+static int cmd_webhook_sink(int argc, char **argv)
+{
+    static const struct http_route routes[] = {
+        {"POST", "/hook", sink_handle},
+        {"POST", "/flaky", sink_handle},
+        {"POST", "/status/{code}", sink_handle},
+        {NULL, NULL, NULL},
+    };
+    struct sink k = {.dir = argc == 4 ? argv[3] : NULL};
+    struct http_server *s;
+    struct buf err = BUF_INIT, tmp = BUF_INIT;
+    sigset_t set;
+    int sig;
+    FILE *f;
+
+    if (argc != 4)
+        return 2;
+    pthread_mutex_init(&k.mu, NULL);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (http_start(&s, &(struct http_config){.listen = "127.0.0.1:0", .routes = routes, .ctx = &k},
+                   &err)) {
+        fprintf(stderr, "error: %s\n", err.data);
+        buf_release(&err);
+        return 1;
+    }
+    buf_addf(&tmp, "%s.tmp", argv[2]);
+    if ((f = fopen(tmp.data, "w")))
+        fprintf(f, "%u\n", http_port(s));
+    if (!f || fclose(f) || rename(tmp.data, argv[2])) {
+        perror(argv[2]);
+        http_stop(s);
+        buf_release(&tmp);
+        return 1;
+    }
+    buf_release(&tmp);
+    sigwait(&set, &sig);
+    http_stop(s);
+    pthread_mutex_destroy(&k.mu);
+    return 0;
+}
+
+/* test-tool hmac KEY-FILE: the hex HMAC-SHA256 of standard input under the
+ * key that is KEY-FILE's bytes (webhook_hmac_sha256_hex). */
+static int cmd_hmac(int argc, char **argv)
+{
+    struct buf key = BUF_INIT, msg = BUF_INIT, err = BUF_INIT;
+    char hex[65];
+    if (argc != 3)
+        return 2;
+    if (file_read(argv[2], 1 << 20, &key, &err) || file_read("-", 16 << 20, &msg, &err)) {
+        fprintf(stderr, "error: %s\n", err.data);
+        buf_release(&err);
+        return 1;
+    }
+    webhook_hmac_sha256_hex(key.data, key.len, msg.data, msg.len, hex);
+    printf("%s\n", hex);
+    buf_release(&key);
+    buf_release(&msg);
+    return 0;
+}
+
 /* test-tool free-port: prints a loopback port nobody listened on a moment ago. */
 static int cmd_free_port(int argc, char **argv)
 {
@@ -977,6 +1127,10 @@ int main(int argc, char **argv)
         return cmd_silent_listen(argc, argv);
     if (!strcmp(argv[1], "free-port"))
         return cmd_free_port(argc, argv);
+    if (!strcmp(argv[1], "webhook-sink"))
+        return cmd_webhook_sink(argc, argv);
+    if (!strcmp(argv[1], "hmac"))
+        return cmd_hmac(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -69,7 +69,10 @@ test_expect_success 'setup: a deploy script that notices overlapping deployments
 	    echo "OVERLAP $FLYWHEEL_ENV $FLYWHEEL_TARGET" >>"$STATE/journal"
 	fi
 	echo "$FLYWHEEL_DEPLOY_KIND $FLYWHEEL_ENV $FLYWHEEL_TARGET $FLYWHEEL_RELEASE" >>"$STATE/journal"
-	case $(cat "$FLYWHEEL_ARTIFACTS/app") in *slower*) sleep 4 ;; *slow*) sleep 1 ;; esac
+	case $(cat "$FLYWHEEL_ARTIFACTS/app") in
+	*slow*) sleep 1 ;;
+	*gate*) n=0; while [ ! -e "$STATE/open" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done ;;
+	esac
 	cp "$FLYWHEEL_ARTIFACTS/app" "$STATE/$FLYWHEEL_ENV/$FLYWHEEL_TARGET"
 	rmdir "$STATE/lock-$FLYWHEEL_ENV-$FLYWHEEL_TARGET"
 	EOT
@@ -120,10 +123,12 @@ test_expect_success 'supersession: while one deploys, only the newest waiting re
 	  - env: staging
 	    run: ./deploy.sh
 	EOT
-    release "3 slower" && r3=$(last) &&
+    release "3 gate" && r3=$(last) &&
     wait_deploy "[.deployments[] | select(.release == \"$r3\")][0].state == \"deploying\"" &&
     release 4 && r4=$(last) &&
     release 5 && r5=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r4\" or .release == \"$r5\") | .state] == [\"queued\", \"queued\"]" &&
+    touch state/open &&
     wait_deploy "[.deployments[] | select(.release == \"$r5\")][0].state == \"succeeded\"" &&
     deps | jq -r "[.deployments[] | select(.release == \"$r4\")][0].state" >s4 &&
     test "$(cat s4)" = superseded &&

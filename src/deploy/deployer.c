@@ -129,8 +129,9 @@ struct deployer {
     struct dep *deps;
     uv_timer_t rekick; /* windows: the next time a closed one opens */
     bool rekick_armed;
-    int running;
-    bool stopping; /* the server stops: nothing new starts, nothing ends in failure */
+    int running;             /* atomic: read from HTTP threads for /metrics */
+    int64_t measurements[4]; /* atomic: by enum check_outcome, since the start */
+    bool stopping;           /* the server stops: nothing new starts, nothing ends in failure */
 };
 
 static void dep_unref(struct dep *a);
@@ -621,7 +622,7 @@ static void prep_done(uv_work_t *w, int status)
 {
     struct dep *a = w->data;
     (void)status;
-    a->d->running--;
+    __atomic_sub_fetch(&a->d->running, 1, __ATOMIC_RELAXED);
     if (a->retired || a->phase != PH_PREPARE || a->d->stopping) {
         dep_unref(a);
         return;
@@ -646,7 +647,7 @@ static void prepare(struct dep *a)
     buf_reset(&a->prep_err);
     a->prep.data = a;
     a->refs++;
-    a->d->running++;
+    __atomic_add_fetch(&a->d->running, 1, __ATOMIC_RELAXED);
     uv_queue_work(a->d->cfg.loop, &a->prep, prep_work, prep_done);
 }
 
@@ -674,7 +675,7 @@ static void cmd_end(struct dcmd *c)
     struct deployer *d = a->d;
     struct buf err = BUF_INIT;
     bool ok = !c->timed_out && c->term_signal == 0 && c->exit_status == 0;
-    d->running--;
+    __atomic_sub_fetch(&d->running, 1, __ATOMIC_RELAXED);
     a->cmds_running--;
     for (struct dcmd **pp = &a->cmds; *pp; pp = &(*pp)->next)
         if (*pp == c) {
@@ -842,7 +843,7 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
     uv_timer_init(d->cfg.loop, &c->timer);
     a->refs++;
     c->handles = 2;
-    d->running++;
+    __atomic_add_fetch(&d->running, 1, __ATOMIC_RELAXED);
     a->cmds_running++;
     c->next = a->cmds;
     a->cmds = c;
@@ -928,7 +929,7 @@ static void probe_done(uv_work_t *w, int status)
     struct dep *a = pr->a;
     struct buf err = BUF_INIT;
     (void)status;
-    a->d->running--;
+    __atomic_sub_fetch(&a->d->running, 1, __ATOMIC_RELAXED);
     if (pr->gen == a->gen && !a->retired && !a->d->stopping && a->phase == PH_PRECHECK) {
         a->slot_busy[pr->slot] = false;
         verify_feed(&a->ver[pr->slot], pr->res.outcome);
@@ -946,6 +947,8 @@ static void probe_done(uv_work_t *w, int status)
         const struct plan *pl = &a->plan[a->slot_plan[s]];
         a->slot_busy[s] = false;
         enum verify_state vs = verify_feed(&a->ver[s], pr->res.outcome);
+        if ((unsigned)pr->res.outcome < 4)
+            __atomic_add_fetch(&a->d->measurements[pr->res.outcome], 1, __ATOMIC_RELAXED);
         if (a->measurements++ < MAX_MEASUREMENTS &&
             store_measurement_add(a->d->cfg.st, a->row.id, a->row.wave, phase_name(a),
                                   pr->check->name, pl->target, check_outcome_name(pr->res.outcome),
@@ -1015,9 +1018,16 @@ static void schedule_probes(struct dep *a)
         if (a->slot_next_ms[s] < next)
             next = a->slot_next_ms[s];
         a->refs++;
-        a->d->running++;
+        __atomic_add_fetch(&a->d->running, 1, __ATOMIC_RELAXED);
         uv_queue_work(a->d->cfg.loop, &pr->work, probe_work, probe_done);
     }
+    /* after the period, nothing in flight and nothing due before the limit: judge at the
+     * limit (a probe in flight calls back by itself) */
+    bool busy = false;
+    for (size_t s = 0; s < a->nslots; s++)
+        busy |= a->slot_busy[s];
+    if (a->period_over && next == INT64_MAX && !busy && a->phase != PH_PRECHECK)
+        next = a->hard_end_ms > now ? a->hard_end_ms : now;
     if (next != INT64_MAX && a->phase != PH_PRECHECK) {
         uv_timer_stop(&a->tick);
         uv_timer_start(&a->tick, on_tick, (uint64_t)(next - now), 0);
@@ -1053,12 +1063,13 @@ static void pause_dep(struct dep *a, enum phase from, const char *fmt, ...)
 static void finish_period(struct dep *a)
 {
     bool waiting = false;
+    int64_t now = now_ms(a->d);
     for (size_t s = 0; s < a->nslots; s++) {
         if (a->slot_busy[s])
             waiting = true;
         else if (a->ver[s].state == VERIFY_RUNNING &&
-                 a->ver[s].measurements < a->ver[s].pol.min_count && a->ver[s].errors < 1000)
-            waiting = true; /* short of measurements: keep measuring */
+                 a->ver[s].measurements < a->ver[s].pol.min_count && now < a->hard_end_ms)
+            waiting = true; /* short of measurements: keep measuring, for a while */
     }
     if (waiting) {
         schedule_probes(a);
@@ -1134,12 +1145,12 @@ static void start_period(struct dep *a, enum phase ph, int upto, int64_t period_
     }
     a->phase = ph;
     a->gen++;
-    /* enough time past the period for the slowest check to make its measurements twice over */
+    /* time past the period for each check to make its measurements twice over (a probe in
+     * flight when it ends is waited for anyway) */
     int64_t extra = 1000;
     for (size_t k = 0; k < a->nslots; k++) {
         int64_t need = 2 * (int64_t)a->ver[k].pol.min_count *
-                           check_interval(a, &env->checks[a->slot_check[k]]) +
-                       env->checks[a->slot_check[k]].timeout_ms;
+                       check_interval(a, &env->checks[a->slot_check[k]]);
         if (need > extra)
             extra = need;
     }
@@ -1852,7 +1863,14 @@ int deployer_line(struct deployer *d, int64_t repo_id, bool stop, const char *ac
 
 int deployer_running(const struct deployer *d)
 {
-    return d->running;
+    return __atomic_load_n(&d->running, __ATOMIC_RELAXED);
+}
+
+void deployer_stats(const struct deployer *d, int *tasks, int64_t measurements[4])
+{
+    *tasks = deployer_running(d);
+    for (int i = 0; i < 4; i++)
+        measurements[i] = __atomic_load_n(&d->measurements[i], __ATOMIC_RELAXED);
 }
 
 void deployer_stop(struct deployer *d)

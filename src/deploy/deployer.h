@@ -90,6 +90,9 @@ int deployer_line(struct deployer *d, int64_t repo_id, bool stop, const char *ac
 
 /* Deploy commands, checks and preparations running now (for /metrics and shutdown). */
 int deployer_running(const struct deployer *d);
+/* For /metrics, from any thread: tasks running now, and the measurements of checks made since
+ * the start by outcome (pass, fail, no data, error). */
+void deployer_stats(const struct deployer *d, int *tasks, int64_t measurements[4]);
 /* The server stops: running commands are killed (they run again on the next start), nothing new
  * starts; deployer_running() drops to 0 as they end. */
 void deployer_stop(struct deployer *d);

@@ -1923,7 +1923,8 @@ static void check_shutdown(struct engine *e)
     pthread_mutex_lock(&e->mu);
     used = e->slots_used;
     pthread_mutex_unlock(&e->mu);
-    bool syncing = e->retention_busy || e->reruns_loading > 0 || (e->dep && deployer_running(e->dep));
+    bool syncing =
+        e->retention_busy || e->reruns_loading > 0 || (e->dep && deployer_running(e->dep));
     for (struct erepo *r = e->repos; r; r = r->next)
         syncing |= r->syncing;
     if (used == 0 && !syncing) {
@@ -2033,4 +2034,8 @@ void engine_stats(struct engine *e, struct engine_stats *out)
     out->jobs_waiting = e->jobs_waiting;
     memcpy(out->job_duration, e->job_hist, sizeof(out->job_duration));
     pthread_mutex_unlock(&e->mu);
+    out->deploy_tasks = 0;
+    memset(out->measurements, 0, sizeof(out->measurements));
+    if (e->dep)
+        deployer_stats(e->dep, &out->deploy_tasks, out->measurements);
 }

@@ -163,6 +163,8 @@ struct engine_stats {
     /* per job_state: jobs that ended after running, by final state, with the
      * duration of their last attempt */
     struct hist job_duration[JOB_NSTATES];
+    int deploy_tasks;        /* deploy commands, checks, preparations running now */
+    int64_t measurements[4]; /* checks of deployments since the start: pass, fail, no data, error */
 };
 void engine_stats(struct engine *e, struct engine_stats *out);
 

@@ -17,6 +17,7 @@
 
 #include "core/job.h"
 #include "server/api_int.h"
+#include "store/deploy.h"
 #include "store/store.h"
 #include "util/xalloc.h"
 
@@ -995,6 +996,46 @@ static void h_log(struct http_request *r, void *ctx)
     store_attempt_release(&at);
 }
 
+/* Deployments by state, stopped lines, open incidents, deploy work in progress. */
+static void metrics_deploy(struct store *st, struct api *a, struct buf *out)
+{
+    static const char *const states[] = {
+        DEPLOY_QUEUED,     DEPLOY_APPROVAL,   DEPLOY_DEPLOYING, DEPLOY_BAKING,
+        DEPLOY_MONITORING, DEPLOY_PAUSED,     DEPLOY_SUCCEEDED, DEPLOY_FAILED,
+        DEPLOY_REJECTED,   DEPLOY_SUPERSEDED, DEPLOY_CANCELLED,
+    };
+    enum { N = sizeof(states) / sizeof(states[0]) };
+    int64_t counts[N], lines = 0, incidents = 0;
+    struct buf err = BUF_INIT;
+    struct engine_stats s;
+    engine_stats(a->e, &s);
+    if (store_deploy_counts(st, states, N, counts, &lines, &incidents, &err) == 0) {
+        buf_adds(out, "# HELP flywheel_deployments Deployments in the store by state.\n"
+                      "# TYPE flywheel_deployments gauge\n");
+        for (size_t i = 0; i < N; i++)
+            buf_addf(out, "flywheel_deployments{state=\"%s\"} %lld\n", states[i],
+                     (long long)counts[i]);
+        buf_adds(out, "# HELP flywheel_lines_stopped Repositories whose line is stopped.\n"
+                      "# TYPE flywheel_lines_stopped gauge\n");
+        buf_addf(out, "flywheel_lines_stopped %lld\n", (long long)lines);
+        buf_adds(out, "# HELP flywheel_incidents_open Incidents not closed yet.\n"
+                      "# TYPE flywheel_incidents_open gauge\n");
+        buf_addf(out, "flywheel_incidents_open %lld\n", (long long)incidents);
+    }
+    buf_adds(out, "# HELP flywheel_deploy_tasks Deploy commands, checks and preparations"
+                  " running now.\n"
+                  "# TYPE flywheel_deploy_tasks gauge\n");
+    buf_addf(out, "flywheel_deploy_tasks %d\n", s.deploy_tasks);
+    buf_adds(out, "# HELP flywheel_check_measurements_total Measurements of deployment checks"
+                  " since the server started, by outcome.\n"
+                  "# TYPE flywheel_check_measurements_total counter\n");
+    static const char *const outcomes[] = {"pass", "fail", "no data", "error"};
+    for (size_t i = 0; i < 4; i++)
+        buf_addf(out, "flywheel_check_measurements_total{outcome=\"%s\"} %lld\n", outcomes[i],
+                 (long long)s.measurements[i]);
+    buf_release(&err);
+}
+
 static void h_metrics(struct http_request *r, void *ctx)
 {
     struct api *a = ctx;
@@ -1052,6 +1093,7 @@ static void h_metrics(struct http_request *r, void *ctx)
         hist_format(&s.job_duration[ended[i]], "flywheel_job_duration_seconds", label.data, &out);
         buf_release(&label);
     }
+    metrics_deploy(st, a, &out);
     http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
     buf_release(&out);
     buf_release(&err);

@@ -486,6 +486,45 @@ void store_measurements_release(struct store_measurement *v, size_t n)
     free(v);
 }
 
+/* One number from a query without parameters. */
+static int count(struct store *st, const char *sql, int64_t *out, struct buf *err)
+{
+    sqlite3_stmt *s = prep(st, err, sql, "");
+    if (!s)
+        return -EIO;
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else
+        ret = store_fail(st, rc, err, "cannot count");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_deploy_counts(struct store *st, const char *const *states, size_t n, int64_t *counts,
+                        int64_t *lines_stopped, int64_t *incidents_open, struct buf *err)
+{
+    for (size_t i = 0; i < n; i++)
+        counts[i] = 0;
+    sqlite3_stmt *s = prep(st, err, "SELECT state, count(*) FROM deployments GROUP BY state", "");
+    if (!s)
+        return -EIO;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(s, 0);
+        for (size_t i = 0; i < n && state; i++)
+            if (!strcmp(states[i], state))
+                counts[i] = sqlite3_column_int64(s, 1);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "cannot count deployments");
+    sqlite3_finalize(s);
+    if (!ret)
+        ret = count(st, "SELECT count(*) FROM lines WHERE stopped <> 0", lines_stopped, err);
+    if (!ret)
+        ret = count(st, "SELECT count(*) FROM incidents WHERE closed_ms = 0", incidents_open, err);
+    return ret;
+}
+
 /* ---- releasing ---- */
 
 void store_deployment_release(struct store_deployment *d)

@@ -134,6 +134,10 @@ int store_measurement_list(struct store *st, int64_t deployment_id, size_t max,
                            struct store_measurement **out, size_t *n, struct buf *err);
 void store_measurements_release(struct store_measurement *v, size_t n);
 
+/* For /metrics: deployments by state (states[i] -> counts[i]), stopped lines, open incidents. */
+int store_deploy_counts(struct store *st, const char *const *states, size_t n, int64_t *counts,
+                        int64_t *lines_stopped, int64_t *incidents_open, struct buf *err);
+
 void store_deployment_release(struct store_deployment *d);
 void store_deployments_release(struct store_deployment *v, size_t n);
 void store_steps_release(struct store_deploy_step *v, size_t n);

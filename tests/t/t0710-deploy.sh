@@ -177,6 +177,18 @@ test_expect_success 'deployments, one deployment and a step log on the command l
     api POST /api/v1/repos/app/deploy "{\"release\": \"r1\", \"env\": \"nowhere\"}" >/dev/null && status_is 404
 '
 
+test_expect_success '/metrics counts deployments by state, stopped lines, incidents, measurements' '
+    api GET /metrics >metrics && status_is 200 &&
+    n=$(api GET "/api/v1/repos/app/deployments?limit=1000" | jq "[.deployments[] | select(.state == \"succeeded\")] | length") &&
+    grep "^flywheel_deployments{state=\"succeeded\"} $n$" metrics &&
+    grep "^flywheel_deployments{state=\"failed\"} [1-9]" metrics &&
+    grep "^flywheel_incidents_open 0$" metrics &&
+    grep "^flywheel_lines_stopped [01]$" metrics &&
+    grep "^flywheel_check_measurements_total{outcome=\"pass\"} [1-9]" metrics &&
+    grep "^flywheel_check_measurements_total{outcome=\"fail\"} [1-9]" metrics &&
+    grep "^flywheel_deploy_tasks 0$" metrics
+'
+
 test_expect_success 'stop the server' '
     stop_server TERM
 '

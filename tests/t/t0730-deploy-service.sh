@@ -10,6 +10,8 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 
 TOP=$(cd "$TEST_DIRECTORY/../.." && pwd)
+# the prefix of this run's ports (PREFIX01 .. PREFIX90): 200-599, from the pid
+PREFIX=$((200 + $$ % 400))
 export DEPLOY_ROOT="$TRASH/deploy"
 
 deps() {
@@ -38,9 +40,12 @@ cleanup() {
 test_expect_success 'setup: the example service in a repository, Prometheus, users, a server' '
     cp -r "$TOP/examples/service" src &&
     rm -rf src/bin &&
+    # ports of our own: the example uses 181NN for targets and 19090 for Prometheus
+    sed -i "s/\b181\([0-9][0-9]\)\b/$PREFIX\1/g; s/\b19090\b/${PREFIX}90/g" src/.flywheel.yml &&
+    ! grep -q "181[0-9][0-9]\|19090" src/.flywheel.yml &&
     (cd src && git init -q -b main && git add -A &&
         git -c user.name=t -c user.email=t@localhost commit -qm "the service") &&
-    sh src/deploy/prometheus.sh start >prom.out 2>&1 &&
+    sh src/deploy/prometheus.sh start ${PREFIX}90 >prom.out 2>&1 &&
     (sh src/deploy/traffic.sh >/dev/null 2>&1 &) &&
     start_server data --slots 2 &&
     api POST /api/v1/repos "{\"name\": \"service\", \"url\": \"$TRASH/src\"}" >/dev/null &&
@@ -50,13 +55,13 @@ test_expect_success 'setup: the example service in a repository, Prometheus, use
 test_expect_success 'a good release goes through staging and the three production waves' '
     api POST /api/v1/repos/service/trigger "{\"ref\": \"main\"}" >/dev/null &&
     wait_deploy service "[.deployments[] | select(.env == \"production\" and .release == \"r1\")][0].state == \"succeeded\"" 1200 &&
-    for port in 18101 18111 18121 18122 18131 18132; do
+    for port in ${PREFIX}01 ${PREFIX}11 ${PREFIX}21 ${PREFIX}22 ${PREFIX}31 ${PREFIX}32; do
         curl -sf http://127.0.0.1:$port/health | grep -q "\"status\":\"ok\"" || return 1
     done &&
     id=$(deps service | jq -r "[.deployments[] | select(.env == \"production\")][0].id") &&
     api GET /api/v1/deployments/$id | jq -r "[.measurements[] | select(.check == \"error rate\" and .outcome == \"pass\")] | length" >n &&
     test "$(cat n)" -gt 0 &&
-    curl -sf http://127.0.0.1:18111/version >good-version
+    curl -sf http://127.0.0.1:${PREFIX}11/version >good-version
 '
 
 test_expect_success 'a release that fails one request in two is caught on the canary by Prometheus and rolled back' '
@@ -66,17 +71,17 @@ test_expect_success 'a release that fails one request in two is caught on the ca
     wait_deploy service "[.deployments[] | select(.kind == \"rollback\")][0].state == \"succeeded\"" 1200 &&
     deps service | jq -r "[.deployments[] | select(.env == \"production\" and .release == \"r2\")][0].reason" >why &&
     grep "check .error rate. failed on canary" why &&
-    curl -sf http://127.0.0.1:18111/version >now-version &&
+    curl -sf http://127.0.0.1:${PREFIX}11/version >now-version &&
     test_cmp good-version now-version &&
     api GET /api/v1/repos/service/line | jq -r .stopped >stopped && test "$(cat stopped)" = true &&
     api GET /api/v1/repos/service/incidents | jq -r ".incidents[0].release" >inc && test "$(cat inc)" = r2 &&
-    curl -sf http://127.0.0.1:18121/version >eu-version &&
+    curl -sf http://127.0.0.1:${PREFIX}21/version >eu-version &&
     test_cmp good-version eu-version
 '
 
 test_expect_success 'no data, three ways: pass goes on, inconclusive pauses for a person, fail fails' '
     new_repo nd &&
-    cat >nd/.flywheel.yml <<-\EOT &&
+    cat >nd/.flywheel.yml <<-EOT &&
 	jobs:
 	  build: { run: "echo x >app", artifacts: [app] }
 	release: { from: build }
@@ -88,7 +93,7 @@ test_expect_success 'no data, three ways: pass goes on, inconclusive pauses for 
 	      interval: 100ms
 	      checks:
 	        - prometheus: nonexistent_metric_of_flywheel
-	          server: http://127.0.0.1:19090
+	          server: http://127.0.0.1:${PREFIX}90
 	          max: 1
 	          on_no_data: pass
 	  - env: b
@@ -98,7 +103,7 @@ test_expect_success 'no data, three ways: pass goes on, inconclusive pauses for 
 	      interval: 100ms
 	      checks:
 	        - prometheus: nonexistent_metric_of_flywheel
-	          server: http://127.0.0.1:19090
+	          server: http://127.0.0.1:${PREFIX}90
 	          max: 1
 	  - env: c
 	    run: "true"
@@ -107,7 +112,7 @@ test_expect_success 'no data, three ways: pass goes on, inconclusive pauses for 
 	      interval: 100ms
 	      checks:
 	        - prometheus: nonexistent_metric_of_flywheel
-	          server: http://127.0.0.1:19090
+	          server: http://127.0.0.1:${PREFIX}90
 	          max: 1
 	          on_no_data: fail
 	EOT

@@ -12,7 +12,9 @@ fi
 TOP=$(cd "$TEST_DIRECTORY/../.." && pwd)
 # the prefix of this run's ports (PREFIX01 .. PREFIX90): 200-599, from the pid
 PREFIX=$((200 + $$ % 400))
-export DEPLOY_ROOT="$TRASH/deploy"
+# Targets, Prometheus and the users live in the example's default root,
+# $HOME/.flywheel-demo: HOME is the trash directory's, for this script and
+# for the server (deploy commands get the server's HOME, nothing else of it).
 
 deps() {
     api GET "/api/v1/repos/$1/deployments?limit=200"
@@ -32,9 +34,10 @@ wait_deploy() {
     done
 }
 
+# Stops the services, Prometheus and the users (stop-all.sh knows them all);
+# fails when one is left running.
 cleanup() {
     sh "$TRASH/src/deploy/stop-all.sh" >/dev/null 2>&1
-    kill "$(cat "$TRASH/prom.pid" 2>/dev/null)" 2>/dev/null
 }
 
 test_expect_success 'setup: the example service in a repository, Prometheus, users, a server' '
@@ -130,9 +133,11 @@ test_expect_success 'no data, three ways: pass goes on, inconclusive pauses for 
     deps nd | jq -r "[.deployments[] | select(.env == \"b\")][0].state" >b && test "$(cat b)" = succeeded
 '
 
-test_expect_success 'stop everything' '
-    cleanup &&
-    stop_server TERM
+test_expect_success 'stop everything: no service, Prometheus or user is left' '
+    cleanup
+    left=$?
+    stop_server TERM &&
+    test "$left" = 0
 '
 
 test_done

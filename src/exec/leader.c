@@ -96,9 +96,12 @@ int leader_main(int argc, char **argv)
 {
     long grace_ms = 5000;
     int status_fd = -1;
+    bool shell_status = false;
     int i = 1;
     for (; i < argc; i++) {
-        if (!strcmp(argv[i], "--grace") && i + 1 < argc)
+        if (!strcmp(argv[i], "--shell-status"))
+            shell_status = true;
+        else if (!strcmp(argv[i], "--grace") && i + 1 < argc)
             grace_ms = parse_long(argv[++i], 0, 3600000, 5000);
         else if (!strcmp(argv[i], "--status-fd") && i + 1 < argc)
             status_fd = (int)parse_long(argv[++i], 3, 1 << 20, -1);
@@ -175,6 +178,7 @@ int leader_main(int argc, char **argv)
 
     int main_status = 0;
     bool main_done = false, stopping = false;
+    bool stopped = false; /* asked to stop before the command ended */
     int64_t kill_at = 0;
     for (;;) {
         reap(child, &main_status, &main_done);
@@ -206,6 +210,8 @@ int leader_main(int argc, char **argv)
         siginfo_t si;
         int sig = sigtimedwait(&mask, &si, &ts);
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            if (!main_done)
+                stopped = true;
             if (!stopping) {
                 stopping = true;
                 kill_at = now_ms() + grace_ms;
@@ -218,6 +224,11 @@ int leader_main(int argc, char **argv)
     int code;
     if (WIFEXITED(main_status)) {
         code = WEXITSTATUS(main_status);
+        if (status_fd >= 0)
+            dprintf(status_fd, "exit %d\n", code);
+    } else if (WIFSIGNALED(main_status) && shell_status && !stopped) {
+        /* As sh reports a command that died of a signal it was not sent itself. */
+        code = 128 + WTERMSIG(main_status);
         if (status_fd >= 0)
             dprintf(status_fd, "exit %d\n", code);
     } else if (WIFSIGNALED(main_status)) {

@@ -36,7 +36,8 @@ struct rjob {
     char *ws_dir, *home_dir, *tmp_dir, *log_path;
     char *cwd; /* where the job runs: ws_dir, or its subdirectory cfg.subdir */
     bool ws_kept;
-    int log_fd;
+    int log_fd;       /* the attempt's log, once it has something to hold */
+    bool log_created; /* this attempt's log file exists */
     /* the leader process (started with posix_spawn, watched through a pidfd
      * when the kernel has them) and its pipes */
     pid_t pid;
@@ -106,6 +107,14 @@ struct runexec {
     struct spare *spares;
     size_t nspares, aspares;
     mode_t ws_mode; /* what mkdir(0777) gives a workspace here; 0 until known */
+    uid_t euid;
+    /* Programs looked up in PATH for plain commands: "PATH\0word\0" -> found. */
+    struct found {
+        char *key;
+        size_t len;
+        bool found;
+    } * found;
+    size_t nfound, afound;
 };
 
 static int64_t mono_ms(void)
@@ -358,7 +367,7 @@ static bool dir_reusable(const struct runexec *rx, const char *path, mode_t *mod
     if (fd < 0)
         return false;
     struct stat st;
-    bool ok = !fstat(fd, &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+    bool ok = !fstat(fd, &st) && S_ISDIR(st.st_mode) && st.st_uid == rx->euid &&
               spare_mode_ok(rx, st.st_mode & 07777);
     if (ok) {
         char d[1024];
@@ -682,6 +691,23 @@ static void remove_workspace(struct rjob *j, bool keep_ws)
 static void log_write(struct rjob *j, const char *data, size_t len)
 {
     struct runexec *rx = j->rx;
+    if (j->log_fd < 0 && len) {
+        /*
+         * Created with its first byte: a job that prints nothing leaves no
+         * file (readers take a missing log for an empty one), which saves an
+         * inode per silent job. Truncated if it was there before the attempt.
+         */
+        j->log_fd =
+            open(j->log_path,
+                 O_WRONLY | O_CREAT | O_CLOEXEC | (j->log_created ? O_APPEND : O_TRUNC), 0644);
+        if (j->log_fd >= 0)
+            j->log_created = true;
+        else if (!j->log_created) {
+            j->log_created = true; /* say it once */
+            fprintf(stderr, "flywheel: cannot write the log %s: %s\n", j->log_path,
+                    strerror(errno));
+        }
+    }
     if (j->log_fd >= 0) {
         size_t off = 0;
         while (off < len) {
@@ -944,7 +970,7 @@ static void argv_add(char ***v, size_t *n, size_t *alloc, const char *s)
  * leader reports a death by signal as sh would, 128 + the signal), one
  * process less. Splits it into words in *words (a NUL-separated list).
  */
-static bool plain_command(const struct pl_job *pj, char **env, struct buf *words, size_t *nwords)
+static bool plain_command(const struct pl_job *pj, struct buf *words, size_t *nwords)
 {
     static const char *const shell_words[] = {
         /* reserved words */
@@ -987,18 +1013,36 @@ static bool plain_command(const struct pl_job *pj, char **env, struct buf *words
     for (size_t k = 0; k < sizeof(shell_words) / sizeof(shell_words[0]); k++)
         if (!strcmp(words->data, shell_words[k]))
             return false;
-    /* Found in PATH, as sh would look, and a program sh would not run itself. */
-    const char *path = env_get(env, "PATH");
+    return true;
+}
+
+/*
+ * True when word names, in the directories of path as sh searches them, an
+ * executable regular file that is a binary or a #! script. Remembered for
+ * the run: the same lookups come back for every job.
+ */
+static bool program_found(struct runexec *rx, const char *path, const char *word)
+{
+    struct buf key = BUF_INIT;
+    buf_adds(&key, path ? path : "");
+    buf_addch(&key, '\0');
+    buf_adds(&key, word);
+    for (size_t k = 0; k < rx->nfound; k++) {
+        if (rx->found[k].len == key.len && !memcmp(rx->found[k].key, key.data, key.len)) {
+            buf_release(&key);
+            return rx->found[k].found;
+        }
+    }
     bool found = false;
     struct buf f = BUF_INIT;
     while (path && *path && !found) {
         size_t l = strcspn(path, ":");
         buf_reset(&f);
         if (!l || path[0] != '/')
-            goto next; /* an empty or relative entry: leave it to sh */
+            break; /* an empty or relative entry searches the job's directory: sh's business */
         buf_add(&f, path, l);
         buf_addch(&f, '/');
-        buf_adds(&f, words->data);
+        buf_adds(&f, word);
         struct stat st;
         if (stat(f.data, &st) == 0) {
             if (!S_ISREG(st.st_mode) || access(f.data, X_OK))
@@ -1013,12 +1057,16 @@ static bool plain_command(const struct pl_job *pj, char **env, struct buf *words
             }
             break;
         }
-    next:
         path += l;
         if (*path == ':')
             path++;
     }
     buf_release(&f);
+    ALLOC_GROW(rx->found, rx->nfound + 1, rx->afound);
+    rx->found[rx->nfound].len = key.len;
+    rx->found[rx->nfound].key = buf_detach(&key, NULL);
+    rx->found[rx->nfound].found = found;
+    rx->nfound++;
     return found;
 }
 
@@ -1148,11 +1196,6 @@ static void spawn_job(struct rjob *j)
                                                         : rx->cfg.isolation == PL_ISO_SANDBOX;
     char **argv = NULL, **env = NULL;
 
-    j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (j->log_fd < 0) {
-        buf_addf(&err, "cannot write the log %s: %s", j->log_path, strerror(errno));
-        goto fail;
-    }
     if (pipe2(outp, O_CLOEXEC) || pipe2(stp, O_CLOEXEC)) {
         buf_addf(&err, "pipe: %s", strerror(errno));
         goto fail;
@@ -1167,7 +1210,8 @@ static void spawn_job(struct rjob *j)
     {
         struct buf words = BUF_INIT;
         size_t nwords = 0;
-        bool plain = !sandbox && rx->work_dir_real && plain_command(pj, env, &words, &nwords);
+        bool plain = !sandbox && rx->work_dir_real && plain_command(pj, &words, &nwords) &&
+                     program_found(rx, env_get(env, "PATH"), words.data);
         if (plain) {
             /* What sh would have exported: the directory, as getcwd() says it. */
             struct buf pwd = BUF_INIT;
@@ -1329,6 +1373,7 @@ static void attempt_begin(struct runexec *rx, size_t i)
     j->error = NULL;
     buf_reset(&j->status_line);
     j->log_fd = -1;
+    j->log_created = false;
     j->t_start = mono_ms();
     j->t_end = 0;
     if (!j->wall_start)
@@ -1354,8 +1399,6 @@ static void attempt_end(struct rjob *j, enum job_event ev)
     j->t_end = mono_ms();
     if (j->error) {
         /* Say it in the log too: the log is where people look. */
-        if (j->log_fd < 0)
-            j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         struct buf m = BUF_INIT;
         buf_addf(&m, "flywheel: %s\n", j->error);
         log_write(j, m.data, m.len);
@@ -1533,6 +1576,7 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
         }
         buf_release(&lp);
     }
+    rx->euid = geteuid();
     rx->sched = sched_new(p, cfg->selected, cfg->sched_flags);
     rx->jobs = xcalloc(p->njobs + 1, sizeof(*rx->jobs));
     enter(rx);
@@ -1682,6 +1726,9 @@ void runexec_free(struct runexec *rx)
     free(rx->log_dir);
     free(rx->work_dir);
     free(rx->work_dir_real);
+    for (size_t k = 0; k < rx->nfound; k++)
+        free(rx->found[k].key);
+    free(rx->found);
     free(rx->leader_exe);
     buf_release(&rx->cancel_reason);
     free(rx);

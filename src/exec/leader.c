@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,49 +133,29 @@ int leader_main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, &old);
 
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC)) {
-        perror("flywheel: pipe");
-        return 127;
-    }
-    pid_t child = fork();
-    if (child < 0) {
-        perror("flywheel: fork");
-        return 127;
-    }
-    if (child == 0) {
-        /* Only async-signal-safe calls from here to exec. */
-        setpgid(0, 0);
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; s++)
-            sigaction(s, &dfl, NULL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        execvp(argv[i], argv + i);
-        int e = errno;
-        ssize_t w = write(errpipe[1], &e, sizeof(e));
-        (void)w;
-        _exit(127);
-    }
-    setpgid(child, child); /* also here: no race with the first kill */
-    close(errpipe[1]);
-    int child_errno = 0;
-    ssize_t got;
-    do
-        got = read(errpipe[0], &child_errno, sizeof(child_errno));
-    while (got < 0 && errno == EINTR);
-    close(errpipe[0]);
-    if (got == (ssize_t)sizeof(child_errno)) {
+    /* posix_spawn: a vfork, nothing copied; an exec failure is its result. */
+    posix_spawnattr_t attr;
+    sigset_t all;
+    pid_t child = -1;
+    sigfillset(&all);
+    int rc = posix_spawnattr_init(&attr);
+    if (!rc && !(rc = posix_spawnattr_setpgroup(&attr, 0)) &&
+        !(rc = posix_spawnattr_setsigdefault(&attr, &all)) &&
+        !(rc = posix_spawnattr_setsigmask(&attr, &old)) &&
+        !(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+                                                   POSIX_SPAWN_SETSIGMASK)))
+        rc = posix_spawnp(&child, argv[i], NULL, &attr, argv + i, environ);
+    posix_spawnattr_destroy(&attr);
+    if (rc) {
         struct buf msg = BUF_INIT;
-        buf_addf(&msg, "cannot run '%s': %s", argv[i], strerror(child_errno));
+        buf_addf(&msg, "cannot run '%s': %s", argv[i], strerror(rc));
         fprintf(stderr, "flywheel: %s\n", msg.data);
         if (status_fd >= 0)
             dprintf(status_fd, "error %s\n", msg.data);
         buf_release(&msg);
-        waitpid(child, NULL, 0);
         return 127;
     }
+    setpgid(child, child); /* in place already: posix_spawn returns after the exec */
 
     int main_status = 0;
     bool main_done = false, stopping = false;

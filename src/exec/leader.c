@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +92,31 @@ static void reap(pid_t main_pid, int *main_status, bool *main_done)
     }
 }
 
+/*
+ * Starts argv[0] (looked up in PATH) in a process group of its own with the
+ * signal mask *mask, by vfork: nothing is copied, and this process waits
+ * until the command is executed or could not be. The child only sets its
+ * process group and mask: flywheel starts the leader with every signal at its
+ * default disposition, so none needs resetting (posix_spawn would ask the
+ * kernel about each of the 64). An exec failure comes back through the
+ * memory the two share until then. Returns the pid (with *err 0, or the exec
+ * failure's errno, the child then being gone), or -1 with *err.
+ */
+static pid_t __attribute__((noinline)) start_command(char **argv, const sigset_t *mask, int *err)
+{
+    volatile int exec_errno = 0;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        execvp(argv[0], argv);
+        exec_errno = errno;
+        _exit(127);
+    }
+    *err = pid < 0 ? errno : exec_errno;
+    return pid;
+}
+
 int leader_main(int argc, char **argv)
 {
     long grace_ms = 5000;
@@ -133,29 +157,24 @@ int leader_main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, &old);
 
-    /* posix_spawn: a vfork, nothing copied; an exec failure is its result. */
-    posix_spawnattr_t attr;
-    sigset_t all;
-    pid_t child = -1;
-    sigfillset(&all);
-    int rc = posix_spawnattr_init(&attr);
-    if (!rc && !(rc = posix_spawnattr_setpgroup(&attr, 0)) &&
-        !(rc = posix_spawnattr_setsigdefault(&attr, &all)) &&
-        !(rc = posix_spawnattr_setsigmask(&attr, &old)) &&
-        !(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                                   POSIX_SPAWN_SETSIGMASK)))
-        rc = posix_spawnp(&child, argv[i], NULL, &attr, argv + i, environ);
-    posix_spawnattr_destroy(&attr);
-    if (rc) {
+    int child_errno = 0;
+    pid_t child = start_command(argv + i, &old, &child_errno);
+    if (child < 0) {
+        errno = child_errno;
+        perror("flywheel: vfork");
+        return 127;
+    }
+    if (child_errno) {
         struct buf msg = BUF_INIT;
-        buf_addf(&msg, "cannot run '%s': %s", argv[i], strerror(rc));
+        buf_addf(&msg, "cannot run '%s': %s", argv[i], strerror(child_errno));
         fprintf(stderr, "flywheel: %s\n", msg.data);
         if (status_fd >= 0)
             dprintf(status_fd, "error %s\n", msg.data);
         buf_release(&msg);
+        waitpid(child, NULL, 0);
         return 127;
     }
-    setpgid(child, child); /* in place already: posix_spawn returns after the exec */
+    setpgid(child, child); /* in place already: vfork returns after the exec */
 
     int main_status = 0;
     bool main_done = false, stopping = false;

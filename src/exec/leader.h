@@ -5,7 +5,8 @@
  * flywheel starts `flywheel-leader [--shell-status] --grace MS --status-fd FD -- PROG ARGS...`
  * (or `flywheel __leader ...`, the same code)
  * in a new session, with the job's environment, working directory and
- * output pipe. The leader:
+ * output pipe, and every signal at its default disposition (which PROG
+ * inherits as it is). The leader:
  *   - becomes a child subreaper, so that every orphaned descendant of the job
  *     (a daemon that double-forks, a process that calls setsid) is reparented
  *     to it instead of to init;

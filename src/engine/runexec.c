@@ -97,7 +97,7 @@ struct runexec {
      * end of the run (persist, then act).
      */
     int depth;
-    bool tx_open, flushing, done_pending;
+    bool tx_open, flushing, done_pending, pump_pending;
     enum sched_result done_result;
     struct event *events;
     size_t nevents, aevents;
@@ -128,6 +128,7 @@ static int64_t mono_ms(void)
 
 static void spawn_job(struct rjob *j);
 static void attempt_end(struct rjob *j, enum job_event ev);
+static void pump(struct runexec *rx);
 
 static void enter(struct runexec *rx)
 {
@@ -160,7 +161,8 @@ static void commit(struct runexec *rx)
 
 /*
  * Commits, then releases what waited for the commit: the observer's events,
- * the processes of prepared jobs, and the end of the run. What these do in
+ * this run's own pump when a shared pool is in use (see attempt_end), the
+ * processes of prepared jobs, and the end of the run. What these do in
  * turn (a spawn that fails ends its attempt) makes a new batch, committed
  * before its own effects, until nothing is left. An observer may call back
  * into runexec meanwhile: that call queues, and this loop releases it.
@@ -182,6 +184,13 @@ static void flush(struct runexec *rx)
                 free(ev[k].reason);
             }
             free(ev);
+            continue;
+        }
+        if (rx->pump_pending) {
+            rx->pump_pending = false;
+            rx->depth++;
+            pump(rx);
+            rx->depth--;
             continue;
         }
         if (rx->nspawn) {
@@ -1432,7 +1441,17 @@ static void attempt_end(struct rjob *j, enum job_event ev)
         runexec_cancel(rx, sched_reason(rx->sched, i));
     }
     notify_settled(rx);
-    pump(rx);
+    if (rx->cfg.pool_take) {
+        /*
+         * A shared pool: the slot given back goes first to whoever the
+         * observer pumps when it hears of this end (the server: the oldest
+         * runs first), then to this run, as when events were not deferred.
+         */
+        rx->pump_pending = true;
+        maybe_done(rx);
+    } else {
+        pump(rx);
+    }
 }
 
 /* ---- driving ------------------------------------------------------------ */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/glob.h"
@@ -228,7 +230,74 @@ static void repo_paths_release(struct repo_paths *rp)
  * top level comes from --show-cdup: --show-toplevel fails in a bare
  * repository, which is a fine source of revisions, e.g. a server's mirror.)
  */
+static int repo_paths_run(const char *dir, struct repo_paths *rp, struct buf *err);
+
+/*
+ * The last answer of repo_paths_run, for the same directory asked again
+ * soon: `flywheel run` asks three times while it starts, and every workspace
+ * with checkout asks once. Kept for REPO_MEMO_MS and only while the
+ * directory is the same one (device and inode); any thread may ask.
+ */
+#define REPO_MEMO_MS 10000
+static pthread_mutex_t repo_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *dir;
+    dev_t dev;
+    ino_t ino;
+    int64_t at_ms;
+    struct repo_paths rp;
+} repo_memo = {NULL, 0, 0, 0, {BUF_INIT, BUF_INIT, BUF_INIT, false}};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void repo_paths_copy(struct repo_paths *to, const struct repo_paths *from)
+{
+    buf_reset(&to->top);
+    buf_reset(&to->objects);
+    buf_reset(&to->index);
+    buf_add(&to->top, from->top.data, from->top.len);
+    buf_add(&to->objects, from->objects.data, from->objects.len);
+    buf_add(&to->index, from->index.data, from->index.len);
+    to->bare = from->bare;
+}
+
 static int repo_paths_get(const char *dir, struct repo_paths *rp, struct buf *err)
+{
+    struct stat st;
+    bool have_st = stat(dir, &st) == 0;
+    int64_t now = mono_ms();
+    /* (the key is the top level; a question about a subdirectory misses) */
+    bool hit = false;
+    pthread_mutex_lock(&repo_memo_mu);
+    if (have_st && repo_memo.dir && !strcmp(repo_memo.dir, dir) && repo_memo.dev == st.st_dev &&
+        repo_memo.ino == st.st_ino && now - repo_memo.at_ms < REPO_MEMO_MS) {
+        repo_paths_copy(rp, &repo_memo.rp);
+        hit = true;
+    }
+    pthread_mutex_unlock(&repo_memo_mu);
+    if (hit)
+        return 0;
+    int rc = repo_paths_run(dir, rp, err);
+    /* Remembered for the top level, which the next questions name. */
+    if (rc || stat(rp->top.data, &st))
+        return rc;
+    pthread_mutex_lock(&repo_memo_mu);
+    free(repo_memo.dir);
+    repo_memo.dir = xstrdup(rp->top.data);
+    repo_memo.dev = st.st_dev;
+    repo_memo.ino = st.st_ino;
+    repo_memo.at_ms = now;
+    repo_paths_copy(&repo_memo.rp, rp);
+    pthread_mutex_unlock(&repo_memo_mu);
+    return 0;
+}
+
+static int repo_paths_run(const char *dir, struct repo_paths *rp, struct buf *err)
 {
     static const char *const args[] = {"rev-parse",
                                        "--path-format=absolute",
@@ -339,16 +408,24 @@ int ws_state_init(const char *repo, const char *state_dir, struct buf *err)
 
 int ws_find_repo(const char *dir, struct buf *out, struct buf *err)
 {
-    static const char *const args[] = {"rev-parse", "--show-toplevel", NULL};
-    struct buf top = BUF_INIT;
-    int rc = git_line(dir, args, NULL, &top, err);
-    if (!rc && !top.len) {
+    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
+    char *abs = realpath(dir, NULL);
+    int rc;
+    if (!abs) {
+        rc = -errno;
+        buf_addf(err, "cannot resolve '%s': %s", dir, strerror(errno));
+        return rc;
+    }
+    /* The same question ws_state_init and the sources ask next: asked once. */
+    rc = repo_paths_get(abs, &rp, err);
+    if (!rc && rp.bare) {
         rc = -ENOTDIR;
         buf_addf(err, "'%s' is not inside the working tree of a git repository", dir);
     }
     if (!rc)
-        buf_add(out, top.data, top.len);
-    buf_release(&top);
+        buf_add(out, rp.top.data, rp.top.len);
+    repo_paths_release(&rp);
+    free(abs);
     return as_error(rc);
 }
 

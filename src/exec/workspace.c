@@ -441,9 +441,55 @@ void ws_source_release(struct ws_source *src)
     memset(src, 0, sizeof(*src));
 }
 
-/* Fills src->repo, state_dir, branch and head; prepares the state directory. */
+/*
+ * HEAD's commit and tree, and the branch it is on, in one command: lines
+ * "COMMIT", "TREE", then "refs/heads/NAME" (or "HEAD" when detached).
+ * Returns false when git says something else (an unborn branch fails):
+ * the caller then asks the usual two questions.
+ */
+static bool head_at_once(struct ws_source *src, struct buf *head_tree)
+{
+    static const char *const args[] = {
+        "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--", NULL};
+    struct buf out = BUF_INIT, scratch = BUF_INIT;
+    char *line[4] = {NULL};
+    size_t n = 0;
+    bool ok = false;
+    if (git_line(src->repo, args, NULL, &out, &scratch))
+        goto out;
+    for (char *p = out.data; n < 4 && *p;) {
+        line[n++] = p;
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+    if (n < 3 || !is_hex_oid(line[0]) || !is_hex_oid(line[1]))
+        goto out;
+    const char *b = line[2];
+    if (!strncmp(b, "refs/heads/", 11))
+        b += 11;
+    else if (!strcmp(b, "HEAD"))
+        b = ""; /* detached */
+    else
+        goto out; /* HEAD on something else than a branch: ask symbolic-ref */
+    src->branch = xstrdup(b);
+    src->head = xstrdup(line[0]);
+    if (head_tree)
+        buf_adds(head_tree, line[1]);
+    ok = true;
+out:
+    buf_release(&out);
+    buf_release(&scratch);
+    return ok;
+}
+
+/* Fills src->repo, state_dir, branch and head, and head_tree (when not NULL:
+ * HEAD's tree, or nothing when it was not found on the way); prepares the
+ * state directory. */
 static int source_begin(struct ws_source *src, const char *repo, const char *state_dir,
-                        struct repo_paths *rp, struct buf *err)
+                        struct repo_paths *rp, struct buf *head_tree, struct buf *err)
 {
     static const char *const symref[] = {"symbolic-ref", "-q", "HEAD", NULL};
     static const char *const head[] = {"rev-parse", "-q", "--verify", "HEAD^{commit}", NULL};
@@ -457,6 +503,10 @@ static int source_begin(struct ws_source *src, const char *repo, const char *sta
     src->repo = xstrdup(rp->top.data);
     src->state_dir = buf_detach(&abs, NULL);
 
+    if (head_at_once(src, head_tree)) {
+        rc = 0;
+        goto out;
+    }
     /* exit 1: HEAD is detached */
     rc = git_line(src->repo, symref, NULL, &out, &scratch);
     if (rc && rc != 1) {
@@ -522,7 +572,7 @@ int ws_source_worktree(struct ws_source *src, const char *repo, const char *stat
     int rc;
 
     memset(src, 0, sizeof(*src));
-    if ((rc = source_begin(src, repo, state_dir, &rp, err)))
+    if ((rc = source_begin(src, repo, state_dir, &rp, &head_tree, err)))
         goto out;
     if (rp.bare) {
         rc = -ENOTDIR;
@@ -557,10 +607,15 @@ int ws_source_worktree(struct ws_source *src, const char *repo, const char *stat
         goto out;
 
     if (*src->head) {
+        if (head_tree.len && !strcmp(head_tree.data, tree.data)) {
+            /* A clean working tree: the snapshot is HEAD itself. */
+            src->commit = xstrdup(src->head);
+            goto out;
+        }
+        buf_reset(&head_tree);
         if ((rc = commit_tree_and_date(src->repo, src->head, &head_tree, &date, err)))
             goto out;
         if (!strcmp(head_tree.data, tree.data)) {
-            /* A clean working tree: the snapshot is HEAD itself. */
             src->commit = xstrdup(src->head);
             goto out;
         }
@@ -627,7 +682,7 @@ int ws_source_rev(struct ws_source *src, const char *repo, const char *state_dir
         buf_adds(err, "an empty revision");
         return -EINVAL;
     }
-    if ((rc = source_begin(src, repo, state_dir, &rp, err)))
+    if ((rc = source_begin(src, repo, state_dir, &rp, NULL, err)))
         goto out;
     buf_addf(&spec, "%s^{commit}", rev);
     const char *const args[] = {"rev-parse", "-q", "--verify", "--end-of-options", spec.data, NULL};

@@ -100,6 +100,12 @@ struct runexec {
     size_t nevents, aevents;
     size_t *to_spawn;
     size_t nspawn, aspawn;
+    /* Directories of ended attempts, kept as spares or removed after the
+     * spawns: off the path from one job's end to the next one's start. */
+    struct recycle {
+        char *paths[3];
+    } * recycle;
+    size_t nrecycle, arecycle;
     /* Empty directories of ended attempts, for the next ones (see make_dir). */
     struct spare *spares;
     size_t nspares, aspares;
@@ -131,6 +137,9 @@ static void enter(struct runexec *rx)
 {
     rx->depth++;
 }
+
+static void recycle_dirs(struct runexec *rx, char *const paths[3]);
+static void maybe_done(struct runexec *rx);
 
 /* Before a store write: joins the batch of the current entry point. */
 static void tx(struct runexec *rx)
@@ -169,6 +178,42 @@ static void flush(struct runexec *rx)
     rx->flushing = true;
     for (;;) {
         commit(rx);
+        /* The processes first: they wait for nothing else. */
+        if (rx->nspawn) {
+            size_t *sp = rx->to_spawn;
+            size_t n = rx->nspawn;
+            rx->to_spawn = NULL;
+            rx->nspawn = rx->aspawn = 0;
+            rx->depth++;
+            for (size_t k = 0; k < n; k++) {
+                struct rjob *j = &rx->jobs[sp[k]];
+                if (j->cancelled)
+                    attempt_end(j, JOB_EV_CANCEL);
+                else
+                    spawn_job(j);
+            }
+            rx->depth--;
+            free(sp);
+            continue;
+        }
+        if (rx->nrecycle) {
+            /* Then the directories of the attempts that ended (see recycle). */
+            struct recycle *rc = rx->recycle;
+            size_t n = rx->nrecycle;
+            rx->recycle = NULL;
+            rx->nrecycle = rx->arecycle = 0;
+            rx->depth++;
+            for (size_t k = 0; k < n; k++) {
+                recycle_dirs(rx, rc[k].paths);
+                for (int d = 0; d < 3; d++)
+                    free(rc[k].paths[d]);
+                rx->in_flight--;
+            }
+            free(rc);
+            maybe_done(rx);
+            rx->depth--;
+            continue;
+        }
         if (rx->nevents) {
             struct event *ev = rx->events;
             size_t n = rx->nevents;
@@ -188,23 +233,6 @@ static void flush(struct runexec *rx)
             rx->depth++;
             pump(rx);
             rx->depth--;
-            continue;
-        }
-        if (rx->nspawn) {
-            size_t *sp = rx->to_spawn;
-            size_t n = rx->nspawn;
-            rx->to_spawn = NULL;
-            rx->nspawn = rx->aspawn = 0;
-            rx->depth++;
-            for (size_t k = 0; k < n; k++) {
-                struct rjob *j = &rx->jobs[sp[k]];
-                if (j->cancelled)
-                    attempt_end(j, JOB_EV_CANCEL);
-                else
-                    spawn_job(j);
-            }
-            rx->depth--;
-            free(sp);
             continue;
         }
         break;
@@ -659,23 +687,22 @@ static void remove_done(uv_work_t *w, int status)
     leave(rx);
 }
 
-static void remove_workspace(struct rjob *j, bool keep_ws)
+/* Keeps each of paths (NULL: none) that is an empty directory as a spare,
+ * and removes the others on the thread pool. */
+static void recycle_dirs(struct runexec *rx, char *const paths[3])
 {
-    struct runexec *rx = j->rx;
     struct removal *r = xcalloc(1, sizeof(*r));
-    const char *dirs[3] = {keep_ws ? NULL : j->ws_dir, j->home_dir, j->tmp_dir};
     bool any = false;
     r->rx = rx;
     r->work.data = r;
-    j->ws_kept = keep_ws;
     for (int k = 0; k < 3; k++) {
         mode_t mode;
-        if (!dirs[k])
+        if (!paths[k])
             continue;
-        if (dir_reusable(rx, dirs[k], &mode)) {
-            spare_add(rx, dirs[k], mode);
+        if (dir_reusable(rx, paths[k], &mode)) {
+            spare_add(rx, paths[k], mode);
         } else {
-            r->paths[k] = xstrdup(dirs[k]);
+            r->paths[k] = xstrdup(paths[k]);
             any = true;
         }
     }
@@ -690,6 +717,21 @@ static void remove_workspace(struct rjob *j, bool keep_ws)
             free(r->paths[k]);
         free(r);
     }
+}
+
+/* The attempt's directories (its workspace unless kept) go after the spawns. */
+static void remove_workspace(struct rjob *j, bool keep_ws)
+{
+    struct runexec *rx = j->rx;
+    j->ws_kept = keep_ws;
+    ALLOC_GROW(rx->recycle, rx->nrecycle + 1, rx->arecycle);
+    struct recycle *rc = &rx->recycle[rx->nrecycle++];
+    rc->paths[0] = keep_ws ? NULL : xstrdup(j->ws_dir);
+    rc->paths[1] = xstrdup(j->home_dir);
+    rc->paths[2] = xstrdup(j->tmp_dir);
+    rx->in_flight++; /* the run is not done before they are dealt with */
+    if (rx->depth == 0 && !rx->flushing)
+        flush(rx);
 }
 
 /* ---- processes ---------------------------------------------------------- */
@@ -1713,6 +1755,10 @@ void runexec_free(struct runexec *rx)
         free(rx->events[k].reason);
     free(rx->events);
     free(rx->to_spawn);
+    for (size_t k = 0; k < rx->nrecycle; k++)
+        for (int d = 0; d < 3; d++)
+            free(rx->recycle[k].paths[d]);
+    free(rx->recycle);
     spares_remove(rx);
     sched_free(rx->sched);
     free(rx->log_dir);

@@ -656,6 +656,20 @@ int store_open(struct store **out, const char *path, struct buf *err)
         ret = -ENOTSUP;
         goto out;
     }
+    {
+        /*
+         * The write-ahead log stays between processes: closing neither
+         * checkpoints it (the next checkpoint, automatic at 1000 pages, or a
+         * later open, does) nor deletes it, so that a short `flywheel run`
+         * does not pay a checkpoint, an fsync and the log's removal and
+         * creation every time. Nothing committed is lost by a crash: the
+         * log is read back at the next open; as with synchronous=NORMAL, a
+         * power loss may lose the last commits.
+         */
+        int persist = 1;
+        sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    }
     ret = store_exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err);
     if (ret)
         goto out;
@@ -686,7 +700,8 @@ void store_close(struct store *st)
         sqlite3_finalize(st->stmt[i]);
     for (int i = 0; i < QUERY_COMBINATIONS; i++)
         sqlite3_finalize(st->query[i]);
-    /* Every statement is finalized, so this closes (and checkpoints) at once. */
+    /* Every statement is finalized, so this closes at once (without a
+     * checkpoint: see store_open). */
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);

@@ -18,7 +18,10 @@
  * transaction, unless it is made in a batch (store_batch_begin), and is
  * durable when the call (or the batch's commit) returns (synchronous=NORMAL in
  * WAL mode: durable across a process crash; a power loss may lose the last
- * transactions but never corrupts).
+ * transactions but never corrupts). The write-ahead log is neither
+ * checkpointed nor removed when a connection closes (flywheel.db-wal stays
+ * beside flywheel.db and is part of the database): checkpoints happen as
+ * the log grows.
  *
  * Threads: one struct store is used by one thread at a time. Other threads
  * open their own handle on the same file.

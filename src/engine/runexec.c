@@ -412,11 +412,13 @@ static bool dir_reusable(const struct runexec *rx, const char *path, mode_t *mod
             ok = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
             off += e->d_reclen;
         }
-        /* 1024 bytes hold "." and ".." and more: a first read with only
-         * those two is the whole directory. */
+        /* and nothing after them (a file system may return fewer entries
+         * than fit) */
+        ok = ok && getdents64(fd, d, sizeof(d)) == 0;
     }
     close(fd);
-    *mode = st.st_mode & 07777;
+    if (ok)
+        *mode = st.st_mode & 07777;
     return ok;
 }
 

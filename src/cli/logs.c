@@ -194,6 +194,10 @@ int cmd_logs(int argc, char **argv)
         }
     }
     fd = open(a->log_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        rc = 0; /* the job printed nothing: its log was never created */
+        goto out;
+    }
     if (fd < 0) {
         fprintf(stderr, "flywheel logs: %s: %s\n", a->log_path, strerror(errno));
         goto out;

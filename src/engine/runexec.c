@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,9 +36,11 @@ struct rjob {
     char *ws_dir, *home_dir, *tmp_dir, *log_path;
     char *cwd; /* where the job runs: ws_dir, or its subdirectory cfg.subdir */
     bool ws_kept;
-    int log_fd;
-    /* process and its pipes */
-    uv_process_t proc;
+    int log_fd;       /* the attempt's log, once it has something to hold */
+    bool log_created; /* this attempt's log file exists */
+    /* the leader process (started with posix_spawn) and its pipes; the end
+     * of the status pipe is the leader's exit (see on_status) */
+    pid_t pid;
     uv_pipe_t out, status;
     uv_timer_t timer, backstop;
     int open_handles;
@@ -56,6 +60,21 @@ struct rjob {
     uv_work_t work;
 };
 
+/* A job's state change, reported to the observer once it is committed. */
+struct event {
+    size_t job;
+    enum job_state state;
+    int attempt;
+    char *reason;
+    int64_t duration_ms;
+};
+
+/* An empty directory left by an attempt, renamed into place for the next one. */
+struct spare {
+    char *path;
+    mode_t mode;
+};
+
 struct runexec {
     uv_loop_t *loop;
     struct runexec_config cfg;
@@ -64,9 +83,42 @@ struct runexec {
     int64_t run_id, run_number;
     char *leader_exe; /* flywheel-leader next to self_exe, or NULL: self_exe __leader */
     char *log_dir, *work_dir;
-    size_t in_flight; /* work items and handles not yet back */
+    char *work_dir_real; /* work_dir without symbolic links, or NULL */
+    size_t in_flight;    /* work items and handles not yet back */
     bool done, cancel_requested, hard_cancel;
     struct buf cancel_reason;
+    /*
+     * Batching: every entry point (a libuv callback or an API call) runs
+     * between enter() and leave(). The store writes made meanwhile go into
+     * one transaction, committed by the outermost leave(); only then are the
+     * effects released: the observer's events, the jobs' processes and the
+     * end of the run (persist, then act).
+     */
+    int depth;
+    bool tx_open, flushing, done_pending, pump_pending;
+    enum sched_result done_result;
+    struct event *events;
+    size_t nevents, aevents;
+    size_t *to_spawn;
+    size_t nspawn, aspawn;
+    /* Directories of ended attempts, kept as spares or removed after the
+     * spawns: off the path from one job's end to the next one's start. */
+    struct recycle {
+        char *paths[3];
+    } * recycle;
+    size_t nrecycle, arecycle;
+    /* Empty directories of ended attempts, for the next ones (see make_dir). */
+    struct spare *spares;
+    size_t nspares, aspares;
+    mode_t ws_mode; /* what mkdir(0777) gives a workspace here; 0 until known */
+    uid_t euid;
+    /* Programs looked up in PATH for plain commands: "PATH\0word\0" -> found. */
+    struct found {
+        char *key;
+        size_t len;
+        bool found;
+    } * found;
+    size_t nfound, afound;
 };
 
 static int64_t mono_ms(void)
@@ -74,6 +126,131 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static void spawn_job(struct rjob *j);
+static void attempt_end(struct rjob *j, enum job_event ev);
+static void pump(struct runexec *rx);
+
+static void enter(struct runexec *rx)
+{
+    rx->depth++;
+}
+
+static void recycle_dirs(struct runexec *rx, char *const paths[3]);
+static void maybe_done(struct runexec *rx);
+
+/* Before a store write: joins the batch of the current entry point. */
+static void tx(struct runexec *rx)
+{
+    if (rx->depth <= 0 || rx->tx_open || store_in_batch(rx->cfg.store))
+        return; /* outside an entry point, or in the batch already open */
+    struct buf err = BUF_INIT;
+    if (store_batch_begin(rx->cfg.store, &err) == 0)
+        rx->tx_open = true;
+    else /* the writes go on one by one: slower, as durable */
+        fprintf(stderr, "flywheel: %s\n", err.data);
+    buf_release(&err);
+}
+
+static void commit(struct runexec *rx)
+{
+    if (!rx->tx_open)
+        return;
+    rx->tx_open = false;
+    struct buf err = BUF_INIT;
+    if (store_batch_commit(rx->cfg.store, &err))
+        fprintf(stderr, "flywheel: recording the run: %s\n", err.data);
+    buf_release(&err);
+}
+
+/*
+ * Commits, then releases what waited for the commit: the observer's events,
+ * this run's own pump when a shared pool is in use (see attempt_end), the
+ * processes of prepared jobs, and the end of the run. What these do in
+ * turn (a spawn that fails ends its attempt) makes a new batch, committed
+ * before its own effects, until nothing is left. An observer may call back
+ * into runexec meanwhile: that call queues, and this loop releases it.
+ */
+static void flush(struct runexec *rx)
+{
+    rx->flushing = true;
+    for (;;) {
+        commit(rx);
+        /* The processes first: they wait for nothing else. */
+        if (rx->nspawn) {
+            size_t *sp = rx->to_spawn;
+            size_t n = rx->nspawn;
+            rx->to_spawn = NULL;
+            rx->nspawn = rx->aspawn = 0;
+            rx->depth++;
+            for (size_t k = 0; k < n; k++) {
+                struct rjob *j = &rx->jobs[sp[k]];
+                if (j->cancelled)
+                    attempt_end(j, JOB_EV_CANCEL);
+                else
+                    spawn_job(j);
+            }
+            rx->depth--;
+            free(sp);
+            continue;
+        }
+        if (rx->nrecycle) {
+            /* Then the directories of the attempts that ended (see recycle). */
+            struct recycle *rc = rx->recycle;
+            size_t n = rx->nrecycle;
+            rx->recycle = NULL;
+            rx->nrecycle = rx->arecycle = 0;
+            rx->depth++;
+            for (size_t k = 0; k < n; k++) {
+                recycle_dirs(rx, rc[k].paths);
+                for (int d = 0; d < 3; d++)
+                    free(rc[k].paths[d]);
+                rx->in_flight--;
+            }
+            free(rc);
+            maybe_done(rx);
+            rx->depth--;
+            continue;
+        }
+        if (rx->nevents) {
+            struct event *ev = rx->events;
+            size_t n = rx->nevents;
+            rx->events = NULL;
+            rx->nevents = rx->aevents = 0;
+            for (size_t k = 0; k < n; k++) {
+                if (rx->cfg.obs.on_state)
+                    rx->cfg.obs.on_state(rx->cfg.obs.ctx, ev[k].job, ev[k].state, ev[k].attempt,
+                                         ev[k].reason, ev[k].duration_ms);
+                free(ev[k].reason);
+            }
+            free(ev);
+            continue;
+        }
+        if (rx->pump_pending) {
+            rx->pump_pending = false;
+            rx->depth++;
+            pump(rx);
+            rx->depth--;
+            continue;
+        }
+        break;
+    }
+    rx->flushing = false;
+    if (rx->done_pending) {
+        /* Last: the observer may free the run from here on. */
+        rx->done_pending = false;
+        if (rx->cfg.obs.on_done)
+            rx->cfg.obs.on_done(rx->cfg.obs.ctx, rx->done_result);
+    }
+}
+
+static void leave(struct runexec *rx)
+{
+    if (--rx->depth == 0 && !rx->flushing)
+        flush(rx);
 }
 
 /* ---- store -------------------------------------------------------------- */
@@ -92,20 +269,29 @@ static void save_job(struct runexec *rx, size_t i)
     sj.exit_code = j->exit_code;
     sj.started_ms = j->wall_start;
     sj.finished_ms = job_state_done(sched_state(rx->sched, i)) ? store_now_ms() : 0;
+    tx(rx);
     if (store_job_update(rx->cfg.store, &sj, &err))
         fprintf(stderr, "flywheel: recording job '%s': %s\n", sj.name, err.data);
     buf_release(&err);
 }
 
+/* Records job i's state and queues its event, released after the commit. */
 static void notify(struct runexec *rx, size_t i)
 {
     struct rjob *j = &rx->jobs[i];
     save_job(rx, i);
     if (rx->cfg.obs.on_state) {
         int64_t d = j->t_start ? (j->t_end ? j->t_end : mono_ms()) - j->t_start : 0;
-        rx->cfg.obs.on_state(rx->cfg.obs.ctx, i, sched_state(rx->sched, i),
-                             sched_attempts(rx->sched, i), sched_reason(rx->sched, i), d);
+        ALLOC_GROW(rx->events, rx->nevents + 1, rx->aevents);
+        struct event *ev = &rx->events[rx->nevents++];
+        ev->job = i;
+        ev->state = sched_state(rx->sched, i);
+        ev->attempt = sched_attempts(rx->sched, i);
+        ev->reason = xstrdup(sched_reason(rx->sched, i));
+        ev->duration_ms = d;
     }
+    if (rx->depth == 0 && !rx->flushing)
+        flush(rx);
 }
 
 /* Reports the jobs whose state changed without running (skipped, cancelled). */
@@ -171,6 +357,8 @@ static void job_paths(struct runexec *rx, size_t i)
 
 static int mkdir_p(const char *path, struct buf *err)
 {
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0; /* the parents are there: the common case, one call */
     struct buf b = BUF_INIT;
     buf_adds(&b, path);
     for (char *p = b.data + 1; *p; p++) {
@@ -190,6 +378,109 @@ static int mkdir_p(const char *path, struct buf *err)
         return -1;
     }
     buf_release(&b);
+    return 0;
+}
+
+/*
+ * Attempt directories: the workspace of a job without checkout, HOME and
+ * TMPDIR are empty directories. Creating one is an inode allocation, and
+ * removing it frees one, which some file systems make slow to allocate again
+ * (ext4 without a journal scans past the inodes freed in the last minute).
+ * So an ended attempt's directory that is still empty (most are) is kept,
+ * and the next attempt's directory is that one renamed: no inode is freed or
+ * allocated per job. The spares left at the end of the run are removed.
+ */
+static bool spare_mode_ok(const struct runexec *rx, mode_t mode)
+{
+    return mode == 0755 || (rx->ws_mode && mode == rx->ws_mode);
+}
+
+/* True when path is a directory of ours, empty, with a mode we create; *mode gets it. */
+static bool dir_reusable(const struct runexec *rx, const char *path, mode_t *mode)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool ok = !fstat(fd, &st) && S_ISDIR(st.st_mode) && st.st_uid == rx->euid &&
+              spare_mode_ok(rx, st.st_mode & 07777);
+    if (ok) {
+        char d[1024];
+        ssize_t n = getdents64(fd, d, sizeof(d));
+        ok = n > 0;
+        for (ssize_t off = 0; ok && off < n;) {
+            struct dirent64 *e = (struct dirent64 *)(void *)(d + off);
+            ok = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+            off += e->d_reclen;
+        }
+        /* and nothing after them (a file system may return fewer entries
+         * than fit) */
+        ok = ok && getdents64(fd, d, sizeof(d)) == 0;
+    }
+    close(fd);
+    if (ok)
+        *mode = st.st_mode & 07777;
+    return ok;
+}
+
+static void spare_add(struct runexec *rx, const char *path, mode_t mode)
+{
+    ALLOC_GROW(rx->spares, rx->nspares + 1, rx->aspares);
+    rx->spares[rx->nspares].path = xstrdup(path);
+    rx->spares[rx->nspares].mode = mode;
+    rx->nspares++;
+}
+
+static void spares_remove(struct runexec *rx)
+{
+    for (size_t k = 0; k < rx->nspares; k++) {
+        if (rmdir(rx->spares[k].path) && errno != ENOENT) {
+            /* a job's process wrote into it after its end: remove it all */
+            struct buf err = BUF_INIT;
+            if (ws_remove(rx->spares[k].path, &err))
+                fprintf(stderr, "flywheel: %s\n", err.data);
+            buf_release(&err);
+        }
+        free(rx->spares[k].path);
+    }
+    free(rx->spares);
+    rx->spares = NULL;
+    rx->nspares = rx->aspares = 0;
+}
+
+/*
+ * Creates the empty directory path (which must not exist; its parent does)
+ * with mode (0777 for a workspace, as ws_create makes it, else 0755), from a
+ * spare when one fits.
+ */
+static int make_dir(struct runexec *rx, const char *path, bool ws, struct buf *err)
+{
+    mode_t want = ws ? rx->ws_mode : 0755;
+    for (size_t k = rx->nspares; want && k-- > 0;) {
+        if (rx->spares[k].mode != want)
+            continue;
+        int rc = renameat2(AT_FDCWD, rx->spares[k].path, AT_FDCWD, path, RENAME_NOREPLACE);
+        if (rc && errno == EEXIST)
+            break; /* let mkdir say it */
+        if (rc)
+            rmdir(rx->spares[k].path);
+        free(rx->spares[k].path);
+        rx->spares[k] = rx->spares[--rx->nspares];
+        if (!rc)
+            return 0;
+    }
+    if (mkdir(path, ws ? 0777 : 0755)) {
+        if (errno != ENOENT || mkdir_p(path, err)) {
+            if (!err->len)
+                buf_addf(err, "cannot create %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    if (ws && !rx->ws_mode) {
+        struct stat st;
+        if (!stat(path, &st))
+            rx->ws_mode = st.st_mode & 07777;
+    }
     return 0;
 }
 
@@ -234,23 +525,53 @@ out:
     buf_release(&err);
 }
 
-static void spawn_job(struct rjob *j);
+/* The job's process starts after the commit of its "running". */
+static void queue_spawn(struct rjob *j)
+{
+    struct runexec *rx = j->rx;
+    ALLOC_GROW(rx->to_spawn, rx->nspawn + 1, rx->aspawn);
+    rx->to_spawn[rx->nspawn++] = j->idx;
+}
 
 static void prepare_done(uv_work_t *w, int status)
 {
     struct rjob *j = w->data;
     struct runexec *rx = j->rx;
+    enter(rx);
     rx->in_flight--;
     (void)status;
-    if (j->cancelled) {
+    if (j->cancelled)
         attempt_end(j, JOB_EV_CANCEL);
-        return;
-    }
-    if (j->error) {
+    else if (j->error)
         attempt_end(j, JOB_EV_FAIL);
-        return;
+    else
+        queue_spawn(j);
+    leave(rx);
+}
+
+/*
+ * A job without checkout whose needs left no artifacts needs three empty
+ * directories and nothing else: made here, on the loop, without a trip
+ * through the thread pool. Returns false when the job needs more.
+ */
+static bool prepare_inline(struct runexec *rx, struct rjob *j)
+{
+    const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
+    if (pj->checkout)
+        return false;
+    for (size_t k = 0; k < pj->nneed; k++)
+        if (rx->jobs[pj->need_idx[k]].narts)
+            return false;
+    struct buf err = BUF_INIT;
+    if (make_dir(rx, j->ws_dir, true, &err) || make_dir(rx, j->home_dir, false, &err) ||
+        make_dir(rx, j->tmp_dir, false, &err)) {
+        j->error = buf_detach(&err, NULL);
+        attempt_end(j, JOB_EV_FAIL);
+    } else {
+        queue_spawn(j);
     }
-    spawn_job(j);
+    buf_release(&err);
+    return true;
 }
 
 /* ---- collect artifacts (thread pool) ------------------------------------ */
@@ -394,12 +715,15 @@ static void collect_done(uv_work_t *w, int status)
     struct rjob *j = w->data;
     struct runexec *rx = j->rx;
     (void)status;
+    enter(rx);
     rx->in_flight--;
     if (j->error) {
         attempt_end(j, JOB_EV_FAIL);
+        leave(rx);
         return;
     }
     struct buf err = BUF_INIT;
+    tx(rx);
     for (size_t a = 0; a < j->narts; a++) {
         struct store_artifact sa = {0};
         sa.job_id = j->job_id;
@@ -414,6 +738,7 @@ static void collect_done(uv_work_t *w, int status)
     }
     buf_release(&err);
     attempt_end(j, j->cancelled ? JOB_EV_CANCEL : JOB_EV_PASS);
+    leave(rx);
 }
 
 /* ---- removal (thread pool) ---------------------------------------------- */
@@ -444,20 +769,34 @@ static void remove_done(uv_work_t *w, int status)
         free(r->paths[k]);
     struct runexec *rx = r->rx;
     free(r);
+    enter(rx);
     maybe_done(rx);
+    leave(rx);
 }
 
-static void remove_workspace(struct rjob *j, bool keep_ws)
+/* Keeps each of paths (NULL: none) that is an empty directory as a spare,
+ * and removes the others on the thread pool. */
+static void recycle_dirs(struct runexec *rx, char *const paths[3])
 {
-    struct runexec *rx = j->rx;
     struct removal *r = xcalloc(1, sizeof(*r));
+    bool any = false;
     r->rx = rx;
     r->work.data = r;
-    if (!keep_ws)
-        r->paths[0] = xstrdup(j->ws_dir);
-    r->paths[1] = xstrdup(j->home_dir);
-    r->paths[2] = xstrdup(j->tmp_dir);
-    j->ws_kept = keep_ws;
+    for (int k = 0; k < 3; k++) {
+        mode_t mode;
+        if (!paths[k])
+            continue;
+        if (dir_reusable(rx, paths[k], &mode)) {
+            spare_add(rx, paths[k], mode);
+        } else {
+            r->paths[k] = xstrdup(paths[k]);
+            any = true;
+        }
+    }
+    if (!any) {
+        free(r);
+        return;
+    }
     rx->in_flight++;
     if (uv_queue_work(rx->loop, &r->work, remove_work, remove_done)) {
         rx->in_flight--;
@@ -467,11 +806,43 @@ static void remove_workspace(struct rjob *j, bool keep_ws)
     }
 }
 
+/* The attempt's directories (its workspace unless kept) go after the spawns. */
+static void remove_workspace(struct rjob *j, bool keep_ws)
+{
+    struct runexec *rx = j->rx;
+    j->ws_kept = keep_ws;
+    ALLOC_GROW(rx->recycle, rx->nrecycle + 1, rx->arecycle);
+    struct recycle *rc = &rx->recycle[rx->nrecycle++];
+    rc->paths[0] = keep_ws ? NULL : xstrdup(j->ws_dir);
+    rc->paths[1] = xstrdup(j->home_dir);
+    rc->paths[2] = xstrdup(j->tmp_dir);
+    rx->in_flight++; /* the run is not done before they are dealt with */
+    if (rx->depth == 0 && !rx->flushing)
+        flush(rx);
+}
+
 /* ---- processes ---------------------------------------------------------- */
 
 static void log_write(struct rjob *j, const char *data, size_t len)
 {
     struct runexec *rx = j->rx;
+    if (j->log_fd < 0 && len) {
+        /*
+         * Created with its first byte: a job that prints nothing leaves no
+         * file (readers take a missing log for an empty one), which saves an
+         * inode per silent job. Truncated if it was there before the attempt.
+         */
+        j->log_fd =
+            open(j->log_path,
+                 O_WRONLY | O_CREAT | O_CLOEXEC | (j->log_created ? O_APPEND : O_TRUNC), 0644);
+        if (j->log_fd >= 0)
+            j->log_created = true;
+        else if (!j->log_created) {
+            j->log_created = true; /* say it once */
+            fprintf(stderr, "flywheel: cannot write the log %s: %s\n", j->log_path,
+                    strerror(errno));
+        }
+    }
     if (j->log_fd >= 0) {
         size_t off = 0;
         while (off < len) {
@@ -491,9 +862,12 @@ static void log_write(struct rjob *j, const char *data, size_t len)
 static void on_handle_closed(uv_handle_t *h)
 {
     struct rjob *j = h->data;
+    struct runexec *rx = j->rx;
+    enter(rx);
     j->open_handles--;
-    j->rx->in_flight--;
-    maybe_done(j->rx);
+    rx->in_flight--;
+    maybe_done(rx);
+    leave(rx);
 }
 
 static void close_handle(struct rjob *j, uv_handle_t *h)
@@ -523,11 +897,47 @@ static void on_out(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n < 0) {
+        struct runexec *rx = j->rx;
+        enter(rx);
         uv_read_stop(s);
         j->out_eof = true;
         close_handle(j, (uv_handle_t *)s);
         attempt_exit_checked(j);
+        leave(rx);
     }
+}
+
+/* The leader has ended: reap it. */
+static void leader_reaped(struct rjob *j, int wstatus)
+{
+    j->exited = true;
+    if (WIFEXITED(wstatus))
+        j->exit_status = WEXITSTATUS(wstatus);
+    else if (WIFSIGNALED(wstatus))
+        j->term_signal = WTERMSIG(wstatus);
+    uv_timer_stop(&j->timer);
+    uv_timer_stop(&j->backstop);
+    close_handle(j, (uv_handle_t *)&j->timer);
+    close_handle(j, (uv_handle_t *)&j->backstop);
+}
+
+static bool leader_wait(struct rjob *j, int flags)
+{
+    int st;
+    pid_t r;
+    do
+        r = waitpid(j->pid, &st, flags);
+    while (r < 0 && errno == EINTR);
+    if (r == j->pid) {
+        leader_reaped(j, st);
+        return true;
+    }
+    if (r < 0) {
+        /* Not ours any more (someone reaped it): it has ended all the same. */
+        leader_reaped(j, 0);
+        return true;
+    }
+    return false;
 }
 
 static void on_status(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -539,42 +949,45 @@ static void on_status(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     if (n < 0) {
+        struct runexec *rx = j->rx;
+        enter(rx);
         uv_read_stop(s);
         j->status_eof = true;
         close_handle(j, (uv_handle_t *)s);
+        /*
+         * The leader holds the status pipe until it exits, and nothing else
+         * does (it is close-on-exec there): its end is the leader's exit,
+         * and the wait is over at once. (Cheaper than watching a pidfd: one
+         * descriptor and one wake-up less per job.)
+         */
+        if (!j->exited)
+            leader_wait(j, 0);
         attempt_exit_checked(j);
+        leave(rx);
     }
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+static void signal_leader(struct rjob *j, int sig, bool group)
 {
-    struct rjob *j = p->data;
-    j->exited = true;
-    j->exit_status = status;
-    j->term_signal = sig;
-    uv_timer_stop(&j->timer);
-    uv_timer_stop(&j->backstop);
-    close_handle(j, (uv_handle_t *)p);
-    close_handle(j, (uv_handle_t *)&j->timer);
-    close_handle(j, (uv_handle_t *)&j->backstop);
-    attempt_exit_checked(j);
+    if (!j->spawned || j->exited)
+        return; /* not reaped yet: the pid is still the leader's */
+    kill(group ? -j->pid : j->pid, sig);
 }
 
 static void on_backstop(uv_timer_t *t)
 {
     struct rjob *j = t->data;
     /* The leader did not end in time: kill its whole session's group. */
-    if (j->spawned && !j->exited)
-        kill(-j->proc.pid, SIGKILL);
+    signal_leader(j, SIGKILL, true);
 }
 
 static void stop_process(struct rjob *j, bool hard)
 {
     if (!j->spawned || j->exited)
         return;
-    uv_process_kill(&j->proc, hard ? SIGKILL : SIGTERM);
+    signal_leader(j, hard ? SIGKILL : SIGTERM, false);
     if (hard)
-        kill(-j->proc.pid, SIGKILL);
+        signal_leader(j, SIGKILL, true);
     else
         uv_timer_start(&j->backstop, on_backstop, (uint64_t)j->rx->cfg.grace_ms + 2000, 0);
 }
@@ -619,6 +1032,15 @@ static void free_strv(char **v)
     free(v);
 }
 
+static const char *env_get(char **env, const char *k)
+{
+    size_t klen = strlen(k);
+    for (char **p = env; p && *p; p++)
+        if (!strncmp(*p, k, klen) && (*p)[klen] == '=')
+            return *p + klen + 1;
+    return NULL;
+}
+
 static char **job_env(struct rjob *j, bool sandbox)
 {
     struct runexec *rx = j->rx;
@@ -658,7 +1080,118 @@ static void argv_add(char ***v, size_t *n, size_t *alloc, const char *s)
     (*v)[*n] = NULL;
 }
 
-static char **job_argv(struct rjob *j, bool sandbox, bool network)
+/*
+ * A command the shell would only look up in PATH and run: one line of plain
+ * words (no quoting, expansion, redirection, operator or assignment) whose
+ * first word is neither a reserved word nor a builtin of sh, and names an
+ * executable file (a binary or a #! script) found in the job's PATH. Such a
+ * command is run by the leader directly, without `/bin/sh -e -c` in
+ * between: the same program, arguments, environment and exit status (the
+ * leader reports a death by signal as sh would, 128 + the signal), one
+ * process less. Splits it into words in *words (a NUL-separated list).
+ */
+static bool plain_command(const struct pl_job *pj, struct buf *words, size_t *nwords)
+{
+    static const char *const shell_words[] = {
+        /* reserved words */
+        "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+        "in", "function", "select",
+        /* builtins of dash (and bash), which may behave differently from the
+         * program of the same name, except true and false */
+        "alias", "bg", "break", "cd", "chdir", "command", "continue", "echo", "eval", "exec",
+        "exit", "export", "fc", "fg", "getopts", "hash", "jobs", "kill", "local", "printf", "pwd",
+        "read", "readonly", "return", "set", "shift", "test", "times", "trap", "type", "ulimit",
+        "umask", "unalias", "unset", "wait", "source", "let", "declare", "typeset", "builtin",
+        "enable", "help", "logout", "mapfile", "popd", "pushd", "dirs", "disown", "shopt",
+        "suspend", "caller", "compgen", "complete", "coproc", "history", "readarray", "time"};
+    if (pj->run.n != 1)
+        return false;
+    const char *s = pj->run.v[0].s;
+    buf_reset(words);
+    *nwords = 0;
+    for (const char *p = s; *p;) {
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        size_t l = 0;
+        for (; p[l] && p[l] != ' '; l++) {
+            unsigned char c = (unsigned char)p[l];
+            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      strchr("_-+./,:@%", c);
+            /* '=' is plain after the first word (an assignment before it) */
+            if (!ok && !(c == '=' && *nwords > 0))
+                return false;
+        }
+        buf_add(words, p, l);
+        buf_addch(words, '\0');
+        (*nwords)++;
+        p += l;
+    }
+    if (!*nwords || strchr(words->data, '/'))
+        return false; /* a path is fine for sh, but not worth a special case */
+    for (size_t k = 0; k < sizeof(shell_words) / sizeof(shell_words[0]); k++)
+        if (!strcmp(words->data, shell_words[k]))
+            return false;
+    return true;
+}
+
+/*
+ * True when word names, in the directories of path as sh searches them, an
+ * executable regular file that is a binary or a #! script. Remembered for
+ * the run: the same lookups come back for every job.
+ */
+static bool program_found(struct runexec *rx, const char *path, const char *word)
+{
+    struct buf key = BUF_INIT;
+    buf_adds(&key, path ? path : "");
+    buf_addch(&key, '\0');
+    buf_adds(&key, word);
+    for (size_t k = 0; k < rx->nfound; k++) {
+        if (rx->found[k].len == key.len && !memcmp(rx->found[k].key, key.data, key.len)) {
+            buf_release(&key);
+            return rx->found[k].found;
+        }
+    }
+    bool found = false;
+    struct buf f = BUF_INIT;
+    while (path && *path && !found) {
+        size_t l = strcspn(path, ":");
+        buf_reset(&f);
+        if (!l || path[0] != '/')
+            break; /* an empty or relative entry searches the job's directory: sh's business */
+        buf_add(&f, path, l);
+        buf_addch(&f, '/');
+        buf_adds(&f, word);
+        struct stat st;
+        if (stat(f.data, &st) == 0) {
+            if (!S_ISREG(st.st_mode) || access(f.data, X_OK))
+                break; /* sh would say why; so it does */
+            int fd = open(f.data, O_RDONLY | O_CLOEXEC);
+            char magic[4] = {0};
+            if (fd >= 0) {
+                ssize_t r = read(fd, magic, sizeof(magic));
+                close(fd);
+                found = (r == 4 && !memcmp(magic, "\177ELF", 4)) ||
+                        (r >= 2 && magic[0] == '#' && magic[1] == '!');
+            }
+            break;
+        }
+        path += l;
+        if (*path == ':')
+            path++;
+    }
+    buf_release(&f);
+    ALLOC_GROW(rx->found, rx->nfound + 1, rx->afound);
+    rx->found[rx->nfound].len = key.len;
+    rx->found[rx->nfound].key = buf_detach(&key, NULL);
+    rx->found[rx->nfound].found = found;
+    rx->nfound++;
+    return found;
+}
+
+/* The leader's command line; words (nwords of them) for a plain command, else NULL. */
+static char **job_argv(struct rjob *j, bool sandbox, bool network, const char *words, size_t nwords)
 {
     struct runexec *rx = j->rx;
     const struct pl_job *pj = &rx->cfg.pipeline->jobs[j->idx];
@@ -677,6 +1210,13 @@ static char **job_argv(struct rjob *j, bool sandbox, bool network)
     argv_add(&v, &n, &alloc, num);
     argv_add(&v, &n, &alloc, "--status-fd");
     argv_add(&v, &n, &alloc, "3");
+    if (words) {
+        argv_add(&v, &n, &alloc, "--shell-status");
+        argv_add(&v, &n, &alloc, "--");
+        for (size_t k = 0; k < nwords; k++, words += strlen(words) + 1)
+            argv_add(&v, &n, &alloc, words);
+        return v;
+    }
     argv_add(&v, &n, &alloc, "--");
     if (sandbox) {
         static const char *const fixed[] = {
@@ -719,6 +1259,53 @@ static char **job_argv(struct rjob *j, bool sandbox, bool network)
     return v;
 }
 
+/* fd, moved to 4 or above, close-on-exec (so that the dup2s to 1, 2 and 3 of
+ * posix_spawn cannot overwrite one another). */
+static int high_fd(int fd)
+{
+    if (fd > 3)
+        return fd;
+    int h = fcntl(fd, F_DUPFD_CLOEXEC, 4);
+    close(fd);
+    return h;
+}
+
+/*
+ * Starts the leader with posix_spawn (a vfork: nothing of this process's
+ * memory is copied, however large it is) in a session of its own, stdin
+ * from /dev/null, out on 1 and 2, the status pipe on 3, signals as a new
+ * program expects them. Returns 0 or an errno value.
+ */
+static int start_leader(struct rjob *j, char **argv, char **env, int out_w, int st_w)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    int rc;
+
+    if ((rc = posix_spawn_file_actions_init(&fa)))
+        return rc;
+    if ((rc = posix_spawnattr_init(&attr))) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
+    }
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (!(rc = posix_spawn_file_actions_addchdir_np(&fa, j->cwd)) &&
+        !(rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) &&
+        !(rc = posix_spawn_file_actions_adddup2(&fa, out_w, 1)) &&
+        !(rc = posix_spawn_file_actions_adddup2(&fa, out_w, 2)) &&
+        !(rc = posix_spawn_file_actions_adddup2(&fa, st_w, 3)) &&
+        !(rc = posix_spawnattr_setsigdefault(&attr, &all)) &&
+        !(rc = posix_spawnattr_setsigmask(&attr, &none)) &&
+        !(rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF |
+                                                   POSIX_SPAWN_SETSIGMASK)))
+        rc = posix_spawn(&j->pid, argv[0], &fa, &attr, argv, env);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
 static void spawn_job(struct rjob *j)
 {
     struct runexec *rx = j->rx;
@@ -729,37 +1316,49 @@ static void spawn_job(struct rjob *j)
                                                         : rx->cfg.isolation == PL_ISO_SANDBOX;
     char **argv = NULL, **env = NULL;
 
-    j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (j->log_fd < 0) {
-        buf_addf(&err, "cannot write the log %s: %s", j->log_path, strerror(errno));
-        goto fail;
-    }
     if (pipe2(outp, O_CLOEXEC) || pipe2(stp, O_CLOEXEC)) {
         buf_addf(&err, "pipe: %s", strerror(errno));
         goto fail;
     }
-    argv = job_argv(j, sandbox, pj->network);
+    outp[1] = high_fd(outp[1]);
+    stp[1] = high_fd(stp[1]);
+    if (outp[1] < 0 || stp[1] < 0) {
+        buf_addf(&err, "pipe: %s", strerror(errno));
+        goto fail;
+    }
     env = job_env(j, sandbox);
+    {
+        struct buf words = BUF_INIT;
+        size_t nwords = 0;
+        bool plain = !sandbox && rx->work_dir_real && plain_command(pj, &words, &nwords) &&
+                     program_found(rx, env_get(env, "PATH"), words.data);
+        if (plain) {
+            /* What sh would have exported: the directory, as getcwd() says it. */
+            struct buf pwd = BUF_INIT;
+            char **e = env;
+            size_t n = 0, alloc = 0;
+            while (e[n])
+                n++;
+            alloc = n + 1;
+            buf_adds(&pwd, rx->work_dir_real);
+            buf_adds(&pwd, j->cwd + strlen(rx->work_dir));
+            add_env(&env, &n, &alloc, "PWD", pwd.data);
+            buf_release(&pwd);
+        }
+        argv = job_argv(j, sandbox, pj->network, plain ? words.data : NULL, nwords);
+        buf_release(&words);
+    }
 
-    uv_stdio_container_t stdio[4];
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = outp[1];
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = outp[1];
-    stdio[3].flags = UV_INHERIT_FD;
-    stdio[3].data.fd = stp[1];
-    uv_process_options_t o;
-    memset(&o, 0, sizeof(o));
-    o.exit_cb = on_exit_cb;
-    o.file = argv[0];
-    o.args = argv;
-    o.env = env;
-    o.cwd = j->cwd;
-    o.flags = UV_PROCESS_DETACHED;
-    o.stdio_count = 4;
-    o.stdio = stdio;
-
+    int rc = start_leader(j, argv, env, outp[1], stp[1]);
+    close(outp[1]);
+    close(stp[1]);
+    outp[1] = stp[1] = -1;
+    if (rc) {
+        buf_addf(&err, "cannot start the job: %s", uv_strerror(-rc));
+        goto fail;
+    }
+    j->spawned = true;
+    j->phase = PH_RUNNING;
     uv_pipe_init(rx->loop, &j->out, 0);
     uv_pipe_init(rx->loop, &j->status, 0);
     uv_timer_init(rx->loop, &j->timer);
@@ -767,26 +1366,6 @@ static void spawn_job(struct rjob *j)
     j->out.data = j->status.data = j->timer.data = j->backstop.data = j;
     j->open_handles += 4;
     rx->in_flight += 4;
-    j->proc.data = j;
-    int rc = uv_spawn(rx->loop, &j->proc, &o);
-    close(outp[1]);
-    close(stp[1]);
-    outp[1] = stp[1] = -1;
-    if (rc) {
-        buf_addf(&err, "cannot start the job: %s", uv_strerror(rc));
-        close(outp[0]);
-        close(stp[0]);
-        j->out_eof = j->status_eof = j->exited = true;
-        close_handle(j, (uv_handle_t *)&j->out);
-        close_handle(j, (uv_handle_t *)&j->status);
-        close_handle(j, (uv_handle_t *)&j->timer);
-        close_handle(j, (uv_handle_t *)&j->backstop);
-        goto fail;
-    }
-    j->open_handles++;
-    rx->in_flight++;
-    j->spawned = true;
-    j->phase = PH_RUNNING;
     uv_pipe_open(&j->out, outp[0]);
     uv_pipe_open(&j->status, stp[0]);
     uv_read_start((uv_stream_t *)&j->out, alloc_cb, on_out);
@@ -799,9 +1378,9 @@ static void spawn_job(struct rjob *j)
     return;
 fail:
     for (int k = 0; k < 2; k++) {
-        if (outp[k] >= 0 && k == 1)
+        if (outp[k] >= 0)
             close(outp[k]);
-        if (stp[k] >= 0 && k == 1)
+        if (stp[k] >= 0)
             close(stp[k]);
     }
     free_strv(argv);
@@ -881,6 +1460,7 @@ static void save_attempt(struct rjob *j, const char *state)
     a.workspace = j->ws_dir;
     a.started_ms = j->wall_start;
     a.finished_ms = strcmp(state, "running") ? store_now_ms() : 0;
+    tx(rx);
     if (j->attempt_id)
         store_attempt_update(rx->cfg.store, &a, &err);
     else
@@ -909,6 +1489,7 @@ static void attempt_begin(struct runexec *rx, size_t i)
     j->narts = 0;
     buf_reset(&j->status_line);
     j->log_fd = -1;
+    j->log_created = false;
     j->t_start = mono_ms();
     j->t_end = 0;
     if (!j->wall_start)
@@ -916,6 +1497,8 @@ static void attempt_begin(struct runexec *rx, size_t i)
     job_paths(rx, i);
     save_attempt(j, "running");
     notify(rx, i);
+    if (prepare_inline(rx, j))
+        return;
     j->work.data = j;
     rx->in_flight++;
     if (uv_queue_work(rx->loop, &j->work, prepare_work, prepare_done)) {
@@ -932,8 +1515,6 @@ static void attempt_end(struct rjob *j, enum job_event ev)
     j->t_end = mono_ms();
     if (j->error) {
         /* Say it in the log too: the log is where people look. */
-        if (j->log_fd < 0)
-            j->log_fd = open(j->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         struct buf m = BUF_INIT;
         buf_addf(&m, "flywheel: %s\n", j->error);
         log_write(j, m.data, m.len);
@@ -970,7 +1551,17 @@ static void attempt_end(struct rjob *j, enum job_event ev)
         runexec_cancel(rx, sched_reason(rx->sched, i));
     }
     notify_settled(rx);
-    pump(rx);
+    if (rx->cfg.pool_take) {
+        /*
+         * A shared pool: the slot given back goes first to whoever the
+         * observer pumps when it hears of this end (the server: the oldest
+         * runs first), then to this run, as when events were not deferred.
+         */
+        rx->pump_pending = true;
+        maybe_done(rx);
+    } else {
+        pump(rx);
+    }
 }
 
 /* ---- driving ------------------------------------------------------------ */
@@ -999,9 +1590,11 @@ static void maybe_done(struct runexec *rx)
     if (rx->done || !sched_done(rx->sched) || rx->in_flight)
         return;
     rx->done = true;
+    spares_remove(rx);
     enum sched_result r = sched_result(rx->sched);
     struct store_run run = {0};
     struct buf err = BUF_INIT;
+    tx(rx);
     if (store_run_get(rx->cfg.store, rx->run_id, &run, &err) == 0) {
         free(run.state);
         run.state = xstrdup(sched_result_name(r));
@@ -1012,8 +1605,10 @@ static void maybe_done(struct runexec *rx)
     if (err.len)
         fprintf(stderr, "flywheel: recording the run: %s\n", err.data);
     buf_release(&err);
-    if (rx->cfg.obs.on_done)
-        rx->cfg.obs.on_done(rx->cfg.obs.ctx, r);
+    rx->done_pending = true;
+    rx->done_result = r;
+    if (rx->depth == 0 && !rx->flushing)
+        flush(rx);
 }
 
 /*
@@ -1046,6 +1641,7 @@ static int adopt_job(struct runexec *rx, size_t i, struct buf *err)
         free(atts[k].state);
         atts[k].state = xstrdup("interrupted");
         atts[k].finished_ms = store_now_ms();
+        tx(rx);
         if (store_attempt_update(rx->cfg.store, &atts[k], err))
             goto fail;
     }
@@ -1112,8 +1708,11 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
         }
         buf_release(&lp);
     }
+    rx->euid = geteuid();
     rx->sched = sched_new(p, cfg->selected, cfg->sched_flags);
     rx->jobs = xcalloc(p->njobs + 1, sizeof(*rx->jobs));
+    enter(rx);
+    tx(rx);
 
     if (cfg->adopt_run_id) {
         if (store_run_get(cfg->store, cfg->adopt_run_id, &run, err))
@@ -1154,6 +1753,7 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
     rx->work_dir = buf_detach(&b, NULL);
     if (mkdir_p(rx->log_dir, err) || mkdir_p(rx->work_dir, err))
         goto fail;
+    rx->work_dir_real = realpath(rx->work_dir, NULL);
 
     for (size_t i = 0; i < p->njobs; i++) {
         struct rjob *j = &rx->jobs[i];
@@ -1173,8 +1773,10 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
     }
     *out = rx;
     pump(rx);
+    leave(rx);
     return 0;
 fail:
+    commit(rx); /* what was recorded stays, as each write did before batches */
     runexec_free(rx);
     *out = NULL;
     return -1;
@@ -1185,6 +1787,7 @@ void runexec_cancel(struct runexec *rx, const char *reason)
     if (rx->cancel_requested)
         rx->hard_cancel = true;
     rx->cancel_requested = true;
+    enter(rx);
     if (!sched_cancelling(rx->sched))
         sched_cancel_all(rx->sched, reason);
     for (size_t i = 0; i < rx->cfg.pipeline->njobs; i++) {
@@ -1197,6 +1800,7 @@ void runexec_cancel(struct runexec *rx, const char *reason)
     }
     notify_settled(rx);
     maybe_done(rx);
+    leave(rx);
 }
 
 int runexec_cancel_job(struct runexec *rx, const char *name, const char *reason)
@@ -1206,9 +1810,11 @@ int runexec_cancel_job(struct runexec *rx, const char *name, const char *reason)
             continue;
         struct rjob *j = &rx->jobs[i];
         if (sched_state(rx->sched, i) == JOB_QUEUED) {
+            enter(rx);
             sched_cancel_job(rx->sched, i, reason);
             notify_settled(rx);
             pump(rx);
+            leave(rx);
             return 0;
         }
         if (j->phase == PH_PREPARING || j->phase == PH_RUNNING || j->phase == PH_COLLECTING) {
@@ -1295,9 +1901,22 @@ void runexec_free(struct runexec *rx)
             close(j->log_fd);
     }
     free(rx->jobs);
+    for (size_t k = 0; k < rx->nevents; k++)
+        free(rx->events[k].reason);
+    free(rx->events);
+    free(rx->to_spawn);
+    for (size_t k = 0; k < rx->nrecycle; k++)
+        for (int d = 0; d < 3; d++)
+            free(rx->recycle[k].paths[d]);
+    free(rx->recycle);
+    spares_remove(rx);
     sched_free(rx->sched);
     free(rx->log_dir);
     free(rx->work_dir);
+    free(rx->work_dir_real);
+    for (size_t k = 0; k < rx->nfound; k++)
+        free(rx->found[k].key);
+    free(rx->found);
     free(rx->leader_exe);
     buf_release(&rx->cancel_reason);
     free(rx);
@@ -1305,7 +1924,9 @@ void runexec_free(struct runexec *rx)
 
 void runexec_pump(struct runexec *rx)
 {
+    enter(rx);
     pump(rx);
+    leave(rx);
 }
 
 bool runexec_done(const struct runexec *rx)

@@ -92,13 +92,41 @@ static void reap(pid_t main_pid, int *main_status, bool *main_done)
     }
 }
 
+/*
+ * Starts argv[0] (looked up in PATH) in a process group of its own with the
+ * signal mask *mask, by vfork: nothing is copied, and this process waits
+ * until the command is executed or could not be. The child only sets its
+ * process group and mask: flywheel starts the leader with every signal at its
+ * default disposition, so none needs resetting (posix_spawn would ask the
+ * kernel about each of the 64). An exec failure comes back through the
+ * memory the two share until then. Returns the pid (with *err 0, or the exec
+ * failure's errno, the child then being gone), or -1 with *err.
+ */
+static pid_t __attribute__((noinline)) start_command(char **argv, const sigset_t *mask, int *err)
+{
+    volatile int exec_errno = 0;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        sigprocmask(SIG_SETMASK, mask, NULL);
+        execvp(argv[0], argv);
+        exec_errno = errno;
+        _exit(127);
+    }
+    *err = pid < 0 ? errno : exec_errno;
+    return pid;
+}
+
 int leader_main(int argc, char **argv)
 {
     long grace_ms = 5000;
     int status_fd = -1;
+    bool shell_status = false;
     int i = 1;
     for (; i < argc; i++) {
-        if (!strcmp(argv[i], "--grace") && i + 1 < argc)
+        if (!strcmp(argv[i], "--shell-status"))
+            shell_status = true;
+        else if (!strcmp(argv[i], "--grace") && i + 1 < argc)
             grace_ms = parse_long(argv[++i], 0, 3600000, 5000);
         else if (!strcmp(argv[i], "--status-fd") && i + 1 < argc)
             status_fd = (int)parse_long(argv[++i], 3, 1 << 20, -1);
@@ -129,40 +157,14 @@ int leader_main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, &old);
 
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC)) {
-        perror("flywheel: pipe");
-        return 127;
-    }
-    pid_t child = fork();
-    if (child < 0) {
-        perror("flywheel: fork");
-        return 127;
-    }
-    if (child == 0) {
-        /* Only async-signal-safe calls from here to exec. */
-        setpgid(0, 0);
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; s++)
-            sigaction(s, &dfl, NULL);
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        execvp(argv[i], argv + i);
-        int e = errno;
-        ssize_t w = write(errpipe[1], &e, sizeof(e));
-        (void)w;
-        _exit(127);
-    }
-    setpgid(child, child); /* also here: no race with the first kill */
-    close(errpipe[1]);
     int child_errno = 0;
-    ssize_t got;
-    do
-        got = read(errpipe[0], &child_errno, sizeof(child_errno));
-    while (got < 0 && errno == EINTR);
-    close(errpipe[0]);
-    if (got == (ssize_t)sizeof(child_errno)) {
+    pid_t child = start_command(argv + i, &old, &child_errno);
+    if (child < 0) {
+        errno = child_errno;
+        perror("flywheel: vfork");
+        return 127;
+    }
+    if (child_errno) {
         struct buf msg = BUF_INIT;
         buf_addf(&msg, "cannot run '%s': %s", argv[i], strerror(child_errno));
         fprintf(stderr, "flywheel: %s\n", msg.data);
@@ -172,9 +174,11 @@ int leader_main(int argc, char **argv)
         waitpid(child, NULL, 0);
         return 127;
     }
+    setpgid(child, child); /* in place already: vfork returns after the exec */
 
     int main_status = 0;
     bool main_done = false, stopping = false;
+    bool stopped = false; /* asked to stop before the command ended */
     int64_t kill_at = 0;
     for (;;) {
         reap(child, &main_status, &main_done);
@@ -206,6 +210,8 @@ int leader_main(int argc, char **argv)
         siginfo_t si;
         int sig = sigtimedwait(&mask, &si, &ts);
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            if (!main_done)
+                stopped = true;
             if (!stopping) {
                 stopping = true;
                 kill_at = now_ms() + grace_ms;
@@ -218,6 +224,11 @@ int leader_main(int argc, char **argv)
     int code;
     if (WIFEXITED(main_status)) {
         code = WEXITSTATUS(main_status);
+        if (status_fd >= 0)
+            dprintf(status_fd, "exit %d\n", code);
+    } else if (WIFSIGNALED(main_status) && shell_status && !stopped) {
+        /* As sh reports a command that died of a signal it was not sent itself. */
+        code = 128 + WTERMSIG(main_status);
         if (status_fd >= 0)
             dprintf(status_fd, "exit %d\n", code);
     } else if (WIFSIGNALED(main_status)) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/glob.h"
@@ -228,7 +230,74 @@ static void repo_paths_release(struct repo_paths *rp)
  * top level comes from --show-cdup: --show-toplevel fails in a bare
  * repository, which is a fine source of revisions, e.g. a server's mirror.)
  */
+static int repo_paths_run(const char *dir, struct repo_paths *rp, struct buf *err);
+
+/*
+ * The last answer of repo_paths_run, for the same directory asked again
+ * soon: `flywheel run` asks three times while it starts, and every workspace
+ * with checkout asks once. Kept for REPO_MEMO_MS and only while the
+ * directory is the same one (device and inode); any thread may ask.
+ */
+#define REPO_MEMO_MS 10000
+static pthread_mutex_t repo_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *dir;
+    dev_t dev;
+    ino_t ino;
+    int64_t at_ms;
+    struct repo_paths rp;
+} repo_memo = {NULL, 0, 0, 0, {BUF_INIT, BUF_INIT, BUF_INIT, false}};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void repo_paths_copy(struct repo_paths *to, const struct repo_paths *from)
+{
+    buf_reset(&to->top);
+    buf_reset(&to->objects);
+    buf_reset(&to->index);
+    buf_add(&to->top, from->top.data, from->top.len);
+    buf_add(&to->objects, from->objects.data, from->objects.len);
+    buf_add(&to->index, from->index.data, from->index.len);
+    to->bare = from->bare;
+}
+
 static int repo_paths_get(const char *dir, struct repo_paths *rp, struct buf *err)
+{
+    struct stat st;
+    bool have_st = stat(dir, &st) == 0;
+    int64_t now = mono_ms();
+    /* (the key is the top level; a question about a subdirectory misses) */
+    bool hit = false;
+    pthread_mutex_lock(&repo_memo_mu);
+    if (have_st && repo_memo.dir && !strcmp(repo_memo.dir, dir) && repo_memo.dev == st.st_dev &&
+        repo_memo.ino == st.st_ino && now - repo_memo.at_ms < REPO_MEMO_MS) {
+        repo_paths_copy(rp, &repo_memo.rp);
+        hit = true;
+    }
+    pthread_mutex_unlock(&repo_memo_mu);
+    if (hit)
+        return 0;
+    int rc = repo_paths_run(dir, rp, err);
+    /* Remembered for the top level, which the next questions name. */
+    if (rc || stat(rp->top.data, &st))
+        return rc;
+    pthread_mutex_lock(&repo_memo_mu);
+    free(repo_memo.dir);
+    repo_memo.dir = xstrdup(rp->top.data);
+    repo_memo.dev = st.st_dev;
+    repo_memo.ino = st.st_ino;
+    repo_memo.at_ms = now;
+    repo_paths_copy(&repo_memo.rp, rp);
+    pthread_mutex_unlock(&repo_memo_mu);
+    return 0;
+}
+
+static int repo_paths_run(const char *dir, struct repo_paths *rp, struct buf *err)
 {
     static const char *const args[] = {"rev-parse",
                                        "--path-format=absolute",
@@ -339,16 +408,24 @@ int ws_state_init(const char *repo, const char *state_dir, struct buf *err)
 
 int ws_find_repo(const char *dir, struct buf *out, struct buf *err)
 {
-    static const char *const args[] = {"rev-parse", "--show-toplevel", NULL};
-    struct buf top = BUF_INIT;
-    int rc = git_line(dir, args, NULL, &top, err);
-    if (!rc && !top.len) {
+    struct repo_paths rp = {BUF_INIT, BUF_INIT, BUF_INIT, false};
+    char *abs = realpath(dir, NULL);
+    int rc;
+    if (!abs) {
+        rc = -errno;
+        buf_addf(err, "cannot resolve '%s': %s", dir, strerror(errno));
+        return rc;
+    }
+    /* The same question ws_state_init and the sources ask next: asked once. */
+    rc = repo_paths_get(abs, &rp, err);
+    if (!rc && rp.bare) {
         rc = -ENOTDIR;
         buf_addf(err, "'%s' is not inside the working tree of a git repository", dir);
     }
     if (!rc)
-        buf_add(out, top.data, top.len);
-    buf_release(&top);
+        buf_add(out, rp.top.data, rp.top.len);
+    repo_paths_release(&rp);
+    free(abs);
     return as_error(rc);
 }
 
@@ -364,9 +441,55 @@ void ws_source_release(struct ws_source *src)
     memset(src, 0, sizeof(*src));
 }
 
-/* Fills src->repo, state_dir, branch and head; prepares the state directory. */
+/*
+ * HEAD's commit and tree, and the branch it is on, in one command: lines
+ * "COMMIT", "TREE", then "refs/heads/NAME" (or "HEAD" when detached).
+ * Returns false when git says something else (an unborn branch fails):
+ * the caller then asks the usual two questions.
+ */
+static bool head_at_once(struct ws_source *src, struct buf *head_tree)
+{
+    static const char *const args[] = {
+        "rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--symbolic-full-name", "HEAD", "--", NULL};
+    struct buf out = BUF_INIT, scratch = BUF_INIT;
+    char *line[4] = {NULL};
+    size_t n = 0;
+    bool ok = false;
+    if (git_line(src->repo, args, NULL, &out, &scratch))
+        goto out;
+    for (char *p = out.data; n < 4 && *p;) {
+        line[n++] = p;
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        *nl = '\0';
+        p = nl + 1;
+    }
+    if (n < 3 || !is_hex_oid(line[0]) || !is_hex_oid(line[1]))
+        goto out;
+    const char *b = line[2];
+    if (!strncmp(b, "refs/heads/", 11))
+        b += 11;
+    else if (!strcmp(b, "HEAD"))
+        b = ""; /* detached */
+    else
+        goto out; /* HEAD on something else than a branch: ask symbolic-ref */
+    src->branch = xstrdup(b);
+    src->head = xstrdup(line[0]);
+    if (head_tree)
+        buf_adds(head_tree, line[1]);
+    ok = true;
+out:
+    buf_release(&out);
+    buf_release(&scratch);
+    return ok;
+}
+
+/* Fills src->repo, state_dir, branch and head, and head_tree (when not NULL:
+ * HEAD's tree, or nothing when it was not found on the way); prepares the
+ * state directory. */
 static int source_begin(struct ws_source *src, const char *repo, const char *state_dir,
-                        struct repo_paths *rp, struct buf *err)
+                        struct repo_paths *rp, struct buf *head_tree, struct buf *err)
 {
     static const char *const symref[] = {"symbolic-ref", "-q", "HEAD", NULL};
     static const char *const head[] = {"rev-parse", "-q", "--verify", "HEAD^{commit}", NULL};
@@ -380,6 +503,10 @@ static int source_begin(struct ws_source *src, const char *repo, const char *sta
     src->repo = xstrdup(rp->top.data);
     src->state_dir = buf_detach(&abs, NULL);
 
+    if (head_at_once(src, head_tree)) {
+        rc = 0;
+        goto out;
+    }
     /* exit 1: HEAD is detached */
     rc = git_line(src->repo, symref, NULL, &out, &scratch);
     if (rc && rc != 1) {
@@ -445,7 +572,7 @@ int ws_source_worktree(struct ws_source *src, const char *repo, const char *stat
     int rc;
 
     memset(src, 0, sizeof(*src));
-    if ((rc = source_begin(src, repo, state_dir, &rp, err)))
+    if ((rc = source_begin(src, repo, state_dir, &rp, &head_tree, err)))
         goto out;
     if (rp.bare) {
         rc = -ENOTDIR;
@@ -480,10 +607,15 @@ int ws_source_worktree(struct ws_source *src, const char *repo, const char *stat
         goto out;
 
     if (*src->head) {
+        if (head_tree.len && !strcmp(head_tree.data, tree.data)) {
+            /* A clean working tree: the snapshot is HEAD itself. */
+            src->commit = xstrdup(src->head);
+            goto out;
+        }
+        buf_reset(&head_tree);
         if ((rc = commit_tree_and_date(src->repo, src->head, &head_tree, &date, err)))
             goto out;
         if (!strcmp(head_tree.data, tree.data)) {
-            /* A clean working tree: the snapshot is HEAD itself. */
             src->commit = xstrdup(src->head);
             goto out;
         }
@@ -550,7 +682,7 @@ int ws_source_rev(struct ws_source *src, const char *repo, const char *state_dir
         buf_adds(err, "an empty revision");
         return -EINVAL;
     }
-    if ((rc = source_begin(src, repo, state_dir, &rp, err)))
+    if ((rc = source_begin(src, repo, state_dir, &rp, NULL, err)))
         goto out;
     buf_addf(&spec, "%s^{commit}", rev);
     const char *const args[] = {"rev-parse", "-q", "--verify", "--end-of-options", spec.data, NULL};

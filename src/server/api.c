@@ -801,7 +801,7 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
             return 0; /* the server asks again shortly */
         }
         if (ls->awaiting_file) {
-            /* The attempt ended: its log exists now unless it never started. */
+            /* The attempt ended: its log exists now unless it printed nothing. */
             int fd = open(ls->path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0) {
                 close(ls->fd);
@@ -928,8 +928,8 @@ static void h_log(struct http_request *r, void *ctx)
     ls->path = xstrdup(at.log_path);
     ls->fd = open(at.log_path, O_RDONLY | O_CLOEXEC);
     if (ls->fd < 0) {
-        if (errno == ENOENT && !strcmp(at.state, "running")) {
-            /* Not created yet: the job's workspace is still being prepared. */
+        if (errno == ENOENT) {
+            /* Not created yet: the job has printed nothing (so far, if it runs). */
             ls->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
             ls->awaiting_file = true;
         }

@@ -271,6 +271,9 @@ enum store_stmt {
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
     S_USER_VERSION,
     S_RUN_INSERT,
     S_RUN_UPDATE,
@@ -324,6 +327,10 @@ static const char *const store_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
+    /* Inside a batch, the writes made of several statements nest as savepoints. */
+    [S_SAVEPOINT] = "SAVEPOINT inner",
+    [S_RELEASE] = "RELEASE inner",
+    [S_ROLLBACK_TO] = "ROLLBACK TO inner",
     [S_USER_VERSION] = "PRAGMA user_version",
     [S_RUN_INSERT] = "INSERT INTO runs (kind, source, commit_id, branch, state, created_ms,"
                      " started_ms, finished_ms, repo_id, number, ref, triggered_by, retry_of)"
@@ -427,6 +434,7 @@ struct store {
     sqlite3_stmt *stmt[S_COUNT]; /* prepared on first use, kept until close */
     /* store_run_query's statements, one per set of filters (enum query_filter). */
     sqlite3_stmt *query[QUERY_COMBINATIONS];
+    bool batch; /* a transaction of store_batch_begin() is open */
 };
 
 int64_t store_now_ms(void)
@@ -550,10 +558,11 @@ static int store_exec_stmt(struct store *st, sqlite3_stmt *s, int brc, struct bu
     return ret;
 }
 
-/* Transactions for the writes made of several statements. */
+/* Transactions for the writes made of several statements: a savepoint when
+ * they happen inside a batch, so that a failure undoes them alone. */
 int store_begin(struct store *st, struct buf *err)
 {
-    sqlite3_stmt *s = store_stmt(st, S_BEGIN, err);
+    sqlite3_stmt *s = store_stmt(st, st->batch ? S_SAVEPOINT : S_BEGIN, err);
     if (!s)
         return -EIO;
     return store_exec_stmt(st, s, SQLITE_OK, err, "cannot begin a transaction");
@@ -561,7 +570,7 @@ int store_begin(struct store *st, struct buf *err)
 
 int store_commit(struct store *st, struct buf *err)
 {
-    sqlite3_stmt *s = store_stmt(st, S_COMMIT, err);
+    sqlite3_stmt *s = store_stmt(st, st->batch ? S_RELEASE : S_COMMIT, err);
     if (!s)
         return -EIO;
     return store_exec_stmt(st, s, SQLITE_OK, err, "cannot commit");
@@ -572,11 +581,62 @@ void store_rollback(struct store *st)
     if (sqlite3_get_autocommit(st->db))
         return; /* SQLite already rolled back (after an I/O error, for example) */
     struct buf ignored = BUF_INIT;
+    if (st->batch) {
+        sqlite3_stmt *s = store_stmt(st, S_ROLLBACK_TO, &ignored);
+        if (s && !store_exec_stmt(st, s, SQLITE_OK, &ignored, "rollback to"))
+            s = store_stmt(st, S_RELEASE, &ignored);
+        if (s && store_exec_stmt(st, s, SQLITE_OK, &ignored, "release")) {
+            /* Nothing more to do: the caller is reporting the first error. */
+        }
+        buf_release(&ignored);
+        return;
+    }
     sqlite3_stmt *s = store_stmt(st, S_ROLLBACK, &ignored);
     if (s && store_exec_stmt(st, s, SQLITE_OK, &ignored, "rollback")) {
         /* Nothing more to do: the caller is reporting the first error. */
     }
     buf_release(&ignored);
+}
+
+int store_batch_begin(struct store *st, struct buf *err)
+{
+    if (st->batch) {
+        buf_adds(err, "store: a batch is already open");
+        return -EBUSY;
+    }
+    sqlite3_stmt *s = store_stmt(st, S_BEGIN, err);
+    if (!s)
+        return -EIO;
+    int rc = store_exec_stmt(st, s, SQLITE_OK, err, "cannot begin a batch");
+    if (!rc)
+        st->batch = true;
+    return rc;
+}
+
+int store_batch_commit(struct store *st, struct buf *err)
+{
+    if (!st->batch)
+        return 0;
+    st->batch = false;
+    if (sqlite3_get_autocommit(st->db)) {
+        /* SQLite rolled the transaction back itself (an I/O error, a full disk). */
+        buf_adds(err, "store: the batch was rolled back after an error");
+        return -EIO;
+    }
+    sqlite3_stmt *s = store_stmt(st, S_COMMIT, err);
+    if (!s) {
+        store_rollback(st);
+        return -EIO;
+    }
+    int rc = store_exec_stmt(st, s, SQLITE_OK, err, "cannot commit a batch");
+    if (rc)
+        store_rollback(st);
+    return rc;
+}
+
+bool store_in_batch(const struct store *st)
+{
+    return st->batch;
 }
 
 /* Runs constant SQL text (no values in it) whose rows, if any, do not matter. */
@@ -761,6 +821,20 @@ int store_open(struct store **out, const char *path, struct buf *err)
         ret = -ENOTSUP;
         goto out;
     }
+    {
+        /*
+         * The write-ahead log stays between processes: closing neither
+         * checkpoints it (the next checkpoint, automatic at 1000 pages, or a
+         * later open, does) nor deletes it, so that a short `flywheel run`
+         * does not pay a checkpoint, an fsync and the log's removal and
+         * creation every time. Nothing committed is lost by a crash: the
+         * log is read back at the next open; as with synchronous=NORMAL, a
+         * power loss may lose the last commits.
+         */
+        int persist = 1;
+        sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    }
     ret = store_exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err);
     if (ret)
         goto out;
@@ -791,7 +865,8 @@ void store_close(struct store *st)
         sqlite3_finalize(st->stmt[i]);
     for (int i = 0; i < QUERY_COMBINATIONS; i++)
         sqlite3_finalize(st->query[i]);
-    /* Every statement is finalized, so this closes (and checkpoints) at once. */
+    /* Every statement is finalized, so this closes at once (without a
+     * checkpoint: see store_open). */
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);

@@ -15,9 +15,13 @@
  * of 5 s; the schema is created and migrated by store_open() (versioned with
  * PRAGMA user_version, each migration in one transaction, so a crash in the
  * middle leaves the previous version intact). Every write is its own
- * transaction and is durable when the call returns (synchronous=NORMAL in
+ * transaction, unless it is made in a batch (store_batch_begin), and is
+ * durable when the call (or the batch's commit) returns (synchronous=NORMAL in
  * WAL mode: durable across a process crash; a power loss may lose the last
- * transactions but never corrupts).
+ * transactions but never corrupts). The write-ahead log is neither
+ * checkpointed nor removed when a connection closes (flywheel.db-wal stays
+ * beside flywheel.db and is part of the database): checkpoints happen as
+ * the log grows.
  *
  * Threads: one struct store is used by one thread at a time. Other threads
  * open their own handle on the same file.
@@ -111,6 +115,21 @@ struct store_artifact {
 
 int store_open(struct store **out, const char *path, struct buf *err)
     __attribute__((warn_unused_result));
+
+/*
+ * Batches: store_batch_begin() opens one write transaction (BEGIN
+ * IMMEDIATE) that every following write joins, until store_batch_commit()
+ * commits them together: one commit, one WAL sync point, instead of one
+ * per write. Nothing written in a batch is durable, nor visible to other
+ * connections, before the commit returns 0: a caller that must persist
+ * before it acts acts after the commit. Writes made of several statements
+ * (store_run_insert, store_run_delete, ...) nest as savepoints. If the
+ * commit fails, the whole batch is rolled back and the error is in err.
+ * store_batch_commit() without an open batch does nothing and returns 0.
+ */
+int store_batch_begin(struct store *st, struct buf *err) __attribute__((warn_unused_result));
+int store_batch_commit(struct store *st, struct buf *err) __attribute__((warn_unused_result));
+bool store_in_batch(const struct store *st);
 void store_close(struct store *st);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);

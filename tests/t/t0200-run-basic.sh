@@ -187,6 +187,43 @@ test_expect_success 'on a terminal: a live view, ticks and crosses, the failing 
     ! grep "$(printf "\033")\[3[12]m" typescript
 '
 
+test_expect_success 'a plain command runs without the shell, as the shell would run it' '
+    mkdir -p bin &&
+    printf "#!/bin/sh\nkill -SEGV \$\$\n" >bin/crash &&
+    chmod +x bin/crash &&
+    cat >repo/.flywheel.yml <<-EOT &&
+	env: { PATH: "$TRASH/bin:/usr/bin:/bin" }
+	jobs:
+	  plain: { run: "env", checkout: false }
+	  shell: { run: "env | sort", checkout: false }
+	  args: { run: "dirname a=1/x b,2/y", checkout: false }
+	  crash: { run: "crash", checkout: false, allow_failure: true }
+	  crashsh: { run: "crash; true", checkout: false, allow_failure: true }
+	  missing: { run: "no-such-program", checkout: false, allow_failure: true }
+	EOT
+    flywheel run -C repo >out 2>err &&
+    sed -n "s/^\[plain\] //p" out | sed "s/^\(FLYWHEEL_JOB\|FLYWHEEL_WORKSPACE\|HOME\|TMPDIR\|PWD\)=.*/\1/" | sort >plain &&
+    sed -n "s/^\[shell\] //p" out | sed "s/^\(FLYWHEEL_JOB\|FLYWHEEL_WORKSPACE\|HOME\|TMPDIR\|PWD\)=.*/\1/" | sort >shell &&
+    test_cmp shell plain &&
+    grep "^\[plain\] PWD=.*/work/[0-9]*/0-plain.1$" out &&
+    grep "^\[args\] a=1$" out && grep "^\[args\] b,2$" out &&
+    grep "^==> crash: failed" out &&
+    run=$(sed -n "s/^run \([0-9]*\) passed in.*/\1/p" out) &&
+    sqlite3 repo/.flywheel/flywheel.db "SELECT j.name, a.exit_code, a.signal FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run_id = $run AND j.name LIKE \"crash%\" ORDER BY j.name" >codes &&
+    printf "crash|139|0\ncrashsh|139|0\n" >expect &&
+    test_cmp expect codes &&
+    grep "^\[missing\] .*no-such-program: not found" out
+'
+
+test_expect_success 'a job that prints nothing leaves no log file; its log reads as empty' '
+    printf "jobs:\n  quiet: { run: \"true\", checkout: false }\n" >repo/.flywheel.yml &&
+    flywheel run -C repo --json >out.json 2>err &&
+    log=$(sed -n "s/.*\"log\": \"\(.*\)\".*/\1/p" out.json) &&
+    test -n "$log" && test_path_is_missing "$log" &&
+    flywheel logs -C repo quiet >log &&
+    test ! -s log
+'
+
 test_expect_success 'the leader reports an exec failure clearly' '
     test_expect_code 127 flywheel __leader -- /nonexistent/prog 2>err &&
     grep "cannot run ./nonexistent/prog.: No such file or directory" err

@@ -698,7 +698,9 @@ int cas_get_file(struct cas *c, const char *digest, const char *dest, int mode, 
             buf_addf(err, "; cannot remove %s: %s", dest, strerror(errno));
         goto out;
     }
-    if (fchmod(fd, (mode_t)(mode & 0777)) || fsync(fd)) {
+    /* Not synced: a copy is a scratch file (a job's input, a deployment's files), thrown away
+     * and made again after a crash; the rename alone keeps a half copy from being seen. */
+    if (fchmod(fd, (mode_t)(mode & 0777))) {
         ret = -errno;
         buf_addf(err, "%s: %s", tmp.data, strerror(errno));
         goto out;
@@ -709,7 +711,6 @@ int cas_get_file(struct cas *c, const char *digest, const char *dest, int mode, 
         goto out;
     }
     buf_reset(&tmp);
-    ret = cas_fsync_dir(dir, err);
 out:
     if (fd >= 0)
         close(fd);

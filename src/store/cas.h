@@ -68,7 +68,8 @@ void cas_blob_path(struct cas *c, const char *digest, struct buf *out);
  * Copies blob digest to dest (creating parent directories, mode & 0777 from
  * mode). The copy is written to a temporary name next to dest, hashed as
  * written, and renamed to dest only when it matches; otherwise dest is
- * removed (no stale copy stays) and the error says why.
+ * removed (no stale copy stays) and the error says why. The copy is not
+ * synced to disk: it is a scratch file, made again after a crash.
  */
 int cas_get_file(struct cas *c, const char *digest, const char *dest, int mode, struct buf *err)
     __attribute__((warn_unused_result));

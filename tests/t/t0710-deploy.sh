@@ -3,40 +3,7 @@ test_description='deployments: staging, production in waves, bake, rollback, the
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/run-lib.sh"
 . "$TEST_DIRECTORY/serve-lib.sh"
-
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
-# wait_deploy FILTER: waits (15 s at most) until the jq FILTER over the
-# repository's deployments (newest first) is true.
-wait_deploy() {
-    _n=0
-    while [ "$(api GET "/api/v1/repos/app/deployments?limit=100" | jq -r "$1")" != true ]; do
-        sleep 0.1
-        _n=$((_n + 1))
-        if [ $_n -ge 150 ]; then
-            echo "timed out waiting for: $1" >&2
-            api GET "/api/v1/repos/app/deployments?limit=100" | jq -c '.deployments[] | [.id, .env, .release, .kind, .state, .reason]' >&2
-            return 1
-        fi
-    done
-}
-
-# release VERSION-TEXT: commits VERSION in src, pushes, waits for the release.
-release() {
-    (cd src && printf '%s\n' "$1" >VERSION && git commit -qam "version $1") &&
-    api POST /api/v1/repos/app/notify >/dev/null &&
-    _want=$(($(api GET /api/v1/repos/app/releases | jq '.releases | length') + 1)) &&
-    _n=0 && while [ "$(api GET /api/v1/repos/app/releases | jq '.releases | length')" != "$_want" ]; do
-        sleep 0.1; _n=$((_n + 1)); [ $_n -lt 150 ] || return 1
-    done
-}
-
-# on ENV TARGET: the version installed on a target.
-on() {
-    cat "state/$1/$2" 2>/dev/null || echo none
-}
+. "$TEST_DIRECTORY/deploy-lib.sh"
 
 test_expect_success 'setup: a repository with staging and three production waves' '
     new_repo src &&
@@ -77,9 +44,7 @@ test_expect_success 'setup: a repository with staging and three production waves
     flywheel check src/.flywheel.yml &&
     mkdir state &&
     start_server data --slots 2 &&
-    api POST /api/v1/repos "{\"name\": \"app\", \"url\": \"$TRASH/src\"}" >/dev/null &&
-    i=0 && while [ ! -d data/git/app.git ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done &&
-    sleep 0.3
+    add_repo
 '
 
 test_expect_success 'a release goes to staging, then production wave by wave' '

@@ -3,28 +3,7 @@ test_description='deployments: approvals, supersession, the environment lock, mo
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/run-lib.sh"
 . "$TEST_DIRECTORY/serve-lib.sh"
-
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
-deps() {
-    api GET "/api/v1/repos/app/deployments?limit=200"
-}
-
-# wait_deploy FILTER [TENTHS]: waits until the jq FILTER over the deployments is true.
-wait_deploy() {
-    _n=0
-    while [ "$(deps | jq -r "$1")" != true ]; do
-        sleep 0.1
-        _n=$((_n + 1))
-        if [ $_n -ge "${2:-150}" ]; then
-            echo "timed out waiting for: $1" >&2
-            deps | jq -c '.deployments[] | [.id, .env, .release, .kind, .state, .reason]' >&2
-            return 1
-        fi
-    done
-}
+. "$TEST_DIRECTORY/deploy-lib.sh"
 
 # pipeline FILE-BODY: the deploy section below the common part.
 pipeline() {
@@ -38,25 +17,6 @@ pipeline() {
 	EOT
         cat
     } >src/.flywheel.yml
-}
-
-# release TEXT: commits VERSION (and the pipeline) in src, pushes, waits for the release.
-release() {
-    (cd src && printf '%s\n' "$1" >VERSION && git add -A && git commit -qm "version $1") &&
-    _want=$(($(api GET /api/v1/repos/app/releases | jq '.releases | length') + 1)) &&
-    api POST /api/v1/repos/app/notify >/dev/null &&
-    _n=0 && while [ "$(api GET /api/v1/repos/app/releases | jq '.releases | length')" != "$_want" ]; do
-        sleep 0.1; _n=$((_n + 1)); [ $_n -lt 150 ] || return 1
-    done &&
-    api GET /api/v1/repos/app/releases | jq -r '.releases[0].version' >"$TRASH/last"
-}
-
-last() {
-    cat "$TRASH/last"
-}
-
-on() {
-    cat "state/$1/$2" 2>/dev/null || echo none
 }
 
 test_expect_success 'setup: a deploy script that notices overlapping deployments' '
@@ -87,9 +47,7 @@ test_expect_success 'setup: a deploy script that notices overlapping deployments
     commit_all src pipeline &&
     mkdir state &&
     start_server data --slots 2 &&
-    api POST /api/v1/repos "{\"name\": \"app\", \"url\": \"$TRASH/src\"}" >/dev/null &&
-    i=0 && while [ ! -d data/git/app.git ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done &&
-    sleep 0.3
+    add_repo
 '
 
 test_expect_success 'approval: a deployment waits for a person; approve lets it go' '

@@ -3,39 +3,7 @@ test_description='deployments survive kill -9 at every step: no target is left o
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIRECTORY/run-lib.sh"
 . "$TEST_DIRECTORY/serve-lib.sh"
-
-deps() {
-    api GET "/api/v1/repos/app/deployments?limit=200"
-}
-
-# wait_deploy FILTER [TENTHS]: waits until the jq FILTER over the deployments is true.
-wait_deploy() {
-    _n=0
-    while [ "$(deps | jq -r "$1")" != true ]; do
-        sleep 0.05
-        _n=$((_n + 1))
-        if [ $_n -ge "${2:-600}" ]; then
-            echo "timed out waiting for: $1" >&2
-            deps | jq -c '.deployments[] | [.id, .env, .release, .kind, .state, .wave, .reason]' >&2
-            return 1
-        fi
-    done
-}
-
-# release TEXT: commits VERSION, pushes, waits for the release; its version in $TRASH/last.
-release() {
-    (cd src && printf '%s\n' "$1" >VERSION && git commit -qam "version $1") &&
-    _want=$(($(api GET /api/v1/repos/app/releases | jq '.releases | length') + 1)) &&
-    api POST /api/v1/repos/app/notify >/dev/null &&
-    _n=0 && while [ "$(api GET /api/v1/repos/app/releases | jq '.releases | length')" != "$_want" ]; do
-        sleep 0.1; _n=$((_n + 1)); [ $_n -lt 200 ] || { echo "no release $_want: $(runs_of app | tail -n 3)" >&2; return 1; }
-    done &&
-    api GET /api/v1/repos/app/releases | jq -r '.releases[0].version' >"$TRASH/last"
-}
-
-last() {
-    cat "$TRASH/last"
-}
+. "$TEST_DIRECTORY/deploy-lib.sh"
 
 # settled: no deployment is unfinished.
 settled() {
@@ -89,9 +57,7 @@ test_expect_success 'setup: three targets in three waves, bake and monitor' '
     commit_all src pipeline &&
     mkdir state &&
     start_server data --slots 2 &&
-    api POST /api/v1/repos "{\"name\": \"app\", \"url\": \"$TRASH/src\"}" >/dev/null &&
-    i=0 && while [ ! -d data/git/app.git ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done &&
-    sleep 0.3 &&
+    add_repo &&
     release 1 &&
     settled && consistent
 '

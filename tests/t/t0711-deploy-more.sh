@@ -75,6 +75,20 @@ test_expect_success 'approval: reject ends it without touching a target; nothing
     api GET /api/v1/repos/app/line | jq -r .stopped >stopped && test "$(cat stopped)" = false
 '
 
+test_expect_success 'approval with a deadline: nobody approves, the deployment is rejected by itself' '
+    pipeline <<-\EOT &&
+	deploy:
+	  - env: staging
+	    run: ./deploy.sh
+	    approval: { timeout: 1s }
+	EOT
+    release "2b" && r=$(last) &&
+    wait_deploy "[.deployments[] | select(.release == \"$r\")][0].state == \"rejected\"" &&
+    deps | jq -r "[.deployments[] | select(.release == \"$r\")][0].reason" >why &&
+    grep "nobody approved within 1s" why &&
+    test "$(on staging staging)" = 1
+'
+
 test_expect_success 'supersession: while one deploys, only the newest waiting release goes next' '
     pipeline <<-\EOT &&
 	deploy:

@@ -39,4 +39,18 @@ int cli_self_exe(struct buf *out);
 /* Should output to fd be coloured? A terminal, NO_COLOR unset, TERM not dumb. */
 bool cli_color(int fd);
 
+/* The options of the release and deployment commands (release.c, deploy.c). */
+struct cli_opts {
+    const char *server, *env, *to, *reason, *key, *tar, *out;
+    bool json;
+    long limit; /* default 20 */
+};
+/*
+ * Parses them with getopt_long from argv (resetting optind): --server,
+ * --json, --limit N, --env, --to, --reason, --key, --tar, -o, --help.
+ * Returns 0, or -1 with the exit code in *rc (0 after --help, 2 after a
+ * usage error, with usage printed).
+ */
+int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o, int *rc);
+
 #endif

@@ -1,4 +1,7 @@
+#include <errno.h>
+#include <getopt.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,5 +26,60 @@ int cli_self_exe(struct buf *out)
     if (n <= 0)
         return -1;
     buf_add(out, path, (size_t)n);
+    return 0;
+}
+
+enum { OPT_SERVER = 256, OPT_JSON, OPT_LIMIT, OPT_ENV, OPT_TO, OPT_REASON, OPT_KEY, OPT_TAR };
+
+int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o, int *rc)
+{
+    static const struct option lopts[] = {
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"env", required_argument, NULL, OPT_ENV},
+        {"to", required_argument, NULL, OPT_TO},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"tar", required_argument, NULL, OPT_TAR},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    memset(o, 0, sizeof(*o));
+    o->limit = 20;
+    while ((c = getopt_long(argc, argv, "ho:", lopts, NULL)) != -1) {
+        char *end;
+        const char **field = c == OPT_SERVER   ? &o->server
+                             : c == OPT_ENV    ? &o->env
+                             : c == OPT_TO     ? &o->to
+                             : c == OPT_REASON ? &o->reason
+                             : c == OPT_KEY    ? &o->key
+                             : c == OPT_TAR    ? &o->tar
+                             : c == 'o'        ? &o->out
+                                               : NULL;
+        if (field) {
+            *field = optarg;
+        } else if (c == OPT_JSON) {
+            o->json = true;
+        } else if (c == OPT_LIMIT) {
+            errno = 0;
+            o->limit = strtol(optarg, &end, 10);
+            if (errno || *end || o->limit < 1 || o->limit > 1000) {
+                fprintf(stderr, "flywheel: --limit wants a number from 1 to 1000\n");
+                *rc = 2;
+                return -1;
+            }
+        } else if (c == 'h') {
+            fputs(usage, stdout);
+            *rc = 0;
+            return -1;
+        } else {
+            fputs(usage, stderr);
+            *rc = 2;
+            return -1;
+        }
+    }
     return 0;
 }

@@ -28,70 +28,6 @@
 #include "cli/client.h"
 #include "util/buf.h"
 
-enum { OPT_SERVER = 256, OPT_JSON, OPT_LIMIT, OPT_ENV, OPT_TO, OPT_REASON };
-
-struct dopts {
-    const char *server, *env, *to, *reason;
-    bool json;
-    long limit;
-};
-
-static int dparse(int argc, char **argv, const char *usage, struct dopts *o, int *rc)
-{
-    static const struct option lopts[] = {
-        {"server", required_argument, NULL, OPT_SERVER},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"env", required_argument, NULL, OPT_ENV},
-        {"to", required_argument, NULL, OPT_TO},
-        {"reason", required_argument, NULL, OPT_REASON},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    memset(o, 0, sizeof(*o));
-    o->limit = 20;
-    while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case OPT_SERVER:
-            o->server = optarg;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_ENV:
-            o->env = optarg;
-            break;
-        case OPT_TO:
-            o->to = optarg;
-            break;
-        case OPT_REASON:
-            o->reason = optarg;
-            break;
-        case OPT_LIMIT:
-            errno = 0;
-            o->limit = strtol(optarg, &end, 10);
-            if (errno || *end || o->limit < 1 || o->limit > 1000) {
-                fprintf(stderr, "flywheel: --limit wants a number from 1 to 1000\n");
-                *rc = 2;
-                return -1;
-            }
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            *rc = 0;
-            return -1;
-        default:
-            fputs(usage, stderr);
-            *rc = 2;
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static const char *actor(void)
 {
     const char *u = getenv("USER");
@@ -111,7 +47,7 @@ static int64_t ji(json_t *o, const char *key)
 }
 
 /* GET or POST path on the server; prints the error and returns the exit code on failure. */
-static int request(const struct dopts *o, const char *what, const char *method, const char *path,
+static int request(const struct cli_opts *o, const char *what, const char *method, const char *path,
                    json_t *body, json_t **reply)
 {
     struct client *c;
@@ -145,9 +81,9 @@ static const char deployments_usage[] =
 
 int cmd_deployments(int argc, char **argv)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, deployments_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, deployments_usage, &o, &rc))
         return rc;
     if (argc - optind != 1) {
         fputs(deployments_usage, stderr);
@@ -183,9 +119,9 @@ int cmd_deployments(int argc, char **argv)
 
 int cmd_deployment(int argc, char **argv)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, deployments_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, deployments_usage, &o, &rc))
         return rc;
     if (argc - optind != 1) {
         fputs(deployments_usage, stderr);
@@ -229,7 +165,7 @@ int cmd_deployment(int argc, char **argv)
     return 0;
 }
 
-static int print_created(const struct dopts *o, json_t *reply, const char *what)
+static int print_created(const struct cli_opts *o, json_t *reply, const char *what)
 {
     if (o->json)
         client_print_json(stdout, reply);
@@ -248,9 +184,9 @@ static const char deploy_usage[] =
 
 int cmd_deploy(int argc, char **argv)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, deploy_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, deploy_usage, &o, &rc))
         return rc;
     if (argc - optind != 3) {
         fputs(deploy_usage, stderr);
@@ -278,9 +214,9 @@ static const char rollback_usage[] =
 
 int cmd_rollback(int argc, char **argv)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, rollback_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, rollback_usage, &o, &rc))
         return rc;
     if (argc - optind != 2) {
         fputs(rollback_usage, stderr);
@@ -311,9 +247,9 @@ static const char approve_usage[] =
 
 static int decide(int argc, char **argv, bool approve)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, approve_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, approve_usage, &o, &rc))
         return rc;
     if (argc - optind != 1 || (!approve && !o.reason)) {
         if (!approve && argc - optind == 1)
@@ -363,9 +299,9 @@ static const char line_usage[] =
 
 int cmd_line(int argc, char **argv)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, line_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, line_usage, &o, &rc))
         return rc;
     int nargs = argc - optind;
     const char *sub = nargs ? argv[optind] : "";
@@ -419,9 +355,9 @@ static const char envs_usage[] = "usage: flywheel envs REPO [--json] [--server U
 
 int cmd_envs(int argc, char **argv)
 {
-    struct dopts o;
+    struct cli_opts o;
     int rc = 0;
-    if (dparse(argc, argv, envs_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, envs_usage, &o, &rc))
         return rc;
     if (argc - optind != 1) {
         fputs(envs_usage, stderr);

@@ -44,8 +44,6 @@
 /* release.json, provenance.json and the key are small; a larger one is not a release. */
 #define META_MAX (16u << 20)
 
-enum { OPT_SERVER = 256, OPT_JSON, OPT_LIMIT, OPT_KEY, OPT_REASON, OPT_TAR };
-
 static const char releases_usage[] =
     "usage: flywheel releases REPO [--limit N] [--json] [--server URL]\n"
     "\n"
@@ -66,71 +64,6 @@ static const char release_usage[] =
     "          the release), the manifest against the provenance, and every\n"
     "          file's digest. Exit 0 when all hold, 1 when something does not.\n"
     "bad:      refuse the release for every promotion, with a reason; good undoes it.\n";
-
-struct opts {
-    const char *server, *key, *reason, *out, *tar;
-    bool json;
-    long limit;
-};
-
-static int parse(int argc, char **argv, const char *usage, struct opts *o, int *rc)
-{
-    static const struct option lopts[] = {
-        {"server", required_argument, NULL, OPT_SERVER},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"limit", required_argument, NULL, OPT_LIMIT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"reason", required_argument, NULL, OPT_REASON},
-        {"tar", required_argument, NULL, OPT_TAR},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    optind = 1;
-    memset(o, 0, sizeof(*o));
-    o->limit = 20;
-    while ((c = getopt_long(argc, argv, "ho:", lopts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case OPT_SERVER:
-            o->server = optarg;
-            break;
-        case OPT_JSON:
-            o->json = true;
-            break;
-        case OPT_KEY:
-            o->key = optarg;
-            break;
-        case OPT_REASON:
-            o->reason = optarg;
-            break;
-        case OPT_TAR:
-            o->tar = optarg;
-            break;
-        case 'o':
-            o->out = optarg;
-            break;
-        case OPT_LIMIT:
-            errno = 0;
-            o->limit = strtol(optarg, &end, 10);
-            if (errno || *end || o->limit < 1 || o->limit > 1000) {
-                fprintf(stderr, "flywheel: --limit wants a number from 1 to 1000\n");
-                *rc = 2;
-                return -1;
-            }
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            *rc = 0;
-            return -1;
-        default:
-            fputs(usage, stderr);
-            *rc = 2;
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static struct client *connect_to(const char *server, const char *what)
 {
@@ -204,9 +137,9 @@ static int call(struct client *c, const char *what, const char *method, const ch
 
 int cmd_releases(int argc, char **argv)
 {
-    struct opts o;
+    struct cli_opts o;
     int rc = 0;
-    if (parse(argc, argv, releases_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, releases_usage, &o, &rc))
         return rc;
     if (argc - optind != 1) {
         fputs(releases_usage, stderr);
@@ -250,7 +183,7 @@ int cmd_releases(int argc, char **argv)
     return client_exit_code(rc);
 }
 
-static int release_show(struct client *c, const struct opts *o, const char *repo,
+static int release_show(struct client *c, const struct cli_opts *o, const char *repo,
                         const char *version)
 {
     struct buf path = BUF_INIT;
@@ -382,7 +315,7 @@ static int extract(int fd, const char *dir, struct buf *err)
     return rc;
 }
 
-static int release_download(struct client *c, const struct opts *o, const char *repo,
+static int release_download(struct client *c, const struct cli_opts *o, const char *repo,
                             const char *version)
 {
     struct buf path = BUF_INIT, dir = BUF_INIT, tmp = BUF_INIT, err = BUF_INIT;
@@ -715,7 +648,7 @@ out:
     return rc;
 }
 
-static int release_verify(const struct opts *o, const char *target)
+static int release_verify(const struct cli_opts *o, const char *target)
 {
     struct buf err = BUF_INIT;
     json_t *sum = NULL;
@@ -747,7 +680,7 @@ static int release_verify(const struct opts *o, const char *target)
     return 0;
 }
 
-static int release_mark(struct client *c, const struct opts *o, const char *repo,
+static int release_mark(struct client *c, const struct cli_opts *o, const char *repo,
                         const char *version, bool bad)
 {
     struct buf path = BUF_INIT;
@@ -774,9 +707,9 @@ static int release_mark(struct client *c, const struct opts *o, const char *repo
 
 int cmd_release(int argc, char **argv)
 {
-    struct opts o;
+    struct cli_opts o;
     int rc = 0;
-    if (parse(argc, argv, release_usage, &o, &rc))
+    if (cli_opts_parse(argc, argv, release_usage, &o, &rc))
         return rc;
     int nargs = argc - optind;
     const char *sub = nargs ? argv[optind] : "";

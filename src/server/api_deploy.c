@@ -107,23 +107,20 @@ out:
     buf_release(&err);
 }
 
+static int deployment_id(struct http_request *r, int64_t *out);
+
 static int parse_deployment(struct http_request *r, struct store *st, struct store_deployment *d,
                             struct store_repo *repo)
 {
-    const char *s = http_param(r, "id");
-    char *end;
-    errno = 0;
-    long long id = s ? strtoll(s, &end, 10) : 0;
-    if (!s || errno || *end || id < 1) {
-        http_reply_error(r, 400, "bad_id", "'%s' is not a deployment id", s ? s : "");
+    int64_t id;
+    if (deployment_id(r, &id))
         return -1;
-    }
     struct buf err = BUF_INIT;
     int rc = store_deploy_get(st, id, d, &err);
     if (!rc)
         rc = store_repo_get_id(st, d->repo_id, repo, &err);
     if (rc == -ENOENT)
-        http_reply_error(r, 404, "not_found", "no deployment %lld", id);
+        http_reply_error(r, 404, "not_found", "no deployment %lld", (long long)id);
     else if (rc)
         http_reply_error(r, 500, "store", "%s", err.data);
     buf_release(&err);
@@ -269,67 +266,8 @@ static const char *body_text(struct http_request *r, json_t *body, const char *k
     return json_string_value(v);
 }
 
-/* Runs an engine command built from the JSON body's fields. */
-static void body_command(struct http_request *r, struct api *a, enum engine_op op)
-{
-    json_t *body = http_body_json(r);
-    if (!body)
-        return;
-    bool bad = false;
-    struct engine_request q = {0};
-    q.op = op;
-    q.name = http_param(r, "name");
-    q.actor = body_text(r, body, "actor", false, &bad);
-    if (!bad && op == ENGINE_DEPLOY)
-        q.version = body_text(r, body, "release", true, &bad);
-    if (!bad)
-        q.env = body_text(r, body, "env", true, &bad);
-    if (!bad && op == ENGINE_ROLLBACK)
-        q.version = body_text(r, body, "release", false, &bad);
-    if (!bad)
-        api_call_engine(r, a, &q);
-    json_decref(body);
-}
-
-void h_deploy(struct http_request *r, void *ctx)
-{
-    body_command(r, ctx, ENGINE_DEPLOY);
-}
-
-void h_rollback(struct http_request *r, void *ctx)
-{
-    body_command(r, ctx, ENGINE_ROLLBACK);
-}
-
-static void line_command(struct http_request *r, struct api *a, bool stop)
-{
-    json_t *body = http_body_json(r);
-    if (!body)
-        return;
-    bool bad = false;
-    struct engine_request q = {0};
-    q.op = ENGINE_LINE;
-    q.flag = stop;
-    q.name = http_param(r, "name");
-    q.actor = body_text(r, body, "actor", false, &bad);
-    if (!bad)
-        q.reason = body_text(r, body, "reason", stop, &bad);
-    if (!bad)
-        api_call_engine(r, a, &q);
-    json_decref(body);
-}
-
-void h_line_stop(struct http_request *r, void *ctx)
-{
-    line_command(r, ctx, true);
-}
-
-void h_line_resume(struct http_request *r, void *ctx)
-{
-    line_command(r, ctx, false);
-}
-
-static void decide(struct http_request *r, struct api *a, bool approve)
+/* The route's {id} as a deployment id; replies 400 and returns -1 when it is not one. */
+static int deployment_id(struct http_request *r, int64_t *out)
 {
     const char *s = http_param(r, "id");
     char *end;
@@ -337,32 +275,81 @@ static void decide(struct http_request *r, struct api *a, bool approve)
     long long id = s ? strtoll(s, &end, 10) : 0;
     if (!s || errno || *end || id < 1) {
         http_reply_error(r, 400, "bad_id", "'%s' is not a deployment id", s ? s : "");
-        return;
+        return -1;
     }
+    *out = id;
+    return 0;
+}
+
+/*
+ * Runs an engine command built from the route and the JSON body's fields:
+ * deploy {release, env}, rollback {env, release?}, line stop {reason} and
+ * resume {reason?}, approve {reason?} and reject {reason}; each with an
+ * optional actor.
+ */
+static void body_command(struct http_request *r, struct api *a, enum engine_op op, bool flag)
+{
+    struct engine_request q = {0};
+    q.op = op;
+    q.flag = flag;
+    q.name = http_param(r, "name");
+    if (op == ENGINE_DECIDE && deployment_id(r, &q.run_id))
+        return;
     json_t *body = http_body_json(r);
     if (!body)
         return;
     bool bad = false;
-    struct engine_request q = {0};
-    q.op = ENGINE_DECIDE;
-    q.run_id = id;
-    q.flag = approve;
     q.actor = body_text(r, body, "actor", false, &bad);
-    if (!bad)
-        q.reason = body_text(r, body, "reason", !approve, &bad);
+    switch (op) {
+    case ENGINE_DEPLOY:
+        if (!bad)
+            q.version = body_text(r, body, "release", true, &bad);
+        if (!bad)
+            q.env = body_text(r, body, "env", true, &bad);
+        break;
+    case ENGINE_ROLLBACK:
+        if (!bad)
+            q.env = body_text(r, body, "env", true, &bad);
+        if (!bad)
+            q.version = body_text(r, body, "release", false, &bad);
+        break;
+    default: /* the line (a reason to stop it), a decision (a reason to reject) */
+        if (!bad)
+            q.reason = body_text(r, body, "reason", op == ENGINE_LINE ? flag : !flag, &bad);
+    }
     if (!bad)
         api_call_engine(r, a, &q);
     json_decref(body);
 }
 
+void h_deploy(struct http_request *r, void *ctx)
+{
+    body_command(r, ctx, ENGINE_DEPLOY, false);
+}
+
+void h_rollback(struct http_request *r, void *ctx)
+{
+    body_command(r, ctx, ENGINE_ROLLBACK, false);
+}
+
+void h_line_stop(struct http_request *r, void *ctx)
+{
+    body_command(r, ctx, ENGINE_LINE, true);
+}
+
+void h_line_resume(struct http_request *r, void *ctx)
+{
+    body_command(r, ctx, ENGINE_LINE, false);
+}
+
 void h_approve(struct http_request *r, void *ctx)
 {
-    decide(r, ctx, true);
+    body_command(r, ctx, ENGINE_DECIDE, true);
 }
 
 void h_reject(struct http_request *r, void *ctx)
 {
-    decide(r, ctx, false);
+    body_command(r, ctx, ENGINE_DECIDE, false);
 }
 
 void h_line(struct http_request *r, void *ctx)

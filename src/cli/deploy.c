@@ -165,13 +165,22 @@ int cmd_deployment(int argc, char **argv)
     return 0;
 }
 
-static int print_created(const struct cli_opts *o, json_t *reply, const char *what)
+/* POSTs body (taken) to REPO's route and prints the deployment it made as "WHAT: deployment N". */
+static int post_created(const struct cli_opts *o, const char *cmd, const char *repo,
+                        const char *route, json_t *body, const char *what)
 {
-    if (o->json)
+    struct buf path = BUF_INIT;
+    json_t *reply = NULL;
+    repo_path(&path, repo, route);
+    int rc = request(o, cmd, "POST", path.data, body, &reply);
+    if (!rc && o->json)
         client_print_json(stdout, reply);
-    else
+    else if (!rc)
         printf("%s: deployment %" PRId64 "\n", what, ji(reply, "id"));
-    return 0;
+    json_decref(body);
+    json_decref(reply);
+    buf_release(&path);
+    return rc;
 }
 
 static const char deploy_usage[] =
@@ -192,18 +201,9 @@ int cmd_deploy(int argc, char **argv)
         fputs(deploy_usage, stderr);
         return 2;
     }
-    struct buf path = BUF_INIT;
-    json_t *reply = NULL;
-    repo_path(&path, argv[optind], "/deploy");
     json_t *body = json_pack("{s:s, s:s, s:s}", "release", argv[optind + 1], "env",
                              argv[optind + 2], "actor", actor());
-    rc = request(&o, "deploy", "POST", path.data, body, &reply);
-    if (!rc)
-        print_created(&o, reply, "queued");
-    json_decref(body);
-    json_decref(reply);
-    buf_release(&path);
-    return rc;
+    return post_created(&o, "deploy", argv[optind], "/deploy", body, "queued");
 }
 
 static const char rollback_usage[] =
@@ -222,19 +222,10 @@ int cmd_rollback(int argc, char **argv)
         fputs(rollback_usage, stderr);
         return 2;
     }
-    struct buf path = BUF_INIT;
-    json_t *reply = NULL;
-    repo_path(&path, argv[optind], "/rollback");
     json_t *body = json_pack("{s:s, s:s}", "env", argv[optind + 1], "actor", actor());
     if (o.to)
         json_object_set_new(body, "release", json_string(o.to));
-    rc = request(&o, "rollback", "POST", path.data, body, &reply);
-    if (!rc)
-        print_created(&o, reply, "rolling back");
-    json_decref(body);
-    json_decref(reply);
-    buf_release(&path);
-    return rc;
+    return post_created(&o, "rollback", argv[optind], "/rollback", body, "rolling back");
 }
 
 static const char approve_usage[] =

@@ -1891,7 +1891,6 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     if (sign_key_load_or_create(&e->key, b.data, err))
         goto fail;
     buf_reset(&b);
-    recover_releases(e);
     struct deployer_config dc = {
         .loop = loop,
         .st = e->st,
@@ -1905,6 +1904,8 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     };
     if (deployer_open(&e->dep, &dc, err))
         goto fail;
+    /* After the deployer: a release made now enters its first environment. */
+    recover_releases(e);
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);

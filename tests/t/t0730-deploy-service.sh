@@ -10,8 +10,9 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 
 TOP=$(cd "$TEST_DIRECTORY/../.." && pwd)
-# the prefix of this run's ports (PREFIX01 .. PREFIX90): 200-599, from the pid
-PREFIX=$((200 + $$ % 400))
+# the prefix of this run's ports (PREFIX01 .. PREFIX90): 200-319, from the pid, so that
+# every port stays below the ephemeral range (32768 and up) that clients use
+PREFIX=$((200 + $$ % 120))
 # Targets, Prometheus and the users live in the example's default root,
 # $HOME/.flywheel-demo: HOME is the trash directory's, for this script and
 # for the server (deploy commands get the server's HOME, nothing else of it).

@@ -132,16 +132,24 @@ $(FUZZ)/fuzz_tz: $(FUZZ)/tests/fuzz/fuzz_tz.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
-# Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, then the TZif reader
-# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*).
-fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz
-	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz
+$(FUZZ)/fuzz_jsonptr: $(FUZZ)/tests/fuzz/fuzz_jsonptr.o $(FUZZ)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+# Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, the TZif reader
+# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*), then
+# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*).
+fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
 	$(FUZZ)/fuzz_tz -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/tz- \
 		$(FUZZ)/corpus-tz tests/fuzz/corpus-tz
+	$(FUZZ)/fuzz_jsonptr -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/jsonptr- \
+		$(FUZZ)/corpus-jsonptr tests/fuzz/corpus-jsonptr
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
 format:

@@ -25,6 +25,7 @@
 #include "core/dag.h"
 #include "core/duration.h"
 #include "core/glob.h"
+#include "core/jsonptr.h"
 #include "core/tz.h"
 #include "core/ytree.h"
 #include "util/strmap.h"
@@ -1871,17 +1872,18 @@ static const char *const env_keys[] = {"env",     "targets",  "waves",   "run", 
 static const char *const approval_keys[] = {"timeout", NULL};
 static const char *const verify_keys[] = {"bake", "monitor", "interval", "checks", NULL};
 /* Each kind's keys: its subject, its own keys, then the keys every kind has. */
-static const char *const check_keys_http[] = {"http",        "name",     "expect", "contains",
-                                              "timeout",     "interval", "count",  "failure_limit",
-                                              "error_limit", NULL};
+static const char *const check_keys_http[] = {
+    "http", "name",    "expect",   "contains", "json",          "equals",      "min",
+    "max",  "timeout", "interval", "count",    "failure_limit", "error_limit", NULL};
 static const char *const check_keys_run[] = {"run",   "name",          "timeout",     "interval",
                                              "count", "failure_limit", "error_limit", NULL};
 static const char *const check_keys_prom[] = {
     "prometheus", "name",     "server", "min",           "max",         "on_no_data",
     "timeout",    "interval", "count",  "failure_limit", "error_limit", NULL};
 static const char *const check_keys_any[] = {
-    "http", "run",        "prometheus", "name",     "expect", "contains",      "server",      "min",
-    "max",  "on_no_data", "timeout",    "interval", "count",  "failure_limit", "error_limit", NULL};
+    "http",    "run",      "prometheus", "name",          "expect",      "contains",
+    "json",    "equals",   "server",     "min",           "max",         "on_no_data",
+    "timeout", "interval", "count",      "failure_limit", "error_limit", NULL};
 static const char *const no_data_words[] = {"fail", "pass", "inconclusive", NULL};
 static const char *const window_keys[] = {"allow", "deny", "timezone", NULL};
 
@@ -2007,6 +2009,58 @@ static void drop_replaced_keys(struct ctx *c, struct entries *e, const char *whe
     e->n = kept;
 }
 
+/*
+ * An http check's `json` and what judges the value it points at: `equals`
+ * (text), or `min`/`max` (a number; parsed with the prometheus thresholds).
+ */
+static void parse_check_json(struct ctx *c, struct pl_check *ck, const struct entries *e,
+                             const char *where)
+{
+    struct ynode *js = lookup(e, "json"), *eq = lookup(e, "equals"), *k;
+    static const char *const judges[] = {"equals", "min", "max", NULL};
+    if (js && get_string(c, js, where, "json", &ck->json) == 0) {
+        struct buf err = BUF_INIT;
+        const char *p = ck->json;
+        if (p[0] && p[0] != '/') {
+            /* "$.a[0].b" is JSONPath (Argo Rollouts' jsonPath): suggest its pointer */
+            bool path = p[0] == '$' && p[1] == '.';
+            buf_addch(&err, '/');
+            for (const char *q = path ? p + 2 : p; *q; q++) {
+                if (path && (*q == '.' || *q == '['))
+                    buf_addch(&err, '/');
+                else if (!path || *q != ']')
+                    buf_addch(&err, *q);
+            }
+            error_at(c, js->pos,
+                     "%s: 'json' must be a JSON pointer starting with '/' (or \"\" for the whole "
+                     "document), found '%s' (did you mean '%s'?)",
+                     where, p, err.data);
+        } else if (jsonptr_check(p, &err)) {
+            error_at(c, js->pos, "%s: 'json' must be a JSON pointer, found '%s': %s", where, p,
+                     err.data);
+        }
+        buf_release(&err);
+    }
+    if (eq)
+        (void)get_string(c, eq, where, "equals", &ck->equals);
+    if (!js && misspelt(e, check_keys_http, "json"))
+        return; /* the unknown-key error suggests 'json' */
+    for (size_t i = 0; judges[i]; i++) {
+        if (!(k = lookup_key(e, judges[i])))
+            continue;
+        if (!js)
+            error_at(c, k->pos,
+                     "%s: '%s' needs 'json': a JSON pointer to the value in the response "
+                     "that it compares",
+                     where, judges[i]);
+        else if (i > 0 && eq)
+            error_at(c, k->pos,
+                     "%s: 'equals' and '%s' do not go together: 'equals' compares the value as "
+                     "text, '%s' as a number",
+                     where, judges[i], judges[i]);
+    }
+}
+
 static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, const char *envwhere,
                         size_t idx)
 {
@@ -2121,6 +2175,16 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
         }
         if ((v = lookup(&e, "contains")))
             (void)get_string(c, v, where.data, "contains", &ck->contains);
+        parse_check_json(c, ck, &e, where.data);
+    }
+    if (h || pr) {
+        if ((v = lookup(&e, "min")) && get_number(c, v, where.data, "min", &ck->min) == 0)
+            ck->has_min = true;
+        if ((v = lookup(&e, "max")) && get_number(c, v, where.data, "max", &ck->max) == 0)
+            ck->has_max = true;
+        if (ck->has_min && ck->has_max && ck->min > ck->max)
+            error_at(c, lookup(&e, "min")->pos, "%s: 'min' (%g) is greater than 'max' (%g)",
+                     where.data, ck->min, ck->max);
     }
     if (pr) {
         if ((v = lookup(&e, "server"))) {
@@ -2133,19 +2197,12 @@ static void parse_check(struct ctx *c, struct pl_check *ck, struct ynode *n, con
                          "%s: a prometheus check needs 'server' (the Prometheus base URL)",
                          where.data);
         }
-        if ((v = lookup(&e, "min")) && get_number(c, v, where.data, "min", &ck->min) == 0)
-            ck->has_min = true;
-        if ((v = lookup(&e, "max")) && get_number(c, v, where.data, "max", &ck->max) == 0)
-            ck->has_max = true;
         if (!lookup(&e, "min") && !lookup(&e, "max") && !misspelt(&e, allowed, "min") &&
             !misspelt(&e, allowed, "max"))
             error_at(c, n->pos,
                      "%s: a prometheus check needs a threshold: 'max' (fail above it), 'min' "
                      "(fail below it), or both",
                      where.data);
-        if (ck->has_min && ck->has_max && ck->min > ck->max)
-            error_at(c, lookup(&e, "min")->pos, "%s: 'min' (%g) is greater than 'max' (%g)",
-                     where.data, ck->min, ck->max);
         if ((v = lookup(&e, "on_no_data")))
             get_no_data(c, v, where.data, &ck->on_no_data);
     }
@@ -2460,6 +2517,8 @@ static void env_release(struct pl_environment *env)
         free(env->checks[i].subject);
         free(env->checks[i].server);
         free(env->checks[i].contains);
+        free(env->checks[i].json);
+        free(env->checks[i].equals);
     }
     free(env->checks);
 }

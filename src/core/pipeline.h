@@ -114,9 +114,12 @@ struct pl_check {
     char *subject;  /* the URL, the command or the PromQL query */
     char *server;   /* prometheus: base URL */
     char *contains; /* http: body must contain this, or NULL */
+    char *json;     /* http: a JSON pointer (RFC 6901, checked) into the body, or NULL */
+    char *equals;   /* http, only with json: the value's text must be this, or NULL */
     int expect[PL_MAX_EXPECT];
     size_t nexpect;
-    bool has_min, has_max;
+    bool has_min, has_max; /* prometheus: at least one; http: only with json, never with
+                              equals (the value must be a JSON number within them) */
     double min, max;
     int64_t timeout_ms; /* limit for one measurement */
     /*

@@ -93,13 +93,17 @@ static json_t *check_json(const struct pl_environment *e, const struct pl_check 
             json_array_append_new(ex, json_integer(ck->expect[i]));
         json_object_set_new(o, "expect", ex);
         json_object_set_new(o, "contains", ck->contains ? json_string(ck->contains) : json_null());
+        json_object_set_new(o, "json", ck->json ? json_string(ck->json) : json_null());
+        json_object_set_new(o, "equals", ck->equals ? json_string(ck->equals) : json_null());
     }
-    if (ck->kind == PL_CHECK_PROMETHEUS) {
+    if (ck->kind == PL_CHECK_PROMETHEUS)
         json_object_set_new(o, "server", json_string(ck->server ? ck->server : ""));
+    if (ck->kind != PL_CHECK_RUN) {
         json_object_set_new(o, "min", ck->has_min ? json_real(ck->min) : json_null());
         json_object_set_new(o, "max", ck->has_max ? json_real(ck->max) : json_null());
-        json_object_set_new(o, "on_no_data", json_string(pl_no_data_name(ck->on_no_data)));
     }
+    if (ck->kind == PL_CHECK_PROMETHEUS)
+        json_object_set_new(o, "on_no_data", json_string(pl_no_data_name(ck->on_no_data)));
     json_object_set_new(o, "timeout_ms", json_integer(ck->timeout_ms));
     json_object_set_new(o, "interval_ms",
                         json_integer(ck->interval_ms ? ck->interval_ms : e->interval_ms));

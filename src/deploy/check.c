@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/duration.h"
+#include "core/jsonptr.h"
 #include "util/xalloc.h"
 
 #ifndef FLYWHEEL_VERSION
@@ -301,6 +302,105 @@ static void add_expected(struct buf *b, const struct pl_check *c)
         buf_addf(b, "%s%d", i == 0 ? "" : i + 1 == c->nexpect ? " or " : ", ", c->expect[i]);
 }
 
+static void add_comparison(struct buf *b, const struct pl_check *c, double v);
+
+/* A JSON value as a message shows it: a string in quotes, an object or array by its type. */
+static void add_json_value(struct buf *b, const json_t *v)
+{
+    struct buf t = BUF_INIT;
+    if (json_is_string(v)) {
+        buf_addch(b, '"');
+        add_oneline(b, json_string_value(v), json_string_length(v), QUOTE_MAX);
+        buf_addch(b, '"');
+    } else if (jsonptr_text(v, &t) == 0) {
+        buf_add(b, t.data, t.len);
+    } else {
+        buf_adds(b, jsonptr_type_name(v));
+    }
+    buf_release(&t);
+}
+
+/* Whether v's text is want: numbers compare as numbers when want is one too (1.0 is 1). */
+static bool json_equals(const json_t *v, const char *want)
+{
+    struct buf t = BUF_INIT;
+    bool eq = jsonptr_text(v, &t) == 0 && t.len == strlen(want) && !memcmp(t.data, want, t.len);
+    if (!eq && json_is_number(v) && *want) {
+        char *end;
+        double d = strtod(want, &end);
+        /* strtod takes "0x10", "inf", "nan": only JSON's own number syntax counts */
+        bool number = !*end && strspn(want, "+-0123456789.eE") == strlen(want);
+        eq = number && isfinite(d) && d == json_number_value(v);
+    }
+    buf_release(&t);
+    return eq;
+}
+
+/*
+ * Judges the JSON value at c->json in an answer that passed the status and
+ * contains tests; appends ": ..." to r->message.
+ */
+static void judge_json(const struct pl_check *c, const struct fetch *f, struct check_result *r)
+{
+    json_error_t jerr;
+    struct buf why = BUF_INIT;
+    json_t *doc = NULL, *v;
+
+    r->outcome = CHECK_FAIL;
+    if (f->truncated) {
+        buf_addf(&r->message, ": the body is not JSON: it is longer than the %u KiB that are read",
+                 CHECK_HTTP_MAX_BODY >> 10);
+        goto out;
+    }
+    doc = json_loadb(f->body.data, f->body.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (!doc && json_error_code(&jerr) == json_error_numeric_overflow)
+        doc = json_loadb(f->body.data, f->body.len,
+                         JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
+    if (!doc) {
+        buf_adds(&r->message, ": the body is not JSON: ");
+        add_oneline_s(&r->message, jerr.text);
+        buf_addf(&r->message, " (line %d, column %d)", jerr.line, jerr.column);
+        goto out;
+    }
+    buf_adds(&r->message, ": ");
+    if (!(v = jsonptr_get(doc, c->json, &why))) {
+        buf_adds(&r->message, "no value at ");
+        add_oneline_s(&r->message, c->json);
+        buf_adds(&r->message, ": ");
+        add_oneline(&r->message, why.data, why.len, QUOTE_MAX);
+        goto out;
+    }
+    add_oneline_s(&r->message, c->json[0] ? c->json : "the document");
+    if (c->has_min || c->has_max) {
+        if (!json_is_number(v)) {
+            buf_adds(&r->message, " is ");
+            add_json_value(&r->message, v);
+            buf_adds(&r->message, ", not a number");
+            goto out;
+        }
+        double d = json_number_value(v);
+        r->has_value = true;
+        r->value = d;
+        r->outcome =
+            (c->has_max && d > c->max) || (c->has_min && d < c->min) ? CHECK_FAIL : CHECK_PASS;
+        buf_addch(&r->message, ' ');
+        add_comparison(&r->message, c, d);
+        goto out;
+    }
+    buf_adds(&r->message, " is ");
+    add_json_value(&r->message, v);
+    if (c->equals && !json_equals(v, c->equals)) {
+        buf_adds(&r->message, ", expected \"");
+        add_oneline_s(&r->message, c->equals);
+        buf_addch(&r->message, '"');
+        goto out;
+    }
+    r->outcome = CHECK_PASS;
+out:
+    json_decref(doc);
+    buf_release(&why);
+}
+
 static void eval_http(const struct pl_check *c, const char *const *vars, struct check_result *r)
 {
     struct buf url = BUF_INIT;
@@ -338,6 +438,8 @@ static void eval_http(const struct pl_check *c, const char *const *vars, struct 
         buf_addch(&r->message, '"');
         if (f.truncated)
             buf_addf(&r->message, " (in its first %u KiB)", CHECK_HTTP_MAX_BODY >> 10);
+    } else if (c->json) {
+        judge_json(c, &f, r);
     } else {
         r->outcome = CHECK_PASS;
     }

@@ -15,10 +15,18 @@
  *               followed). PASS when the final status is one of expect
  *               (default 200) and, when contains is set, the body (its first
  *               CHECK_HTTP_MAX_BODY bytes: the rest is not read) contains
- *               it. FAIL for any other answer, and for more than 5
- *               redirects. ERROR when there is no HTTP answer: bad URL or
- *               scheme, DNS, connection refused, TLS, timeout. value: the
- *               status code.
+ *               it, and, when json is set, the body is JSON (the whole of
+ *               it within CHECK_HTTP_MAX_BODY) with a value at that pointer
+ *               (core/jsonptr.h) that is equals (as text: a string's
+ *               content, another scalar's canonical JSON; a number also
+ *               equals a decimal number with the same value, 1.0 and 1) or
+ *               a number within min and max. FAIL for any other answer,
+ *               and for more than 5 redirects: a body that is not JSON, no
+ *               value at the pointer, another value. ERROR when there is no
+ *               HTTP answer: bad URL or scheme, DNS, connection refused,
+ *               TLS, timeout. value: the JSON number compared with min and
+ *               max when it was; else the status code. The pointer is not
+ *               expanded ($ is a character like any other in it).
  *
  *   run         `sh -c COMMAND` in a new session (so its own process group),
  *               stdin /dev/null, stdout and stderr captured together (the
@@ -91,10 +99,12 @@ struct check_result {
     enum check_outcome outcome;
     bool has_value;
     double value;        /* prometheus: the value compared (the worst series); http: the
-                            status code; run: the exit status */
+                            JSON number compared with min/max, else the status code; run:
+                            the exit status */
     struct buf message;  /* one line for people, e.g. "HTTP 503 from http://127.0.0.1:8081/health",
                             "no data: the query returned an empty vector",
-                            "0.2 > max 0.01", "exit 1: <last line of output>" */
+                            "0.2 > max 0.01", "exit 1: <last line of output>",
+                            "HTTP 200 from ...: /status is \"degraded\", expected \"ok\"" */
     struct buf output;   /* run: the command's output (its last CHECK_RUN_MAX_OUTPUT bytes);
                             empty for the other kinds */
     int64_t duration_ms; /* how long the evaluation took (monotonic clock) */

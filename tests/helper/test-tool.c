@@ -314,6 +314,8 @@ static int cmd_mirror(int argc, char **argv)
  *   GET  /status/{code} that status, body "status CODE"
  *   GET  /redirect/{n}  302 to /redirect/{n-1}; /redirect/0 is 200 "arrived"
  *   GET  /big/{at}      2 MiB of '.', with "needle" at byte offset at
+ *   GET  /file?path=F   F's content as application/json (a JSON body chosen by the
+ *                       test, valid or not); 404 when F cannot be read
  */
 struct th_stream {
     int fd;
@@ -429,13 +431,33 @@ static void th_big(struct http_request *r, void *ctx)
     free(body);
 }
 
+static void th_file(struct http_request *r, void *ctx)
+{
+    (void)ctx;
+    const char *path = http_query(r, "path");
+    struct buf body = BUF_INIT;
+    struct buf err = BUF_INIT;
+    if (!path || file_read(path, 4u << 20, &body, &err)) {
+        http_reply_error(r, 404, "not_found", "cannot read '%s'", path ? path : "");
+    } else {
+        http_reply_text(r, 200, "application/json", body.data, body.len);
+    }
+    buf_release(&body);
+    buf_release(&err);
+}
+
 static int cmd_http_serve(int argc, char **argv)
 {
     static const struct http_route routes[] = {
-        {"GET", "/echo/{a}/{b}", th_echo},    {"POST", "/json", th_json},
-        {"GET", "/stream", th_stream},        {"GET", "/nothing", th_nothing},
-        {"GET", "/status/{code}", th_status}, {"GET", "/redirect/{n}", th_redirect},
-        {"GET", "/big/{at}", th_big},         {NULL, NULL, NULL},
+        {"GET", "/echo/{a}/{b}", th_echo},
+        {"POST", "/json", th_json},
+        {"GET", "/stream", th_stream},
+        {"GET", "/nothing", th_nothing},
+        {"GET", "/status/{code}", th_status},
+        {"GET", "/redirect/{n}", th_redirect},
+        {"GET", "/big/{at}", th_big},
+        {"GET", "/file", th_file},
+        {NULL, NULL, NULL},
     };
     struct http_server *s;
     struct buf err = BUF_INIT, tmp = BUF_INIT;
@@ -713,7 +735,8 @@ out:
  * test-tool check run COMMAND [OPTIONS]
  * test-tool check prometheus QUERY --server URL [--min X] [--max X] [OPTIONS]
  *
- * Options: --expect 200,204  --contains TEXT  --timeout DURATION
+ * Options: --expect 200,204  --contains TEXT  --json POINTER  --equals TEXT
+ *          --min X  --max X (prometheus, or http with --json)  --timeout DURATION
  *          --var NAME=VALUE (repeatable)  --dir DIR (run: where it runs)
  *
  * Prints what check_eval_in() gave, one field a line:
@@ -761,6 +784,10 @@ static int cmd_check(int argc, char **argv)
             }
         } else if (!strcmp(opt, "--contains")) {
             c.contains = (char *)arg;
+        } else if (!strcmp(opt, "--json")) {
+            c.json = (char *)arg;
+        } else if (!strcmp(opt, "--equals")) {
+            c.equals = (char *)arg;
         } else if (!strcmp(opt, "--timeout")) {
             struct buf err = BUF_INIT;
             if (duration_parse(arg, &c.timeout_ms, &err)) {
@@ -812,9 +839,11 @@ static int cmd_check(int argc, char **argv)
     rc = 0;
     goto out;
 usage:
-    fprintf(stderr, "usage: test-tool check http|run|prometheus SUBJECT [--expect LIST] "
-                    "[--contains TEXT] [--timeout D] [--server URL] [--min X] [--max X] "
-                    "[--var NAME=VALUE]... [--dir DIR] [--output FILE]\n");
+    fprintf(stderr,
+            "usage: test-tool check http|run|prometheus SUBJECT [--expect LIST] "
+            "[--contains TEXT] [--json POINTER] [--equals TEXT] [--timeout D] [--server URL] "
+            "[--min X] [--max X] "
+            "[--var NAME=VALUE]... [--dir DIR] [--output FILE]\n");
 out:
     free(vars);
     return rc;

@@ -163,9 +163,128 @@ test_expect_success 'http: a password in the URL is not shown' '
     message_is "HTTP 500 from http://user@127.0.0.1:$port/status/500 (expected 200)"
 '
 
+# body NAME TEXT: the JSON body (or not) that $(srv)/file?path=... serves as
+# NAME; its URL is then "$(body_url NAME)".
+body() {
+    printf '%s' "$2" >"$TRASH/$1.body"
+}
+
+body_url() {
+    printf '%s/file?path=%s/%s.body' "$(srv)" "$TRASH" "$1"
+}
+
+test_expect_success 'http json: equals compares a string value with the text' '
+    body health "{\"status\": \"ok\", \"checks\": {\"db\": \"degraded\"}}" &&
+    check http "$(body_url health)" --json /status --equals ok &&
+    outcome_is pass && value_is 200 &&
+    message_is "HTTP 200 from $(body_url health): /status is \"ok\"" &&
+    check http "$(body_url health)" --json /checks/db --equals ok &&
+    outcome_is fail && value_is 200 &&
+    message_is "HTTP 200 from $(body_url health): /checks/db is \"degraded\", expected \"ok\""
+'
+
+test_expect_success 'http json: numbers, booleans and null compare as canonical JSON' '
+    body scalars "{\"n\": 1.50, \"big\": 1e2, \"i\": 7, \"t\": true, \"z\": null, \"s\": \"true\"}" &&
+    check http "$(body_url scalars)" --json /n --equals 1.5 && outcome_is pass &&
+    check http "$(body_url scalars)" --json /big --equals 100 && outcome_is pass &&
+    message_is "HTTP 200 from $(body_url scalars): /big is 100" &&
+    check http "$(body_url scalars)" --json /i --equals 7.0 && outcome_is pass &&
+    check http "$(body_url scalars)" --json /i --equals 8 && outcome_is fail &&
+    message_is "HTTP 200 from $(body_url scalars): /i is 7, expected \"8\"" &&
+    check http "$(body_url scalars)" --json /t --equals true && outcome_is pass &&
+    check http "$(body_url scalars)" --json /z --equals null && outcome_is pass &&
+    check http "$(body_url scalars)" --json /s --equals true && outcome_is pass &&
+    check http "$(body_url scalars)" --json /t --equals True && outcome_is fail &&
+    message_is "HTTP 200 from $(body_url scalars): /t is true, expected \"True\""
+'
+
+test_expect_success 'http json: without equals the value must exist; escapes and indexes' '
+    body nested "{\"a/b\": {\"m~n\": [\"x\", {\"ok\": false}]}}" &&
+    check http "$(body_url nested)" --json "/a~1b/m~0n/1/ok" --equals false &&
+    outcome_is pass &&
+    check http "$(body_url nested)" --json "/a~1b/m~0n/0" &&
+    outcome_is pass &&
+    message_is "HTTP 200 from $(body_url nested): /a~1b/m~0n/0 is \"x\"" &&
+    check http "$(body_url nested)" --json "" &&
+    outcome_is pass &&
+    message_is "HTTP 200 from $(body_url nested): the document is an object"
+'
+
+test_expect_success 'http json: a pointer that leads nowhere fails, and says where it stopped' '
+    check http "$(body_url health)" --json /state --equals ok &&
+    outcome_is fail && value_is 200 &&
+    message_is "HTTP 200 from $(body_url health): no value at /state: the document has no member \"state\"" &&
+    check http "$(body_url nested)" --json "/a~1b/m~0n/2" &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(body_url nested): no value at /a~1b/m~0n/2: /a~1b/m~0n has no element 2 (it has 2)" &&
+    check http "$(body_url nested)" --json "/a~1b/m~0n/-" &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(body_url nested): no value at /a~1b/m~0n/-: /a~1b/m~0n: '"'"'-'"'"' is the position after the last element, not an element" &&
+    check http "$(body_url nested)" --json "/a~1b/m~0n/01" &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(body_url nested): no value at /a~1b/m~0n/01: /a~1b/m~0n: '"'"'01'"'"' is not an array index (no leading zeros)" &&
+    check http "$(body_url health)" --json /status/code &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(body_url health): no value at /status/code: /status is a string, not an object or an array"
+'
+
+test_expect_success 'http json: a body that is not JSON fails (the service answered)' '
+    body text "status: ok" &&
+    check http "$(body_url text)" --json /status --equals ok &&
+    outcome_is fail && value_is 200 &&
+    grep "^message: HTTP 200 from .*: the body is not JSON: .*(line 1, column [0-9]*)$" out &&
+    body empty "" &&
+    check http "$(body_url empty)" --json "" &&
+    outcome_is fail &&
+    grep "^message: HTTP 200 from .*: the body is not JSON: " out &&
+    check http "$(srv)/big/0" --json "" &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(srv)/big/0: the body is not JSON: it is longer than the 1024 KiB that are read"
+'
+
+test_expect_success 'http json: a scalar body, and integers too large for 64 bits' '
+    body scalar "\"ok\"" &&
+    check http "$(body_url scalar)" --json "" --equals ok &&
+    outcome_is pass &&
+    body huge "{\"n\": 123456789012345678901234567890, \"m\": 9223372036854775807}" &&
+    check http "$(body_url huge)" --json /n --min 1e29 &&
+    outcome_is pass && value_is 1.23457e+29 &&
+    check http "$(body_url huge)" --json /m --equals 9223372036854775807 &&
+    outcome_is pass
+'
+
+test_expect_success 'http json: min and max judge a number; the value is that number' '
+    body stats "{\"latency\": {\"p99\": 0.25}, \"up\": \"yes\"}" &&
+    check http "$(body_url stats)" --json /latency/p99 --max 0.5 &&
+    outcome_is pass && value_is 0.25 &&
+    message_is "HTTP 200 from $(body_url stats): /latency/p99 0.25 <= max 0.5" &&
+    check http "$(body_url stats)" --json /latency/p99 --max 0.1 &&
+    outcome_is fail && value_is 0.25 &&
+    message_is "HTTP 200 from $(body_url stats): /latency/p99 0.25 > max 0.1" &&
+    check http "$(body_url stats)" --json /latency/p99 --min 0.3 --max 1 &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(body_url stats): /latency/p99 0.25 < min 0.3" &&
+    check http "$(body_url stats)" --json /up --min 1 &&
+    outcome_is fail && value_is 200 &&
+    message_is "HTTP 200 from $(body_url stats): /up is \"yes\", not a number"
+'
+
+test_expect_success 'http json: expect and contains still apply, first' '
+    check http "$(srv)/status/503" --json /status --equals ok &&
+    outcome_is fail &&
+    message_is "HTTP 503 from $(srv)/status/503 (expected 200)" &&
+    check http "$(body_url health)" --contains degraded --json /status --equals ok &&
+    outcome_is pass &&
+    check http "$(body_url health)" --contains healthy --json /status --equals ok &&
+    outcome_is fail &&
+    message_is "HTTP 200 from $(body_url health): the body does not contain \"healthy\""
+'
+
 test_expect_success 'http: flywheel serve answers its own health check' '
     start_server data &&
     check http "$(cat url)/api/v1/health" --contains "\"status\":\"ok\"" &&
+    outcome_is pass && value_is 200 &&
+    check http "$(cat url)/api/v1/health" --json /status --equals ok &&
     outcome_is pass && value_is 200 &&
     stop_server
 '

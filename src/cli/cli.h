@@ -32,6 +32,7 @@ int cmd_approve(int argc, char **argv);
 int cmd_reject(int argc, char **argv);
 int cmd_line(int argc, char **argv);
 int cmd_envs(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 
 /* Appends the path of this program (for starting job leaders). */
 int cli_self_exe(struct buf *out);
@@ -39,15 +40,17 @@ int cli_self_exe(struct buf *out);
 /* Should output to fd be coloured? A terminal, NO_COLOR unset, TERM not dumb. */
 bool cli_color(int fd);
 
-/* The options of the release and deployment commands (release.c, deploy.c). */
+/* The options of the release, deployment and metrics commands (release.c, deploy.c,
+ * metrics.c). */
 struct cli_opts {
-    const char *server, *env, *to, *reason, *key, *tar, *out;
+    const char *server, *env, *to, *reason, *key, *tar, *out, *since;
     bool json;
     long limit; /* default 20 */
 };
 /*
  * Parses them with getopt_long from argv (resetting optind): --server,
- * --json, --limit N, --env, --to, --reason, --key, --tar, -o, --help.
+ * --json, --limit N, --env, --to, --reason, --key, --tar, --since, -o,
+ * --help.
  * Returns 0, or -1 with the exit code in *rc (0 after --help, 2 after a
  * usage error, with usage printed).
  */

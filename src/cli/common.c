@@ -29,7 +29,17 @@ int cli_self_exe(struct buf *out)
     return 0;
 }
 
-enum { OPT_SERVER = 256, OPT_JSON, OPT_LIMIT, OPT_ENV, OPT_TO, OPT_REASON, OPT_KEY, OPT_TAR };
+enum {
+    OPT_SERVER = 256,
+    OPT_JSON,
+    OPT_LIMIT,
+    OPT_ENV,
+    OPT_TO,
+    OPT_REASON,
+    OPT_KEY,
+    OPT_TAR,
+    OPT_SINCE
+};
 
 int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o, int *rc)
 {
@@ -42,6 +52,7 @@ int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o,
         {"reason", required_argument, NULL, OPT_REASON},
         {"key", required_argument, NULL, OPT_KEY},
         {"tar", required_argument, NULL, OPT_TAR},
+        {"since", required_argument, NULL, OPT_SINCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -57,6 +68,7 @@ int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o,
                              : c == OPT_REASON ? &o->reason
                              : c == OPT_KEY    ? &o->key
                              : c == OPT_TAR    ? &o->tar
+                             : c == OPT_SINCE  ? &o->since
                              : c == 'o'        ? &o->out
                                                : NULL;
         if (field) {

@@ -1215,6 +1215,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/deployments/{id}/reject", h_reject},
     {"GET", "/api/v1/deployments/{id}/steps/{step}/log", h_step_log},
     {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job},
+    {"GET", "/api/v1/metrics/dora", h_metrics_dora},
     {"GET", "/metrics", h_metrics},
     {NULL, NULL, NULL},
 };

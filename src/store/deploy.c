@@ -525,6 +525,86 @@ int store_deploy_counts(struct store *st, const char *const *states, size_t n, i
     return ret;
 }
 
+/* ---- the DORA measures ---- */
+
+static void dora_deployment_row(sqlite3_stmt *s, void *p)
+{
+    struct dora_deployment *d = p;
+    const char *kind = (const char *)sqlite3_column_text(s, 1);
+    const char *state = (const char *)sqlite3_column_text(s, 2);
+    d->id = sqlite3_column_int64(s, 0);
+    d->rollback = kind && !strcmp(kind, "rollback");
+    d->created_ms = sqlite3_column_int64(s, 3);
+    int64_t started = sqlite3_column_int64(s, 4);
+    d->finished_ms = sqlite3_column_int64(s, 5);
+    d->merge_ms = sqlite3_column_int64(s, 6);
+    d->release_ms = sqlite3_column_int64(s, 7);
+    if (!state)
+        d->state = DORA_OTHER;
+    else if (!strcmp(state, DEPLOY_SUCCEEDED))
+        d->state = DORA_SUCCEEDED;
+    else if (!strcmp(state, DEPLOY_FAILED))
+        d->state = DORA_FAILED;
+    else if (!strcmp(state, DEPLOY_CANCELLED) && started)
+        d->state = DORA_CANCELLED; /* only a rollback cancels a deployment that started */
+    else
+        d->state = DORA_OTHER;
+}
+
+static void dora_incident_row(sqlite3_stmt *s, void *p)
+{
+    struct dora_incident *in = p;
+    in->id = sqlite3_column_int64(s, 0);
+    in->deployment_id = sqlite3_column_int64(s, 1);
+    in->opened_ms = sqlite3_column_int64(s, 2);
+    in->closed_ms = sqlite3_column_int64(s, 3);
+}
+
+int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t from, int64_t to,
+                    struct dora_deployment **deps, size_t *ndeps, struct dora_incident **incs,
+                    size_t *nincs, struct buf *err)
+{
+    *deps = NULL;
+    *incs = NULL;
+    *ndeps = *nincs = 0;
+    sqlite3_stmt *s = prep(st, err,
+                           "SELECT d.id, d.kind, d.state, d.created_ms, d.started_ms,"
+                           " d.finished_ms, coalesce(ru.created_ms, 0), r.created_ms"
+                           " FROM deployments d JOIN releases r ON r.id = d.release_id"
+                           " LEFT JOIN runs ru ON ru.id = r.run_id"
+                           " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
+                           " AND d.finished_ms < ?4",
+                           "itii", repo_id, env, from, to);
+    int rc = s ? collect(st, s, sizeof(**deps), (void **)deps, ndeps, dora_deployment_row, err,
+                         "cannot read deployments")
+               : -EIO;
+    if (!rc) {
+        s = prep(st, err,
+                 "SELECT id, deployment_id, opened_ms, closed_ms FROM incidents"
+                 " WHERE repo_id = ?1 AND env = ?2 AND opened_ms >= ?3 AND opened_ms < ?4"
+                 " UNION SELECT i.id, i.deployment_id, i.opened_ms, i.closed_ms"
+                 " FROM deployments d JOIN incidents i ON i.deployment_id = d.id"
+                 " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
+                 " AND d.finished_ms < ?4",
+                 "itii", repo_id, env, from, to);
+        rc = s ? collect(st, s, sizeof(**incs), (void **)incs, nincs, dora_incident_row, err,
+                         "cannot read incidents")
+               : -EIO;
+    }
+    for (size_t i = 0; !rc && i < *ndeps; i++)
+        (*deps)[i].env = env;
+    for (size_t i = 0; !rc && i < *nincs; i++)
+        (*incs)[i].env = env;
+    if (rc) {
+        free(*deps);
+        free(*incs);
+        *deps = NULL;
+        *incs = NULL;
+        *ndeps = *nincs = 0;
+    }
+    return rc;
+}
+
 /* ---- releasing ---- */
 
 void store_deployment_release(struct store_deployment *d)

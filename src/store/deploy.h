@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/dora.h"
 #include "store/store.h"
 
 /* States; the active ones hold their environment. */
@@ -137,6 +138,19 @@ void store_measurements_release(struct store_measurement *v, size_t n);
 /* For /metrics: deployments by state (states[i] -> counts[i]), stopped lines, open incidents. */
 int store_deploy_counts(struct store *st, const char *const *states, size_t n, int64_t *counts,
                         int64_t *lines_stopped, int64_t *incidents_open, struct buf *err);
+
+/*
+ * The records of the DORA measures (core/dora.h) of env in [from, to): the
+ * deployments into env (both kinds) that finished in it, with the times of
+ * their change (merge_ms: the creation of the run that made the release,
+ * i.e. the push; commit_ms is not recorded yet and stays 0), and the
+ * incidents of env opened in it or opened by one of those deployments.
+ * Each record's env is env itself (the caller's string). Indexed queries.
+ * The caller frees *deps and *incs with free(); on error both are NULL.
+ */
+int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t from, int64_t to,
+                    struct dora_deployment **deps, size_t *ndeps, struct dora_incident **incs,
+                    size_t *nincs, struct buf *err) __attribute__((warn_unused_result));
 
 void store_deployment_release(struct store_deployment *d);
 void store_deployments_release(struct store_deployment *v, size_t n);

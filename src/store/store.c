@@ -261,6 +261,16 @@ static const char *const store_migrations[] = {
     "  CHECK (retry_base >= 0);"
     "CREATE INDEX jobs_by_state ON jobs (state);"
     "PRAGMA user_version = 5;",
+
+    /*
+     * 6: the DORA measures (store_dora_load) read an environment's
+     * deployments by when they finished and its incidents by when they
+     * opened or by the deployment that opened them, over a period.
+     */
+    "CREATE INDEX deployments_by_finish ON deployments (repo_id, env, finished_ms);"
+    "CREATE INDEX incidents_by_opening ON incidents (repo_id, env, opened_ms);"
+    "CREATE INDEX incidents_by_deployment ON incidents (deployment_id);"
+    "PRAGMA user_version = 6;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

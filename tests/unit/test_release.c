@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/deploy.h"
 #include "store/release.h"
 #include "store/store.h"
 #include "util/xalloc.h"
@@ -257,6 +258,103 @@ static void test_deployed_release_outlives_retention(void **state)
     buf_release(&err);
 }
 
+/* A deployment of release rel into env, ended in state at finished (started: started). */
+static int64_t add_deployment(struct fixture *f, int64_t rel, const char *env, const char *kind,
+                              const char *state, int64_t started, int64_t finished)
+{
+    struct buf err = BUF_INIT;
+    struct store_deployment d = {.repo_id = f->repo,
+                                 .release_id = rel,
+                                 .env = (char *)env,
+                                 .kind = (char *)kind,
+                                 .state = (char *)"queued",
+                                 .reason = (char *)"",
+                                 .actor = (char *)"t",
+                                 .created_ms = started ? started - 1 : finished - 1};
+    int64_t id = store_deploy_insert(f->st, &d, &err);
+    if (id <= 0)
+        fail_msg("store_deploy_insert: %s", err.data);
+    d.state = (char *)state;
+    d.started_ms = started;
+    d.finished_ms = finished;
+    d.approved_by = d.approval_note = (char *)"";
+    if (store_deploy_set(f->st, &d, &err))
+        fail_msg("store_deploy_set: %s", err.data);
+    buf_release(&err);
+    return id;
+}
+
+static void add_incident(struct fixture *f, int64_t rel, int64_t dep, const char *env,
+                         int64_t opened)
+{
+    struct buf err = BUF_INIT;
+    struct store_incident in = {.repo_id = f->repo,
+                                .release_id = rel,
+                                .deployment_id = dep,
+                                .env = (char *)env,
+                                .reason = (char *)"x",
+                                .opened_ms = opened};
+    if (store_incident_open(f->st, &in, &err) <= 0)
+        fail_msg("store_incident_open: %s", err.data);
+    buf_release(&err);
+}
+
+static void test_dora_load(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err = BUF_INIT;
+    int64_t rel = add_release(f, add_run(f), NULL, &err); /* run created at 5, release at 7 */
+    assert_true(rel > 0);
+    int64_t d1 = add_deployment(f, rel, "production", "deploy", "succeeded", 90, 100);
+    int64_t d2 = add_deployment(f, rel, "production", "deploy", "failed", 190, 200);
+    int64_t d3 = add_deployment(f, rel, "production", "deploy", "cancelled", 250, 260);
+    int64_t d4 = add_deployment(f, rel, "production", "deploy", "cancelled", 0, 270);
+    int64_t d5 = add_deployment(f, rel, "production", "rollback", "succeeded", 275, 280);
+    int64_t d6 = add_deployment(f, rel, "staging", "deploy", "succeeded", 140, 150);
+    int64_t d7 = add_deployment(f, rel, "production", "deploy", "failed", 390, 400);
+    add_incident(f, rel, d2, "production", 1000); /* opened late, by a deployment of the period */
+    add_incident(f, rel, d7, "production", 60);   /* opened in the period */
+    add_incident(f, rel, d6, "staging", 60);
+    add_incident(f, rel, d7, "production", 400); /* neither */
+
+    struct dora_deployment *d = NULL;
+    struct dora_incident *in = NULL;
+    size_t nd = 0, ni = 0;
+    const char *env = "production";
+    assert_int_equal(store_dora_load(f->st, f->repo, env, 50, 300, &d, &nd, &in, &ni, &err), 0);
+    assert_int_equal(nd, 5);
+    int seen = 0;
+    for (size_t i = 0; i < nd; i++) {
+        assert_ptr_equal(d[i].env, env);
+        assert_int_equal(d[i].merge_ms, 5);
+        assert_int_equal(d[i].release_ms, 7);
+        if (d[i].id == d1)
+            assert_true(d[i].state == DORA_SUCCEEDED && !d[i].rollback && d[i].finished_ms == 100);
+        else if (d[i].id == d2)
+            assert_true(d[i].state == DORA_FAILED);
+        else if (d[i].id == d3)
+            assert_true(d[i].state == DORA_CANCELLED);
+        else if (d[i].id == d4)
+            assert_true(d[i].state == DORA_OTHER);
+        else if (d[i].id == d5)
+            assert_true(d[i].state == DORA_SUCCEEDED && d[i].rollback);
+        else
+            fail_msg("deployment %lld should not be loaded", (long long)d[i].id);
+        seen++;
+    }
+    assert_int_equal(seen, 5);
+    assert_int_equal(ni, 2);
+    for (size_t i = 0; i < ni; i++) {
+        assert_ptr_equal(in[i].env, env);
+        assert_true((in[i].deployment_id == d2 && in[i].opened_ms == 1000) ||
+                    (in[i].deployment_id == d7 && in[i].opened_ms == 60));
+        assert_int_equal(in[i].closed_ms, 0);
+    }
+    free(d);
+    free(in);
+    buf_release(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_pages_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_marker_refuses_promotion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deployed_release_outlives_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dora_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,5 +55,7 @@ struct cli_opts {
  * usage error, with usage printed).
  */
 int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o, int *rc);
+/* cli_opts_parse(), then exactly nargs arguments after the options (else usage and 2). */
+int cli_opts_args(int argc, char **argv, const char *usage, int nargs, struct cli_opts *o, int *rc);
 
 #endif

@@ -95,3 +95,15 @@ int cli_opts_parse(int argc, char **argv, const char *usage, struct cli_opts *o,
     }
     return 0;
 }
+
+int cli_opts_args(int argc, char **argv, const char *usage, int nargs, struct cli_opts *o, int *rc)
+{
+    if (cli_opts_parse(argc, argv, usage, o, rc))
+        return -1;
+    if (argc - optind != nargs) {
+        fputs(usage, stderr);
+        *rc = 2;
+        return -1;
+    }
+    return 0;
+}

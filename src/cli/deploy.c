@@ -83,12 +83,8 @@ int cmd_deployments(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, deployments_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, deployments_usage, 1, &o, &rc))
         return rc;
-    if (argc - optind != 1) {
-        fputs(deployments_usage, stderr);
-        return 2;
-    }
     struct buf path = BUF_INIT, num = BUF_INIT;
     json_t *reply = NULL;
     repo_path(&path, argv[optind], "/deployments");
@@ -121,12 +117,8 @@ int cmd_deployment(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, deployments_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, deployments_usage, 1, &o, &rc))
         return rc;
-    if (argc - optind != 1) {
-        fputs(deployments_usage, stderr);
-        return 2;
-    }
     struct buf path = BUF_INIT;
     json_t *d = NULL;
     buf_adds(&path, "/api/v1/deployments");
@@ -195,12 +187,8 @@ int cmd_deploy(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, deploy_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, deploy_usage, 3, &o, &rc))
         return rc;
-    if (argc - optind != 3) {
-        fputs(deploy_usage, stderr);
-        return 2;
-    }
     json_t *body = json_pack("{s:s, s:s, s:s}", "release", argv[optind + 1], "env",
                              argv[optind + 2], "actor", actor());
     return post_created(&o, "deploy", argv[optind], "/deploy", body, "queued");
@@ -216,12 +204,8 @@ int cmd_rollback(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, rollback_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, rollback_usage, 2, &o, &rc))
         return rc;
-    if (argc - optind != 2) {
-        fputs(rollback_usage, stderr);
-        return 2;
-    }
     json_t *body = json_pack("{s:s, s:s}", "env", argv[optind + 1], "actor", actor());
     if (o.to)
         json_object_set_new(body, "release", json_string(o.to));
@@ -348,12 +332,8 @@ int cmd_envs(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, envs_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, envs_usage, 1, &o, &rc))
         return rc;
-    if (argc - optind != 1) {
-        fputs(envs_usage, stderr);
-        return 2;
-    }
     struct buf path = BUF_INIT;
     json_t *reply = NULL;
     repo_path(&path, argv[optind], "/envs");

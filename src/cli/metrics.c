@@ -143,12 +143,8 @@ int cmd_metrics(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, metrics_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, metrics_usage, 1, &o, &rc))
         return rc;
-    if (argc - optind != 1) {
-        fputs(metrics_usage, stderr);
-        return 2;
-    }
     const char *repo = argv[optind];
     int64_t since = 30LL * 86400 * 1000;
     struct buf err = BUF_INIT;

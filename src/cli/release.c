@@ -139,12 +139,8 @@ int cmd_releases(int argc, char **argv)
 {
     struct cli_opts o;
     int rc = 0;
-    if (cli_opts_parse(argc, argv, releases_usage, &o, &rc))
+    if (cli_opts_args(argc, argv, releases_usage, 1, &o, &rc))
         return rc;
-    if (argc - optind != 1) {
-        fputs(releases_usage, stderr);
-        return 2;
-    }
     struct client *c = connect_to(o.server, "releases");
     if (!c)
         return 2;

@@ -109,6 +109,8 @@ struct http_server {
     struct route *routes;
     size_t nroutes;
     void *ctx;
+    http_authorize authorize;
+    http_after after;
     size_t max_body;
     uint16_t port;
 
@@ -153,6 +155,9 @@ struct http_request {
     unsigned status;
     struct header *hdrs; /* headers for the reply not yet made */
     size_t nhdrs, alloc_hdrs;
+    char *user; /* set by authorize */
+    unsigned user_role;
+    char peer[64];
 };
 
 static uint64_t now_ms(void)
@@ -623,6 +628,50 @@ const char *http_body(const struct http_request *r, size_t *len)
     return r->body.data;
 }
 
+const char *http_peer(const struct http_request *r)
+{
+    return r->peer;
+}
+
+const char *http_route_path(const struct http_request *r)
+{
+    return r->route ? r->route->def->path : NULL;
+}
+
+void http_set_user(struct http_request *r, const char *name, unsigned role)
+{
+    free(r->user);
+    r->user = name ? xstrdup(name) : NULL;
+    r->user_role = role;
+}
+
+const char *http_user(const struct http_request *r)
+{
+    return r->user;
+}
+
+unsigned http_user_role(const struct http_request *r)
+{
+    return r->user_role;
+}
+
+/* The peer's address as text, kept on the request for the log and the audit. */
+static void request_peer(struct http_request *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    r->peer[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer,
+                  sizeof(r->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->peer,
+                  sizeof(r->peer));
+}
+
 json_t *http_body_json(struct http_request *r)
 {
     json_error_t e;
@@ -687,6 +736,7 @@ static void request_free(struct http_request *r)
     free(r->hdrs);
     buf_release(&r->body);
     free(r->path);
+    free(r->user);
     free(r);
 }
 
@@ -790,6 +840,11 @@ static enum MHD_Result request_start(struct http_request *r)
             return refuse(r);
         }
     }
+    if (s->authorize && !s->authorize(r, r->route->def->need, s->ctx)) {
+        if (!r->resp)
+            http_reply_error(r, 403, "forbidden", "not allowed");
+        return refuse(r);
+    }
     return MHD_YES;
 }
 
@@ -807,6 +862,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         r->started = true;
         r->conn = conn;
         r->method = method;
+        request_peer(r);
         return request_start(r);
     }
     if (*upload_data_size) {
@@ -830,6 +886,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         http_reply_error(r, 413, "too_large", "the request body is over %zu bytes", s->max_body);
     else
         r->route->def->handler(r, s->ctx);
+    if (s->after)
+        s->after(r, r->resp ? r->status : 500, s->ctx);
     return queue_reply(r);
 }
 
@@ -933,6 +991,8 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
 
     *out = NULL;
     s->ctx = cfg->ctx;
+    s->authorize = cfg->authorize;
+    s->after = cfg->after;
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping_hint, false);
     atomic_init(&s->streams_open, 0);

@@ -48,7 +48,17 @@ struct http_route {
     const char *method; /* "GET", "POST", "DELETE", ... */
     const char *path;   /* "/api/v1/runs/{id}/jobs/{job}" */
     http_handler handler;
+    unsigned need; /* what a caller must be allowed, for the config's authorize (0: anyone) */
 };
+
+/*
+ * Called once a request's route is known, before its body is read: returns
+ * true to let it through, or replies (401, 403, 429, ...) and returns false.
+ * It may name the caller with http_set_user().
+ */
+typedef bool (*http_authorize)(struct http_request *req, unsigned need, void *ctx);
+/* Called after a handler has replied, with the reply's status (for an audit log). */
+typedef void (*http_after)(struct http_request *req, unsigned status, void *ctx);
 
 struct http_config {
     const char *listen;              /* "ADDR:PORT"; port 0 picks a free one */
@@ -58,6 +68,8 @@ struct http_config {
     unsigned threads;                /* default 4 */
     unsigned max_connections;        /* default 256 */
     unsigned per_ip_connections;     /* default 64 */
+    http_authorize authorize;        /* NULL: every request goes through */
+    http_after after;                /* NULL: nothing */
 };
 
 int http_start(struct http_server **out, const struct http_config *cfg, struct buf *err)
@@ -76,6 +88,15 @@ const char *http_query(const struct http_request *r, const char *name);
 /* A request header, or NULL. */
 const char *http_header(const struct http_request *r, const char *name);
 const char *http_body(const struct http_request *r, size_t *len);
+/* The client's address ("127.0.0.1", "::1"); "" if unknown. */
+const char *http_peer(const struct http_request *r);
+/* The route's pattern ("/api/v1/runs/{id}"), or NULL before routing. */
+const char *http_route_path(const struct http_request *r);
+/* Who sent the request, as authorize found it: a copy of name is kept. */
+void http_set_user(struct http_request *r, const char *name, unsigned role);
+/* NULL when no one was named. */
+const char *http_user(const struct http_request *r);
+unsigned http_user_role(const struct http_request *r);
 /*
  * Parses the body as a JSON object. On failure replies 400 with what was
  * wrong ({"error": "bad_json", "message": "line 1 column 7: ..."}) and

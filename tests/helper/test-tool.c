@@ -449,15 +449,15 @@ static void th_file(struct http_request *r, void *ctx)
 static int cmd_http_serve(int argc, char **argv)
 {
     static const struct http_route routes[] = {
-        {"GET", "/echo/{a}/{b}", th_echo},
-        {"POST", "/json", th_json},
-        {"GET", "/stream", th_stream},
-        {"GET", "/nothing", th_nothing},
-        {"GET", "/status/{code}", th_status},
-        {"GET", "/redirect/{n}", th_redirect},
-        {"GET", "/big/{at}", th_big},
-        {"GET", "/file", th_file},
-        {NULL, NULL, NULL},
+        {"GET", "/echo/{a}/{b}", th_echo, 0},
+        {"POST", "/json", th_json, 0},
+        {"GET", "/stream", th_stream, 0},
+        {"GET", "/nothing", th_nothing, 0},
+        {"GET", "/status/{code}", th_status, 0},
+        {"GET", "/redirect/{n}", th_redirect, 0},
+        {"GET", "/big/{at}", th_big, 0},
+        {"GET", "/file", th_file, 0},
+        {NULL, NULL, NULL, 0},
     };
     struct http_server *s;
     struct buf err = BUF_INIT, tmp = BUF_INIT;
@@ -985,10 +985,10 @@ static void sink_handle(struct http_request *r, void *ctx)
 static int cmd_webhook_sink(int argc, char **argv)
 {
     static const struct http_route routes[] = {
-        {"POST", "/hook", sink_handle},
-        {"POST", "/flaky", sink_handle},
-        {"POST", "/status/{code}", sink_handle},
-        {NULL, NULL, NULL},
+        {"POST", "/hook", sink_handle, 0},
+        {"POST", "/flaky", sink_handle, 0},
+        {"POST", "/status/{code}", sink_handle, 0},
+        {NULL, NULL, NULL, 0},
     };
     struct sink k = {.dir = argc == 4 ? argv[3] : NULL};
     struct http_server *s;

@@ -238,7 +238,7 @@ static void receive(struct http_request *r, void *ctx)
 static void test_delivery(void **state)
 {
     (void)state;
-    static const struct http_route routes[] = {{"POST", "/in", receive}, {NULL, NULL, NULL}};
+    static const struct http_route routes[] = {{"POST", "/in", receive, 0}, {NULL, NULL, NULL, 0}};
     struct receiver k = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct http_server *srv;
     struct webhooks *w;

@@ -271,6 +271,14 @@ static const char *const store_migrations[] = {
     "CREATE INDEX incidents_by_opening ON incidents (repo_id, env, opened_ms);"
     "CREATE INDEX incidents_by_deployment ON incidents (deployment_id);"
     "PRAGMA user_version = 6;",
+
+    /*
+     * 7: a run of a change from another repository (a forge's pull request
+     * from a fork) is untrusted: it gets no secrets. Set when the run is
+     * made; a retry keeps it.
+     */
+    "ALTER TABLE runs ADD COLUMN fork INTEGER NOT NULL DEFAULT 0 CHECK (fork IN (0, 1));"
+    "PRAGMA user_version = 7;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -324,7 +332,7 @@ enum store_stmt {
 
 #define RUN_COLS                                                                                   \
     "id, kind, source, commit_id, branch, state, created_ms, started_ms, finished_ms,"             \
-    " repo_id, number, ref, triggered_by, retry_of"
+    " repo_id, number, ref, triggered_by, retry_of, fork"
 #define REPO_COLS "id, name, url, main_branch, poll_s, created_ms"
 #define JOB_COLS                                                                                   \
     "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms, retry_base"
@@ -343,8 +351,8 @@ static const char *const store_sql[S_COUNT] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO inner",
     [S_USER_VERSION] = "PRAGMA user_version",
     [S_RUN_INSERT] = "INSERT INTO runs (kind, source, commit_id, branch, state, created_ms,"
-                     " started_ms, finished_ms, repo_id, number, ref, triggered_by, retry_of)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     " started_ms, finished_ms, repo_id, number, ref, triggered_by, retry_of, fork)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     /* created_ms, repo_id and number name the run: they never change. */
     [S_RUN_UPDATE] = "UPDATE runs SET kind = ?2, source = ?3, commit_id = ?4, branch = ?5,"
                      " state = ?6, started_ms = ?7, finished_ms = ?8, ref = ?9,"
@@ -941,6 +949,7 @@ static void run_from_row(sqlite3_stmt *s, struct store_run *r)
     r->ref = col_text(s, 11);
     r->trigger = col_text(s, 12);
     r->retry_of = sqlite3_column_int64(s, 13);
+    r->fork = sqlite3_column_int(s, 14) != 0;
 }
 
 /* Steps s, which selects at most one run (named what), into *r; -ENOENT if none. */
@@ -1025,6 +1034,7 @@ static int64_t run_insert_row(struct store *st, const struct store_run *r, int64
     bind_text(s, 11, r->ref, &brc);
     bind_text(s, 12, r->trigger, &brc);
     bind_id(s, 13, r->retry_of, &brc);
+    bind_int64(s, 14, r->fork, &brc);
     return store_insert(st, s, brc, err, "cannot insert a run");
 }
 

@@ -57,6 +57,7 @@ struct store_run {
     char *ref;        /* "refs/heads/feature", "refs/tags/v1" */
     char *trigger;    /* "push", "poll", "hook", "api", "schedule", "retry" */
     int64_t retry_of; /* the run this one repeats, or 0 */
+    bool fork;        /* a change from another repository (untrusted: no secrets); never changes */
 };
 
 /* A repository the server watches. */

@@ -61,6 +61,13 @@ int client_server_from_env(void);
 int client_open(struct client **out, const char *url, struct buf *err)
     __attribute__((warn_unused_result));
 void client_free(struct client *c);
+/*
+ * The API token to send: $FLYWHEEL_TOKEN, else the contents of the file
+ * $FLYWHEEL_TOKEN_FILE names, else of $XDG_CONFIG_HOME/flywheel/token
+ * (~/.config/flywheel/token) when it exists; *out NULL when none (the
+ * caller frees it). -1 with err when a named file cannot be read.
+ */
+int client_token(char **out, struct buf *err) __attribute__((warn_unused_result));
 
 /*
  * METHOD path (starting with '/', already escaped; see client_path_add),

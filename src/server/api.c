@@ -42,6 +42,7 @@ struct api *api_new(struct engine *e, const char *db_path, const char *data_dir)
     a->db_path = xstrdup(db_path);
     a->data_dir = xstrdup(data_dir);
     pthread_key_create(&a->store_key, close_store);
+    api_auth_configure(a, false, 0, 0);
     the_api = a;
     return a;
 }
@@ -56,6 +57,7 @@ void api_free(struct api *a)
         pthread_setspecific(a->store_key, NULL);
     }
     pthread_key_delete(a->store_key);
+    auth_limiter_free(a->limiter);
     free(a->db_path);
     free(a->data_dir);
     free(a);
@@ -72,6 +74,11 @@ static struct store *tstore(struct api *a, struct buf *err)
         return NULL;
     pthread_setspecific(a->store_key, st);
     return st;
+}
+
+struct store *api_store_quiet(struct api *a, struct buf *err)
+{
+    return tstore(a, err);
 }
 
 struct store *api_store(struct http_request *r, struct api *a)
@@ -1218,6 +1225,11 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job, AUTH_DEVELOPER},
     {"GET", "/api/v1/metrics/dora", h_metrics_dora, AUTH_VIEWER},
     {"GET", "/metrics", h_metrics, AUTH_VIEWER},
+    {"GET", "/api/v1/tokens", h_tokens, AUTH_ADMIN},
+    {"POST", "/api/v1/tokens", h_token_create, AUTH_ADMIN},
+    {"DELETE", "/api/v1/tokens/{token}", h_token_revoke, AUTH_ADMIN},
+    {"GET", "/api/v1/whoami", h_whoami, AUTH_VIEWER},
+    {"GET", "/api/v1/audit", h_audit, AUTH_ADMIN},
     {NULL, NULL, NULL, 0},
 };
 

@@ -59,7 +59,8 @@ test_expect_success 'setup: a source repository and a server' '
     echo $! >server.pid &&
     { ( sleep 300; kill -9 "$(cat server.pid)" ) >/dev/null 2>&1 & echo $! >watchdog.pid; } &&
     wait_for port 100 &&
-    echo "http://127.0.0.1:$(cat port)" >url
+    echo "http://127.0.0.1:$(cat port)" >url &&
+    mkdir -p "$HOME/.config/flywheel" && cp srv/admin.token "$HOME/.config/flywheel/token"
 '
 
 test_expect_success 'usage errors exit 2' '

@@ -95,6 +95,24 @@ int client_open(struct client **out, const char *url, struct buf *err)
     return 0;
 }
 
+int client_request(const char *server, const char *what, const char *method, const char *path,
+                   json_t *body, json_t **reply)
+{
+    struct client *c;
+    struct buf err = BUF_INIT;
+    if (client_open(&c, client_server_url(server), &err)) {
+        fprintf(stderr, "flywheel %s: %s\n", what, err.data);
+        buf_release(&err);
+        return 2;
+    }
+    int rc = client_call(c, method, path, body, reply, &err);
+    if (rc)
+        fprintf(stderr, "flywheel %s: %s\n", what, err.data);
+    client_free(c);
+    buf_release(&err);
+    return rc ? client_exit_code(rc) : 0;
+}
+
 int client_token(char **out, struct buf *err)
 {
     const char *env = getenv("FLYWHEEL_TOKEN"), *file = getenv("FLYWHEEL_TOKEN_FILE");

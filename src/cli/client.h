@@ -77,6 +77,14 @@ int client_token(char **out, struct buf *err) __attribute__((warn_unused_result)
 int client_call(struct client *c, const char *method, const char *path, json_t *request,
                 json_t **reply, struct buf *err) __attribute__((warn_unused_result));
 
+/*
+ * One call of a command: opens a client of server (--server's value or
+ * NULL), calls, prints "flywheel WHAT: why" on failure. Returns the
+ * command's exit code (0, 1 or 2); *reply is set only on 0.
+ */
+int client_request(const char *server, const char *what, const char *method, const char *path,
+                   json_t *body, json_t **reply) __attribute__((warn_unused_result));
+
 /* Appends "/" and s, percent-encoded as one path segment. */
 void client_path_add(struct buf *path, const char *s);
 /* Appends "&name=value" (or "?name=value" first), the value percent-encoded. */

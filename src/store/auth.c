@@ -36,7 +36,7 @@ int64_t store_token_insert(struct store *st, const struct store_token *t, const 
         return -1;
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc == SQLITE_CONSTRAINT) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
         buf_addf(err, "a token named '%s' exists; revoke it first or pick another name", t->name);
         return -1;
     }

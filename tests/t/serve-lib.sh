@@ -33,6 +33,11 @@ use_admin_token() {
     cp "$1/admin.token" "$HOME/.config/flywheel/token"
 }
 
+# fw ARGS...: the flywheel CLI against the server started last.
+fw() {
+    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
+}
+
 # The header that carries $TRASH/token, for curl -H.
 auth_header() {
     if test -s "$TRASH/token"; then

@@ -6,11 +6,6 @@ test_description='the clients of the server: repo, notify, trigger, status, logs
 
 unset FLYWHEEL_SERVER
 
-# fw ARGS...: flywheel with the test server in FLYWHEEL_SERVER.
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
 # wait_state ID STATE...: waits (up to 30 s) until run ID is in one of the states.
 wait_state() {
     _id=$1

@@ -14,11 +14,6 @@ wait_release() {
     done
 }
 
-# fw ARGS: the command-line client against this test's server.
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
 # push_wait MESSAGE: commits in src, notifies, waits for every run to end.
 push_wait() {
     (cd src && echo "$1" >>history && git add history && git commit -qm "$1") &&

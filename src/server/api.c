@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/job.h"
+#include "exec/gitcmd.h"
 #include "server/api_int.h"
 #include "server/auth.h"
 #include "store/deploy.h"
@@ -279,7 +280,11 @@ static json_t *repo_json(const struct store_repo *r)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(r->id));
     json_object_set_new(o, "name", json_string(r->name));
-    json_object_set_new(o, "url", json_string(r->url));
+    struct buf url = BUF_INIT; /* a token in the URL is for git, not for readers */
+    buf_adds(&url, r->url);
+    gitcmd_redact(&url, 0);
+    json_object_set_new(o, "url", json_string(url.data));
+    buf_release(&url);
     json_object_set_new(o, "main_branch", json_string(r->main_branch));
     json_object_set_new(o, "poll_s", json_integer(r->poll_s));
     json_object_set_new(o, "created_ms", json_integer(r->created_ms));

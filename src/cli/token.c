@@ -97,6 +97,28 @@ static int create_local(const char *data, const char *name, const char *role, in
         rc = r == -EIO ? 2 : 1;
         goto fail;
     }
+    /* Made beside the API, but audited like the rest. */
+    struct buf detail = BUF_INIT;
+    json_t *d = json_pack("{ssss}", "name", name, "role", role);
+    char *ds = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    buf_adds(&detail, ds ? ds : "");
+    free(ds);
+    json_decref(d);
+    struct store_audit e = {0};
+    e.actor = (char *)(who && *who ? who : "local");
+    e.role = "admin";
+    e.peer = "local";
+    e.method = "POST";
+    e.path = db.data;
+    e.action = "flywheel token create --data";
+    e.status = 201;
+    e.detail = detail.data;
+    r = store_audit_add(st, &e, &err);
+    buf_release(&detail);
+    if (r) {
+        rc = 2;
+        goto fail;
+    }
     if (json) {
         json_t *o =
             json_pack("{sIssssso}", "id", (json_int_t)id, "name", name, "role", role, "token", tok,

@@ -149,6 +149,8 @@ test_expect_success 'token create: bad roles, names and duplicates are refused' 
 test_expect_success 'token create --data writes to the store directly (a lost admin token)' '
     FLYWHEEL_TOKEN=fw_none flywheel token create --data data --name rescue --role admin >rescue.token &&
     test "$(as "$(cat rescue.token)" GET /api/v1/tokens)" = 200 &&
+    fw audit --json | jq -e ".entries[] | select(.action == \"flywheel token create --data\"
+        and .peer == \"local\" and .detail.name == \"rescue\")" &&
     test_expect_code 2 flywheel token create --data nowhere --name x --role viewer 2>err &&
     grep "no server data there" err
 '

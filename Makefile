@@ -94,7 +94,13 @@ $(REL)/test-tool: $(REL)/tests/helper/test-tool.o $(REL)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
-check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(UNIT_BINS)
+# The API's fuzz target without libFuzzer (tests/fuzz/replay.c), for t0003
+# to replay its seed corpus; the job leader sits beside it.
+$(SAN)/fuzz-api: $(SAN)/tests/fuzz/fuzz_api.o $(SAN)/tests/fuzz/replay.o $(SAN)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(SAN)/fuzz-api $(UNIT_BINS)
 
 check: check-build
 	@FLYWHEEL_BUILD=$(SAN) tests/run $(UNIT_BINS)
@@ -136,11 +142,22 @@ $(FUZZ)/fuzz_jsonptr: $(FUZZ)/tests/fuzz/fuzz_jsonptr.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+# The API's target runs jobs: the leader must be beside it.
+$(FUZZ)/fuzz_api: $(FUZZ)/tests/fuzz/fuzz_api.o $(FUZZ)/libflywheel.a $(FUZZ)/flywheel-leader
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $(filter %.o %.a,$^) $(LIBS)
+
+$(FUZZ)/flywheel-leader: flywheel-leader
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
 # Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, the TZif reader
 # (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*), then
-# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*).
-fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
-	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr
+# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*),
+# then the API's request bodies against a live server (corpus-api,
+# api-crash-*; one input per request, so far fewer executions per second).
+fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_api
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-api
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
@@ -150,6 +167,9 @@ fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
 	$(FUZZ)/fuzz_jsonptr -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/jsonptr- \
 		$(FUZZ)/corpus-jsonptr tests/fuzz/corpus-jsonptr
+	$(FUZZ)/fuzz_api -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=120 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/api- \
+		-dict=tests/fuzz/api.dict $(FUZZ)/corpus-api tests/fuzz/corpus-api
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
 format:

@@ -1909,10 +1909,12 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
+    buf_release(&b);
     return 0;
 fail:
     engine_free(e);
     *out = NULL;
+    buf_release(&b);
     return -1;
 }
 

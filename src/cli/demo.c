@@ -900,6 +900,20 @@ static int setup(struct demo *d, long port)
     json_t *body = json_pack("{ssss}", "name", "service", "url", d->src);
     rc = post(d, "/api/v1/repos", body, NULL);
     json_decref(body);
+    /*
+     * Refs the mirror holds when it is first cloned start nothing: the
+     * change of step 1 is committed once the clone has main.
+     */
+    buf_reset(&b);
+    buf_addf(&b, "--git-dir=%s/git/service.git", d->data);
+    char *has_main[] = {"git", b.data, "rev-parse", "-q", "--verify", "refs/heads/main", NULL};
+    for (int i = 0; !rc; i++) {
+        if (run(d, NULL, has_main) == 0)
+            break;
+        if (i == 300 || interrupted)
+            rc = fail(d, "the server did not clone the repository within 30 s");
+        sleep_ms(POLL_MS);
+    }
     if (!rc)
         say(d, "Users send traffic to every target; the repository %s is registered", d->src);
 out:

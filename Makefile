@@ -136,11 +136,19 @@ $(FUZZ)/fuzz_jsonptr: $(FUZZ)/tests/fuzz/fuzz_jsonptr.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+# The forges' webhook parsers, one target each (tests/fuzz/fuzz_forge.h).
+FORGE_FUZZERS := github gitlab gitea
+$(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%): $(FUZZ)/fuzz_%: $(FUZZ)/tests/fuzz/fuzz_%.o $(FUZZ)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
 # Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, the TZif reader
-# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*), then
-# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*).
-fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
-	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr
+# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*),
+# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*),
+# then the webhook payloads of each forge (corpus-github, github-crash-*, ...).
+fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%)
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr \
+		$(FORGE_FUZZERS:%=$(FUZZ)/corpus-%)
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
@@ -150,6 +158,11 @@ fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
 	$(FUZZ)/fuzz_jsonptr -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/jsonptr- \
 		$(FUZZ)/corpus-jsonptr tests/fuzz/corpus-jsonptr
+	$(Q)for f in $(FORGE_FUZZERS); do \
+		$(FUZZ)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ)/$$f- \
+			-dict=tests/fuzz/forge.dict $(FUZZ)/corpus-$$f tests/fuzz/corpus-$$f || exit 1; \
+	done
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
 format:

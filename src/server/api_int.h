@@ -12,16 +12,21 @@
 #include "server/http.h"
 #include "store/store.h"
 
+struct forge_set;
+
 struct api {
     struct engine *e;
     char *db_path, *data_dir;
     pthread_key_t store_key;
+    const struct forge_set *forges; /* the repositories' forges (server/forge.h), or NULL */
 };
 
 /* The calling thread's own store connection; on failure replies 500 and returns NULL. */
 struct store *api_store(struct http_request *r, struct api *a);
 /* Hands a request to the engine and answers with what it says. */
 void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q);
+/* Answers with the engine's reply (rc: engine_call's return). */
+void api_reply_engine(struct http_request *r, struct engine_reply *rep, int rc);
 /* "bytes=A-B", "bytes=A-", "bytes=-N" against size: [*from, *to); 0, or -1 when
  * malformed or unsatisfiable. */
 int api_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to);
@@ -50,6 +55,11 @@ void h_line_stop(struct http_request *r, void *ctx);
 void h_line_resume(struct http_request *r, void *ctx);
 void h_envs(struct http_request *r, void *ctx);
 void h_incidents(struct http_request *r, void *ctx);
+
+/* The forges' webhooks (api_forge.c). */
+void h_hook_github(struct http_request *r, void *ctx);
+void h_hook_gitlab(struct http_request *r, void *ctx);
+void h_hook_gitea(struct http_request *r, void *ctx);
 
 /* The measures of the loop (api_metrics.c). */
 void h_metrics_dora(struct http_request *r, void *ctx);

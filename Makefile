@@ -151,13 +151,22 @@ $(FUZZ)/flywheel-leader: flywheel-leader
 	@mkdir -p $(@D)
 	$(Q)cp $< $@
 
+# The forges' webhook parsers, one target each (tests/fuzz/fuzz_forge.h).
+FORGE_FUZZERS := github gitlab gitea
+$(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%): $(FUZZ)/fuzz_%: $(FUZZ)/tests/fuzz/fuzz_%.o $(FUZZ)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
 # Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, the TZif reader
-# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*), then
+# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*),
 # JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*),
-# then the API's request bodies against a live server (corpus-api,
-# api-crash-*; one input per request, so far fewer executions per second).
-fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_api
-	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-api
+# the API's request bodies against a live server (corpus-api, api-crash-*;
+# one input per request, so far fewer executions per second), then the
+# webhook payloads of each forge (corpus-github, github-crash-*, ...).
+fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_api \
+	$(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%)
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-api \
+		$(FORGE_FUZZERS:%=$(FUZZ)/corpus-%)
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
@@ -170,6 +179,11 @@ fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_ap
 	$(FUZZ)/fuzz_api -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=120 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/api- \
 		-dict=tests/fuzz/api.dict $(FUZZ)/corpus-api tests/fuzz/corpus-api
+	$(Q)for f in $(FORGE_FUZZERS); do \
+		$(FUZZ)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ)/$$f- \
+			-dict=tests/fuzz/forge.dict $(FUZZ)/corpus-$$f tests/fuzz/corpus-$$f || exit 1; \
+	done
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
 format:

@@ -48,6 +48,11 @@ struct api *api_new(struct engine *e, const char *db_path, const char *data_dir)
     return a;
 }
 
+void api_set_forges(struct api *a, const struct forge_set *f)
+{
+    a->forges = f;
+}
+
 void api_free(struct api *a)
 {
     if (!a)
@@ -107,6 +112,7 @@ static json_t *run_json(const struct store_run *run, const char *repo)
     json_object_set_new(o, "commit", json_string(run->commit ? run->commit : ""));
     json_object_set_new(o, "trigger", json_string(run->trigger ? run->trigger : ""));
     json_object_set_new(o, "retry_of", run->retry_of ? json_integer(run->retry_of) : json_null());
+    json_object_set_new(o, "fork", json_boolean(run->fork));
     json_object_set_new(o, "created_ms", json_integer(run->created_ms));
     json_object_set_new(o, "started_ms", json_integer(run->started_ms));
     json_object_set_new(o, "finished_ms", json_integer(run->finished_ms));
@@ -239,7 +245,7 @@ static char *put_int(char *o, int64_t v)
 /* run_json(run, repo), dumped compact, appended to b. */
 static void run_out(struct buf *b, const struct store_run *run, const char *repo)
 {
-    /* the keys and punctuation (under 150 bytes), six integers, the strings */
+    /* the keys and punctuation (under 170 bytes), six integers, the strings */
     size_t room = 256 + 6 * 20 + (repo ? str_room(repo) : 4) + str_room(run->kind) +
                   str_room(run->state) + str_room(run->ref) + str_room(run->branch) +
                   str_room(run->commit) + str_room(run->trigger);
@@ -265,6 +271,8 @@ static void run_out(struct buf *b, const struct store_run *run, const char *repo
     o = put_str(o, run->trigger);
     o = PUT_LIT(o, ",\"retry_of\":");
     o = run->retry_of ? put_int(o, run->retry_of) : PUT_LIT(o, "null");
+    o = PUT_LIT(o, ",\"fork\":");
+    o = run->fork ? PUT_LIT(o, "true") : PUT_LIT(o, "false");
     o = PUT_LIT(o, ",\"created_ms\":");
     o = put_int(o, run->created_ms);
     o = PUT_LIT(o, ",\"started_ms\":");
@@ -305,7 +313,7 @@ static int parse_id(struct http_request *r, const char *name, int64_t *out)
     return 0;
 }
 
-static void reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
+void api_reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
 {
     if (rc) {
         http_reply_error(r, 504, "timeout", "the engine did not answer in time");
@@ -348,7 +356,7 @@ void api_call_engine(struct http_request *r, struct api *a, const struct engine_
     buf_init(&rep.message, 0);
     buf_init(&rep.jobs, 0);
     int rc = engine_call(a->e, q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
+    api_reply_engine(r, &rep, rc);
     buf_release(&rep.message);
     buf_release(&rep.jobs);
 }
@@ -1202,6 +1210,10 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/repos", h_repo_add, AUTH_ADMIN},
     {"POST", "/api/v1/repos/{name}/notify", h_notify, AUTH_DEVELOPER},
     {"POST", "/api/v1/repos/{name}/deploy", h_deploy, AUTH_DEPLOYER},
+    /* Forge webhooks prove themselves by their signature (api_forge.c). */
+    {"POST", "/api/v1/repos/{name}/hooks/github", h_hook_github, AUTH_ANYONE},
+    {"POST", "/api/v1/repos/{name}/hooks/gitlab", h_hook_gitlab, AUTH_ANYONE},
+    {"POST", "/api/v1/repos/{name}/hooks/gitea", h_hook_gitea, AUTH_ANYONE},
     {"GET", "/api/v1/repos/{name}/deployments", h_deployments, AUTH_VIEWER},
     {"GET", "/api/v1/repos/{name}/envs", h_envs, AUTH_VIEWER},
     {"GET", "/api/v1/repos/{name}/incidents", h_incidents, AUTH_VIEWER},

@@ -316,6 +316,49 @@ static const char *const store_migrations[] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "PRAGMA user_version = 8;",
+
+    /*
+     * 9: forges (store/forge.h). forge_deliveries holds the delivery ids of
+     * the webhooks a forge sent, so that a redelivery does nothing: one row
+     * per (repository, forge, id), deleted when older than the bound.
+     * forge_statuses is the outbox of commit statuses: a row per run of a
+     * repository in forge_status_repos (the repositories whose forge gets
+     * statuses), made by the trigger in the transaction that inserts the
+     * run, and marked due (next_try_ms = 1) by the trigger in the one that
+     * changes its state. So a state change is never lost between the change
+     * and its delivery, whatever stops the server. gen counts the changes:
+     * a delivery clears the mark only if no change came since it read the
+     * run. sent is the forge's state the forge last accepted.
+     */
+    "CREATE TABLE forge_deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  repo_id INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,"
+    "  forge TEXT NOT NULL,"
+    "  delivery TEXT NOT NULL,"
+    "  received_ms INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX forge_deliveries_unique ON forge_deliveries (repo_id, forge, delivery);"
+    "CREATE INDEX forge_deliveries_by_age ON forge_deliveries (received_ms);"
+    "CREATE TABLE forge_status_repos ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos (id) ON DELETE CASCADE"
+    ");"
+    "CREATE TABLE forge_statuses ("
+    "  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,"
+    "  sent TEXT NOT NULL DEFAULT '',"
+    "  gen INTEGER NOT NULL DEFAULT 1,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_try_ms INTEGER NOT NULL DEFAULT 1,"
+    "  error TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX forge_statuses_due ON forge_statuses (next_try_ms) WHERE next_try_ms > 0;"
+    "CREATE TRIGGER forge_status_new AFTER INSERT ON runs"
+    "  WHEN NEW.repo_id IN (SELECT repo_id FROM forge_status_repos)"
+    "  BEGIN INSERT INTO forge_statuses (run_id) VALUES (NEW.id); END;"
+    "CREATE TRIGGER forge_status_change AFTER UPDATE OF state ON runs"
+    "  WHEN OLD.state IS NOT NEW.state"
+    "  BEGIN UPDATE forge_statuses SET gen = gen + 1, attempts = 0, next_try_ms = 1"
+    "    WHERE run_id = NEW.id; END;"
+    "PRAGMA user_version = 9;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

@@ -18,6 +18,7 @@
 #include "core/job.h"
 #include "server/api_int.h"
 #include "server/auth.h"
+#include "server/ui.h"
 #include "store/deploy.h"
 #include "store/store.h"
 #include "util/xalloc.h"
@@ -1206,6 +1207,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/repos/{name}/trigger", h_trigger, AUTH_DEVELOPER},
     {"GET", "/api/v1/runs", h_runs, AUTH_VIEWER},
     {"GET", "/api/v1/runs/{id}", h_run, AUTH_VIEWER},
+    {"GET", "/api/v1/runs/{id}/pipeline", h_run_pipeline, AUTH_VIEWER},
     {"POST", "/api/v1/runs/{id}/cancel", h_cancel, AUTH_DEVELOPER},
     {"POST", "/api/v1/runs/{id}/retry", h_retry, AUTH_DEVELOPER},
     {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log, AUTH_VIEWER},
@@ -1218,6 +1220,9 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job, AUTH_DEVELOPER},
     {"GET", "/api/v1/metrics/dora", h_metrics_dora, AUTH_VIEWER},
     {"GET", "/metrics", h_metrics, AUTH_VIEWER},
+    /* The web UI's files: no token (the data they show comes from the routes above). */
+    {"GET", "/", h_ui_index, AUTH_ANYONE},
+    {"GET", "/ui/{file}", h_ui_file, AUTH_ANYONE},
     {NULL, NULL, NULL, 0},
 };
 

@@ -38,6 +38,8 @@ static const struct {
     {"line", cmd_line, "stop the line, resume it, or show it"},
     {"envs", cmd_envs, "which release runs on each target of each environment"},
     {"metrics", cmd_metrics, "the four DORA measures of a repository and their trend"},
+    {"token", cmd_token, "make, list or revoke the API tokens of a server"},
+    {"audit", cmd_audit, "read a server's audit log: who changed what, when, from where"},
 };
 
 static void usage(FILE *f)

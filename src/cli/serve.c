@@ -44,7 +44,14 @@ static const char usage[] =
     "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n"
     "  --config FILE         a configuration file (see docs/server.md); options override it\n"
     "  --clock-offset SECS   shift the clock of deployments (windows, deadlines) by SECS\n"
-    "                        seconds, e.g. to try a deployment window; 0 by default\n";
+    "                        seconds, e.g. to try a deployment window; 0 by default\n"
+    "  --public-read         reading needs no token (a read-only dashboard)\n"
+    "  --rate N              requests per second per token or address (default 50, bursts\n"
+    "                        of 4x); over it: 429 with Retry-After\n"
+    "\n"
+    "Every request but health, the signing key and forge webhooks needs a token\n"
+    "(Authorization: Bearer TOKEN). On its first start the server writes an admin\n"
+    "token to DATA/admin.token; see `flywheel token --help`.\n";
 
 struct serve {
     uv_loop_t loop;
@@ -155,6 +162,8 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"config", required_argument, NULL, 'c'},
         {"clock-offset", required_argument, NULL, 'O'},
+        {"public-read", no_argument, NULL, 'R'},
+        {"rate", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL, *config_file = NULL;
@@ -162,6 +171,8 @@ int cmd_serve(int argc, char **argv)
     int64_t poll_ms = -1, grace_ms = -1;
     int keep_superseded = -1;
     long long clock_offset_s = 0;
+    int public_read = -1;
+    long rate = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -208,6 +219,17 @@ int cmd_serve(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'R':
+            public_read = 1;
+            break;
+        case 'r':
+            errno = 0;
+            rate = strtol(optarg, &end, 10);
+            if (errno || *end || rate < 1 || rate > 1000000) {
+                fprintf(stderr, "flywheel serve: --rate wants 1 to 1000000\n");
+                return 2;
+            }
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -242,6 +264,10 @@ int cmd_serve(int argc, char **argv)
         grace_ms = cfg.kill_grace_ms >= 0 ? cfg.kill_grace_ms : 10000;
     if (keep_superseded < 0)
         keep_superseded = cfg.cancel_superseded == 0;
+    if (public_read < 0)
+        public_read = cfg.public_read == 1;
+    if (!rate)
+        rate = cfg.rate;
 
     /* Schedules are checked before anything starts. */
     for (size_t i = 0; i < cfg.nrepos; i++) {
@@ -330,10 +356,22 @@ int cmd_serve(int argc, char **argv)
                              cfg.retention_interval_ms ? cfg.retention_interval_ms : 600000);
     buf_addf(&db, "%s/flywheel.db", data_abs);
     api = api_new(s.engine, db.data, data_abs);
+    api_auth_configure(api, public_read, (unsigned)rate,
+                       cfg.burst ? (unsigned)cfg.burst : (unsigned)rate * 4);
+    char *token_file = NULL;
+    if (api_auth_bootstrap(db.data, data_abs, &token_file, &err)) {
+        fprintf(stderr, "flywheel serve: cannot make the first token: %s\n", err.data);
+        goto out;
+    }
+    if (token_file)
+        printf("flywheel serve: an admin token is in %s (readable by you only)\n", token_file);
+    free(token_file);
     struct http_config hc = {0};
     hc.listen = listen;
     hc.routes = api_routes();
     hc.ctx = api;
+    hc.authorize = api_authorize;
+    hc.after = api_audit;
     hc.threads = 16; /* handlers may wait for the engine (a trigger fetches first) */
     if (http_start(&s.http, &hc, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/job.h"
+#include "exec/gitcmd.h"
 #include "server/api_int.h"
 #include "server/auth.h"
 #include "server/ui.h"
@@ -43,6 +44,7 @@ struct api *api_new(struct engine *e, const char *db_path, const char *data_dir)
     a->db_path = xstrdup(db_path);
     a->data_dir = xstrdup(data_dir);
     pthread_key_create(&a->store_key, close_store);
+    api_auth_configure(a, false, 0, 0);
     the_api = a;
     return a;
 }
@@ -57,6 +59,7 @@ void api_free(struct api *a)
         pthread_setspecific(a->store_key, NULL);
     }
     pthread_key_delete(a->store_key);
+    auth_limiter_free(a->limiter);
     free(a->db_path);
     free(a->data_dir);
     free(a);
@@ -73,6 +76,11 @@ static struct store *tstore(struct api *a, struct buf *err)
         return NULL;
     pthread_setspecific(a->store_key, st);
     return st;
+}
+
+struct store *api_store_quiet(struct api *a, struct buf *err)
+{
+    return tstore(a, err);
 }
 
 struct store *api_store(struct http_request *r, struct api *a)
@@ -273,7 +281,11 @@ static json_t *repo_json(const struct store_repo *r)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(r->id));
     json_object_set_new(o, "name", json_string(r->name));
-    json_object_set_new(o, "url", json_string(r->url));
+    struct buf url = BUF_INIT; /* a token in the URL is for git, not for readers */
+    buf_adds(&url, r->url);
+    gitcmd_redact(&url, 0);
+    json_object_set_new(o, "url", json_string(url.data));
+    buf_release(&url);
     json_object_set_new(o, "main_branch", json_string(r->main_branch));
     json_object_set_new(o, "poll_s", json_integer(r->poll_s));
     json_object_set_new(o, "created_ms", json_integer(r->created_ms));
@@ -1220,6 +1232,11 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job, AUTH_DEVELOPER},
     {"GET", "/api/v1/metrics/dora", h_metrics_dora, AUTH_VIEWER},
     {"GET", "/metrics", h_metrics, AUTH_VIEWER},
+    {"GET", "/api/v1/tokens", h_tokens, AUTH_ADMIN},
+    {"POST", "/api/v1/tokens", h_token_create, AUTH_ADMIN},
+    {"DELETE", "/api/v1/tokens/{token}", h_token_revoke, AUTH_ADMIN},
+    {"GET", "/api/v1/whoami", h_whoami, AUTH_VIEWER},
+    {"GET", "/api/v1/audit", h_audit, AUTH_ADMIN},
     /* The web UI's files: no token (the data they show comes from the routes above). */
     {"GET", "/", h_ui_index, AUTH_ANYONE},
     {"GET", "/ui/{file}", h_ui_file, AUTH_ANYONE},

@@ -6,9 +6,11 @@
 #define FLYWHEEL_SERVER_API_INT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -16,10 +18,15 @@ struct api {
     struct engine *e;
     char *db_path, *data_dir;
     pthread_key_t store_key;
+    bool public_read;             /* reading needs no token */
+    unsigned rate;                /* requests per second per token or address */
+    struct auth_limiter *limiter; /* never NULL once api_new returns */
 };
 
 /* The calling thread's own store connection; on failure replies 500 and returns NULL. */
 struct store *api_store(struct http_request *r, struct api *a);
+/* The same without replying: NULL with a reason in err. */
+struct store *api_store_quiet(struct api *a, struct buf *err);
 /* Hands a request to the engine and answers with what it says. */
 void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q);
 /* "bytes=A-B", "bytes=A-", "bytes=-N" against size: [*from, *to); 0, or -1 when
@@ -53,6 +60,13 @@ void h_incidents(struct http_request *r, void *ctx);
 
 /* The pipeline a run runs: its job graph and environments (api_pipeline.c). */
 void h_run_pipeline(struct http_request *r, void *ctx);
+
+/* Tokens and the audit log (api_auth.c). */
+void h_token_create(struct http_request *r, void *ctx);
+void h_tokens(struct http_request *r, void *ctx);
+void h_token_revoke(struct http_request *r, void *ctx);
+void h_whoami(struct http_request *r, void *ctx);
+void h_audit(struct http_request *r, void *ctx);
 
 /* The measures of the loop (api_metrics.c). */
 void h_metrics_dora(struct http_request *r, void *ctx);

@@ -117,10 +117,11 @@ int config_tz_offset(const char *s, int *out_s)
 
 static const char *const top_keys[] = {
     "listen",    "data",         "slots",    "poll", "kill_grace", "cancel_superseded",
-    "retention", "repositories", "webhooks", NULL};
+    "retention", "repositories", "webhooks", "auth", NULL};
 static const char *const repo_keys[] = {"name", "url", "main", "poll", "schedules", NULL};
 static const char *const sched_keys[] = {"cron", "ref", "timezone", NULL};
 static const char *const retention_keys[] = {"runs", "age", "interval", NULL};
+static const char *const auth_keys[] = {"public_read", "rate", "burst", NULL};
 static const char *const webhook_keys[] = {"url", "secret", "secret_file", "events", NULL};
 
 static void parse_webhook(struct cctx *c, const struct ynode *n, struct config_webhook *w)
@@ -249,6 +250,7 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
     memset(c, 0, sizeof(*c));
     c->poll_ms = c->kill_grace_ms = -1;
     c->cancel_superseded = -1;
+    c->public_read = -1;
     if (ytree_parse(src, len, &lim, &t, d))
         return -1;
     const struct ynode *root = ytree_root(t);
@@ -287,6 +289,21 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
                 (void)get_dur(&cx, x, "age", &c->retention_age_ms);
             if ((x = get(v, "interval")))
                 (void)get_dur(&cx, x, "interval", &c->retention_interval_ms);
+        }
+    }
+    if ((v = get(root, "auth"))) {
+        if (v->kind != YNODE_MAP) {
+            diag_add(d, DIAG_ERROR, v->pos,
+                     "'auth' is a mapping with 'public_read', 'rate' and/or 'burst'");
+        } else {
+            check_keys(&cx, v, auth_keys, "'auth'");
+            const struct ynode *x;
+            if ((x = get(v, "public_read")))
+                (void)get_bool(&cx, x, "public_read", &c->public_read);
+            if ((x = get(v, "rate")))
+                (void)get_int(&cx, x, "rate", 1, 1000000, &c->rate);
+            if ((x = get(v, "burst")))
+                (void)get_int(&cx, x, "burst", 1, 1000000, &c->burst);
         }
     }
     if ((v = get(root, "repositories"))) {

@@ -16,6 +16,10 @@
  *         poll: 30s              # 0s: no polling (hooks and the API only)
  *         schedules:
  *           - { cron: "0 3 * * *", ref: main, timezone: "+01:00" }
+ *     auth:
+ *       public_read: false       # true: reading needs no token (a read-only dashboard)
+ *       rate: 50                 # requests per second per token (or per address
+ *       burst: 200               # without one), with bursts up to this; over it: 429
  *     webhooks:
  *       - url: https://chat.example/hooks/abc       # http:// or https:// only
  *         secret_file: /etc/flywheel/hook.secret     # or secret: ... (one of the two)
@@ -62,6 +66,8 @@ struct config {
     int retention_runs;             /* 0: keep all */
     int64_t retention_age_ms;       /* 0: keep all */
     int64_t retention_interval_ms;  /* how often the clean-up runs; 0: 10 minutes */
+    int public_read;                /* -1: not set, else 0/1 */
+    int rate, burst;                /* 0: not set */
     struct config_repo *repos;
     size_t nrepos;
     struct config_webhook *webhooks;

@@ -279,6 +279,43 @@ static const char *const store_migrations[] = {
      */
     "ALTER TABLE runs ADD COLUMN fork INTEGER NOT NULL DEFAULT 0 CHECK (fork IN (0, 1));"
     "PRAGMA user_version = 7;",
+
+    /*
+     * 8: API tokens and the audit log. A token is kept as the SHA-256 of
+     * its secret; a revoked one stays (revoked_ms) so that the audit's
+     * names keep their meaning. The audit log is append-only: triggers
+     * refuse every UPDATE and DELETE, whoever tries.
+     */
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  role TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'deployer', 'admin')),"
+    "  hash TEXT NOT NULL UNIQUE CHECK (length(hash) = 64),"
+    "  created_ms INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL DEFAULT '',"
+    "  expires_ms INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_ms INTEGER NOT NULL DEFAULT 0,"
+    "  used_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoked_ms = 0;"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  peer TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX audit_by_actor ON audit (actor, id);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "PRAGMA user_version = 8;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

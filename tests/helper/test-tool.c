@@ -1114,6 +1114,20 @@ out:
     return rc;
 }
 
+/* ---- routes: the API's routing table, "METHOD PATH ROLE" per line ---- */
+
+#include "server/api.h"
+#include "server/auth.h"
+
+static int cmd_routes(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    for (const struct http_route *r = api_routes(); r->method; r++)
+        printf("%s %s %s\n", r->method, r->path, auth_role_name(r->need));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1160,6 +1174,8 @@ int main(int argc, char **argv)
         return cmd_webhook_sink(argc, argv);
     if (!strcmp(argv[1], "hmac"))
         return cmd_hmac(argc, argv);
+    if (!strcmp(argv[1], "routes"))
+        return cmd_routes(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -9,7 +9,6 @@
 import {setSkew} from './dom.js';
 
 const KEY = 'flywheel.token';
-const NAME_KEY = 'flywheel.name';
 
 export function getToken() {
   return sessionStorage.getItem(KEY) || localStorage.getItem(KEY) || '';
@@ -21,18 +20,25 @@ export function setToken(token, remember) {
   if (token) (remember ? localStorage : sessionStorage).setItem(KEY, token);
 }
 
-export function getName() {
-  return localStorage.getItem(NAME_KEY) || '';
+// Who the token is (GET /api/v1/whoami): {name, role, public_read}, or null
+// when unknown (a server without the route): then every button shows, and
+// the server says no to what the role may not do.
+const ROLES = {anyone: 0, viewer: 1, developer: 2, deployer: 3, admin: 4};
+let me = null;
+
+export function setMe(m) {
+  me = m && typeof m.role === 'string' ? m : null;
 }
 
-export function setName(name) {
-  if (name) localStorage.setItem(NAME_KEY, name);
-  else localStorage.removeItem(NAME_KEY);
+export function whoami() {
+  return me;
 }
 
-// Who the changes made here are recorded as ("actor").
-export function actor() {
-  return getName() || 'web';
+// Whether the viewer may do what needs role ('developer': cancel and retry;
+// 'deployer': deploy, approve, roll back, stop the line, mark releases).
+export function can(role) {
+  if (!me) return true;
+  return (ROLES[me.role] ?? 0) >= (ROLES[role] ?? 99);
 }
 
 export class ApiError extends Error {

@@ -175,8 +175,8 @@ function drawBanners() {
     h('span', null, ` by ${l.actor || 'someone'}, ${ago(l.since_ms)}${l.reason ? ': ' : ''}`),
     l.reason ? h('q', null, l.reason) : null,
     ' ',
-    actionButton('Resume the line', async () => {
-      await api.post(`/api/v1/repos/${enc(l.repo)}/line/resume`, {reason: 'resumed from the web UI', actor: api.actor()});
+    !api.can('deployer') ? null : actionButton('Resume the line', async () => {
+      await api.post(`/api/v1/repos/${enc(l.repo)}/line/resume`, {reason: 'resumed from the web UI'});
       toast(`the line of ${l.repo} runs again`);
       refreshLines();
     }, {class: 'small', 'data-resume': l.repo}))));
@@ -191,7 +191,6 @@ function showLogin(message) {
   if (loginShown) return;
   loginShown = true;
   loginBox.hidden = false;
-  document.getElementById('login-name').value = api.getName();
   const t = document.getElementById('login-token');
   t.value = '';
   t.focus();
@@ -205,6 +204,22 @@ function hideLogin() {
 
 function drawLoginButton() {
   loginButton.textContent = api.getToken() ? 'Log out' : 'Log in';
+  const me = api.whoami();
+  const who = document.getElementById('whoami');
+  who.textContent = me && me.name ? `${me.name} · ${me.role}` : me && me.public_read ? 'read-only' : '';
+  who.title = me && me.name ? `logged in as ${me.name}, a ${me.role}` : '';
+}
+
+// Who the token is: the buttons each page shows follow the role.
+async function loadMe() {
+  let me = null;
+  try {
+    me = await api.getOptional('/api/v1/whoami');
+  } catch {
+    me = null;
+  }
+  api.setMe(me);
+  drawLoginButton();
 }
 
 api.onUnauthorized((message) => {
@@ -217,7 +232,6 @@ loginForm.addEventListener('submit', async (e) => {
   const token = document.getElementById('login-token').value.trim();
   const remember = document.getElementById('login-remember').checked;
   api.setToken(token, remember);
-  api.setName(document.getElementById('login-name').value.trim());
   loginError.textContent = '';
   try {
     await api.get('/api/v1/repos');
@@ -226,7 +240,7 @@ loginForm.addEventListener('submit', async (e) => {
     return;
   }
   hideLogin();
-  drawLoginButton();
+  await loadMe();
   events.restart();
   await loadRepos();
   remount();
@@ -240,6 +254,7 @@ loginBox.addEventListener('keydown', (e) => {
 loginButton.addEventListener('click', () => {
   if (api.getToken()) {
     api.setToken('');
+    api.setMe(null);
     drawLoginButton();
     events.stop();
     showLogin('Logged out.');
@@ -278,4 +293,4 @@ window.addEventListener('hashchange', route);
 
 drawLoginButton();
 events.start();
-loadRepos().then(route);
+loadMe().then(loadRepos).then(route);

@@ -65,11 +65,12 @@ export function deploymentPanel(dep, info, onChange, opts = {}) {
   let timer = null;
 
   const actions = h('div', {class: 'actions'});
-  if (dep.state === 'approval' || dep.state === 'paused') {
+  const deployer = api.can('deployer');
+  if (deployer && (dep.state === 'approval' || dep.state === 'paused')) {
     const reason = h('input', {type: 'text', placeholder: 'Note or reason', 'aria-label': 'Reason', maxlength: '1000'});
     actions.appendChild(reason);
     actions.appendChild(actionButton('Approve', async () => {
-      await api.post(`/api/v1/deployments/${dep.id}/approve`, {reason: reason.value.trim(), actor: api.actor()});
+      await api.post(`/api/v1/deployments/${dep.id}/approve`, {reason: reason.value.trim()});
       toast(`deployment ${dep.id} approved`);
       onChange();
     }, {class: 'primary small', 'data-approve': dep.id}));
@@ -78,15 +79,15 @@ export function deploymentPanel(dep, info, onChange, opts = {}) {
         reason.focus();
         throw new Error('Say why you reject it.');
       }
-      await api.post(`/api/v1/deployments/${dep.id}/reject`, {reason: reason.value.trim(), actor: api.actor()});
+      await api.post(`/api/v1/deployments/${dep.id}/reject`, {reason: reason.value.trim()});
       toast(`deployment ${dep.id} rejected`);
       onChange();
     }, {class: 'danger small', 'data-reject': dep.id}));
   }
-  if (opts.rollback !== false && dep.kind === 'deploy' && (ACTIVE_STATES.has(dep.state) || dep.state === 'succeeded')) {
+  if (deployer && opts.rollback !== false && dep.kind === 'deploy' && (ACTIVE_STATES.has(dep.state) || dep.state === 'succeeded')) {
     actions.appendChild(actionButton('Roll back', async () => {
       if (!window.confirm(`Put ${dep.env} back on its last good release? A deployment running there is cancelled.`)) return;
-      const r = await api.post(`/api/v1/repos/${enc(dep.repo)}/rollback`, {env: dep.env, actor: api.actor()});
+      const r = await api.post(`/api/v1/repos/${enc(dep.repo)}/rollback`, {env: dep.env});
       toast(`rollback ${r.id} queued`);
       onChange();
     }, {class: 'danger small', 'data-rollback': dep.env}));
@@ -266,9 +267,9 @@ export function mount(root, params, ctx) {
           inf && inf.approval ? h('span', {class: 'chip'}, 'needs approval') : null,
           inf && !inf.auto_promote ? h('span', {class: 'chip'}, 'manual promotion') : null,
           h('span', {class: 'spacer'}),
-          actionButton('Roll back', async () => {
+          !api.can('deployer') ? null : actionButton('Roll back', async () => {
             if (!window.confirm(`Put ${env} back on its last good release?`)) return;
-            const r = await api.post(`/api/v1/repos/${n}/rollback`, {env, actor: api.actor()});
+            const r = await api.post(`/api/v1/repos/${n}/rollback`, {env});
             toast(`rollback ${r.id} queued`);
             load();
           }, {class: 'small danger', 'data-rollback-env': env})),

@@ -28,11 +28,14 @@ function runsTable(runs, empty) {
 // The stop / resume control of a repository's line.
 export function lineControl(repo, line, onChange) {
   if (!line) return null;
+  if (!api.can('deployer')) {
+    return h('div', {class: 'line-control'}, h('span', {class: `line-state${line.stopped ? '' : ' ok'}`}, line.stopped ? '■ line stopped' : '▶ line running'));
+  }
   if (line.stopped) {
     return h('div', {class: 'line-control stopped'},
       h('span', {class: 'line-state'}, '■ line stopped'),
       actionButton('Resume the line', async () => {
-        await api.post(`/api/v1/repos/${enc(repo)}/line/resume`, {reason: 'resumed from the web UI', actor: api.actor()});
+        await api.post(`/api/v1/repos/${enc(repo)}/line/resume`, {reason: 'resumed from the web UI'});
         toast(`the line of ${repo} runs again`);
         onChange();
       }, {class: 'small', 'data-resume': repo}));
@@ -53,7 +56,7 @@ export function lineControl(repo, line, onChange) {
     const btn = form.querySelector('button');
     btn.disabled = true;
     try {
-      await api.post(`/api/v1/repos/${enc(repo)}/line/stop`, {reason: why, actor: api.actor()});
+      await api.post(`/api/v1/repos/${enc(repo)}/line/stop`, {reason: why});
       toast(`the line of ${repo} is stopped`);
       onChange();
     } catch (err) {
@@ -95,7 +98,7 @@ export function mount(root, params, ctx) {
         h('span', {class: 'muted url', title: repo.url}, repo.url),
         h('span', {class: 'spacer'}),
         h('a', {href: `#/flywheel/${n}`, class: 'small-link'}, 'flywheel'),
-        actionButton('Run main now', async () => {
+        !api.can('developer') ? null : actionButton('Run main now', async () => {
           const r = await api.post(`/api/v1/repos/${n}/trigger`, {ref: repo.main_branch || 'main'});
           location.hash = runHref(r.id);
         }, {class: 'small'})),

@@ -138,7 +138,9 @@ export function mountRelease(root, params) {
     const pipeline = await api.getOptional(`/api/v1/runs/${rel.run.id}/pipeline`).catch(() => null);
     const deployments = ((deps && deps.deployments) || []).filter((d) => d.release === version);
     const actions = h('div', {class: 'actions'});
-    if (rel.bad) {
+    if (!api.can('deployer')) {
+      // a viewer or a developer: no button
+    } else if (rel.bad) {
       actions.appendChild(actionButton('Mark good', async () => {
         await api.del(`/api/v1/repos/${n}/releases/${v}/bad`);
         toast(`${version} is good again`);
@@ -155,7 +157,7 @@ export function mountRelease(root, params) {
           return;
         }
         try {
-          await api.post(`/api/v1/repos/${n}/releases/${v}/bad`, {reason: reason.value.trim(), actor: api.actor()});
+          await api.post(`/api/v1/repos/${n}/releases/${v}/bad`, {reason: reason.value.trim()});
           toast(`${version} is marked bad`);
           load();
         } catch (err) {
@@ -167,7 +169,7 @@ export function mountRelease(root, params) {
       if (envNames.length) {
         const sel = h('select', {'aria-label': 'Environment'}, envNames.map((e) => h('option', {value: e}, e)));
         actions.appendChild(h('span', {class: 'inline-form'}, sel, actionButton('Deploy', async () => {
-          const r = await api.post(`/api/v1/repos/${n}/deploy`, {release: version, env: sel.value, actor: api.actor()});
+          const r = await api.post(`/api/v1/repos/${n}/deploy`, {release: version, env: sel.value});
           location.hash = `#/deployments/${r.id}`;
         }, {class: 'small'})));
       }

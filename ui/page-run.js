@@ -66,7 +66,9 @@ export function mount(root, params) {
     const active = ACTIVE_STATES.has(run.state);
     const failed = (run.jobs || []).some((j) => ['failed', 'timed-out', 'cancelled'].includes(j.state));
     const actions = h('div', {class: 'actions'});
-    if (active) {
+    if (!api.can('developer')) {
+      // a viewer: no button
+    } else if (active) {
       actions.appendChild(actionButton('Cancel run', async () => {
         await api.post(`/api/v1/runs/${id}/cancel`);
         toast(`cancelling run ${id}`);
@@ -128,7 +130,9 @@ export function mount(root, params) {
     const rows = jobs.map((j) => {
       const d = runDuration(j.started_ms, j.finished_ms);
       const acts = h('td', {class: 'actions'});
-      if (['queued', 'running'].includes(j.state) && run.state === 'running') {
+      if (!api.can('developer')) {
+        // a viewer: no button
+      } else if (['queued', 'running'].includes(j.state) && run.state === 'running') {
         acts.appendChild(actionButton('Cancel', async () => {
           await api.post(`/api/v1/runs/${id}/jobs/${enc(j.name)}/cancel`);
           toast(`cancelling ${j.name}`);

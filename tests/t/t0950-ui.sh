@@ -94,7 +94,8 @@ test_expect_success 'playwright-core is installed as the lock file pins it' '
 
 test_expect_success 'the browser goes through every scenario' '
     rm -rf "$SHOTS" &&
-    FLYWHEEL_URL=$(cat url) WORK=$TRASH SHOTS=$SHOTS RESULTS=$TRASH/results CHROMIUM=$CHROMIUM \
+    FLYWHEEL_URL=$(cat url) TOKEN=$(cat token) WORK=$TRASH SHOTS=$SHOTS RESULTS=$TRASH/results \
+        CHROMIUM=$CHROMIUM \
         timeout 900 node "$UI_DIR/ui-test.mjs" >"$TRASH/ui.log" 2>&1
     rc=$?
     tail -n 20 "$TRASH/ui.log"
@@ -111,6 +112,7 @@ result() {
 
 test_expect_success 'the response headers as the browser sees them' 'result headers'
 test_expect_success 'a 401 shows the login form; the token then goes with every call' 'result login'
+test_expect_success 'a viewer sees no button that changes something' 'result viewer-sees-no-changing-button'
 test_expect_success 'the home page lists a repository after a push' 'result home-lists-repository-after-push'
 test_expect_success 'a run page shows log lines arriving while the job runs' 'result live-log-while-running'
 test_expect_success 'cancelling a running job from the page ends it' 'result cancel-running-job'

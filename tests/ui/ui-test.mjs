@@ -6,8 +6,9 @@
 // script turns each into a TAP line. Screenshots of every page, at 1280 px
 // and at phone width, go to $SHOTS for review.
 //
-// Environment: FLYWHEEL_URL (the server), WORK (where the repositories are:
-// WORK/app, WORK/svc), SHOTS, RESULTS, CHROMIUM (its path).
+// Environment: FLYWHEEL_URL (the server), TOKEN (its admin token), WORK
+// (where the repositories are: WORK/app, WORK/svc), SHOTS, RESULTS, CHROMIUM
+// (its path).
 
 import {execFileSync} from 'node:child_process';
 import {appendFileSync, mkdirSync, writeFileSync} from 'node:fs';
@@ -15,6 +16,7 @@ import {join} from 'node:path';
 import {chromium} from 'playwright-core';
 
 const URL = process.env.FLYWHEEL_URL;
+const TOKEN = process.env.TOKEN || '';
 const WORK = process.env.WORK;
 const SHOTS = process.env.SHOTS;
 const RESULTS = process.env.RESULTS;
@@ -31,9 +33,11 @@ function log(...a) {
 // ---- the server and the repositories ----
 
 async function api(method, path, body) {
+  const headers = TOKEN ? {Authorization: `Bearer ${TOKEN}`} : {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(URL + path, {
     method,
-    headers: body === undefined ? {} : {'Content-Type': 'application/json'},
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -123,8 +127,11 @@ function expect(cond, msg) {
   if (!cond) throw new Error(msg);
 }
 
+// Loads a page afresh (going to the URL the page is at would only change the hash).
 async function go(hash) {
-  await page.goto(`${URL}/${hash}`);
+  const target = `${URL}/${hash}`;
+  if (page.url() === target) await page.reload();
+  else await page.goto(target);
   await page.waitForLoadState('domcontentloaded');
 }
 
@@ -211,35 +218,47 @@ async function main() {
     expect(/text\/html/.test(hd['content-type']), hd['content-type']);
   });
 
+  // Tokens for the people of the tests: ana deploys, vic only reads.
+  const ana = (await api('POST', '/api/v1/tokens', {name: 'ana', role: 'deployer'})).token;
+  const vic = (await api('POST', '/api/v1/tokens', {name: 'vic', role: 'viewer'})).token;
+  expect(ana && vic, 'tokens made');
+
   await scenario('login', async () => {
-    // A server that wants a token: every API call answers 401 until one is given.
-    const handler = (route) => {
-      const auth = route.request().headers().authorization || '';
-      if (auth === 'Bearer s3cret-token') return route.fallback();
-      return route.fulfill({status: 401, contentType: 'application/json', body: '{"error":"unauthorized","message":"a token is needed"}'});
-    };
-    await page.route('**/api/v1/**', handler);
+    // No token yet: the server answers 401, the login form shows.
     await go('#/');
     await page.waitForSelector('#login:not([hidden])');
     await page.waitForSelector('#login-token:focus');
     await shot('login');
-    await page.fill('#login-token', 'wrong');
+    await page.fill('#login-token', 'fw_not-a-token');
     await page.click('#login-form button[type=submit]');
     await page.waitForFunction(() => /refused/.test(document.getElementById('login-error').textContent));
-    await page.fill('#login-token', 's3cret-token');
-    await page.fill('#login-name', 'ana');
+    await page.fill('#login-token', ana);
     requests.length = 0;
     await page.press('#login-token', 'Enter');
     await page.waitForSelector('#login', {state: 'hidden'});
     await page.waitForSelector('.page-home');
-    await waitFor('an API call with the token', () => requests.some((r) => r.auth === 'Bearer s3cret-token'), 5000);
-    const without = requests.filter((r) => r.auth !== 'Bearer s3cret-token');
+    await page.waitForFunction(() => document.getElementById('whoami').textContent === 'ana · deployer');
+    await waitFor('an API call with the token', () => requests.some((r) => r.auth === `Bearer ${ana}`), 5000);
+    const without = requests.filter((r) => r.auth !== `Bearer ${ana}`);
     expect(!without.length, `requests without the token: ${without.map((r) => r.url).join(', ')}`);
-    expect(await page.evaluate(() => sessionStorage.getItem('flywheel.token')) === 's3cret-token', 'the token is in sessionStorage');
+    expect(await page.evaluate(() => sessionStorage.getItem('flywheel.token')) === ana, 'the token is in sessionStorage');
     expect(await page.evaluate(() => localStorage.getItem('flywheel.token')) === null, 'not in localStorage without "remember"');
-    // The events stream carries it too (fetch, not EventSource).
-    await waitFor('the events stream with the token', () => requests.some((r) => r.url.includes('/api/v1/events') && r.auth === 'Bearer s3cret-token'), 5000);
-    await page.unroute('**/api/v1/**', handler);
+    // The events stream carries it too (fetch, not EventSource), and it is live.
+    await waitFor('the events stream with the token', () => requests.some((r) => r.url.includes('/api/v1/events') && r.auth === `Bearer ${ana}`), 5000);
+    await page.waitForSelector('#live[data-state="live"]');
+    // A token that stops working (revoked, expired) brings the form back.
+    const handler = (route) => route.fulfill({status: 401, contentType: 'application/json', body: '{"error":"unauthorized","message":"the token is unknown, revoked or expired"}'});
+    await page.route('**/api/v1/repos', handler);
+    try {
+      await go('#/');
+      await page.waitForSelector('#login:not([hidden])');
+      expect(/revoked/.test(await page.textContent('#login-error')), 'says why');
+    } finally {
+      await page.unroute('**/api/v1/repos', handler);
+    }
+    await page.fill('#login-token', ana);
+    await page.press('#login-token', 'Enter');
+    await page.waitForSelector('#login', {state: 'hidden'});
   });
 
   await scenario('home-lists-repository-after-push', async () => {
@@ -386,6 +405,9 @@ async function main() {
     expect(again.state === 'queued' && !(again.steps || []).length, `r2 stays queued: ${again.state}`);
     await page.locator('.deployment-panel', {hasText: 'waiting: the line is stopped'}).waitFor({timeout: 10000 * SLOW});
     await shot('envs-line-stopped');
+    await go('#/flywheel/svc');
+    await page.waitForSelector('svg.wheel .release[data-release="r2"][data-status="waiting"]');
+    await shot('flywheel-line-stopped');
     await go('#/');
     await page.locator('.repo-card[data-repo="svc"].stopped').waitFor();
     await banner.waitFor();
@@ -428,8 +450,28 @@ async function main() {
     await shot('runs');
   });
 
+  await scenario('viewer-sees-no-changing-button', async () => {
+    const ctx = await browser.newContext({viewport: {width: 1280, height: 900}});
+    await ctx.addInitScript((t) => sessionStorage.setItem('flywheel.token', t), vic);
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => problems.push(`page error (viewer): ${e.message}`));
+    await p.goto(`${URL}/#/runs/${dagRun.id}/test`);
+    await p.waitForSelector('.log-body .ll');
+    await p.waitForFunction(() => document.getElementById('whoami').textContent === 'vic · viewer');
+    expect(await p.locator('#retry-run, #retry-failed, button[data-retry], button[data-cancel]').count() === 0, 'no cancel or retry for a viewer');
+    await p.goto(`${URL}/#/`);
+    await p.waitForSelector('.repo-card[data-repo="svc"] .line-control');
+    expect(await p.locator('button[data-stop], input.line-reason, button[data-resume]').count() === 0, 'no stop the line for a viewer');
+    await p.goto(`${URL}/#/envs/svc`);
+    await p.waitForSelector('.env-card');
+    expect(await p.locator('button[data-rollback-env], button[data-approve]').count() === 0, 'no rollback for a viewer');
+    await shot('viewer-envs', p);
+    await ctx.close();
+  });
+
   await scenario('phone-width', async () => {
     const phone = await browser.newContext({viewport: {width: 390, height: 844}, deviceScaleFactor: 2, isMobile: true, hasTouch: true});
+    await phone.addInitScript((t) => sessionStorage.setItem('flywheel.token', t), ana);
     const p = await phone.newPage();
     p.on('pageerror', (e) => problems.push(`page error (phone): ${e.message}`));
     for (const [name, hash, sel] of [

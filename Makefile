@@ -28,8 +28,18 @@ HELPER    := tests/helper/test-tool.c
 REL := build/rel
 SAN := build/san
 
-REL_OBJS := $(SRCS:%.c=$(REL)/%.o)
-SAN_OBJS := $(SRCS:%.c=$(SAN)/%.o)
+# The web UI (ui/, plain files, no build step) becomes a C array of bytes in
+# build/gen/ui_assets.c, compiled into the binary like a source file. The
+# list of files is kept in build/gen/ui-files, rewritten only when it
+# changes, so that adding or removing a file regenerates the array too.
+GEN       := build/gen
+UI_FILES  := $(sort $(wildcard ui/*))
+UI_C      := $(GEN)/ui_assets.c
+UI_LIST   := $(shell mkdir -p $(GEN) && echo '$(UI_FILES)' | cmp -s - $(GEN)/ui-files || \
+		echo '$(UI_FILES)' >$(GEN)/ui-files)
+
+REL_OBJS := $(SRCS:%.c=$(REL)/%.o) $(REL)/$(UI_C:.c=.o)
+SAN_OBJS := $(SRCS:%.c=$(SAN)/%.o) $(SAN)/$(UI_C:.c=.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/unit/%)
 
 # V=1 shows the full commands.
@@ -57,6 +67,11 @@ flywheel-leader: $(LEADER_SRCS) $(LEADER_HDRS)
 $(SAN)/flywheel-leader: $(LEADER_SRCS:%.c=$(SAN)/%.o)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
+
+$(UI_C): $(UI_FILES) $(GEN)/ui-files scripts/embed-ui
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	$(Q)scripts/embed-ui $@ $(UI_FILES)
 
 $(REL)/libflywheel.a: $(REL_OBJS)
 	@rm -f $@
@@ -119,7 +134,7 @@ FUZZ := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -g -O1 -MMD -MP \
 	-fsanitize=fuzzer-no-link $(FUZZ_SAN)
-FUZZ_OBJS := $(SRCS:%.c=$(FUZZ)/%.o)
+FUZZ_OBJS := $(SRCS:%.c=$(FUZZ)/%.o) $(FUZZ)/$(UI_C:.c=.o)
 
 $(FUZZ)/%.o: %.c
 	@mkdir -p $(@D)

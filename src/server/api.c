@@ -19,6 +19,7 @@
 #include "exec/gitcmd.h"
 #include "server/api_int.h"
 #include "server/auth.h"
+#include "server/ui.h"
 #include "store/deploy.h"
 #include "store/store.h"
 #include "util/xalloc.h"
@@ -1230,6 +1231,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/repos/{name}/trigger", h_trigger, AUTH_DEVELOPER},
     {"GET", "/api/v1/runs", h_runs, AUTH_VIEWER},
     {"GET", "/api/v1/runs/{id}", h_run, AUTH_VIEWER},
+    {"GET", "/api/v1/runs/{id}/pipeline", h_run_pipeline, AUTH_VIEWER},
     {"POST", "/api/v1/runs/{id}/cancel", h_cancel, AUTH_DEVELOPER},
     {"POST", "/api/v1/runs/{id}/retry", h_retry, AUTH_DEVELOPER},
     {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log, AUTH_VIEWER},
@@ -1247,6 +1249,9 @@ static const struct http_route routes[] = {
     {"DELETE", "/api/v1/tokens/{token}", h_token_revoke, AUTH_ADMIN},
     {"GET", "/api/v1/whoami", h_whoami, AUTH_VIEWER},
     {"GET", "/api/v1/audit", h_audit, AUTH_ADMIN},
+    /* The web UI's files: no token (the data they show comes from the routes above). */
+    {"GET", "/", h_ui_index, AUTH_ANYONE},
+    {"GET", "/ui/{file}", h_ui_file, AUTH_ANYONE},
     {NULL, NULL, NULL, 0},
 };
 

@@ -1,6 +1,6 @@
 /*
- * api_int: what the API's modules (api.c, api_release.c, api_deploy.c, api_metrics.c) share. Not
- * for use outside src/server.
+ * api_int: what the API's modules (api.c, api_release.c, api_deploy.c, api_metrics.c,
+ * api_pipeline.c) share. Not for use outside src/server.
  */
 #ifndef FLYWHEEL_SERVER_API_INT_H
 #define FLYWHEEL_SERVER_API_INT_H
@@ -62,6 +62,9 @@ void h_line_stop(struct http_request *r, void *ctx);
 void h_line_resume(struct http_request *r, void *ctx);
 void h_envs(struct http_request *r, void *ctx);
 void h_incidents(struct http_request *r, void *ctx);
+
+/* The pipeline a run runs: its job graph and environments (api_pipeline.c). */
+void h_run_pipeline(struct http_request *r, void *ctx);
 
 /* Tokens and the audit log (api_auth.c). */
 void h_token_create(struct http_request *r, void *ctx);

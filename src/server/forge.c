@@ -707,7 +707,7 @@ int forge_status_request(enum forge_kind k, const char *api_url, const char *pro
         json_object_set_new(o, "name", json_string(context.data));
     if (public_url) {
         trim_slash(&target, public_url);
-        buf_addf(&target, "/api/v1/runs/%lld", (long long)run->id);
+        buf_addf(&target, "/#/runs/%lld", (long long)run->id);
         json_object_set_new(o, "target_url", json_string(target.data));
     }
     json_object_set_new(o, "description", json_string(desc.data));

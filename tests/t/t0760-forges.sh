@@ -433,11 +433,11 @@ test_expect_success 'GitHub statuses: the exact requests of the documented API' 
 	EOT
     test_cmp expect "sink/$k.headers" &&
     n=$(api GET "/api/v1/runs/$id" | jq .number) &&
-    printf "%s" "{\"state\":\"success\",\"target_url\":\"https://ci.example.com/api/v1/runs/$id\",\"description\":\"Run gh#$n passed\",\"context\":\"flywheel/change\"}" >expect &&
+    printf "%s" "{\"state\":\"success\",\"target_url\":\"https://ci.example.com/#/runs/$id\",\"description\":\"Run gh#$n passed\",\"context\":\"flywheel/change\"}" >expect &&
     test_cmp expect "sink/$k.body" &&
     first=$(statuses github | grep "/statuses/$sha 201" | head -n 1 | cut -d" " -f1) &&
     cat "sink/$first.body" &&
-    grep -x "{\"state\":\"pending\",\"target_url\":\"https://ci.example.com/api/v1/runs/$id\",\"description\":\"Run gh#$n is \(queued\|running\)\",\"context\":\"flywheel/change\"}" "sink/$first.body" &&
+    grep -x "{\"state\":\"pending\",\"target_url\":\"https://ci.example.com/#/runs/$id\",\"description\":\"Run gh#$n is \(queued\|running\)\",\"context\":\"flywheel/change\"}" "sink/$first.body" &&
     for f in $(statuses github | cut -d" " -f1); do
         jq -e ".state == \"pending\" or .state == \"success\"" "sink/$f.body" >/dev/null || return 1
     done
@@ -456,7 +456,7 @@ test_expect_success 'GitLab statuses: the exact requests of the documented API' 
 	PRIVATE-TOKEN: $GL_TOKEN
 	EOT
     test_cmp expect "sink/$k.headers" &&
-    printf "%s" "{\"state\":\"success\",\"name\":\"flywheel/change\",\"target_url\":\"https://ci.example.com/api/v1/runs/$id\",\"description\":\"Run gl#$n passed\"}" >expect &&
+    printf "%s" "{\"state\":\"success\",\"name\":\"flywheel/change\",\"target_url\":\"https://ci.example.com/#/runs/$id\",\"description\":\"Run gl#$n passed\"}" >expect &&
     test_cmp expect "sink/$k.body" &&
     statuses gitlab | grep "/statuses/$sha " | cut -d" " -f1 | while read -r f; do
         jq -r .state "sink/$f.body"
@@ -481,7 +481,7 @@ test_expect_success 'Gitea statuses: the exact requests of the documented API' '
 	Authorization: token $GT_TOKEN
 	EOT
     test_cmp expect "sink/$k.headers" &&
-    printf "%s" "{\"state\":\"success\",\"target_url\":\"https://ci.example.com/api/v1/runs/$id\",\"description\":\"Run gt#$n passed\",\"context\":\"flywheel/change\"}" >expect &&
+    printf "%s" "{\"state\":\"success\",\"target_url\":\"https://ci.example.com/#/runs/$id\",\"description\":\"Run gt#$n passed\",\"context\":\"flywheel/change\"}" >expect &&
     test_cmp expect "sink/$k.body"
 '
 

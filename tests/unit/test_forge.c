@@ -407,10 +407,10 @@ static void test_status_github(void **state)
     assert_string_equal(r.headers[1], "X-GitHub-Api-Version: 2022-11-28");
     assert_string_equal(r.headers[2], "Content-Type: application/json");
     assert_null(r.headers[3]);
-    assert_string_equal(
-        r.body.data, "{\"state\":\"pending\",\"target_url\":\"https://ci.example.com/api/v1/runs/"
-                     "41\",\"description\":\"Run app#7 is queued\",\"context\":\"flywheel/"
-                     "change\"}");
+    assert_string_equal(r.body.data,
+                        "{\"state\":\"pending\",\"target_url\":\"https://ci.example.com/#/runs/"
+                        "41\",\"description\":\"Run app#7 is queued\",\"context\":\"flywheel/"
+                        "change\"}");
     forge_request_release(&r);
 
     struct forge_run done = a_run;
@@ -447,7 +447,7 @@ static void test_status_gitlab(void **state)
     assert_string_equal(r.headers[1], "Content-Type: application/json");
     assert_null(r.headers[2]);
     assert_string_equal(r.body.data, "{\"state\":\"running\",\"name\":\"flywheel/main\","
-                                     "\"target_url\":\"http://ci:8080/api/v1/runs/41\","
+                                     "\"target_url\":\"http://ci:8080/#/runs/41\","
                                      "\"description\":\"Run app#7 is running\"}");
     forge_request_release(&r);
     run.state = "failed";
@@ -473,7 +473,7 @@ static void test_status_gitea(void **state)
                                     "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
     assert_string_equal(r.auth.data, "Authorization: token tok");
     assert_string_equal(r.body.data,
-                        "{\"state\":\"success\",\"target_url\":\"https://ci.example.com/api/v1/"
+                        "{\"state\":\"success\",\"target_url\":\"https://ci.example.com/#/"
                         "runs/41\",\"description\":\"Run app#7 passed\",\"context\":\"flywheel/"
                         "tag\"}");
     forge_request_release(&r);

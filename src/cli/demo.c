@@ -870,13 +870,16 @@ static int setup(struct demo *d, long port)
     }
     if (start_server(d, port))
         goto out;
-    say(d, "The server is on %s (data in %s)", d->url, d->data);
     FILE *devnull = fopen("/dev/null", "we");
     struct buf e = BUF_INIT;
     d->ui = devnull && client_get_copy(d->c, "/", devnull, &e) == 0;
     if (devnull)
         fclose(devnull);
     buf_release(&e);
+    say(d, "The server is on %s (data in %s)", d->url, d->data);
+    if (d->ui)
+        say(d, "Follow along in the web UI: %s/ (log in with the token in %s/admin.token)",
+            d->url, d->data);
     if (d->prometheus) {
         struct buf pport = BUF_INIT;
         buf_addf(&pport, "%s90", d->prefix ? d->prefix : "190");

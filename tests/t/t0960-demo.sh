@@ -28,6 +28,7 @@ q() {
 test_expect_success 'flywheel demo --exit walks the whole loop and exits 0' '
     timeout -s KILL 240 flywheel demo --dir demo --port 0 --target-ports $PREFIX --exit >out 2>err ||
         { cat out err; tail -40 demo/demo.log; false; } &&
+    grep "Follow along in the web UI: http://127.0.0.1:[0-9]*/ (log in with the token in .*/demo/data/admin.token)" out &&
     grep "1. A change on branch" out &&
     grep "change run #1 of [0-9a-f]* passed" out &&
     grep "main run #2 of [0-9a-f]* passed" out &&

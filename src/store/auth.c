@@ -50,17 +50,8 @@ int64_t store_token_insert(struct store *st, const struct store_token *t, const 
 /* Steps s, which selects at most one token, into *t: 0 or -ENOENT. */
 static int token_one(struct store *st, sqlite3_stmt *s, struct store_token *t, struct buf *err)
 {
-    int rc = sqlite3_step(s);
-    int ret = 0;
     memset(t, 0, sizeof(*t));
-    if (rc == SQLITE_ROW)
-        token_row(s, t);
-    else if (rc == SQLITE_DONE)
-        ret = -ENOENT;
-    else
-        ret = store_fail(st, rc, err, "cannot read a token");
-    sqlite3_finalize(s);
-    return ret;
+    return store_row(st, s, token_row, t, err, "cannot read a token");
 }
 
 int store_token_find(struct store *st, const char *hash_hex, int64_t now_ms, struct store_token *t,
@@ -109,11 +100,7 @@ int store_token_count(struct store *st, int64_t *out, struct buf *err)
     *out = 0;
     if (!s)
         return -EIO;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW ? 0 : store_fail(st, rc, err, "cannot count tokens");
+    return store_row(st, s, store_int64_row, out, err, "cannot count tokens");
 }
 
 int store_token_revoke(struct store *st, int64_t id, const char *name, int64_t now_ms,

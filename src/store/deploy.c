@@ -81,15 +81,7 @@ int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, s
         store_prep(st, err, "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?", "i", id);
     if (!s)
         return -EIO;
-    int rc = sqlite3_step(s), ret = 0;
-    if (rc == SQLITE_ROW)
-        deploy_row(s, d);
-    else if (rc == SQLITE_DONE)
-        ret = -ENOENT;
-    else
-        ret = store_fail(st, rc, err, "cannot read a deployment");
-    sqlite3_finalize(s);
-    return ret;
+    return store_row(st, s, deploy_row, d, err, "cannot read a deployment");
 }
 
 int store_deploy_list(struct store *st, int64_t repo_id, const char *env, int64_t before,

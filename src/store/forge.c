@@ -5,28 +5,6 @@
 #include <string.h>
 
 #include "store/store_int.h"
-#include "util/xalloc.h"
-
-static sqlite3_stmt *prep(struct store *st, const char *sql, struct buf *err)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL);
-    if (rc != SQLITE_OK) {
-        store_fail(st, rc, err, "cannot prepare \"%s\"", sql);
-        sqlite3_finalize(s);
-        return NULL;
-    }
-    return s;
-}
-
-/* Steps s to its end (a write); 0 or the store's code. Finalizes s. */
-static int run_write(struct store *st, sqlite3_stmt *s, int brc, struct buf *err, const char *what)
-{
-    int rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
-    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
-    sqlite3_finalize(s);
-    return ret;
-}
 
 /* ---- deliveries ---------------------------------------------------------- */
 
@@ -36,75 +14,45 @@ int store_delivery_add(struct store *st, int64_t repo_id, const char *forge, con
     int ret = store_begin(st, err);
     if (ret)
         return ret;
-    sqlite3_stmt *s = prep(st, "DELETE FROM forge_deliveries WHERE received_ms < ?1", err);
-    if (!s) {
-        ret = -EIO;
-        goto fail;
+    ret = store_exec(st, err, "cannot forget old deliveries",
+                     "DELETE FROM forge_deliveries WHERE received_ms < ?1", "i", now_ms - keep_ms);
+    if (!ret)
+        ret = store_exec(st, err, "cannot record a delivery",
+                         "INSERT OR IGNORE INTO forge_deliveries (repo_id, forge, delivery,"
+                         " received_ms) VALUES (?1, ?2, ?3, ?4)",
+                         "iTTi", repo_id, forge, id, now_ms);
+    int added = !ret && sqlite3_changes(store_sqlite(st)) > 0;
+    if (!ret)
+        ret = store_commit(st, err);
+    if (ret) {
+        store_rollback(st);
+        return ret;
     }
-    ret = run_write(st, s, sqlite3_bind_int64(s, 1, now_ms - keep_ms), err,
-                    "cannot forget old deliveries");
-    if (ret)
-        goto fail;
-    s = prep(st,
-             "INSERT OR IGNORE INTO forge_deliveries (repo_id, forge, delivery, received_ms)"
-             " VALUES (?1, ?2, ?3, ?4)",
-             err);
-    if (!s) {
-        ret = -EIO;
-        goto fail;
-    }
-    int brc = sqlite3_bind_int64(s, 1, repo_id);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 2, forge, -1, SQLITE_STATIC);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_int64(s, 4, now_ms);
-    ret = run_write(st, s, brc, err, "cannot record a delivery");
-    if (ret)
-        goto fail;
-    int added = sqlite3_changes(store_sqlite(st)) > 0;
-    ret = store_commit(st, err);
-    if (ret)
-        goto fail;
     return added;
-fail:
-    store_rollback(st);
-    return ret;
 }
 
 int store_delivery_remove(struct store *st, int64_t repo_id, const char *forge, const char *id,
                           struct buf *err)
 {
-    sqlite3_stmt *s = prep(st,
-                           "DELETE FROM forge_deliveries"
-                           " WHERE repo_id = ?1 AND forge = ?2 AND delivery = ?3",
-                           err);
-    if (!s)
-        return -EIO;
-    int brc = sqlite3_bind_int64(s, 1, repo_id);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 2, forge, -1, SQLITE_STATIC);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 3, id, -1, SQLITE_STATIC);
-    return run_write(st, s, brc, err, "cannot forget a delivery");
+    return store_exec(st, err, "cannot forget a delivery",
+                      "DELETE FROM forge_deliveries"
+                      " WHERE repo_id = ?1 AND forge = ?2 AND delivery = ?3",
+                      "iTT", repo_id, forge, id);
 }
 
 /* ---- statuses ------------------------------------------------------------ */
 
 int store_forge_track(struct store *st, const int64_t *repo_ids, size_t n, struct buf *err)
 {
+    static const char what[] = "cannot list the repositories with statuses";
     int ret = store_begin(st, err);
     if (ret)
         return ret;
-    sqlite3_stmt *s = prep(st, "DELETE FROM forge_status_repos", err);
-    ret = s ? run_write(st, s, SQLITE_OK, err, "cannot list the repositories with statuses") : -EIO;
-    for (size_t i = 0; i < n && !ret; i++) {
-        s = prep(st, "INSERT OR IGNORE INTO forge_status_repos (repo_id) VALUES (?1)", err);
-        ret = s ? run_write(st, s, sqlite3_bind_int64(s, 1, repo_ids[i]), err,
-                            "cannot list the repositories with statuses")
-                : -EIO;
-    }
+    ret = store_exec(st, err, what, "DELETE FROM forge_status_repos", "");
+    for (size_t i = 0; i < n && !ret; i++)
+        ret = store_exec(st, err, what,
+                         "INSERT OR IGNORE INTO forge_status_repos (repo_id) VALUES (?1)", "i",
+                         repo_ids[i]);
     if (!ret)
         ret = store_commit(st, err);
     if (ret)
@@ -114,16 +62,14 @@ int store_forge_track(struct store *st, const int64_t *repo_ids, size_t n, struc
 
 #define STATUS_COLS "run_id, sent, gen, attempts, error, next_try_ms"
 
-static void status_from_row(sqlite3_stmt *s, struct store_forge_status *o)
+static void status_row(sqlite3_stmt *s, void *p)
 {
-    const unsigned char *t;
+    struct store_forge_status *o = p;
     o->run_id = sqlite3_column_int64(s, 0);
-    t = sqlite3_column_text(s, 1);
-    o->sent = xstrdup(t ? (const char *)t : "");
+    o->sent = store_text(s, 1);
     o->gen = sqlite3_column_int64(s, 2);
     o->attempts = sqlite3_column_int(s, 3);
-    t = sqlite3_column_text(s, 4);
-    o->error = xstrdup(t ? (const char *)t : "");
+    o->error = store_text(s, 4);
     o->next_try_ms = sqlite3_column_int64(s, 5);
 }
 
@@ -132,27 +78,15 @@ int store_forge_due(struct store *st, int64_t now_ms, size_t limit, struct store
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(st,
-                           "SELECT " STATUS_COLS " FROM forge_statuses"
-                           " WHERE next_try_ms > 0 AND next_try_ms <= ?1"
-                           " ORDER BY next_try_ms, run_id LIMIT ?2",
-                           err);
+    sqlite3_stmt *s = store_prep(st, err,
+                                 "SELECT " STATUS_COLS " FROM forge_statuses"
+                                 " WHERE next_try_ms > 0 AND next_try_ms <= ?1"
+                                 " ORDER BY next_try_ms, run_id LIMIT ?2",
+                                 "ii", now_ms, (int64_t)limit);
     if (!s)
         return -EIO;
-    int rc = sqlite3_bind_int64(s, 1, now_ms);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-    size_t alloc = 0;
-    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 16;
-            *out = xrealloc(*out, alloc * sizeof(**out));
-        }
-        status_from_row(s, &(*out)[(*n)++]);
-        rc = SQLITE_OK;
-    }
-    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "cannot list statuses to send");
-    sqlite3_finalize(s);
+    int ret = store_collect(st, s, sizeof(**out), (void **)out, n, status_row, err,
+                            "cannot list statuses to send");
     if (ret) {
         store_forge_statuses_release(*out, *n);
         *out = NULL;
@@ -163,17 +97,11 @@ int store_forge_due(struct store *st, int64_t now_ms, size_t limit, struct store
 
 int64_t store_forge_next_due(struct store *st, struct buf *err)
 {
-    sqlite3_stmt *s =
-        prep(st, "SELECT MIN(next_try_ms) FROM forge_statuses WHERE next_try_ms > 0", err);
-    if (!s)
-        return 0;
     int64_t v = 0;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    else
-        store_fail(st, rc, err, "cannot look for statuses to send");
-    sqlite3_finalize(s);
+    sqlite3_stmt *s = store_prep(
+        st, err, "SELECT MIN(next_try_ms) FROM forge_statuses WHERE next_try_ms > 0", "");
+    if (s)
+        (void)store_row(st, s, store_int64_row, &v, err, "cannot look for statuses to send");
     return v;
 }
 
@@ -181,80 +109,42 @@ int store_forge_get(struct store *st, int64_t run_id, struct store_forge_status 
                     struct buf *err)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *s = prep(st, "SELECT " STATUS_COLS " FROM forge_statuses WHERE run_id = ?1", err);
+    sqlite3_stmt *s = store_prep(
+        st, err, "SELECT " STATUS_COLS " FROM forge_statuses WHERE run_id = ?1", "i", run_id);
     if (!s)
         return -EIO;
-    int rc = sqlite3_bind_int64(s, 1, run_id);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    int ret = 0;
-    if (rc == SQLITE_ROW)
-        status_from_row(s, out);
-    else if (rc == SQLITE_DONE)
-        ret = -ENOENT;
-    else
-        ret = store_fail(st, rc, err, "cannot read a status");
-    sqlite3_finalize(s);
-    return ret;
+    return store_row(st, s, status_row, out, err, "cannot read a status");
 }
 
 int store_forge_sent(struct store *st, int64_t run_id, int64_t gen, const char *state,
                      struct buf *err)
 {
-    sqlite3_stmt *s = prep(st,
-                           "UPDATE forge_statuses SET sent = ?3, attempts = 0, error = '',"
-                           " next_try_ms = CASE WHEN gen = ?2 THEN 0 ELSE 1 END"
-                           " WHERE run_id = ?1",
-                           err);
-    if (!s)
-        return -EIO;
-    int brc = sqlite3_bind_int64(s, 1, run_id);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_int64(s, 2, gen);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 3, state, -1, SQLITE_STATIC);
-    return run_write(st, s, brc, err, "cannot record a status sent");
+    return store_exec(st, err, "cannot record a status sent",
+                      "UPDATE forge_statuses SET sent = ?3, attempts = 0, error = '',"
+                      " next_try_ms = CASE WHEN gen = ?2 THEN 0 ELSE 1 END"
+                      " WHERE run_id = ?1",
+                      "iiT", run_id, gen, state);
 }
 
 int store_forge_retry(struct store *st, int64_t run_id, int64_t gen, const char *state,
                       int attempts, int64_t next_try_ms, const char *why, struct buf *err)
 {
     /* A state that changed meanwhile is due at once, with attempts of its own. */
-    sqlite3_stmt *s = prep(st,
-                           "UPDATE forge_statuses SET error = ?5,"
-                           " sent = CASE WHEN ?4 = 0 THEN ?6 ELSE sent END,"
-                           " attempts = CASE WHEN gen = ?2 THEN ?3 ELSE 0 END,"
-                           " next_try_ms = CASE WHEN gen = ?2 THEN ?4 ELSE 1 END"
-                           " WHERE run_id = ?1",
-                           err);
-    if (!s)
-        return -EIO;
-    int brc = sqlite3_bind_int64(s, 1, run_id);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_int64(s, 2, gen);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_int(s, 3, attempts);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_int64(s, 4, next_try_ms);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 5, why ? why : "", -1, SQLITE_STATIC);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_text(s, 6, state ? state : "", -1, SQLITE_STATIC);
-    return run_write(st, s, brc, err, "cannot record a failed status");
+    return store_exec(st, err, "cannot record a failed status",
+                      "UPDATE forge_statuses SET error = ?5,"
+                      " sent = CASE WHEN ?4 = 0 THEN ?6 ELSE sent END,"
+                      " attempts = CASE WHEN gen = ?2 THEN ?3 ELSE 0 END,"
+                      " next_try_ms = CASE WHEN gen = ?2 THEN ?4 ELSE 1 END"
+                      " WHERE run_id = ?1",
+                      "iiiitt", run_id, gen, (int64_t)attempts, next_try_ms, why, state);
 }
 
 int store_forge_settled(struct store *st, int64_t run_id, int64_t gen, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st,
-                           "UPDATE forge_statuses SET next_try_ms = 0"
-                           " WHERE run_id = ?1 AND gen = ?2",
-                           err);
-    if (!s)
-        return -EIO;
-    int brc = sqlite3_bind_int64(s, 1, run_id);
-    if (brc == SQLITE_OK)
-        brc = sqlite3_bind_int64(s, 2, gen);
-    return run_write(st, s, brc, err, "cannot record a status");
+    return store_exec(st, err, "cannot record a status",
+                      "UPDATE forge_statuses SET next_try_ms = 0"
+                      " WHERE run_id = ?1 AND gen = ?2",
+                      "ii", run_id, gen);
 }
 
 void store_forge_status_release(struct store_forge_status *s)

@@ -10,11 +10,9 @@
 #include "store/store_int.h"
 #include "util/xalloc.h"
 
-sqlite3_stmt *store_prepv(struct store *st, const char *sql, struct buf *err, const char *fmt,
-                          va_list ap)
+int store_bindv(sqlite3_stmt *s, const char *fmt, va_list ap)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL);
+    int rc = SQLITE_OK;
     for (int i = 0; rc == SQLITE_OK && fmt[i]; i++) {
         switch (fmt[i]) {
         case 'i':
@@ -43,6 +41,25 @@ sqlite3_stmt *store_prepv(struct store *st, const char *sql, struct buf *err, co
             abort();
         }
     }
+    return rc;
+}
+
+int store_bind(sqlite3_stmt *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = store_bindv(s, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+sqlite3_stmt *store_prepv(struct store *st, const char *sql, struct buf *err, const char *fmt,
+                          va_list ap)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = store_bindv(s, fmt, ap);
     if (rc != SQLITE_OK) {
         store_fail(st, rc, err, "cannot prepare \"%s\"", sql);
         sqlite3_finalize(s);
@@ -74,6 +91,30 @@ int store_exec(struct store *st, struct buf *err, const char *what, const char *
     int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
     sqlite3_finalize(s);
     return ret;
+}
+
+int store_row(struct store *st, sqlite3_stmt *s, void (*row)(sqlite3_stmt *, void *), void *out,
+              struct buf *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        if (row)
+            row(s, out);
+    } else if (rc == SQLITE_DONE) {
+        ret = -ENOENT;
+    } else {
+        ret = store_fail(st, rc, err, "%s", what);
+        if (ret == -ENOENT) /* an I/O error's errno: keep -ENOENT for "no row" */
+            ret = -EIO;
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+void store_int64_row(sqlite3_stmt *s, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(s, 0);
 }
 
 char *store_text(sqlite3_stmt *s, int i)

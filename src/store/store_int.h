@@ -1,6 +1,7 @@
 /*
- * store_int: what the store's own modules (store.c, release.c) share: the
- * connection and the transaction helpers. Not for use outside src/store.
+ * store_int: what the store's own modules (store.c, release.c, ...) share: the
+ * connection, the transaction helpers and the statement helpers of stmt.c.
+ * Not for use outside src/store.
  */
 #ifndef FLYWHEEL_STORE_STORE_INT_H
 #define FLYWHEEL_STORE_STORE_INT_H
@@ -32,9 +33,21 @@ int store_fail(struct store *st, int rc, struct buf *err, const char *fmt, ...)
 sqlite3_stmt *store_prep(struct store *st, struct buf *err, const char *sql, const char *fmt, ...);
 sqlite3_stmt *store_prepv(struct store *st, const char *sql, struct buf *err, const char *fmt,
                           va_list ap);
+/* Binds parameters 1.. of s by fmt as store_prep does; SQLITE_OK or the first failure. */
+int store_bind(sqlite3_stmt *s, const char *fmt, ...);
+int store_bindv(sqlite3_stmt *s, const char *fmt, va_list ap);
 /* Runs a statement that returns no rows; 0, or a negative code with "what: ..." in err. */
 int store_exec(struct store *st, struct buf *err, const char *what, const char *sql,
                const char *fmt, ...);
+/*
+ * Steps s, which returns at most one row, and finalizes it: 0 after row(s, out)
+ * (row may be NULL), -ENOENT for no row, or another negative code with
+ * "what: ..." in err.
+ */
+int store_row(struct store *st, sqlite3_stmt *s, void (*row)(sqlite3_stmt *, void *), void *out,
+              struct buf *err, const char *what);
+/* A row function: column 0 into the int64_t at out. */
+void store_int64_row(sqlite3_stmt *s, void *out);
 /* Column i as a new string ("" for NULL). */
 char *store_text(sqlite3_stmt *s, int i);
 /*

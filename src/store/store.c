@@ -279,6 +279,23 @@ static const char *const store_migrations[] = {
      */
     "ALTER TABLE runs ADD COLUMN fork INTEGER NOT NULL DEFAULT 0 CHECK (fork IN (0, 1));"
     "PRAGMA user_version = 7;",
+
+    /*
+     * 8: a repository's secrets (store/secret.h), sealed with the key in
+     * DATA/secrets.key: the nonce and the ciphertext with its tag, never the
+     * value. Who set it last, and when.
+     */
+    "CREATE TABLE secrets ("
+    "  repo_id INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  ciphertext BLOB NOT NULL,"
+    "  nonce BLOB NOT NULL CHECK (length(nonce) = 12),"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  set_by TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (repo_id, name)"
+    ") WITHOUT ROWID;"
+    "PRAGMA user_version = 8;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

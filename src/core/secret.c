@@ -147,13 +147,24 @@ static bool unreserved(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-/* Percent-encoding with hex digits (upper or lower case); form: a space as '+'. */
+enum url_kind {
+    URL_RFC3986, /* every byte but the unreserved A-Z a-z 0-9 - . _ ~ as %XX */
+    URL_FORM,    /* the same, a space as '+' (HTML forms) */
+    URL_JS,      /* the unreserved and ! ' ( ) * kept (encodeURIComponent, jq's @uri) */
+    URL_ALL,     /* every byte as %XX */
+};
+
+/* Percent-encoding of one kind, with hex digits in upper or lower case. */
 static void url_form(const struct emitter *e, const unsigned char *v, size_t n, const char *hex,
-                     bool form)
+                     enum url_kind kind)
 {
     struct buf b = BUF_INIT;
     for (size_t i = 0; i < n; i++) {
-        if (unreserved(v[i])) {
+        bool keep = kind != URL_ALL && unreserved(v[i]);
+        if (kind == URL_JS && strchr("!'()*", v[i]) && v[i])
+            keep = true;
+        bool form = kind == URL_FORM;
+        if (keep) {
             buf_addch(&b, v[i]);
         } else if (form && v[i] == ' ') {
             buf_addch(&b, '+');
@@ -200,10 +211,19 @@ void secret_forms(const void *value, size_t len,
     }
     base64_forms(&e, v, len, false);
     base64_forms(&e, v, len, true);
-    url_form(&e, v, len, "0123456789ABCDEF", false);
-    url_form(&e, v, len, "0123456789abcdef", false);
+    static const char upper[] = "0123456789ABCDEF", lower[] = "0123456789abcdef";
+    url_form(&e, v, len, upper, URL_RFC3986);
+    url_form(&e, v, len, lower, URL_RFC3986);
     if (memchr(v, ' ', len))
-        url_form(&e, v, len, "0123456789ABCDEF", true);
+        url_form(&e, v, len, upper, URL_FORM);
+    for (const char *c = "!'()*"; *c; c++)
+        if (memchr(v, *c, len)) {
+            url_form(&e, v, len, upper, URL_JS);
+            url_form(&e, v, len, lower, URL_JS);
+            break;
+        }
+    url_form(&e, v, len, upper, URL_ALL);
+    url_form(&e, v, len, lower, URL_ALL);
 }
 
 struct adder {

@@ -18,9 +18,10 @@
  *     depend on one or two bytes before it (the value in the middle of
  *     something encoded), and the padded standard form cut in lines of 76
  *     (base64) and 64 (openssl base64, PEM) characters;
- *   - percent-encoding (URLs): every byte but A-Z a-z 0-9 - . _ ~ as %XX,
- *     with upper- and lower-case hex, and the form-encoding with '+' for a
- *     space.
+ *   - percent-encoding (URLs): every byte but A-Z a-z 0-9 - . _ ~ as %XX
+ *     (RFC 3986), with upper- and lower-case hex; the form-encoding with '+'
+ *     for a space; ! ' ( ) * kept too (JavaScript's encodeURIComponent,
+ *     jq's @uri); every byte as %XX.
  * A value that spans lines is masked line by line (a log is read by lines,
  * and a line is how a job prints it): each line of at least SECRET_LINE_MIN
  * bytes that is not all white space is masked on its own, wherever it

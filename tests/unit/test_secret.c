@@ -106,6 +106,10 @@ static void test_forms_single_line(void **state)
     buf_addf(&text, "url: %s\n", url.data);
     buf_addf(&text, "url lower: hunter2%%20is%%2fmy%%2bpass\n");
     buf_addf(&text, "form: hunter2+is%%2Fmy%%2Bpass\n");
+    buf_adds(&text, "all: ");
+    for (size_t i = 0; i < n; i++)
+        buf_addf(&text, "%%%02x", (unsigned char)v[i]);
+    buf_addch(&text, '\n');
     mask_text(v, n, text.data, text.len, &out);
     assert_false(contains(&out, v, n));
     assert_false(contains(&out, b64.data, b64.len));
@@ -115,7 +119,15 @@ static void test_forms_single_line(void **state)
                                   "b64 unpadded: ***!\n"
                                   "url: ***\n"
                                   "url lower: ***\n"
-                                  "form: ***\n");
+                                  "form: ***\n"
+                                  "all: ***\n");
+
+    /* encodeURIComponent keeps ! ' ( ) *; jq's @uri too */
+    buf_reset(&out);
+    const char *js = "js: my%20pass!word(1)*x, rfc: my%20pass%21word%281%29%2Ax, all: "
+                     "%6D%79%20%70%61%73%73%21%77%6F%72%64%28%31%29%2A%78.";
+    mask_text("my pass!word(1)*x", 17, js, strlen(js), &out);
+    assert_string_equal(out.data, "js: ***, rfc: ***, all: ***.");
 
     /* URL-safe Base64 */
     struct buf u = BUF_INIT;

@@ -16,6 +16,8 @@
  *         poll: 30s              # 0s: no polling (hooks and the API only)
  *         schedules:
  *           - { cron: "0 3 * * *", ref: main, timezone: "+01:00" }
+ *     forks: { sandbox: true, network: false }      # runs of changes from forks (the
+ *                                # defaults): jobs under bubblewrap, without network
  *     webhooks:
  *       - url: https://chat.example/hooks/abc       # http:// or https:// only
  *         secret_file: /etc/flywheel/hook.secret     # or secret: ... (one of the two)
@@ -62,6 +64,7 @@ struct config {
     int retention_runs;             /* 0: keep all */
     int64_t retention_age_ms;       /* 0: keep all */
     int64_t retention_interval_ms;  /* how often the clean-up runs; 0: 10 minutes */
+    int fork_sandbox, fork_network; /* -1: not set, else 0/1 */
     struct config_repo *repos;
     size_t nrepos;
     struct config_webhook *webhooks;

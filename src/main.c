@@ -38,6 +38,7 @@ static const struct {
     {"line", cmd_line, "stop the line, resume it, or show it"},
     {"envs", cmd_envs, "which release runs on each target of each environment"},
     {"metrics", cmd_metrics, "the four DORA measures of a repository and their trend"},
+    {"secret", cmd_secret, "set, list or remove a repository's secrets (never shown)"},
 };
 
 static void usage(FILE *f)

@@ -1,6 +1,6 @@
 /*
- * api_int: what the API's modules (api.c, api_release.c, api_deploy.c, api_metrics.c) share. Not
- * for use outside src/server.
+ * api_int: what the API's modules (api.c, api_release.c, api_deploy.c, api_metrics.c,
+ * api_secret.c) share. Not for use outside src/server.
  */
 #ifndef FLYWHEEL_SERVER_API_INT_H
 #define FLYWHEEL_SERVER_API_INT_H
@@ -50,6 +50,11 @@ void h_line_stop(struct http_request *r, void *ctx);
 void h_line_resume(struct http_request *r, void *ctx);
 void h_envs(struct http_request *r, void *ctx);
 void h_incidents(struct http_request *r, void *ctx);
+
+/* Secrets (api_secret.c). */
+void h_secret_put(struct http_request *r, void *ctx);
+void h_secrets(struct http_request *r, void *ctx);
+void h_secret_delete(struct http_request *r, void *ctx);
 
 /* The measures of the loop (api_metrics.c). */
 void h_metrics_dora(struct http_request *r, void *ctx);

@@ -23,6 +23,9 @@
  *   test-tool cas hash FILE...       "DIGEST SIZE" per file, nothing stored
  *   test-tool webhook-sink PORTFILE DIR  records the webhooks it receives (below)
  *   test-tool hmac KEY-FILE          HMAC-SHA256 of stdin with the key in KEY-FILE (hex)
+ *   test-tool fork-run DB RUN        queues a change run of server run RUN's commit marked
+ *                                    as a change from a fork (what a forge's pull request
+ *                                    from one makes); prints its id
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -1114,6 +1117,41 @@ out:
     return rc;
 }
 
+#include "store/store.h"
+
+static int cmd_fork_run(int argc, char **argv)
+{
+    struct store *st = NULL;
+    struct store_run run = {0};
+    struct buf err = BUF_INIT;
+    int rc = 1;
+    if (argc != 4)
+        return 2;
+    if (store_open(&st, argv[2], &err) || store_run_get(st, strtoll(argv[3], NULL, 10), &run, &err))
+        goto out;
+    struct store_run copy = run;
+    copy.id = copy.number = 0;
+    copy.kind = "change"; /* what a pull request is */
+    copy.state = "queued";
+    copy.trigger = "hook";
+    copy.retry_of = 0;
+    copy.fork = true;
+    copy.created_ms = store_now_ms();
+    copy.started_ms = copy.finished_ms = 0;
+    int64_t id = store_run_insert(st, &copy, &err);
+    if (id > 0) {
+        printf("%lld\n", (long long)id);
+        rc = 0;
+    }
+out:
+    if (rc)
+        fprintf(stderr, "test-tool fork-run: %s\n", err.data);
+    store_run_release(&run);
+    store_close(st);
+    buf_release(&err);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1160,6 +1198,8 @@ int main(int argc, char **argv)
         return cmd_webhook_sink(argc, argv);
     if (!strcmp(argv[1], "hmac"))
         return cmd_hmac(argc, argv);
+    if (!strcmp(argv[1], "fork-run"))
+        return cmd_fork_run(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -136,11 +136,16 @@ $(FUZZ)/fuzz_jsonptr: $(FUZZ)/tests/fuzz/fuzz_jsonptr.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+$(FUZZ)/fuzz_mask: $(FUZZ)/tests/fuzz/fuzz_mask.o $(FUZZ)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
 # Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, the TZif reader
 # (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*), then
-# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*).
-fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
-	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr
+# JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*),
+# then the log masker against a plain scan (corpus-mask, mask-crash-*).
+fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_mask
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-mask
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
@@ -150,6 +155,9 @@ fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr
 	$(FUZZ)/fuzz_jsonptr -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/jsonptr- \
 		$(FUZZ)/corpus-jsonptr tests/fuzz/corpus-jsonptr
+	$(FUZZ)/fuzz_mask -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/mask- \
+		$(FUZZ)/corpus-mask tests/fuzz/corpus-mask
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
 format:

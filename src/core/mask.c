@@ -62,7 +62,10 @@ struct mask_set {
     size_t nnodes;
     /* the filter: NULL when some pattern is shorter than 3 bytes */
     uint64_t *filter;
-    unsigned q, step, shift;
+    unsigned q, step, shift, bits;
+    /* per bucket of q-grams (the top 16 bits of their hash): the largest offset at which
+     * a pattern has one */
+    uint16_t *maxoff;
 };
 
 struct ival {
@@ -205,12 +208,17 @@ static void build_filter(struct mask_set *s)
             bits++;
         s->shift = 32 - bits;
     }
+    s->bits = bits;
     s->filter = xcalloc(((size_t)1 << bits) / 64, sizeof(uint64_t));
+    s->maxoff = xcalloc(65536, sizeof(uint16_t));
     for (size_t i = 0; i < s->npats; i++) {
         const unsigned char *p = (const unsigned char *)s->pats[i].s;
         for (size_t o = 0; o + s->q <= s->pats[i].len; o++) {
             uint32_t h = s->q == 4 ? gram4(p + o, s->shift) : gram2(p + o);
             s->filter[h >> 6] |= (uint64_t)1 << (h & 63);
+            uint32_t b = h >> (bits - 16);
+            if (o > s->maxoff[b])
+                s->maxoff[b] = o > 65535 ? 65535 : (uint16_t)o;
         }
     }
 }
@@ -345,6 +353,7 @@ void mask_set_free(struct mask_set *s)
     free(s->nchild);
     free(s->byte);
     free(s->filter);
+    free(s->maxoff);
     free(s);
 }
 
@@ -493,11 +502,12 @@ void mask_feed(struct mask *m, const void *data, size_t len, mask_emit_fn emit, 
             continue;
         }
         /* At the root, nothing is pending: skip along the grid. */
-        size_t g = i, st = s->step;
+        size_t g = i, st = s->step, back = st - 1;
+        uint32_t h = 0;
         bool hit = false;
         if (s->q == 4) {
             for (; g + 4 <= len; g += st) {
-                uint32_t h = gram4(d + g, s->shift);
+                h = gram4(d + g, s->shift);
                 if (s->filter[h >> 6] >> (h & 63) & 1) {
                     hit = true;
                     break;
@@ -505,23 +515,42 @@ void mask_feed(struct mask *m, const void *data, size_t len, mask_emit_fn emit, 
             }
         } else {
             for (; g + 2 <= len; g += st) {
-                uint32_t h = gram2(d + g);
+                h = gram2(d + g);
                 if (s->filter[h >> 6] >> (h & 63) & 1) {
                     hit = true;
                     break;
                 }
             }
         }
-        /* No occurrence starts before g - step + 1: those bytes are final and plain. */
-        size_t r = g + 1 >= i + st ? g + 1 - st : i;
+        /*
+         * No occurrence starts before g - step + 1: those bytes are final and
+         * plain. After a hit, none starts before g - the largest offset of a
+         * q-gram of its bucket in a pattern either.
+         */
+        if (hit && s->maxoff[h >> (s->bits - 16)] < back)
+            back = s->maxoff[h >> (s->bits - 16)];
+        size_t r = g >= i + back ? g - back : i;
         if (r > i) {
             m->pos = m->chunk_start + r;
             decide(m, m->pos);
             i = r;
         }
         size_t until = hit ? g + 1 : len;
-        while (i < until)
+        while (i < until) {
+            if (!m->u) {
+                /* at the root, bytes that start no pattern change nothing */
+                size_t j = i;
+                while (j < until && !s->root[d[j]])
+                    j++;
+                if (j > i) {
+                    m->pos += j - i;
+                    i = j;
+                    decide(m, m->pos);
+                    continue;
+                }
+            }
             step_byte(m, d[i++]);
+        }
     }
     out_flush(m);
     /* Keep what is held: [done, pos). */

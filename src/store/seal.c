@@ -1,160 +1,46 @@
 #include "store/seal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "util/xalloc.h"
-
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int fsync_dir(const char *path, struct buf *err)
-{
-    const char *last = strrchr(path, '/');
-    char *dir = !last          ? xstrdup(".")
-                : last == path ? xstrdup("/")
-                               : xmemdupz(path, (size_t)(last - path));
-    int ret = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd)) {
-        ret = -errno;
-        buf_addf(err, "cannot sync directory %s: %s", dir, strerror(errno));
-    }
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return ret;
-}
+#include "store/keyfile.h"
 
 /* A new key at path, never replacing a file: 0, -EEXIST (someone made one meanwhile), or else. */
 static int key_create(const char *path, struct buf *err)
 {
     unsigned char key[SEAL_KEY_LEN];
-    struct buf tmp = BUF_INIT;
-    int fd = -1, ret;
-
     if (RAND_bytes(key, sizeof(key)) != 1) {
         ERR_clear_error();
         buf_adds(err, "cannot draw a random key");
         return -EIO;
     }
-    buf_addf(&tmp, "%s.tmp-XXXXXX", path);
-    fd = mkostemp(tmp.data, O_CLOEXEC); /* O_CREAT | O_EXCL, mode 0600 */
-    if (fd < 0) {
-        ret = -errno;
-        buf_addf(err, "cannot create a temporary key file next to %s: %s", path, strerror(errno));
-        buf_reset(&tmp);
-        goto out;
-    }
-    if (fchmod(fd, 0600) || (ret = write_all(fd, key, sizeof(key))) || fsync(fd)) {
-        ret = ret ? ret : -errno;
-        buf_addf(err, "cannot write %s: %s", tmp.data, strerror(-ret));
-        goto out;
-    }
-    if (close(fd)) {
-        fd = -1;
-        ret = -errno;
-        buf_addf(err, "cannot write %s: %s", tmp.data, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (link(tmp.data, path)) { /* never replaces a key another process has just made */
-        ret = -errno;
-        if (ret != -EEXIST)
-            buf_addf(err, "cannot create %s: %s", path, strerror(errno));
-        goto out;
-    }
-    ret = fsync_dir(path, err);
-out:
+    int ret = keyfile_create(path, key, sizeof(key), err);
     OPENSSL_cleanse(key, sizeof(key));
-    if (fd >= 0)
-        close(fd);
-    if (tmp.len)
-        unlink(tmp.data);
-    buf_release(&tmp);
     return ret;
 }
 
 /* -ENOENT without a message when there is no file. */
 static int key_read(const char *path, unsigned char key[SEAL_KEY_LEN], struct buf *err)
 {
-    struct stat sb;
-    unsigned char chunk[SEAL_KEY_LEN + 1];
-    size_t got = 0;
-    int ret = 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        ret = -errno;
-        if (ret == -ENOENT)
-            return ret;
-        if (ret == -ELOOP)
-            buf_addf(err, "key file %s is a symbolic link (refused)", path);
-        else
-            buf_addf(err, "cannot open key file %s: %s", path, strerror(errno));
-        return ret;
-    }
-    if (fstat(fd, &sb)) {
-        ret = -errno;
-        buf_addf(err, "key file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        ret = -EINVAL;
-        buf_addf(err, "key file %s is not a regular file", path);
-        goto out;
-    }
-    if (sb.st_mode & 077) {
-        ret = -EPERM;
-        buf_addf(err, "key file %s has mode %04o; it must be 0600", path,
-                 (unsigned)(sb.st_mode & 07777));
-        goto out;
-    }
-    while (got < sizeof(chunk)) {
-        ssize_t n = read(fd, chunk + got, sizeof(chunk) - got);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            ret = -errno;
-            buf_addf(err, "cannot read key file %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (!n)
-            break;
-        got += (size_t)n;
-    }
-    if (got != SEAL_KEY_LEN) {
+    struct buf b = BUF_INIT;
+    int ret = keyfile_read(path, SEAL_KEY_LEN + 1, &b, err);
+    if (!ret && b.len != SEAL_KEY_LEN) {
         ret = -EINVAL;
         buf_addf(err, "key file %s holds %s%zu bytes, not a key of %d", path,
-                 got > SEAL_KEY_LEN ? "more than " : "", got > SEAL_KEY_LEN ? SEAL_KEY_LEN : got,
-                 SEAL_KEY_LEN);
-        goto out;
+                 b.len > SEAL_KEY_LEN ? "more than " : "",
+                 b.len > SEAL_KEY_LEN ? (size_t)SEAL_KEY_LEN : b.len, SEAL_KEY_LEN);
     }
-    memcpy(key, chunk, SEAL_KEY_LEN);
-out:
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    close(fd);
+    if (!ret)
+        memcpy(key, b.data, SEAL_KEY_LEN);
+    if (b.alloc)
+        OPENSSL_cleanse(b.data, b.alloc);
+    buf_release(&b);
     return ret;
 }
 

@@ -981,6 +981,7 @@ static void prepare_done(uv_work_t *w, int status)
         if (!e->cfg.fork_no_sandbox) {
             cfg.isolation = PL_ISO_SANDBOX;
             cfg.no_network = !e->cfg.fork_network;
+            cfg.with_network = e->cfg.fork_network;
         }
     }
     cfg.pipeline = x->p;

@@ -45,7 +45,8 @@ struct engine_config {
      * Runs of changes from other repositories (store_run.fork: a forge's pull
      * request from a fork) get no secrets, and their jobs run sandboxed
      * (bubblewrap) without network, whatever the pipeline says, unless these
-     * say otherwise (the configuration's `forks:`).
+     * say otherwise (the configuration's `forks:`): fork_no_sandbox runs them
+     * as the pipeline says; fork_network gives every sandboxed one the network.
      */
     bool fork_no_sandbox, fork_network;
     /*

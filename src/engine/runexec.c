@@ -1393,8 +1393,8 @@ static void spawn_job(struct rjob *j)
             add_env(&env, &n, &alloc, "PWD", pwd.data);
             buf_release(&pwd);
         }
-        argv = job_argv(j, sandbox, pj->network && !rx->cfg.no_network, plain ? words.data : NULL,
-                        nwords);
+        bool network = !rx->cfg.no_network && (rx->cfg.with_network || pj->network);
+        argv = job_argv(j, sandbox, network, plain ? words.data : NULL, nwords);
         buf_release(&words);
     }
 

@@ -97,8 +97,9 @@ struct runexec_config {
     /* A run of an untrusted change (a fork's): no job gets a secret; one that names some runs
      * without them, and its log says so. Give it no secrets either. */
     bool untrusted;
-    /* Sandboxed jobs get no network, whatever their `network:` says. */
-    bool no_network;
+    /* Sandboxed jobs get no network (no_network), or get it (with_network), whatever their
+     * `network:` says. */
+    bool no_network, with_network;
     /* A pool of executor slots shared by several runs (NULL: only `slots`
      * limits this run). take() returns true when it gave a slot; each slot
      * taken is given back with give() when its attempt ends. When slots come

@@ -81,6 +81,7 @@ test_expect_success 'setup: a repository whose jobs print their secrets every wa
 	echo .
 	printf "dd: %s.\n" "$API_TOKEN" | dd bs=1 2>/dev/null
 	if curl -s -m 2 -o /dev/null "$(cat probe_url)"; then echo "network: yes"; else echo "network: no"; fi
+	echo "home: $HOME"
 	echo end
 	EOT
     cat >src/.flywheel.yml <<-\EOT &&
@@ -192,6 +193,7 @@ test_expect_success 'a run: each job gets the secrets it names, and every log ma
     grep "^bytes: \*\*\*\.$" show.log &&
     grep "^dd: \*\*\*\.$" show.log &&
     grep "^network: yes$" show.log &&
+    ! grep "^home: /tmp/home$" show.log &&
     grep "^end$" show.log &&
     test "$(job_of "$id" show state)" = passed
 '
@@ -264,12 +266,29 @@ test_expect_success 'a run of a change from a fork gets no secrets, and runs san
     grep "this run is of a change from another repository (a fork): it gets no secrets; the job runs without API_TOKEN" fork.log &&
     grep "^plain: \.$" fork.log &&
     grep "^network: no$" fork.log &&
+    grep "^home: /tmp/home$" fork.log &&
     grep "^end$" fork.log &&
     test "$(job_of "$fork" show state)" = passed &&
     job_log "$fork" unset >fork-unset.log &&
     grep "runs without NOT_SET_YET" fork-unset.log &&
     grep "never runs" fork-unset.log &&
     never_in fork.log
+'
+
+test_expect_success 'forks: in the configuration gives them the network; still no secrets' '
+    printf "forks: { sandbox: perhaps }\n" >bad.yml &&
+    test_expect_code 2 flywheel serve --config bad.yml --data d2 2>err &&
+    grep "^bad.yml:1:19: error: .sandbox. must be true or false" err &&
+    stop_server &&
+    printf "forks: { network: true }\n" >server.yml &&
+    fork=$(test-tool fork-run data/flywheel.db "$(cat run_id)") &&
+    start_server data --slots 2 --config server.yml &&
+    test "$(wait_run "$fork")" = passed &&
+    job_log "$fork" show >fork2.log &&
+    grep "^network: yes$" fork2.log &&
+    grep "^home: /tmp/home$" fork2.log &&
+    grep "^plain: \.$" fork2.log &&
+    never_in fork2.log
 '
 
 test_expect_success 'a deleted secret is gone: the job that names it fails with why' '

@@ -1014,6 +1014,8 @@ static void prepare_done(uv_work_t *w, int status)
     store_secret_values_release(vals, nvals);
     if (start_rc) {
         fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
+        buf_addch(&err, '\n');
+        write_run_error(e, x, err.data); /* where the API shows why */
         finish_row(e, x, "failed");
         goto drop;
     }

@@ -28,8 +28,18 @@ HELPER    := tests/helper/test-tool.c
 REL := build/rel
 SAN := build/san
 
-REL_OBJS := $(SRCS:%.c=$(REL)/%.o)
-SAN_OBJS := $(SRCS:%.c=$(SAN)/%.o)
+# The web UI (ui/, plain files, no build step) becomes a C array of bytes in
+# build/gen/ui_assets.c, compiled into the binary like a source file. The
+# list of files is kept in build/gen/ui-files, rewritten only when it
+# changes, so that adding or removing a file regenerates the array too.
+GEN       := build/gen
+UI_FILES  := $(sort $(wildcard ui/*))
+UI_C      := $(GEN)/ui_assets.c
+UI_LIST   := $(shell mkdir -p $(GEN) && echo '$(UI_FILES)' | cmp -s - $(GEN)/ui-files || \
+		echo '$(UI_FILES)' >$(GEN)/ui-files)
+
+REL_OBJS := $(SRCS:%.c=$(REL)/%.o) $(REL)/$(UI_C:.c=.o)
+SAN_OBJS := $(SRCS:%.c=$(SAN)/%.o) $(SAN)/$(UI_C:.c=.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(SAN)/unit/%)
 
 # V=1 shows the full commands.
@@ -57,6 +67,11 @@ flywheel-leader: $(LEADER_SRCS) $(LEADER_HDRS)
 $(SAN)/flywheel-leader: $(LEADER_SRCS:%.c=$(SAN)/%.o)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^
+
+$(UI_C): $(UI_FILES) $(GEN)/ui-files scripts/embed-ui
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	$(Q)scripts/embed-ui $@ $(UI_FILES)
 
 $(REL)/libflywheel.a: $(REL_OBJS)
 	@rm -f $@
@@ -94,7 +109,13 @@ $(REL)/test-tool: $(REL)/tests/helper/test-tool.o $(REL)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
 
-check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(UNIT_BINS)
+# The API's fuzz target without libFuzzer (tests/fuzz/replay.c), for t0003
+# to replay its seed corpus; the job leader sits beside it.
+$(SAN)/fuzz-api: $(SAN)/tests/fuzz/fuzz_api.o $(SAN)/tests/fuzz/replay.o $(SAN)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(SAN_CFLAGS) -o $@ $^ $(LIBS)
+
+check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(SAN)/fuzz-api $(UNIT_BINS)
 
 check: check-build
 	@FLYWHEEL_BUILD=$(SAN) tests/run $(UNIT_BINS)
@@ -113,7 +134,7 @@ FUZZ := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -g -O1 -MMD -MP \
 	-fsanitize=fuzzer-no-link $(FUZZ_SAN)
-FUZZ_OBJS := $(SRCS:%.c=$(FUZZ)/%.o)
+FUZZ_OBJS := $(SRCS:%.c=$(FUZZ)/%.o) $(FUZZ)/$(UI_C:.c=.o)
 
 $(FUZZ)/%.o: %.c
 	@mkdir -p $(@D)
@@ -140,12 +161,32 @@ $(FUZZ)/fuzz_mask: $(FUZZ)/tests/fuzz/fuzz_mask.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+# The API's target runs jobs: the leader must be beside it.
+$(FUZZ)/fuzz_api: $(FUZZ)/tests/fuzz/fuzz_api.o $(FUZZ)/libflywheel.a $(FUZZ)/flywheel-leader
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $(filter %.o %.a,$^) $(LIBS)
+
+$(FUZZ)/flywheel-leader: flywheel-leader
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+# The forges' webhook parsers, one target each (tests/fuzz/fuzz_forge.h).
+FORGE_FUZZERS := github gitlab gitea
+$(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%): $(FUZZ)/fuzz_%: $(FUZZ)/tests/fuzz/fuzz_%.o $(FUZZ)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
 # Each fuzzer runs for FUZZ_SECONDS: the pipeline parser, the TZif reader
-# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*), then
+# (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*),
 # JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*),
-# then the log masker against a plain scan (corpus-mask, mask-crash-*).
-fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_mask
-	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-mask
+# the API's request bodies against a live server (corpus-api, api-crash-*;
+# one input per request, so far fewer executions per second), the log masker
+# against a plain scan (corpus-mask, mask-crash-*), then the webhook payloads
+# of each forge (corpus-github, github-crash-*, ...).
+fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_api \
+	$(FUZZ)/fuzz_mask $(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%)
+	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-api \
+		$(FUZZ)/corpus-mask $(FORGE_FUZZERS:%=$(FUZZ)/corpus-%)
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
@@ -155,9 +196,17 @@ fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_ma
 	$(FUZZ)/fuzz_jsonptr -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/jsonptr- \
 		$(FUZZ)/corpus-jsonptr tests/fuzz/corpus-jsonptr
+	$(FUZZ)/fuzz_api -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=120 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/api- \
+		-dict=tests/fuzz/api.dict $(FUZZ)/corpus-api tests/fuzz/corpus-api
 	$(FUZZ)/fuzz_mask -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/mask- \
 		$(FUZZ)/corpus-mask tests/fuzz/corpus-mask
+	$(Q)for f in $(FORGE_FUZZERS); do \
+		$(FUZZ)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ)/$$f- \
+			-dict=tests/fuzz/forge.dict $(FUZZ)/corpus-$$f tests/fuzz/corpus-$$f || exit 1; \
+	done
 
 FORMAT_FILES = $(shell find src tests -name '*.c' -o -name '*.h' | sort)
 format:

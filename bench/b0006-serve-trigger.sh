@@ -37,7 +37,7 @@ bench_measure sh 0 sh -c true
 # doing nothing), and the POST alone (the fetch, the ref, the run recorded),
 # by curl; the runs it starts are left to end before the store is read.
 bench_measure version 0 "$fw" --version
-bench_measure post 0 curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+bench_measure post 0 curl -sf -H "$SERVE_AUTH" -o /dev/null -X POST -H 'Content-Type: application/json' \
     --data '{"ref":"main"}' "$SERVE_URL/api/v1/repos/app/trigger"
 sleep 1
 

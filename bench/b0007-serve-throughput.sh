@@ -39,7 +39,7 @@ done
 batch() {
     local t0 t1 ids lo hi end i
     t0=$(bench_now_us)
-    curl -s -X POST -K "$BENCH_TMP/urls" >"$BENCH_TMP/ids" || bench_die "curl failed"
+    curl -s -H "$SERVE_AUTH" -X POST -K "$BENCH_TMP/urls" >"$BENCH_TMP/ids" || bench_die "curl failed"
     t1=$(bench_now_us)
     ids=$(jq -r .id "$BENCH_TMP/ids" | sort -n)
     [ "$(wc -w <<<"$ids")" -eq "$n" ] || bench_die "not $n runs queued: $(head -c 300 "$BENCH_TMP/ids")"

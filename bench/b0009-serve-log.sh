@@ -15,7 +15,7 @@
 #    median), and the server's RSS growth under 4 MiB: VmHWM after the runs
 #    minus VmRSS before them, the peak reset (/proc/PID/clear_refs) first.
 #
-# 2. Serving it. Subject: `curl -s -o /dev/null URL/api/v1/runs/ID/jobs/a/log`
+# 2. Serving it. Subject: `curl -s -H "$SERVE_AUTH" -o /dev/null URL/api/v1/runs/ID/jobs/a/log`
 #    (a plain GET of the whole log). Floor: curl reading the same file from
 #    disk (file://). Targets (the issue): under 50 ms, and flat RSS (growth
 #    under 1 MiB, measured as above).
@@ -58,11 +58,11 @@ size=$(stat -c %s "$logfile")
 [ "$size" -eq 20263158 ] || bench_die "the log has $size bytes, not 20,263,158"
 
 # 2. serving
-got=$(curl -s -o /dev/null -w '%{size_download}' "$url")
+got=$(curl -s -H "$SERVE_AUTH" -o /dev/null -w '%{size_download}' "$url")
 [ "$got" -eq "$size" ] || bench_die "the server sent $got bytes of $size"
 before=$(serve_rss_kib)
 serve_reset_hwm
-bench_measure serve 0 curl -s -o /dev/null "$url"
+bench_measure serve 0 curl -s -H "$SERVE_AUTH" -o /dev/null "$url"
 grow_serve=$(($(serve_hwm_kib) - before))
 bench_measure file 0 curl -s -o /dev/null "file://$logfile"
 serve_stop

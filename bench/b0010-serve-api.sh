@@ -48,8 +48,8 @@ for ((i = 0; i < 600; i++)); do
     sleep 0.1
 done
 [ "$i" -lt 600 ] || bench_die "the 60 runs did not all pass"
-bytes=$(curl -s "$SERVE_URL/api/v1/runs" | wc -c)
-[ "$(curl -s "$SERVE_URL/api/v1/runs" | jq '.runs | length')" -eq 50 ] ||
+bytes=$(curl -s -H "$SERVE_AUTH" "$SERVE_URL/api/v1/runs" | wc -c)
+[ "$(curl -s -H "$SERVE_AUTH" "$SERVE_URL/api/v1/runs" | jq '.runs | length')" -eq 50 ] ||
     bench_die "the run list has not 50 runs"
 
 # rps PATH LABEL: wrk's requests/s, 5 runs of 3 s: LABEL_rps (the median),
@@ -58,7 +58,7 @@ rps() {
     local i
     : >"$BENCH_TMP/rps.$2"
     for ((i = 0; i < 5; i++)); do
-        wrk -t1 -c16 -d3s "$SERVE_URL$1" >"$BENCH_TMP/wrk.$2" 2>&1 || bench_die "wrk failed"
+        wrk -t1 -c16 -d3s -H "$SERVE_AUTH" "$SERVE_URL$1" >"$BENCH_TMP/wrk.$2" 2>&1 || bench_die "wrk failed"
         if grep -qE 'Non-2xx|Socket errors' "$BENCH_TMP/wrk.$2"; then
             bench_die "wrk on $1: $(grep -E 'Non-2xx|Socket errors' "$BENCH_TMP/wrk.$2")"
         fi
@@ -67,7 +67,7 @@ rps() {
     read -r "${2}_rps" "${2}_min" "${2}_max" < <(sort -n "$BENCH_TMP/rps.$2" |
         awk '{ v[NR] = $1 } END { print v[3], v[1], v[5] }')
 }
-wrk -t1 -c16 -d1s "$SERVE_URL/api/v1/runs" >/dev/null 2>&1 # warm-up
+wrk -t1 -c16 -d1s -H "$SERVE_AUTH" "$SERVE_URL/api/v1/runs" >/dev/null 2>&1 # warm-up
 rps /api/v1/runs runs
 rps /api/v1/health health
 
@@ -85,7 +85,7 @@ t0=$(serve_cpu_ticks)
 sleep 10
 t1=$(serve_cpu_ticks)
 for ((i = 0; i < 200; i++)); do
-    curl -N -s -o /dev/null --interface "127.0.0.$((2 + i % 4))" "$log" &
+    curl -N -s -H "$SERVE_AUTH" -o /dev/null --interface "127.0.0.$((2 + i % 4))" "$log" &
     SERVE_BG+=($!)
 done
 sleep 2

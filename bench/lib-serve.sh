@@ -10,7 +10,9 @@
 #     serve_stop
 #
 # Every server runs the release build copied by lib.sh, on 127.0.0.1:0
-# (--port-file tells the port), with a fresh data directory and `--poll 0s`,
+# (--port-file tells the port), with a fresh data directory, `--poll 0s` and
+# no practical rate limit; its admin token is exported as FLYWHEEL_TOKEN for
+# the CLI, and SERVE_AUTH is the header for curl -H and wrk -H,
 # under `timeout -s KILL $SERVE_TIMEOUT` (default 600 s) whatever happens,
 # and is killed on exit (an EXIT trap that also removes $BENCH_TMP, as
 # lib.sh's did). Processes a benchmark starts in the background (viewers,
@@ -20,6 +22,7 @@
 SERVE_PID=
 SERVE_TPID=
 SERVE_URL=
+SERVE_AUTH=
 SERVE_DATA=
 SERVE_N=0
 SERVE_BG=()
@@ -52,7 +55,8 @@ serve_start() {
     mkdir -p "$dir" || bench_die "cannot create $dir"
     SERVE_DATA=$dir/data
     timeout -s KILL "$SERVE_TIMEOUT" "$BENCH_FLYWHEEL" serve --data "$SERVE_DATA" \
-        --listen 127.0.0.1:0 --port-file "$dir/port" --poll 0s "$@" >"$dir/out" 2>"$dir/err" &
+        --listen 127.0.0.1:0 --port-file "$dir/port" --poll 0s --rate 1000000 "$@" \
+        >"$dir/out" 2>"$dir/err" &
     SERVE_TPID=$!
     for ((i = 0; i < 200; i++)); do
         port=
@@ -66,6 +70,9 @@ serve_start() {
     SERVE_PID=${SERVE_PID%% *}
     [ -n "$SERVE_PID" ] || bench_die "cannot find the server under its timeout"
     SERVE_URL=http://127.0.0.1:$port
+    FLYWHEEL_TOKEN=$(<"$SERVE_DATA/admin.token")
+    SERVE_AUTH="Authorization: Bearer $FLYWHEEL_TOKEN"
+    export FLYWHEEL_TOKEN
 }
 
 # serve_stop: SIGTERM, up to 10 s for a clean stop, then SIGKILL.
@@ -86,10 +93,11 @@ serve_stop() {
 serve_api() {
     local code
     if [ $# -ge 3 ]; then
-        code=$(curl -s -o "$BENCH_TMP/api.body" -w '%{http_code}' -X "$1" \
+        code=$(curl -s -o "$BENCH_TMP/api.body" -w '%{http_code}' -H "$SERVE_AUTH" -X "$1" \
             -H 'Content-Type: application/json' --data "$3" "$SERVE_URL$2")
     else
-        code=$(curl -s -o "$BENCH_TMP/api.body" -w '%{http_code}' -X "$1" "$SERVE_URL$2")
+        code=$(curl -s -o "$BENCH_TMP/api.body" -w '%{http_code}' -H "$SERVE_AUTH" -X "$1" \
+            "$SERVE_URL$2")
     fi
     case $code in
     2??) cat "$BENCH_TMP/api.body" ;;

@@ -38,6 +38,9 @@ static const struct {
     {"line", cmd_line, "stop the line, resume it, or show it"},
     {"envs", cmd_envs, "which release runs on each target of each environment"},
     {"metrics", cmd_metrics, "the four DORA measures of a repository and their trend"},
+    {"demo", cmd_demo, "the whole delivery loop of an example service, on this machine"},
+    {"token", cmd_token, "make, list or revoke the API tokens of a server"},
+    {"audit", cmd_audit, "read a server's audit log: who changed what, when, from where"},
     {"secret", cmd_secret, "set, list or remove a repository's secrets (never shown)"},
 };
 

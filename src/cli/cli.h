@@ -33,6 +33,9 @@ int cmd_reject(int argc, char **argv);
 int cmd_line(int argc, char **argv);
 int cmd_envs(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
 
 /* Appends the path of this program (for starting job leaders). */

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/local.h"
+#include "util/fileio.h"
 #include "core/duration.h"
 #include "util/xalloc.h"
 
@@ -36,7 +38,8 @@
 
 struct client {
     CURL *curl;
-    char *base; /* the server's URL, no trailing '/' */
+    char *base;  /* the server's URL, no trailing '/' */
+    char *token; /* sent as "Authorization: Bearer"; NULL: none */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -84,8 +87,66 @@ int client_open(struct client **out, const char *url, struct buf *err)
     while (n > 0 && url[n - 1] == '/')
         n--;
     c->base = xmemdupz(url, n);
+    if (client_token(&c->token, err)) {
+        client_free(c);
+        return -1;
+    }
     *out = c;
     return 0;
+}
+
+int client_request(const char *server, const char *what, const char *method, const char *path,
+                   json_t *body, json_t **reply)
+{
+    struct client *c;
+    struct buf err = BUF_INIT;
+    if (client_open(&c, client_server_url(server), &err)) {
+        fprintf(stderr, "flywheel %s: %s\n", what, err.data);
+        buf_release(&err);
+        return 2;
+    }
+    int rc = client_call(c, method, path, body, reply, &err);
+    if (rc)
+        fprintf(stderr, "flywheel %s: %s\n", what, err.data);
+    client_free(c);
+    buf_release(&err);
+    return rc ? client_exit_code(rc) : 0;
+}
+
+int client_token(char **out, struct buf *err)
+{
+    const char *env = getenv("FLYWHEEL_TOKEN"), *file = getenv("FLYWHEEL_TOKEN_FILE");
+    struct buf b = BUF_INIT, path = BUF_INIT;
+    int rc = 0;
+    *out = NULL;
+    if (env && *env) {
+        *out = xstrdup(env);
+        return 0;
+    }
+    if (!file || !*file) {
+        /* The default file is optional; a file named by the variable is not. */
+        const char *cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+        if (cfg && *cfg)
+            buf_addf(&path, "%s/flywheel/token", cfg);
+        else if (home && *home)
+            buf_addf(&path, "%s/.config/flywheel/token", home);
+        if (!path.len || access(path.data, F_OK))
+            goto out;
+        file = path.data;
+    }
+    if (file_read(file, 4096, &b, err)) {
+        rc = -1;
+        goto out;
+    }
+    while (b.len &&
+           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' || b.data[b.len - 1] == ' '))
+        b.data[--b.len] = '\0';
+    if (b.len)
+        *out = buf_detach(&b, NULL);
+out:
+    buf_release(&b);
+    buf_release(&path);
+    return rc;
 }
 
 void client_free(struct client *c)
@@ -94,6 +155,7 @@ void client_free(struct client *c)
         return;
     curl_easy_cleanup(c->curl);
     free(c->base);
+    free(c->token);
     free(c);
 }
 
@@ -156,6 +218,10 @@ static void request_init(struct client *c, const char *path)
     curl_easy_setopt(c->curl, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "flywheel/" FLYWHEEL_VERSION);
+    if (c->token) {
+        curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+        curl_easy_setopt(c->curl, CURLOPT_XOAUTH2_BEARER, c->token);
+    }
     /* Segments are escaped by client_path_add; "." and ".." stay what they are. */
     curl_easy_setopt(c->curl, CURLOPT_PATH_AS_IS, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500

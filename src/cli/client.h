@@ -61,6 +61,13 @@ int client_server_from_env(void);
 int client_open(struct client **out, const char *url, struct buf *err)
     __attribute__((warn_unused_result));
 void client_free(struct client *c);
+/*
+ * The API token to send: $FLYWHEEL_TOKEN, else the contents of the file
+ * $FLYWHEEL_TOKEN_FILE names, else of $XDG_CONFIG_HOME/flywheel/token
+ * (~/.config/flywheel/token) when it exists; *out NULL when none (the
+ * caller frees it). -1 with err when a named file cannot be read.
+ */
+int client_token(char **out, struct buf *err) __attribute__((warn_unused_result));
 
 /*
  * METHOD path (starting with '/', already escaped; see client_path_add),
@@ -69,6 +76,14 @@ void client_free(struct client *c);
  */
 int client_call(struct client *c, const char *method, const char *path, json_t *request,
                 json_t **reply, struct buf *err) __attribute__((warn_unused_result));
+
+/*
+ * One call of a command: opens a client of server (--server's value or
+ * NULL), calls, prints "flywheel WHAT: why" on failure. Returns the
+ * command's exit code (0, 1 or 2); *reply is set only on 0.
+ */
+int client_request(const char *server, const char *what, const char *method, const char *path,
+                   json_t *body, json_t **reply) __attribute__((warn_unused_result));
 
 /* Appends "/" and s, percent-encoded as one path segment. */
 void client_path_add(struct buf *path, const char *s);

@@ -46,25 +46,6 @@ static int64_t ji(json_t *o, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
-/* GET or POST path on the server; prints the error and returns the exit code on failure. */
-static int request(const struct cli_opts *o, const char *what, const char *method, const char *path,
-                   json_t *body, json_t **reply)
-{
-    struct client *c;
-    struct buf err = BUF_INIT;
-    if (client_open(&c, client_server_url(o->server), &err)) {
-        fprintf(stderr, "flywheel %s: %s\n", what, err.data);
-        buf_release(&err);
-        return 2;
-    }
-    int rc = client_call(c, method, path, body, reply, &err);
-    if (rc)
-        fprintf(stderr, "flywheel %s: %s\n", what, err.data);
-    client_free(c);
-    buf_release(&err);
-    return rc ? client_exit_code(rc) : 0;
-}
-
 static void repo_path(struct buf *p, const char *repo, const char *rest)
 {
     buf_adds(p, "/api/v1/repos");
@@ -92,7 +73,7 @@ int cmd_deployments(int argc, char **argv)
     client_query_add(&path, "limit", num.data);
     if (o.env)
         client_query_add(&path, "env", o.env);
-    rc = request(&o, "deployments", "GET", path.data, NULL, &reply);
+    rc = client_request(o.server, "deployments", "GET", path.data, NULL, &reply);
     if (!rc && o.json) {
         client_print_json(stdout, reply);
     } else if (!rc) {
@@ -123,7 +104,7 @@ int cmd_deployment(int argc, char **argv)
     json_t *d = NULL;
     buf_adds(&path, "/api/v1/deployments");
     client_path_add(&path, argv[optind]);
-    rc = request(&o, "deployment", "GET", path.data, NULL, &d);
+    rc = client_request(o.server, "deployment", "GET", path.data, NULL, &d);
     buf_release(&path);
     if (rc)
         return rc;
@@ -164,7 +145,7 @@ static int post_created(const struct cli_opts *o, const char *cmd, const char *r
     struct buf path = BUF_INIT;
     json_t *reply = NULL;
     repo_path(&path, repo, route);
-    int rc = request(o, cmd, "POST", path.data, body, &reply);
+    int rc = client_request(o->server, cmd, "POST", path.data, body, &reply);
     if (!rc && o->json)
         client_print_json(stdout, reply);
     else if (!rc)
@@ -241,7 +222,7 @@ static int decide(int argc, char **argv, bool approve)
     json_t *body = json_pack("{s:s}", "actor", actor());
     if (o.reason)
         json_object_set_new(body, "reason", json_string(o.reason));
-    rc = request(&o, approve ? "approve" : "reject", "POST", path.data, body, &reply);
+    rc = client_request(o.server, approve ? "approve" : "reject", "POST", path.data, body, &reply);
     if (!rc) {
         if (o.json)
             client_print_json(stdout, reply);
@@ -297,11 +278,11 @@ int cmd_line(int argc, char **argv)
         if (o.reason)
             json_object_set_new(body, "reason", json_string(o.reason));
     }
-    rc = request(&o,
-                 status ? "line status"
-                 : stop ? "line stop"
-                        : "line resume",
-                 status ? "GET" : "POST", path.data, body, &reply);
+    rc = client_request(o.server,
+                        status ? "line status"
+                        : stop ? "line stop"
+                               : "line resume",
+                        status ? "GET" : "POST", path.data, body, &reply);
     if (!rc && o.json) {
         client_print_json(stdout, reply);
     } else if (!rc && status) {
@@ -337,7 +318,7 @@ int cmd_envs(int argc, char **argv)
     struct buf path = BUF_INIT;
     json_t *reply = NULL;
     repo_path(&path, argv[optind], "/envs");
-    rc = request(&o, "envs", "GET", path.data, NULL, &reply);
+    rc = client_request(o.server, "envs", "GET", path.data, NULL, &reply);
     if (!rc && o.json) {
         client_print_json(stdout, reply);
     } else if (!rc) {

@@ -222,20 +222,6 @@ static int release_show(struct client *c, const struct cli_opts *o, const char *
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Creates the parent directories of path (relative to dirfd's directory). */
 static int mkdirs_for(const char *path)
 {
@@ -289,7 +275,7 @@ static int extract(int fd, const char *dir, struct buf *err)
         }
         long n;
         while ((n = tar_reader_read(tr, chunk, 1 << 16, err)) > 0) {
-            if (write_all(out, chunk, (size_t)n)) {
+            if (file_write_all(out, chunk, (size_t)n)) {
                 buf_addf(err, "cannot write %s: %s", path.data, strerror(errno));
                 n = -1;
                 break;

@@ -6,7 +6,9 @@
  * HTTP API (server/api.h) on libmicrohttpd's threads. SIGTERM or SIGINT stop
  * it gracefully: no new work, running jobs get the grace period, the rest is
  * resumed on the next start. Outgoing webhooks (server/webhook.h) get at most
- * two more seconds to deliver what is queued.
+ * two more seconds to deliver what is queued. Commit statuses to the forges
+ * (server/forge_status.h) are kept in the store: what is not sent yet is
+ * sent after the next start.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +27,8 @@
 #include "engine/engine.h"
 #include "server/api.h"
 #include "server/config.h"
+#include "server/forge.h"
+#include "server/forge_status.h"
 #include "server/http.h"
 #include "server/webhook.h"
 #include "util/fileio.h"
@@ -44,7 +48,14 @@ static const char usage[] =
     "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n"
     "  --config FILE         a configuration file (see docs/server.md); options override it\n"
     "  --clock-offset SECS   shift the clock of deployments (windows, deadlines) by SECS\n"
-    "                        seconds, e.g. to try a deployment window; 0 by default\n";
+    "                        seconds, e.g. to try a deployment window; 0 by default\n"
+    "  --public-read         reading needs no token (a read-only dashboard)\n"
+    "  --rate N              requests per second per token or address (default 50, bursts\n"
+    "                        of 4x); over it: 429 with Retry-After\n"
+    "\n"
+    "Every request but health, the signing key and forge webhooks needs a token\n"
+    "(Authorization: Bearer TOKEN). On its first start the server writes an admin\n"
+    "token to DATA/admin.token; see `flywheel token --help`.\n";
 
 struct serve {
     uv_loop_t loop;
@@ -52,6 +63,7 @@ struct serve {
     struct engine *engine;
     struct http_server *http;
     struct webhooks *hooks;
+    struct forge_status *statuses;
     bool stopping;
 };
 
@@ -72,9 +84,94 @@ static void on_signal(uv_signal_t *h, int sig)
     engine_shutdown(s->engine, engine_stopped, s);
 }
 
-static void to_webhooks(void *ctx, const char *line, size_t len)
+/* Every event of the engine: to the outgoing webhooks; a run's new state
+ * also wakes the sender of commit statuses. */
+static void on_event(void *ctx, const char *line, size_t len)
 {
-    webhooks_event(ctx, line, len);
+    struct serve *s = ctx;
+    unsigned bit = 0;
+    webhooks_event(s->hooks, line, len);
+    if (s->statuses) {
+        webhook_event_kind(line, len, &bit);
+        if (bit == WEBHOOK_RUN)
+            forge_status_wake(s->statuses);
+    }
+}
+
+/* A status token goes into a header: printable, no spaces. */
+static bool token_ok(const struct buf *t)
+{
+    for (size_t i = 0; i < t->len; i++)
+        if (t->data[i] <= ' ' || t->data[i] >= 0x7f)
+            return false;
+    return t->len > 0;
+}
+
+/* The repositories' forges, their secrets and tokens read. Returns 0, or -1
+ * after printing why (never a secret). */
+static int load_forges(const char *config_file, const struct config *cfg, struct forge_set *set)
+{
+    struct buf secret = BUF_INIT, err = BUF_INIT;
+    int rc = -1;
+    set->v = xcalloc(cfg->nrepos + 1, sizeof(*set->v));
+    set->public_url = cfg->public_url ? xstrdup(cfg->public_url) : NULL;
+    for (size_t i = 0; i < cfg->nrepos; i++) {
+        const struct config_forge *cf = cfg->repos[i].forge;
+        if (!cf)
+            continue;
+        struct forge_repo *f = &set->v[set->n++];
+        f->repo = xstrdup(cfg->repos[i].name);
+        f->kind = (enum forge_kind)cf->kind;
+        f->project = cf->project ? xstrdup(cf->project) : NULL;
+        f->api_url = xstrdup(cf->api_url ? cf->api_url : forge_default_api_url(f->kind));
+        buf_reset(&secret);
+        if (cf->secret_file) {
+            if (webhook_secret_read(cf->secret_file, &secret, &err)) {
+                fprintf(stderr, "%s:%u:%u: error: forge webhook_secret_file: %s\n", config_file,
+                        cf->secret_pos.line, cf->secret_pos.col, err.data);
+                goto out;
+            }
+        } else if (cf->secret) {
+            buf_adds(&secret, cf->secret);
+        }
+        if (secret.len) {
+            f->secret = xmalloc(secret.len);
+            memcpy(f->secret, secret.data, secret.len);
+            f->secret_len = secret.len;
+        }
+        explicit_bzero(secret.data, secret.len);
+        buf_reset(&secret);
+        if (cf->token_file) {
+            if (webhook_secret_read(cf->token_file, &secret, &err)) {
+                fprintf(stderr, "%s:%u:%u: error: forge status_token_file: %s\n", config_file,
+                        cf->token_pos.line, cf->token_pos.col, err.data);
+                goto out;
+            }
+            if (!token_ok(&secret)) {
+                fprintf(stderr,
+                        "%s:%u:%u: error: forge status_token_file: %s holds spaces or "
+                        "control characters: a token is one word\n",
+                        config_file, cf->token_pos.line, cf->token_pos.col, cf->token_file);
+                goto out;
+            }
+        } else if (cf->token) {
+            buf_adds(&secret, cf->token);
+        }
+        if (secret.len)
+            f->token = xstrdup(secret.data);
+        explicit_bzero(secret.data, secret.len);
+        if (f->token && !set->public_url)
+            fprintf(stderr,
+                    "flywheel serve: %s: repository '%s': the commit statuses will not link to "
+                    "the runs: the configuration has no public_url\n",
+                    config_file, f->repo);
+    }
+    rc = 0;
+out:
+    explicit_bzero(secret.data, secret.len);
+    buf_release(&secret);
+    buf_release(&err);
+    return rc;
 }
 
 /* Starts the configuration's webhooks (none: *out stays NULL); their secrets
@@ -129,7 +226,12 @@ static int read_config(const char *path, struct config *cfg)
         goto out;
     }
     if (config_parse(path, src.data, src.len, cfg, &d)) {
-        diag_render(&d, path, src.data, src.len, cli_color(2), &out);
+        /* The lines shown never show an inline secret. */
+        struct buf shown = BUF_INIT;
+        config_redact(src.data, src.len, &shown);
+        diag_render(&d, path, shown.data, shown.len, cli_color(2), &out);
+        explicit_bzero(shown.data, shown.len);
+        buf_release(&shown);
         fputs(out.data, stderr);
         goto out;
     }
@@ -155,6 +257,8 @@ int cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"config", required_argument, NULL, 'c'},
         {"clock-offset", required_argument, NULL, 'O'},
+        {"public-read", no_argument, NULL, 'R'},
+        {"rate", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *listen = NULL, *port_file = NULL, *config_file = NULL;
@@ -162,6 +266,8 @@ int cmd_serve(int argc, char **argv)
     int64_t poll_ms = -1, grace_ms = -1;
     int keep_superseded = -1;
     long long clock_offset_s = 0;
+    int public_read = -1;
+    long rate = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -208,6 +314,17 @@ int cmd_serve(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'R':
+            public_read = 1;
+            break;
+        case 'r':
+            errno = 0;
+            rate = strtol(optarg, &end, 10);
+            if (errno || *end || rate < 1 || rate > 1000000) {
+                fprintf(stderr, "flywheel serve: --rate wants 1 to 1000000\n");
+                return 2;
+            }
+            break;
         case 'h':
             fputs(usage, stdout);
             return 0;
@@ -243,6 +360,10 @@ int cmd_serve(int argc, char **argv)
         grace_ms = cfg.kill_grace_ms >= 0 ? cfg.kill_grace_ms : 10000;
     if (keep_superseded < 0)
         keep_superseded = cfg.cancel_superseded == 0;
+    if (public_read < 0)
+        public_read = cfg.public_read == 1;
+    if (!rate)
+        rate = cfg.rate;
 
     /* Schedules are checked before anything starts. */
     for (size_t i = 0; i < cfg.nrepos; i++) {
@@ -283,7 +404,9 @@ int cmd_serve(int argc, char **argv)
         buf_release(&exe);
         return 1;
     }
-    if (start_webhooks(config_file, &cfg, &s.hooks)) {
+    struct forge_set forges = {0};
+    if (load_forges(config_file, &cfg, &forges) || start_webhooks(config_file, &cfg, &s.hooks)) {
+        forge_set_release(&forges);
         free(data_abs);
         buf_release(&exe);
         config_release(&cfg);
@@ -300,10 +423,8 @@ int cmd_serve(int argc, char **argv)
     ec.clock_offset_ms = (int64_t)clock_offset_s * 1000;
     ec.fork_no_sandbox = cfg.fork_sandbox == 0;
     ec.fork_network = cfg.fork_network == 1;
-    if (s.hooks) {
-        ec.event_sink = to_webhooks;
-        ec.event_sink_ctx = s.hooks;
-    }
+    ec.event_sink = on_event;
+    ec.event_sink_ctx = &s;
     if (engine_open(&s.engine, &s.loop, &ec, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
         goto out;
@@ -332,11 +453,29 @@ int cmd_serve(int argc, char **argv)
         engine_set_retention(s.engine, cfg.retention_runs, cfg.retention_age_ms,
                              cfg.retention_interval_ms ? cfg.retention_interval_ms : 600000);
     buf_addf(&db, "%s/flywheel.db", data_abs);
+    /* Before the loop runs: every run from now on gets its statuses. */
+    if (forge_status_start(&s.statuses, db.data, &forges, &err)) {
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+        goto out;
+    }
     api = api_new(s.engine, db.data, data_abs);
+    api_auth_configure(api, public_read, (unsigned)rate,
+                       cfg.burst ? (unsigned)cfg.burst : (unsigned)rate * 4);
+    char *token_file = NULL;
+    if (api_auth_bootstrap(db.data, data_abs, &token_file, &err)) {
+        fprintf(stderr, "flywheel serve: cannot make the first token: %s\n", err.data);
+        goto out;
+    }
+    if (token_file)
+        printf("flywheel serve: an admin token is in %s (readable by you only)\n", token_file);
+    free(token_file);
+    api_set_forges(api, &forges);
     struct http_config hc = {0};
     hc.listen = listen;
     hc.routes = api_routes();
     hc.ctx = api;
+    hc.authorize = api_authorize;
+    hc.after = api_audit;
     hc.threads = 16; /* handlers may wait for the engine (a trigger fetches first) */
     if (http_start(&s.http, &hc, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
@@ -361,7 +500,8 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
     http_stop(s.http);
     s.http = NULL;
-    webhooks_stop(s.hooks, 2000); /* the engine emits no more: its loop has ended */
+    webhooks_stop(s.hooks, 2000);  /* the engine emits no more: its loop has ended */
+    forge_status_stop(s.statuses); /* what is not sent yet stays in the store */
     fprintf(stderr, "flywheel serve: stopped\n");
     fflush(stderr);
     /* Jobs still running past the grace period are stopped by their leaders
@@ -374,6 +514,8 @@ out:
     if (s.engine)
         engine_free(s.engine);
     webhooks_stop(s.hooks, 0);
+    forge_status_stop(s.statuses);
+    forge_set_release(&forges);
     uv_run(&s.loop, UV_RUN_NOWAIT);
     uv_loop_close(&s.loop);
     free(data_abs);

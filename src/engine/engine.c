@@ -47,12 +47,15 @@ struct call {
 
 struct erepo;
 
-/* What a trigger waits for: the sync of its repository, then a run. */
+/* What a trigger waits for: the sync of its repository, then a run. A pull
+ * request's trigger (pull) also fetches its ref, then runs commit. */
 struct pending_trigger {
     struct call *call;
     char *ref;     /* as asked */
     char *fullref; /* resolved in the worker */
     char sha[41];
+    bool pull, fork;
+    char *commit, *branch; /* pull */
     int rc;
     struct buf err;
     struct pending_trigger *next;
@@ -233,6 +236,8 @@ static void call_unref(struct engine *e, struct call *c)
     free((char *)c->req.reason);
     free((char *)c->req.env);
     free((char *)c->req.actor);
+    free((char *)c->req.commit);
+    free((char *)c->req.branch);
     buf_release(&c->local.message);
     buf_release(&c->local.jobs);
     pthread_cond_destroy(&c->cond);
@@ -285,6 +290,8 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     c->req.reason = dup_or_null(req->reason);
     c->req.env = dup_or_null(req->env);
     c->req.actor = dup_or_null(req->actor);
+    c->req.commit = dup_or_null(req->commit);
+    c->req.branch = dup_or_null(req->branch);
     buf_init(&c->local.message, 0);
     buf_init(&c->local.jobs, 0);
     rep->status = 0;
@@ -415,6 +422,24 @@ static void sync_work(uv_work_t *w)
     }
     for (struct pending_trigger *t = r->triggers; t; t = t->next) {
         static const char *const prefixes[] = {"", "refs/heads/", "refs/tags/"};
+        if (t->pull) {
+            /* The head of a pull request: fetched under its own name, then the
+             * commit the forge announced, which the ref holds (or held). */
+            t->rc = mirror_fetch_ref(r->url, r->dir, t->ref, &t->err);
+            if (!t->rc) {
+                struct buf scratch = BUF_INIT;
+                t->rc = mirror_resolve(r->dir, t->commit, t->sha, &scratch);
+                if (t->rc)
+                    buf_addf(&t->err, "commit %s is not in %s of repository '%s'", t->commit,
+                             t->ref, r->name);
+                buf_release(&scratch);
+            } else {
+                t->rc = -EIO;
+            }
+            if (!t->rc)
+                t->fullref = xstrdup(t->ref);
+            continue;
+        }
         t->rc = -ENOENT;
         for (size_t k = 0; k < 3 && t->rc; k++) {
             if (k == 0 && strncmp(t->ref, "refs/", 5))
@@ -437,24 +462,32 @@ static void sync_work(uv_work_t *w)
     }
 }
 
+/* What a run is of, beside its kind and commit. */
+struct run_origin {
+    const char *trigger;
+    int64_t retry_of;
+    const char *branch; /* NULL: the ref's (a pull request's head branch otherwise) */
+    bool fork;
+};
+
 /* Records a queued run; returns its id or -1. */
 static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, const char *ref,
-                         const char *commit, const char *trigger, int64_t retry_of, bool fork,
-                         int64_t *number, struct buf *err)
+                         const char *commit, const struct run_origin *o, int64_t *number,
+                         struct buf *err)
 {
     struct store_run run = {0};
     run.kind = (char *)kind;
     run.source = (char *)commit;
     run.commit = (char *)commit;
-    const char *b = refs_branch(ref);
+    const char *b = o->branch ? o->branch : refs_branch(ref);
     run.branch = (char *)(b ? b : "");
     run.state = "queued";
     run.created_ms = store_now_ms();
     run.repo_id = r->id;
     run.ref = (char *)ref;
-    run.trigger = (char *)trigger;
-    run.retry_of = retry_of;
-    run.fork = fork; /* a retry of a fork's change is one too */
+    run.trigger = (char *)o->trigger;
+    run.retry_of = o->retry_of;
+    run.fork = o->fork;
     int64_t id = store_run_insert(e->st, &run, err);
     if (number)
         *number = run.number;
@@ -526,7 +559,8 @@ static void sync_done(uv_work_t *w, int status)
             }
             if (!r->peeled[i][0])
                 continue; /* a tag of something that is not a commit */
-            int64_t id = queue_run(e, r, kind, ev->ref, r->peeled[i], "push", 0, false, NULL, &err);
+            int64_t id = queue_run(e, r, kind, ev->ref, r->peeled[i],
+                                   &(struct run_origin){.trigger = "push"}, NULL, &err);
             if (id < 0) {
                 fprintf(stderr, "flywheel serve: %s\n", err.data);
                 buf_reset(&err);
@@ -557,20 +591,35 @@ static void sync_done(uv_work_t *w, int status)
             } else {
                 const char *kind = ref_kind(r, t->fullref);
                 buf_reset(&err);
-                if (queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha, "schedule", 0,
-                              false, NULL, &err) < 0)
+                if (queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha,
+                              &(struct run_origin){.trigger = "schedule"}, NULL, &err) < 0)
                     fprintf(stderr, "flywheel serve: %s\n", err.data);
             }
         } else if (r->rc) {
             reply(e, t->call, 502, 0, 0, "fetching '%s' failed: %s", r->name, r->err.data);
+        } else if (t->pull && t->rc) {
+            reply(e, t->call, t->rc == -ENOENT ? 409 : 502, 0, 0, "%s", t->err.data);
         } else if (t->rc) {
             reply(e, t->call, 404, 0, 0, "%s", t->err.data);
+        } else if (t->pull) {
+            int64_t number = 0;
+            struct run_origin o = {.trigger = "pull_request", .branch = t->branch, .fork = t->fork};
+            buf_reset(&err);
+            int64_t id = queue_run(e, r, "change", t->fullref, t->sha, &o, &number, &err);
+            if (id < 0) {
+                reply(e, t->call, 500, 0, 0, "%s", err.data);
+            } else {
+                if (!e->cfg.keep_superseded)
+                    cancel_older(e, r, t->fullref, id,
+                                 "a newer push to the pull request superseded it");
+                reply(e, t->call, 201, id, number, NULL);
+            }
         } else {
             const char *kind = ref_kind(r, t->fullref);
             int64_t number = 0;
             buf_reset(&err);
-            int64_t id = queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha, "api", 0,
-                                   false, &number, &err);
+            int64_t id = queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha,
+                                   &(struct run_origin){.trigger = "api"}, &number, &err);
             if (id < 0)
                 reply(e, t->call, 500, 0, 0, "%s", err.data);
             else
@@ -578,6 +627,8 @@ static void sync_done(uv_work_t *w, int status)
         }
         free(t->ref);
         free(t->fullref);
+        free(t->commit);
+        free(t->branch);
         buf_release(&t->err);
         free(t);
         t = next;
@@ -828,6 +879,16 @@ static void finish_row(struct engine *e, struct erun *x, const char *state)
     buf_release(&err);
 }
 
+/* The branch of a run: its ref's, else the one recorded (a pull request's
+ * head branch), else "". */
+static const char *run_branch(const struct store_run *row)
+{
+    const char *b = refs_branch(row->ref);
+    if (b)
+        return b;
+    return row->branch && !refs_tag(row->ref) ? row->branch : "";
+}
+
 /* The jobs a run of this kind and ref runs: by `when`, as `flywheel run --when` would. */
 static int select_jobs(const struct pipeline *p, const struct store_run *row, bool *selected,
                        struct buf *err)
@@ -835,9 +896,9 @@ static int select_jobs(const struct pipeline *p, const struct store_run *row, bo
     unsigned ev = !strcmp(row->kind, "main")  ? PL_EV_MAIN
                   : !strcmp(row->kind, "tag") ? PL_EV_TAG
                                               : PL_EV_CHANGE;
-    const char *name = refs_branch(row->ref);
+    const char *name = refs_tag(row->ref);
     if (!name)
-        name = refs_tag(row->ref);
+        name = *run_branch(row) ? run_branch(row) : NULL;
     return sched_select(p, NULL, 0, ev, name, selected, err);
 }
 
@@ -942,7 +1003,7 @@ static void prepare_done(uv_work_t *w, int status)
         goto drop;
     }
     free(x->src.branch);
-    x->src.branch = xstrdup(refs_branch(x->row.ref) ? refs_branch(x->row.ref) : "");
+    x->src.branch = xstrdup(run_branch(&x->row));
     /* Never a release of a fork's change, whatever its kind says. */
     x->release_wanted = !x->row.fork && releaser_wanted(x->p, x->row.kind, x->selected);
     if (x->release_wanted && store_run_set_release_pending(e->st, x->run_id, true, &err)) {
@@ -1428,6 +1489,45 @@ static void handle(struct engine *e, struct call *c)
         call_unref(e, c); /* the pending trigger holds its own reference */
         break;
     }
+    case ENGINE_PULL: {
+        struct erepo *r = q->name ? repo_by_name(e, q->name) : NULL;
+        if (!r) {
+            reply(e, c, 404, 0, 0, "no repository '%s'", q->name ? q->name : "");
+            break;
+        }
+        if (!q->ref || !engine_pull_ref_ok(q->ref)) {
+            reply(e, c, 400, 0, 0, "'%s' is not the ref of a pull or merge request",
+                  q->ref ? q->ref : "");
+            break;
+        }
+        if (!q->commit || strlen(q->commit) != 40 || strspn(q->commit, "0123456789abcdef") != 40) {
+            reply(e, c, 400, 0, 0, "a pull request's run needs its commit (40 hex digits)");
+            break;
+        }
+        if (q->branch && *q->branch && (strlen(q->branch) > 255 || !refs_name_ok(q->branch))) {
+            reply(e, c, 400, 0, 0, "'%s' is not a valid branch name", q->branch);
+            break;
+        }
+        struct pending_trigger *t = xcalloc(1, sizeof(*t));
+        t->call = c;
+        t->pull = true;
+        t->fork = q->flag;
+        t->ref = xstrdup(q->ref);
+        t->commit = xstrdup(q->commit);
+        t->branch = xstrdup(q->branch ? q->branch : "");
+        buf_init(&t->err, 0);
+        pthread_mutex_lock(&e->mu);
+        c->refs++;
+        pthread_mutex_unlock(&e->mu);
+        t->next = r->triggers_next;
+        r->triggers_next = t;
+        if (r->syncing)
+            r->sync_again = true;
+        else
+            start_sync(r);
+        call_unref(e, c); /* the pending trigger holds its own reference */
+        break;
+    }
     case ENGINE_CANCEL: {
         struct store_run run = {0};
         int rc = store_run_get(e->st, q->run_id, &run, &err);
@@ -1547,8 +1647,10 @@ static void handle(struct engine *e, struct call *c)
             break;
         }
         int64_t number = 0;
-        int64_t id = queue_run(e, r, run.kind, run.ref, run.commit, "retry", run.id, run.fork,
-                               &number, &err);
+        /* The same commit, ref and branch; a run of a fork's change stays one. */
+        struct run_origin o = {
+            .trigger = "retry", .retry_of = run.id, .branch = run.branch, .fork = run.fork};
+        int64_t id = queue_run(e, r, run.kind, run.ref, run.commit, &o, &number, &err);
         if (id < 0)
             reply(e, c, 500, 0, 0, "%s", err.data);
         else
@@ -1559,6 +1661,20 @@ static void handle(struct engine *e, struct call *c)
     }
     buf_release(&err);
     schedule(e);
+}
+
+bool engine_pull_ref_ok(const char *ref)
+{
+    static const char *const prefixes[] = {"refs/pull/", "refs/merge-requests/"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(ref, prefixes[i], n))
+            continue;
+        const char *p = ref + n;
+        size_t d = strspn(p, "0123456789");
+        return d >= 1 && d <= 10 && p[0] != '0' && !strcmp(p + d, "/head");
+    }
+    return false;
 }
 
 static void on_wake(uv_async_t *h)
@@ -1974,10 +2090,12 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
+    buf_release(&b);
     return 0;
 fail:
     engine_free(e);
     *out = NULL;
+    buf_release(&b);
     return -1;
 }
 

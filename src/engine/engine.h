@@ -110,12 +110,14 @@ enum engine_op {
     ENGINE_LINE,         /* name, flag (stop), actor, reason */
     ENGINE_RETRY_JOB,    /* run id, name: the job and what needs it run again, in that run */
     ENGINE_RETRY_FAILED, /* run id: its failed, timed-out and cancelled jobs, the same way */
+    ENGINE_PULL, /* name, ref, commit, branch, flag (fork): a change run of a pull request */
 };
 
 struct engine_request {
     enum engine_op op;
     const char *name, *url, *ref, *main_branch;
     const char *version, *reason, *env, *actor;
+    const char *commit, *branch; /* ENGINE_PULL */
     bool flag;
     int poll_s;
     int64_t run_id;
@@ -145,6 +147,20 @@ struct engine_reply {
  */
 int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *reply,
                 long timeout_ms);
+
+/*
+ * ENGINE_PULL: a forge's pull (merge) request (server/forge.h). The
+ * repository is fetched as for ENGINE_SYNC, then ref (the head of the pull
+ * request on the repository: "refs/pull/N/head", "refs/merge-requests/N/head";
+ * no other refs) is fetched into the mirror under the same name, and commit
+ * (the head the forge announced; 40 hex) is queued as a change run of ref,
+ * its branch the head's branch name, marked fork when flag is set (the head
+ * comes from another repository: the run is untrusted). A newer run of the
+ * same ref cancels the older ones, as a push to a branch does. 201 with the
+ * run; 404: no repository; 400: a bad ref, commit or branch; 502: a fetch
+ * failed; 409: commit is not in the fetched ref (the request moved on since).
+ */
+bool engine_pull_ref_ok(const char *ref);
 
 /*
  * State changes for live viewers: one event per change of a run's or a job's

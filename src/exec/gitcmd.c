@@ -104,6 +104,44 @@ static void build_env(struct vec *env, const char *const *extra)
     vec_push(env, xstrdup("LANG=C"));
     vec_push(env, xstrdup("GIT_CONFIG_NOSYSTEM=1"));
     vec_push(env, xstrdup("GIT_TERMINAL_PROMPT=0"));
+    /* Never a question on a terminal: an unknown host key fails the fetch instead. */
+    vec_push(env, xstrdup("GIT_SSH_COMMAND=ssh -o BatchMode=yes"));
+}
+
+/* Where a URL's authority ends. */
+static bool authority_end(char c)
+{
+    return !c || c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == '\n' ||
+           c == '\'' || c == '"' || c == '`';
+}
+
+void gitcmd_redact(struct buf *b, size_t from)
+{
+    if (from >= b->len || !memmem(b->data + from, b->len - from, "@", 1))
+        return;
+    struct buf o = BUF_INIT;
+    size_t i = from;
+    buf_add(&o, b->data, from);
+    while (i < b->len) {
+        const char *p = memmem(b->data + i, b->len - i, "://", 3);
+        size_t start = p ? (size_t)(p - b->data) + 3 : b->len, end = start, at = 0;
+        buf_add(&o, b->data + i, start - i);
+        while (end < b->len && !authority_end(b->data[end])) {
+            if (b->data[end] == '@')
+                at = end;
+            end++;
+        }
+        if (at > start) { /* the user and password go, "@host" stays */
+            buf_adds(&o, "***");
+            buf_add(&o, b->data + at, end - at);
+        } else {
+            buf_add(&o, b->data + start, end - start);
+        }
+        i = end;
+    }
+    buf_reset(b);
+    buf_add(b, o.data, o.len);
+    buf_release(&o);
 }
 
 /* Keeps the last GITCMD_ERR_MAX bytes of the child's standard error. */
@@ -172,7 +210,7 @@ int gitcmd_run(const char *dir, const char *const *args, const char *const *env,
     posix_spawnattr_t attr;
     bool fa_init = false, attr_init = false, too_much = false;
     struct buf errtext = BUF_INIT;
-    size_t out_start = out->len;
+    size_t out_start = out->len, err_start = err->len;
     size_t max = GITCMD_OUT_MAX;
     pid_t pid = -1;
     int rc, status = 0;
@@ -291,6 +329,7 @@ spawn_failed:
 out:
     if (rc)
         buf_setlen(out, out_start);
+    gitcmd_redact(err, err_start); /* URLs in arguments and in git's messages */
     if (attr_init)
         posix_spawnattr_destroy(&attr);
     if (fa_init)

@@ -10,7 +10,8 @@
  * The child's environment holds only: PATH (the caller's, or a default),
  * HOME and XDG_CONFIG_HOME (the caller's, when set: git finds the user's own
  * configuration and global ignore rules there), LANG=C, GIT_CONFIG_NOSYSTEM=1,
- * GIT_TERMINAL_PROMPT=0, and the "NAME=VALUE" strings of env. No other
+ * GIT_TERMINAL_PROMPT=0, GIT_SSH_COMMAND="ssh -o BatchMode=yes", and the
+ * "NAME=VALUE" strings of env. No other
  * variable of the caller leaks in, in particular no GIT_DIR, GIT_INDEX_FILE
  * or GIT_WORK_TREE. Signal dispositions and the signal mask are reset to the
  * defaults in the child; its standard input is /dev/null.
@@ -25,6 +26,11 @@
  *     git rev-parse --verify nosuch (in /src/app) failed (exit 128): fatal: ...
  * Returns a negative errno when git could not be started, died of a signal,
  * or printed too much; err says why. On any failure out is left as it was.
+ *
+ * Whatever is appended to err has the user and password of any URL in it
+ * replaced by "***" (before the "@host"): a token in a repository's URL
+ * never reaches a log or an API answer through git's messages. ssh runs
+ * with BatchMode (no prompt; an unknown host key fails).
  *
  * Threads: blocking (waits for the child); safe to call from several threads
  * at once (posix_spawn; the pipes are close-on-exec, so a child started by
@@ -42,5 +48,8 @@
  * a NULL-terminated list of "NAME=VALUE" added to the child's environment. */
 int gitcmd_run(const char *dir, const char *const *args, const char *const *env, struct buf *out,
                struct buf *err) __attribute__((warn_unused_result));
+
+/* Replaces the user and password of every "scheme://USER:PASS@host" in b from byte `from` on. */
+void gitcmd_redact(struct buf *b, size_t from);
 
 #endif

@@ -336,6 +336,25 @@ out:
     return rc;
 }
 
+int mirror_fetch_ref(const char *url, const char *dir, const char *ref, struct buf *err)
+{
+    if (mirror_url_ok(url, err))
+        return -EINVAL;
+    if (strncmp(ref, "refs/", 5) || !refs_name_ok(ref) || refs_branch(ref) || refs_tag(ref)) {
+        buf_addf(err, "cannot fetch '%s': not a ref beside the branches and tags", ref);
+        return -EINVAL;
+    }
+    struct buf spec = BUF_INIT, scratch = BUF_INIT;
+    buf_addf(&spec, "+%s:%s", ref, ref);
+    const char *const args[] = {
+        "fetch", "--quiet", "--no-write-fetch-head", "--", url, spec.data, NULL,
+    };
+    int rc = git_in(dir, args, &scratch, err);
+    buf_release(&spec);
+    buf_release(&scratch);
+    return as_error(rc);
+}
+
 /* ---- queries ---- */
 
 int mirror_is_ancestor(const char *dir, const char *old, const char *new, struct buf *err)

@@ -32,6 +32,15 @@ int mirror_refs(const char *dir, struct ref_list *out, struct buf *err)
 int mirror_sync(const char *url, const char *dir, struct ref_list *before, struct ref_list *after,
                 struct buf *err) __attribute__((warn_unused_result));
 
+/*
+ * Fetches one ref of url that is neither a branch nor a tag (a forge's
+ * "refs/pull/5/head") into the mirror under the same name, forced. The
+ * branches and tags are mirror_sync's: this never touches them, and their
+ * --prune never touches such a ref.
+ */
+int mirror_fetch_ref(const char *url, const char *dir, const char *ref, struct buf *err)
+    __attribute__((warn_unused_result));
+
 /* 1 when commit old is an ancestor of new, 0 when not, -1 on error. */
 int mirror_is_ancestor(const char *dir, const char *old, const char *new, struct buf *err);
 

@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "core/job.h"
+#include "exec/gitcmd.h"
 #include "server/api_int.h"
 #include "server/auth.h"
+#include "server/ui.h"
 #include "store/deploy.h"
 #include "store/store.h"
 #include "util/xalloc.h"
@@ -42,8 +44,14 @@ struct api *api_new(struct engine *e, const char *db_path, const char *data_dir)
     a->db_path = xstrdup(db_path);
     a->data_dir = xstrdup(data_dir);
     pthread_key_create(&a->store_key, close_store);
+    api_auth_configure(a, false, 0, 0);
     the_api = a;
     return a;
+}
+
+void api_set_forges(struct api *a, const struct forge_set *f)
+{
+    a->forges = f;
 }
 
 void api_free(struct api *a)
@@ -56,6 +64,7 @@ void api_free(struct api *a)
         pthread_setspecific(a->store_key, NULL);
     }
     pthread_key_delete(a->store_key);
+    auth_limiter_free(a->limiter);
     free(a->db_path);
     free(a->data_dir);
     free(a);
@@ -72,6 +81,11 @@ static struct store *tstore(struct api *a, struct buf *err)
         return NULL;
     pthread_setspecific(a->store_key, st);
     return st;
+}
+
+struct store *api_store_quiet(struct api *a, struct buf *err)
+{
+    return tstore(a, err);
 }
 
 struct store *api_store(struct http_request *r, struct api *a)
@@ -99,6 +113,7 @@ static json_t *run_json(const struct store_run *run, const char *repo)
     json_object_set_new(o, "commit", json_string(run->commit ? run->commit : ""));
     json_object_set_new(o, "trigger", json_string(run->trigger ? run->trigger : ""));
     json_object_set_new(o, "retry_of", run->retry_of ? json_integer(run->retry_of) : json_null());
+    json_object_set_new(o, "fork", json_boolean(run->fork));
     json_object_set_new(o, "created_ms", json_integer(run->created_ms));
     json_object_set_new(o, "started_ms", json_integer(run->started_ms));
     json_object_set_new(o, "finished_ms", json_integer(run->finished_ms));
@@ -231,7 +246,7 @@ static char *put_int(char *o, int64_t v)
 /* run_json(run, repo), dumped compact, appended to b. */
 static void run_out(struct buf *b, const struct store_run *run, const char *repo)
 {
-    /* the keys and punctuation (under 150 bytes), six integers, the strings */
+    /* the keys and punctuation (under 170 bytes), six integers, the strings */
     size_t room = 256 + 6 * 20 + (repo ? str_room(repo) : 4) + str_room(run->kind) +
                   str_room(run->state) + str_room(run->ref) + str_room(run->branch) +
                   str_room(run->commit) + str_room(run->trigger);
@@ -257,6 +272,8 @@ static void run_out(struct buf *b, const struct store_run *run, const char *repo
     o = put_str(o, run->trigger);
     o = PUT_LIT(o, ",\"retry_of\":");
     o = run->retry_of ? put_int(o, run->retry_of) : PUT_LIT(o, "null");
+    o = PUT_LIT(o, ",\"fork\":");
+    o = run->fork ? PUT_LIT(o, "true") : PUT_LIT(o, "false");
     o = PUT_LIT(o, ",\"created_ms\":");
     o = put_int(o, run->created_ms);
     o = PUT_LIT(o, ",\"started_ms\":");
@@ -272,7 +289,11 @@ static json_t *repo_json(const struct store_repo *r)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(r->id));
     json_object_set_new(o, "name", json_string(r->name));
-    json_object_set_new(o, "url", json_string(r->url));
+    struct buf url = BUF_INIT; /* a token in the URL is for git, not for readers */
+    buf_adds(&url, r->url);
+    gitcmd_redact(&url, 0);
+    json_object_set_new(o, "url", json_string(url.data));
+    buf_release(&url);
     json_object_set_new(o, "main_branch", json_string(r->main_branch));
     json_object_set_new(o, "poll_s", json_integer(r->poll_s));
     json_object_set_new(o, "created_ms", json_integer(r->created_ms));
@@ -293,7 +314,7 @@ static int parse_id(struct http_request *r, const char *name, int64_t *out)
     return 0;
 }
 
-static void reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
+void api_reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
 {
     if (rc) {
         http_reply_error(r, 504, "timeout", "the engine did not answer in time");
@@ -336,7 +357,7 @@ void api_call_engine(struct http_request *r, struct api *a, const struct engine_
     buf_init(&rep.message, 0);
     buf_init(&rep.jobs, 0);
     int rc = engine_call(a->e, q, &rep, CALL_TIMEOUT_MS);
-    reply_engine(r, &rep, rc);
+    api_reply_engine(r, &rep, rc);
     buf_release(&rep.message);
     buf_release(&rep.jobs);
 }
@@ -1190,6 +1211,10 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/repos", h_repo_add, AUTH_ADMIN},
     {"POST", "/api/v1/repos/{name}/notify", h_notify, AUTH_DEVELOPER},
     {"POST", "/api/v1/repos/{name}/deploy", h_deploy, AUTH_DEPLOYER},
+    /* Forge webhooks prove themselves by their signature (api_forge.c). */
+    {"POST", "/api/v1/repos/{name}/hooks/github", h_hook_github, AUTH_ANYONE},
+    {"POST", "/api/v1/repos/{name}/hooks/gitlab", h_hook_gitlab, AUTH_ANYONE},
+    {"POST", "/api/v1/repos/{name}/hooks/gitea", h_hook_gitea, AUTH_ANYONE},
     {"GET", "/api/v1/repos/{name}/deployments", h_deployments, AUTH_VIEWER},
     {"GET", "/api/v1/repos/{name}/envs", h_envs, AUTH_VIEWER},
     {"GET", "/api/v1/repos/{name}/incidents", h_incidents, AUTH_VIEWER},
@@ -1209,6 +1234,7 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/repos/{name}/trigger", h_trigger, AUTH_DEVELOPER},
     {"GET", "/api/v1/runs", h_runs, AUTH_VIEWER},
     {"GET", "/api/v1/runs/{id}", h_run, AUTH_VIEWER},
+    {"GET", "/api/v1/runs/{id}/pipeline", h_run_pipeline, AUTH_VIEWER},
     {"POST", "/api/v1/runs/{id}/cancel", h_cancel, AUTH_DEVELOPER},
     {"POST", "/api/v1/runs/{id}/retry", h_retry, AUTH_DEVELOPER},
     {"GET", "/api/v1/runs/{id}/jobs/{job}/log", h_log, AUTH_VIEWER},
@@ -1221,6 +1247,14 @@ static const struct http_route routes[] = {
     {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job, AUTH_DEVELOPER},
     {"GET", "/api/v1/metrics/dora", h_metrics_dora, AUTH_VIEWER},
     {"GET", "/metrics", h_metrics, AUTH_VIEWER},
+    {"GET", "/api/v1/tokens", h_tokens, AUTH_ADMIN},
+    {"POST", "/api/v1/tokens", h_token_create, AUTH_ADMIN},
+    {"DELETE", "/api/v1/tokens/{token}", h_token_revoke, AUTH_ADMIN},
+    {"GET", "/api/v1/whoami", h_whoami, AUTH_VIEWER},
+    {"GET", "/api/v1/audit", h_audit, AUTH_ADMIN},
+    /* The web UI's files: no token (the data they show comes from the routes above). */
+    {"GET", "/", h_ui_index, AUTH_ANYONE},
+    {"GET", "/ui/{file}", h_ui_file, AUTH_ANYONE},
     {NULL, NULL, NULL, 0},
 };
 

@@ -284,8 +284,8 @@ static int deployment_id(struct http_request *r, int64_t *out)
 /*
  * Runs an engine command built from the route and the JSON body's fields:
  * deploy {release, env}, rollback {env, release?}, line stop {reason} and
- * resume {reason?}, approve {reason?} and reject {reason}; each with an
- * optional actor.
+ * resume {reason?}, approve {reason?} and reject {reason}. The actor is
+ * the token's name (a body's "actor" is ignored when a token is sent).
  */
 static void body_command(struct http_request *r, struct api *a, enum engine_op op, bool flag)
 {
@@ -300,6 +300,8 @@ static void body_command(struct http_request *r, struct api *a, enum engine_op o
         return;
     bool bad = false;
     q.actor = body_text(r, body, "actor", false, &bad);
+    if (http_user(r))
+        q.actor = http_user(r); /* who holds the token, whatever the body says */
     switch (op) {
     case ENGINE_DEPLOY:
         if (!bad)

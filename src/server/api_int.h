@@ -1,27 +1,40 @@
 /*
  * api_int: what the API's modules (api.c, api_release.c, api_deploy.c, api_metrics.c,
- * api_secret.c) share. Not for use outside src/server.
+ * api_pipeline.c, api_auth.c, api_forge.c, api_secret.c) share. Not for use outside
+ * src/server.
  */
 #ifndef FLYWHEEL_SERVER_API_INT_H
 #define FLYWHEEL_SERVER_API_INT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "store/store.h"
+
+struct forge_set;
 
 struct api {
     struct engine *e;
     char *db_path, *data_dir;
     pthread_key_t store_key;
+    bool public_read;               /* reading needs no token */
+    unsigned rate;                  /* requests per second per token or address */
+    struct auth_limiter *limiter;   /* never NULL once api_new returns */
+    const struct forge_set *forges; /* the repositories' forges (server/forge.h), or NULL */
 };
 
 /* The calling thread's own store connection; on failure replies 500 and returns NULL. */
 struct store *api_store(struct http_request *r, struct api *a);
+/* The same without replying: NULL with a reason in err. */
+struct store *api_store_quiet(struct api *a, struct buf *err);
 /* Hands a request to the engine and answers with what it says. */
 void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q);
+/* Answers with the engine's reply (rc: engine_call's return). */
+void api_reply_engine(struct http_request *r, struct engine_reply *rep, int rc);
 /* "bytes=A-B", "bytes=A-", "bytes=-N" against size: [*from, *to); 0, or -1 when
  * malformed or unsatisfiable. */
 int api_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to);
@@ -50,6 +63,20 @@ void h_line_stop(struct http_request *r, void *ctx);
 void h_line_resume(struct http_request *r, void *ctx);
 void h_envs(struct http_request *r, void *ctx);
 void h_incidents(struct http_request *r, void *ctx);
+
+/* The pipeline a run runs: its job graph and environments (api_pipeline.c). */
+void h_run_pipeline(struct http_request *r, void *ctx);
+
+/* Tokens and the audit log (api_auth.c). */
+void h_token_create(struct http_request *r, void *ctx);
+void h_tokens(struct http_request *r, void *ctx);
+void h_token_revoke(struct http_request *r, void *ctx);
+void h_whoami(struct http_request *r, void *ctx);
+void h_audit(struct http_request *r, void *ctx);
+/* The forges' webhooks (api_forge.c). */
+void h_hook_github(struct http_request *r, void *ctx);
+void h_hook_gitlab(struct http_request *r, void *ctx);
+void h_hook_gitea(struct http_request *r, void *ctx);
 
 /* Secrets (api_secret.c). */
 void h_secret_put(struct http_request *r, void *ctx);

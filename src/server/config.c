@@ -2,11 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/duration.h"
 #include "core/ytree.h"
+#include "server/forge.h"
 #include "server/webhook.h"
 #include "util/xalloc.h"
 
@@ -98,6 +100,47 @@ static const struct ynode *get(const struct ynode *m, const char *key)
     return NULL;
 }
 
+void config_redact(const char *src, size_t len, struct buf *out)
+{
+    static const char *const keys[] = {"secret", "webhook_secret", "status_token"};
+    buf_add(out, src, len);
+    char *s = out->data;
+    for (size_t i = 0; i < len; i++) {
+        /* a key starts a line (after spaces or "- "), or follows '{' or ',' */
+        if (i && !strchr(" \t\n{,-", s[i - 1]))
+            continue;
+        size_t k = 0, kl = 0;
+        for (; k < 3; k++) {
+            kl = strlen(keys[k]);
+            if (i + kl <= len && !memcmp(s + i, keys[k], kl))
+                break;
+        }
+        if (k == 3)
+            continue;
+        size_t p = i + kl;
+        while (p < len && (s[p] == ' ' || s[p] == '\t'))
+            p++;
+        if (p >= len || s[p] != ':')
+            continue;
+        p++;
+        while (p < len && (s[p] == ' ' || s[p] == '\t'))
+            p++;
+        char quote = p < len && (s[p] == '"' || s[p] == '\'') ? s[p] : 0;
+        size_t q = p + (quote ? 1 : 0);
+        while (q < len && s[q] != '\n' && s[q] != '\r') {
+            if (quote == '\'' && s[q] == '\'' && q + 1 < len && s[q + 1] == '\'') {
+                s[q++] = '*'; /* '' is a quote inside '...' */
+            } else if (quote && s[q] == quote) {
+                break;
+            } else if (quote == '"' && s[q] == '\\' && q + 1 < len && s[q + 1] != '\n') {
+                s[q++] = '*';
+            }
+            s[q++] = '*';
+        }
+        i = q;
+    }
+}
+
 int config_tz_offset(const char *s, int *out_s)
 {
     if (!strcmp(s, "UTC") || !strcmp(s, "Z") || !strcmp(s, "+00:00")) {
@@ -116,12 +159,17 @@ int config_tz_offset(const char *s, int *out_s)
 }
 
 static const char *const top_keys[] = {
-    "listen",    "data",         "slots",    "poll",  "kill_grace", "cancel_superseded",
-    "retention", "repositories", "webhooks", "forks", NULL};
+    "listen",    "data",         "slots",    "poll",       "kill_grace", "cancel_superseded",
+    "retention", "repositories", "webhooks", "public_url", "auth",       "forks",
+    NULL};
 static const char *const forks_keys[] = {"sandbox", "network", NULL};
-static const char *const repo_keys[] = {"name", "url", "main", "poll", "schedules", NULL};
+static const char *const repo_keys[] = {"name", "url", "main", "poll", "schedules", "forge", NULL};
+static const char *const forge_keys[] = {
+    "kind",         "project",           "api_url", "webhook_secret", "webhook_secret_file",
+    "status_token", "status_token_file", NULL};
 static const char *const sched_keys[] = {"cron", "ref", "timezone", NULL};
 static const char *const retention_keys[] = {"runs", "age", "interval", NULL};
+static const char *const auth_keys[] = {"public_read", "rate", "burst", NULL};
 static const char *const webhook_keys[] = {"url", "secret", "secret_file", "events", NULL};
 
 static void parse_webhook(struct cctx *c, const struct ynode *n, struct config_webhook *w)
@@ -187,6 +235,111 @@ static void parse_webhook(struct cctx *c, const struct ynode *n, struct config_w
     }
 }
 
+/* An inline secret (never quoted in a message: only its position is). */
+static int get_secret(struct cctx *c, const struct ynode *s, const char *key, bool token,
+                      char **out)
+{
+    if (!scalar(s)) {
+        diag_add(c->d, DIAG_ERROR, s->pos, "'%s' must be a string", key);
+        return -1;
+    }
+    bool ok = *s->str && strlen(s->str) == s->slen && s->slen <= FORGE_SECRET_MAX;
+    for (size_t i = 0; ok && token && i < s->slen; i++)
+        ok = s->str[i] > ' ' && s->str[i] < 0x7f;
+    if (!ok) {
+        diag_add(c->d, DIAG_ERROR, s->pos,
+                 token ? "'%s' must be 1 to %d printable characters without spaces"
+                       : "'%s' must be 1 to %d bytes of text (no NUL bytes)",
+                 key, FORGE_SECRET_MAX);
+        return -1;
+    }
+    *out = xstrdup(s->str);
+    return 0;
+}
+
+/* key_file or key (inline), at most one of them. */
+static void get_secret_pair(struct cctx *c, const struct ynode *n, const char *key, bool token,
+                            char **inline_out, char **file_out, struct pos *file_pos)
+{
+    char file_key[64];
+    snprintf(file_key, sizeof(file_key), "%s_file", key);
+    const struct ynode *f = get(n, file_key), *s = get(n, key);
+    if (f && s) {
+        diag_add(c->d, DIAG_ERROR, s->pos, "a forge has '%s' or '%s', not both", file_key, key);
+    } else if (f) {
+        if (!get_str(c, f, file_key, file_out) && !**file_out)
+            diag_add(c->d, DIAG_ERROR, f->pos, "'%s' must not be empty", file_key);
+        *file_pos = f->pos;
+    } else if (s) {
+        (void)get_secret(c, s, key, token, inline_out);
+    }
+}
+
+static void parse_forge(struct cctx *c, const struct ynode *n, struct config_forge *f)
+{
+    struct buf err = BUF_INIT;
+    if (n->kind != YNODE_MAP) {
+        diag_add(c->d, DIAG_ERROR, n->pos,
+                 "'forge' is a mapping with 'kind' (github, gitlab or gitea) and its settings");
+        return;
+    }
+    check_keys(c, n, forge_keys, "a forge");
+    const struct ynode *v;
+    if ((v = get(n, "kind"))) {
+        f->kind = scalar(v) ? forge_kind_parse(v->str) : FORGE_NONE;
+        if (f->kind == FORGE_NONE) {
+            const char *s = scalar(v) ? diag_suggest(v->str, forge_kind_names, 3) : NULL;
+            diag_add(
+                c->d, DIAG_ERROR, v->pos,
+                "unknown forge '%s' (forges are github, gitlab, gitea; Forgejo is gitea)%s%s%s",
+                scalar(v) ? v->str : "?", s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        }
+    } else {
+        diag_add(c->d, DIAG_ERROR, n->pos, "a forge needs 'kind' (github, gitlab or gitea)");
+    }
+    if ((v = get(n, "project")) && !get_str(c, v, "project", &f->project) && f->kind &&
+        forge_project_check(f->kind, f->project, &err))
+        diag_add(c->d, DIAG_ERROR, v->pos, "%s", err.data);
+    buf_reset(&err);
+    if ((v = get(n, "api_url"))) {
+        if (get_str(c, v, "api_url", &f->api_url)) {
+            /* reported */
+        } else if (webhook_url_check(f->api_url, &err)) {
+            diag_add(c->d, DIAG_ERROR, v->pos, "'api_url' %s",
+                     err.data + (strncmp(err.data, "a webhook's url ", 16) ? 0 : 16));
+        } else {
+            /* The instance's address: flywheel adds the API's path itself. */
+            const char *suffix = f->kind == FORGE_GITLAB  ? "/api/v4"
+                                 : f->kind == FORGE_GITEA ? "/api/v1"
+                                                          : NULL;
+            size_t ul = strlen(f->api_url), sl = suffix ? strlen(suffix) : 0;
+            while (ul && f->api_url[ul - 1] == '/')
+                ul--;
+            if (suffix && ul >= sl && !strncmp(f->api_url + ul - sl, suffix, sl))
+                diag_add(c->d, DIAG_ERROR, v->pos,
+                         "'api_url' is the instance's address, without '%s' (flywheel adds it)",
+                         suffix);
+        }
+    } else if (f->kind == FORGE_GITEA) {
+        diag_add(c->d, DIAG_ERROR, n->pos,
+                 "a gitea forge needs 'api_url': the address of the instance "
+                 "(https://gitea.example.com)");
+    }
+    buf_release(&err);
+    get_secret_pair(c, n, "webhook_secret", false, &f->secret, &f->secret_file, &f->secret_pos);
+    get_secret_pair(c, n, "status_token", true, &f->token, &f->token_file, &f->token_pos);
+    bool hooks = f->secret || f->secret_file, statuses = f->token || f->token_file;
+    if (!hooks && !statuses && !get(n, "webhook_secret") && !get(n, "webhook_secret_file") &&
+        !get(n, "status_token") && !get(n, "status_token_file"))
+        diag_add(c->d, DIAG_ERROR, n->pos,
+                 "a forge needs 'webhook_secret_file' (or 'webhook_secret') to take its "
+                 "webhooks, 'status_token_file' (or 'status_token') to send it commit "
+                 "statuses, or both");
+    if (statuses && !f->project && !get(n, "project"))
+        diag_add(c->d, DIAG_ERROR, n->pos,
+                 "a forge with a status token needs 'project': where the statuses go");
+}
+
 static void parse_repo(struct cctx *c, const struct ynode *n, struct config_repo *r)
 {
     r->poll_ms = -1;
@@ -208,6 +361,10 @@ static void parse_repo(struct cctx *c, const struct ynode *n, struct config_repo
         (void)get_str(c, v, "main", &r->main_branch);
     if ((v = get(n, "poll")))
         (void)get_dur(c, v, "poll", &r->poll_ms);
+    if ((v = get(n, "forge"))) {
+        r->forge = xcalloc(1, sizeof(*r->forge));
+        parse_forge(c, v, r->forge);
+    }
     if ((v = get(n, "schedules"))) {
         if (v->kind != YNODE_SEQ) {
             diag_add(c->d, DIAG_ERROR, v->pos, "'schedules' must be a list");
@@ -251,6 +408,7 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
     c->poll_ms = c->kill_grace_ms = -1;
     c->cancel_superseded = -1;
     c->fork_sandbox = c->fork_network = -1;
+    c->public_read = -1;
     if (ytree_parse(src, len, &lim, &t, d))
         return -1;
     const struct ynode *root = ytree_root(t);
@@ -289,6 +447,14 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
                 (void)get_bool(&cx, x, "network", &c->fork_network);
         }
     }
+    if ((v = get(root, "public_url"))) {
+        struct buf err = BUF_INIT;
+        if (!get_str(&cx, v, "public_url", &c->public_url) &&
+            webhook_url_check(c->public_url, &err))
+            diag_add(d, DIAG_ERROR, v->pos, "'public_url' %s",
+                     err.data + (strncmp(err.data, "a webhook's url ", 16) ? 0 : 16));
+        buf_release(&err);
+    }
     if ((v = get(root, "retention"))) {
         if (v->kind != YNODE_MAP) {
             diag_add(d, DIAG_ERROR, v->pos, "'retention' is a mapping with 'runs' and/or 'age'");
@@ -301,6 +467,21 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
                 (void)get_dur(&cx, x, "age", &c->retention_age_ms);
             if ((x = get(v, "interval")))
                 (void)get_dur(&cx, x, "interval", &c->retention_interval_ms);
+        }
+    }
+    if ((v = get(root, "auth"))) {
+        if (v->kind != YNODE_MAP) {
+            diag_add(d, DIAG_ERROR, v->pos,
+                     "'auth' is a mapping with 'public_read', 'rate' and/or 'burst'");
+        } else {
+            check_keys(&cx, v, auth_keys, "'auth'");
+            const struct ynode *x;
+            if ((x = get(v, "public_read")))
+                (void)get_bool(&cx, x, "public_read", &c->public_read);
+            if ((x = get(v, "rate")))
+                (void)get_int(&cx, x, "rate", 1, 1000000, &c->rate);
+            if ((x = get(v, "burst")))
+                (void)get_int(&cx, x, "burst", 1, 1000000, &c->burst);
         }
     }
     if ((v = get(root, "repositories"))) {
@@ -335,6 +516,7 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
 void config_release(struct config *c)
 {
     free(c->listen);
+    free(c->public_url);
     free(c->data);
     for (size_t i = 0; i < c->nrepos; i++) {
         free(c->repos[i].name);
@@ -345,6 +527,20 @@ void config_release(struct config *c)
             free(c->repos[i].schedules[k].ref);
         }
         free(c->repos[i].schedules);
+        struct config_forge *f = c->repos[i].forge;
+        if (f) {
+            free(f->project);
+            free(f->api_url);
+            free(f->secret_file);
+            free(f->token_file);
+            if (f->secret)
+                explicit_bzero(f->secret, strlen(f->secret));
+            if (f->token)
+                explicit_bzero(f->token, strlen(f->token));
+            free(f->secret);
+            free(f->token);
+            free(f);
+        }
     }
     free(c->repos);
     for (size_t i = 0; i < c->nwebhooks; i++) {

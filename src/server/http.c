@@ -452,6 +452,17 @@ void http_reply_text(struct http_request *r, unsigned status, const char *conten
                  xmemdupz(data, len), len);
 }
 
+void http_reply_static(struct http_request *r, unsigned status, const char *content_type,
+                       const void *data, size_t len)
+{
+    if (already_replied(r))
+        return;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)data, MHD_RESPMEM_PERSISTENT);
+    if (resp)
+        set_reply(r, status, resp, content_type);
+}
+
 void http_add_header(struct http_request *r, const char *name, const char *value)
 {
     if (r->resp) {

@@ -117,6 +117,12 @@ void http_reply_error(struct http_request *r, unsigned status, const char *code,
                       ...) __attribute__((format(printf, 4, 5)));
 void http_reply_text(struct http_request *r, unsigned status, const char *content_type,
                      const char *data, size_t len);
+/*
+ * A reply from memory that outlives the server (a constant: the UI's
+ * embedded files): sent without a copy. content_type NULL: no Content-Type.
+ */
+void http_reply_static(struct http_request *r, unsigned status, const char *content_type,
+                       const void *data, size_t len);
 /* Adds a response header to the reply about to be made. */
 void http_add_header(struct http_request *r, const char *name, const char *value);
 

@@ -14,108 +14,6 @@ bool deploy_state_active(const char *s)
            !strcmp(s, DEPLOY_BAKING) || !strcmp(s, DEPLOY_MONITORING) || !strcmp(s, DEPLOY_PAUSED);
 }
 
-/*
- * Prepares sql and binds its parameters from fmt, one letter each:
- * 'i' int64_t, 'n' int64_t where 0 is NULL (an id), 'd' double, 't' text
- * (NULL as ""), 'T' text (NULL as NULL). Returns NULL with err on failure.
- */
-static sqlite3_stmt *prepv(struct store *st, const char *sql, struct buf *err, const char *fmt,
-                           va_list ap)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL);
-    for (int i = 0; rc == SQLITE_OK && fmt[i]; i++) {
-        switch (fmt[i]) {
-        case 'i':
-            rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
-            break;
-        case 'n': {
-            int64_t v = va_arg(ap, int64_t);
-            rc = v ? sqlite3_bind_int64(s, i + 1, v) : sqlite3_bind_null(s, i + 1);
-            break;
-        }
-        case 'd':
-            rc = sqlite3_bind_double(s, i + 1, va_arg(ap, double));
-            break;
-        case 't': {
-            const char *v = va_arg(ap, const char *);
-            rc = sqlite3_bind_text(s, i + 1, v ? v : "", -1, SQLITE_TRANSIENT);
-            break;
-        }
-        case 'T': {
-            const char *v = va_arg(ap, const char *);
-            rc = v ? sqlite3_bind_text(s, i + 1, v, -1, SQLITE_TRANSIENT)
-                   : sqlite3_bind_null(s, i + 1);
-            break;
-        }
-        default:
-            abort();
-        }
-    }
-    if (rc != SQLITE_OK) {
-        store_fail(st, rc, err, "cannot prepare \"%s\"", sql);
-        sqlite3_finalize(s);
-        return NULL;
-    }
-    return s;
-}
-
-static sqlite3_stmt *prep(struct store *st, struct buf *err, const char *sql, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *s = prepv(st, sql, err, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-/* Runs a statement without rows; 0 or the store's code. */
-static int exec(struct store *st, struct buf *err, const char *what, const char *sql,
-                const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite3_stmt *s = prepv(st, sql, err, fmt, ap);
-    va_end(ap);
-    if (!s)
-        return -EIO;
-    int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
-    sqlite3_finalize(s);
-    return ret;
-}
-
-static char *text(sqlite3_stmt *s, int i)
-{
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return xstrdup(t ? (const char *)t : "");
-}
-
-/* Collects the rows of s into a growing array of size elem via row(). */
-static int collect(struct store *st, sqlite3_stmt *s, size_t elem, void **out, size_t *n,
-                   void (*row)(sqlite3_stmt *, void *), struct buf *err, const char *what)
-{
-    size_t alloc = 0;
-    int rc;
-    *out = NULL;
-    *n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == alloc) {
-            alloc = alloc ? 2 * alloc : 8;
-            *out = xrealloc(*out, alloc * elem);
-        }
-        char *slot = (char *)*out + *n * elem;
-        memset(slot, 0, elem);
-        row(s, slot);
-        (*n)++;
-    }
-    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
-    sqlite3_finalize(s);
-    return ret;
-}
-
-/* ---- deployments ---- */
-
 #define DEPLOY_COLS                                                                                \
     "id, repo_id, release_id, env, kind, coalesce(rollback_of, 0), state, reason, wave, actor,"    \
     " approved_by, approval_note, created_ms, started_ms, finished_ms, phase_ms"
@@ -126,15 +24,15 @@ static void deploy_row(sqlite3_stmt *s, void *p)
     d->id = sqlite3_column_int64(s, 0);
     d->repo_id = sqlite3_column_int64(s, 1);
     d->release_id = sqlite3_column_int64(s, 2);
-    d->env = text(s, 3);
-    d->kind = text(s, 4);
+    d->env = store_text(s, 3);
+    d->kind = store_text(s, 4);
     d->rollback_of = sqlite3_column_int64(s, 5);
-    d->state = text(s, 6);
-    d->reason = text(s, 7);
+    d->state = store_text(s, 6);
+    d->reason = store_text(s, 7);
     d->wave = sqlite3_column_int(s, 8);
-    d->actor = text(s, 9);
-    d->approved_by = text(s, 10);
-    d->approval_note = text(s, 11);
+    d->actor = store_text(s, 9);
+    d->approved_by = store_text(s, 10);
+    d->approval_note = store_text(s, 11);
     d->created_ms = sqlite3_column_int64(s, 12);
     d->started_ms = sqlite3_column_int64(s, 13);
     d->finished_ms = sqlite3_column_int64(s, 14);
@@ -143,13 +41,13 @@ static void deploy_row(sqlite3_stmt *s, void *p)
 
 int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct buf *err)
 {
-    int rc =
-        exec(st, err, "cannot record a deployment",
-             "INSERT INTO deployments (repo_id, env, release_id, kind, rollback_of, state,"
-             " reason, wave, actor, created_ms, started_ms, phase_ms)"
-             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             "ititnttitiii", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of, d->state,
-             d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms, d->phase_ms);
+    int rc = store_exec(
+        st, err, "cannot record a deployment",
+        "INSERT INTO deployments (repo_id, env, release_id, kind, rollback_of, state,"
+        " reason, wave, actor, created_ms, started_ms, phase_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ititnttitiii", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of, d->state,
+        d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms, d->phase_ms);
     if (rc == -EINVAL && deploy_state_active(d->state)) {
         buf_reset(err);
         buf_addf(err, "another deployment to %s is in progress", d->env);
@@ -163,12 +61,12 @@ int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct
 
 int store_deploy_set(struct store *st, const struct store_deployment *d, struct buf *err)
 {
-    int rc = exec(st, err, "cannot update a deployment",
-                  "UPDATE deployments SET state = ?, reason = ?, wave = ?, started_ms = ?,"
-                  " finished_ms = ?, phase_ms = ?, approved_by = ?, approval_note = ?"
-                  " WHERE id = ?",
-                  "ttiiiitti", d->state, d->reason, (int64_t)d->wave, d->started_ms, d->finished_ms,
-                  d->phase_ms, d->approved_by, d->approval_note, d->id);
+    int rc = store_exec(st, err, "cannot update a deployment",
+                        "UPDATE deployments SET state = ?, reason = ?, wave = ?, started_ms = ?,"
+                        " finished_ms = ?, phase_ms = ?, approved_by = ?, approval_note = ?"
+                        " WHERE id = ?",
+                        "ttiiiitti", d->state, d->reason, (int64_t)d->wave, d->started_ms,
+                        d->finished_ms, d->phase_ms, d->approved_by, d->approval_note, d->id);
     if (rc == -EINVAL && deploy_state_active(d->state)) {
         buf_reset(err);
         buf_addf(err, "another deployment to %s is in progress", d->env);
@@ -180,7 +78,7 @@ int store_deploy_set(struct store *st, const struct store_deployment *d, struct 
 int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, struct buf *err)
 {
     sqlite3_stmt *s =
-        prep(st, err, "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?", "i", id);
+        store_prep(st, err, "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?", "i", id);
     if (!s)
         return -EIO;
     int rc = sqlite3_step(s), ret = 0;
@@ -197,29 +95,29 @@ int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, s
 int store_deploy_list(struct store *st, int64_t repo_id, const char *env, int64_t before,
                       size_t limit, struct store_deployment **out, size_t *n, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT " DEPLOY_COLS " FROM deployments WHERE repo_id = ?"
-                           " AND (?2 IS NULL OR env = ?2) AND (?3 = 0 OR id < ?3)"
-                           " ORDER BY id DESC LIMIT ?4",
-                           "iTii", repo_id, env, before, (int64_t)(limit ? limit : 50));
+    sqlite3_stmt *s = store_prep(st, err,
+                                 "SELECT " DEPLOY_COLS " FROM deployments WHERE repo_id = ?"
+                                 " AND (?2 IS NULL OR env = ?2) AND (?3 = 0 OR id < ?3)"
+                                 " ORDER BY id DESC LIMIT ?4",
+                                 "iTii", repo_id, env, before, (int64_t)(limit ? limit : 50));
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
-                   "cannot list deployments");
+    return store_collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
+                         "cannot list deployments");
 }
 
 int store_deploy_unfinished(struct store *st, struct store_deployment **out, size_t *n,
                             struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT " DEPLOY_COLS " FROM deployments WHERE state IN ('queued',"
-                           " 'approval', 'deploying', 'baking', 'monitoring', 'paused')"
-                           " ORDER BY id",
-                           "");
+    sqlite3_stmt *s = store_prep(st, err,
+                                 "SELECT " DEPLOY_COLS " FROM deployments WHERE state IN ('queued',"
+                                 " 'approval', 'deploying', 'baking', 'monitoring', 'paused')"
+                                 " ORDER BY id",
+                                 "");
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
-                   "cannot list deployments");
+    return store_collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
+                         "cannot list deployments");
 }
 
 /* ---- steps ---- */
@@ -229,14 +127,14 @@ static void step_row(sqlite3_stmt *s, void *p)
     struct store_deploy_step *d = p;
     d->id = sqlite3_column_int64(s, 0);
     d->deployment_id = sqlite3_column_int64(s, 1);
-    d->target = text(s, 2);
+    d->target = store_text(s, 2);
     d->wave = sqlite3_column_int(s, 3);
     d->release_id = sqlite3_column_int64(s, 4);
     d->prev_release_id = sqlite3_column_int64(s, 5);
-    d->state = text(s, 6);
+    d->state = store_text(s, 6);
     d->exit_code = sqlite3_column_int(s, 7);
-    d->reason = text(s, 8);
-    d->log_path = text(s, 9);
+    d->reason = store_text(s, 8);
+    d->log_path = store_text(s, 9);
     d->started_ms = sqlite3_column_int64(s, 10);
     d->finished_ms = sqlite3_column_int64(s, 11);
     d->pid = sqlite3_column_int64(s, 12);
@@ -244,11 +142,12 @@ static void step_row(sqlite3_stmt *s, void *p)
 
 int64_t store_step_insert(struct store *st, struct store_deploy_step *d, struct buf *err)
 {
-    if (exec(st, err, "cannot record a deployment step",
-             "INSERT INTO deploy_steps (deployment_id, target, wave, release_id, prev_release_id,"
-             " state, reason, log_path, started_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             "itiinttti", d->deployment_id, d->target, (int64_t)d->wave, d->release_id,
-             d->prev_release_id, d->state, d->reason, d->log_path, d->started_ms))
+    if (store_exec(
+            st, err, "cannot record a deployment step",
+            "INSERT INTO deploy_steps (deployment_id, target, wave, release_id, prev_release_id,"
+            " state, reason, log_path, started_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "itiinttti", d->deployment_id, d->target, (int64_t)d->wave, d->release_id,
+            d->prev_release_id, d->state, d->reason, d->log_path, d->started_ms))
         return -1;
     d->id = sqlite3_last_insert_rowid(store_sqlite(st));
     return d->id;
@@ -256,27 +155,28 @@ int64_t store_step_insert(struct store *st, struct store_deploy_step *d, struct 
 
 int store_step_set(struct store *st, const struct store_deploy_step *d, struct buf *err)
 {
-    return exec(st, err, "cannot update a deployment step",
-                "UPDATE deploy_steps SET state = ?, exit_code = ?, reason = ?, log_path = ?,"
-                " pid = ?, started_ms = ?, finished_ms = ? WHERE id = ?",
-                "tittiiii", d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->pid,
-                d->started_ms, d->finished_ms, d->id);
+    return store_exec(st, err, "cannot update a deployment step",
+                      "UPDATE deploy_steps SET state = ?, exit_code = ?, reason = ?, log_path = ?,"
+                      " pid = ?, started_ms = ?, finished_ms = ? WHERE id = ?",
+                      "tittiiii", d->state, (int64_t)d->exit_code, d->reason, d->log_path, d->pid,
+                      d->started_ms, d->finished_ms, d->id);
 }
 
 int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy_step **out,
                     size_t *n, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT id, deployment_id, target, wave, release_id,"
-                           " coalesce(prev_release_id, 0), state, exit_code, reason, log_path,"
-                           " started_ms, finished_ms, pid FROM deploy_steps"
-                           " WHERE deployment_id = ?"
-                           " ORDER BY id",
-                           "i", deployment_id);
+    sqlite3_stmt *s =
+        store_prep(st, err,
+                   "SELECT id, deployment_id, target, wave, release_id,"
+                   " coalesce(prev_release_id, 0), state, exit_code, reason, log_path,"
+                   " started_ms, finished_ms, pid FROM deploy_steps"
+                   " WHERE deployment_id = ?"
+                   " ORDER BY id",
+                   "i", deployment_id);
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, step_row, err,
-                   "cannot list deployment steps");
+    return store_collect(st, s, sizeof(**out), (void **)out, n, step_row, err,
+                         "cannot list deployment steps");
 }
 
 /* ---- targets ---- */
@@ -284,8 +184,8 @@ int store_step_list(struct store *st, int64_t deployment_id, struct store_deploy
 static void target_row(sqlite3_stmt *s, void *p)
 {
     struct store_target *t = p;
-    t->env = text(s, 0);
-    t->target = text(s, 1);
+    t->env = store_text(s, 0);
+    t->target = store_text(s, 1);
     t->release_id = sqlite3_column_int64(s, 2);
     t->good_release_id = sqlite3_column_int64(s, 3);
     t->updated_ms = sqlite3_column_int64(s, 4);
@@ -294,26 +194,28 @@ static void target_row(sqlite3_stmt *s, void *p)
 int store_target_list(struct store *st, int64_t repo_id, const char *env, struct store_target **out,
                       size_t *n, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT env, target, coalesce(release_id, 0),"
-                           " coalesce(good_release_id, 0), updated_ms FROM targets"
-                           " WHERE repo_id = ? AND (?2 IS NULL OR env = ?2) ORDER BY env, target",
-                           "iT", repo_id, env);
+    sqlite3_stmt *s =
+        store_prep(st, err,
+                   "SELECT env, target, coalesce(release_id, 0),"
+                   " coalesce(good_release_id, 0), updated_ms FROM targets"
+                   " WHERE repo_id = ? AND (?2 IS NULL OR env = ?2) ORDER BY env, target",
+                   "iT", repo_id, env);
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, target_row, err, "cannot list targets");
+    return store_collect(st, s, sizeof(**out), (void **)out, n, target_row, err,
+                         "cannot list targets");
 }
 
 int store_target_set(struct store *st, int64_t repo_id, const char *env, const char *target,
                      int64_t release_id, bool good, struct buf *err)
 {
-    return exec(st, err, "cannot record a target's release",
-                "INSERT INTO targets (repo_id, env, target, release_id, good_release_id,"
-                " updated_ms) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END, ?6)"
-                " ON CONFLICT (repo_id, env, target) DO UPDATE SET release_id = ?4,"
-                " good_release_id = CASE WHEN ?5 THEN ?4 ELSE good_release_id END,"
-                " updated_ms = ?6",
-                "ittnii", repo_id, env, target, release_id, (int64_t)good, store_now_ms());
+    return store_exec(st, err, "cannot record a target's release",
+                      "INSERT INTO targets (repo_id, env, target, release_id, good_release_id,"
+                      " updated_ms) VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END, ?6)"
+                      " ON CONFLICT (repo_id, env, target) DO UPDATE SET release_id = ?4,"
+                      " good_release_id = CASE WHEN ?5 THEN ?4 ELSE good_release_id END,"
+                      " updated_ms = ?6",
+                      "ittnii", repo_id, env, target, release_id, (int64_t)good, store_now_ms());
 }
 
 /* ---- the line ---- */
@@ -322,15 +224,15 @@ int store_line_get(struct store *st, int64_t repo_id, struct store_line *l, stru
 {
     memset(l, 0, sizeof(*l));
     sqlite3_stmt *s =
-        prep(st, err, "SELECT stopped, reason, actor, since_ms FROM lines WHERE repo_id = ?", "i",
-             repo_id);
+        store_prep(st, err, "SELECT stopped, reason, actor, since_ms FROM lines WHERE repo_id = ?",
+                   "i", repo_id);
     if (!s)
         return -EIO;
     int rc = sqlite3_step(s), ret = 0;
     if (rc == SQLITE_ROW) {
         l->stopped = sqlite3_column_int(s, 0);
-        l->reason = text(s, 1);
-        l->actor = text(s, 2);
+        l->reason = store_text(s, 1);
+        l->actor = store_text(s, 2);
         l->since_ms = sqlite3_column_int64(s, 3);
     } else if (rc == SQLITE_DONE) {
         l->reason = xstrdup("");
@@ -354,16 +256,16 @@ int store_line_set(struct store *st, int64_t repo_id, bool stop, const char *act
     store_line_release(&cur);
     int64_t now = store_now_ms();
     if (changed)
-        rc = exec(st, err, "cannot stop or resume the line",
-                  "INSERT INTO lines (repo_id, stopped, reason, actor, since_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (repo_id) DO UPDATE SET"
-                  " stopped = ?2, reason = ?3, actor = ?4, since_ms = ?5",
-                  "iitti", repo_id, (int64_t)stop, reason, actor, now);
+        rc = store_exec(st, err, "cannot stop or resume the line",
+                        "INSERT INTO lines (repo_id, stopped, reason, actor, since_ms)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (repo_id) DO UPDATE SET"
+                        " stopped = ?2, reason = ?3, actor = ?4, since_ms = ?5",
+                        "iitti", repo_id, (int64_t)stop, reason, actor, now);
     if (changed && !rc)
-        rc = exec(st, err, "cannot record the line's history",
-                  "INSERT INTO line_events (repo_id, action, reason, actor, time_ms)"
-                  " VALUES (?, ?, ?, ?, ?)",
-                  "ittti", repo_id, stop ? "stop" : "resume", reason, actor, now);
+        rc = store_exec(st, err, "cannot record the line's history",
+                        "INSERT INTO line_events (repo_id, action, reason, actor, time_ms)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        "ittti", repo_id, stop ? "stop" : "resume", reason, actor, now);
     if (!rc)
         rc = store_commit(st, err);
     if (rc) {
@@ -377,11 +279,12 @@ int store_line_set(struct store *st, int64_t repo_id, bool stop, const char *act
 
 int64_t store_incident_open(struct store *st, const struct store_incident *in, struct buf *err)
 {
-    if (exec(st, err, "cannot open an incident",
-             "INSERT INTO incidents (repo_id, env, release_id, deployment_id, reason, opened_ms)"
-             " VALUES (?, ?, ?, ?, ?, ?)",
-             "itiiti", in->repo_id, in->env, in->release_id, in->deployment_id, in->reason,
-             in->opened_ms))
+    if (store_exec(
+            st, err, "cannot open an incident",
+            "INSERT INTO incidents (repo_id, env, release_id, deployment_id, reason, opened_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            "itiiti", in->repo_id, in->env, in->release_id, in->deployment_id, in->reason,
+            in->opened_ms))
         return -1;
     return sqlite3_last_insert_rowid(store_sqlite(st));
 }
@@ -389,10 +292,10 @@ int64_t store_incident_open(struct store *st, const struct store_incident *in, s
 int store_incident_close(struct store *st, int64_t repo_id, const char *env, int64_t ms,
                          struct buf *err)
 {
-    int rc = exec(st, err, "cannot close incidents",
-                  "UPDATE incidents SET closed_ms = ? WHERE repo_id = ? AND env = ?"
-                  " AND closed_ms = 0",
-                  "iit", ms, repo_id, env);
+    int rc = store_exec(st, err, "cannot close incidents",
+                        "UPDATE incidents SET closed_ms = ? WHERE repo_id = ? AND env = ?"
+                        " AND closed_ms = 0",
+                        "iit", ms, repo_id, env);
     return rc ? rc : sqlite3_changes(store_sqlite(st));
 }
 
@@ -401,10 +304,10 @@ static void incident_row(sqlite3_stmt *s, void *p)
     struct store_incident *in = p;
     in->id = sqlite3_column_int64(s, 0);
     in->repo_id = sqlite3_column_int64(s, 1);
-    in->env = text(s, 2);
+    in->env = store_text(s, 2);
     in->release_id = sqlite3_column_int64(s, 3);
     in->deployment_id = sqlite3_column_int64(s, 4);
-    in->reason = text(s, 5);
+    in->reason = store_text(s, 5);
     in->opened_ms = sqlite3_column_int64(s, 6);
     in->closed_ms = sqlite3_column_int64(s, 7);
 }
@@ -412,26 +315,27 @@ static void incident_row(sqlite3_stmt *s, void *p)
 int store_incident_list(struct store *st, int64_t repo_id, struct store_incident **out, size_t *n,
                         struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT id, repo_id, env, release_id, deployment_id, reason,"
-                           " opened_ms, closed_ms FROM incidents WHERE repo_id = ?"
-                           " ORDER BY id DESC LIMIT 100",
-                           "i", repo_id);
+    sqlite3_stmt *s = store_prep(st, err,
+                                 "SELECT id, repo_id, env, release_id, deployment_id, reason,"
+                                 " opened_ms, closed_ms FROM incidents WHERE repo_id = ?"
+                                 " ORDER BY id DESC LIMIT 100",
+                                 "i", repo_id);
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, incident_row, err,
-                   "cannot list incidents");
+    return store_collect(st, s, sizeof(**out), (void **)out, n, incident_row, err,
+                         "cannot list incidents");
 }
 
 int store_measurement_add(struct store *st, int64_t deployment_id, int wave, const char *phase,
                           const char *check, const char *target, const char *outcome, double value,
                           bool has_value, const char *message, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "INSERT INTO measurements (deployment_id, wave, phase, check_name,"
-                           " target, outcome, value, message, time_ms)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           "iitttt", deployment_id, (int64_t)wave, phase, check, target, outcome);
+    sqlite3_stmt *s =
+        store_prep(st, err,
+                   "INSERT INTO measurements (deployment_id, wave, phase, check_name,"
+                   " target, outcome, value, message, time_ms)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "iitttt", deployment_id, (int64_t)wave, phase, check, target, outcome);
     if (!s)
         return -EIO;
     int rc = has_value ? sqlite3_bind_double(s, 7, value) : sqlite3_bind_null(s, 7);
@@ -450,28 +354,29 @@ static void measurement_row(sqlite3_stmt *s, void *p)
 {
     struct store_measurement *m = p;
     m->wave = sqlite3_column_int(s, 0);
-    m->phase = text(s, 1);
-    m->check = text(s, 2);
-    m->target = text(s, 3);
-    m->outcome = text(s, 4);
+    m->phase = store_text(s, 1);
+    m->check = store_text(s, 2);
+    m->target = store_text(s, 3);
+    m->outcome = store_text(s, 4);
     m->has_value = sqlite3_column_type(s, 5) != SQLITE_NULL;
     m->value = sqlite3_column_double(s, 5);
-    m->message = text(s, 6);
+    m->message = store_text(s, 6);
     m->time_ms = sqlite3_column_int64(s, 7);
 }
 
 int store_measurement_list(struct store *st, int64_t deployment_id, size_t max,
                            struct store_measurement **out, size_t *n, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT * FROM (SELECT wave, phase, check_name, target, outcome, value,"
-                           " message, time_ms, rowid AS r FROM measurements"
-                           " WHERE deployment_id = ? ORDER BY rowid DESC LIMIT ?) ORDER BY r",
-                           "ii", deployment_id, (int64_t)max);
+    sqlite3_stmt *s =
+        store_prep(st, err,
+                   "SELECT * FROM (SELECT wave, phase, check_name, target, outcome, value,"
+                   " message, time_ms, rowid AS r FROM measurements"
+                   " WHERE deployment_id = ? ORDER BY rowid DESC LIMIT ?) ORDER BY r",
+                   "ii", deployment_id, (int64_t)max);
     if (!s)
         return -EIO;
-    return collect(st, s, sizeof(**out), (void **)out, n, measurement_row, err,
-                   "cannot list measurements");
+    return store_collect(st, s, sizeof(**out), (void **)out, n, measurement_row, err,
+                         "cannot list measurements");
 }
 
 void store_measurements_release(struct store_measurement *v, size_t n)
@@ -489,7 +394,7 @@ void store_measurements_release(struct store_measurement *v, size_t n)
 /* One number from a query without parameters. */
 static int count(struct store *st, const char *sql, int64_t *out, struct buf *err)
 {
-    sqlite3_stmt *s = prep(st, err, sql, "");
+    sqlite3_stmt *s = store_prep(st, err, sql, "");
     if (!s)
         return -EIO;
     int rc = sqlite3_step(s), ret = 0;
@@ -506,7 +411,8 @@ int store_deploy_counts(struct store *st, const char *const *states, size_t n, i
 {
     for (size_t i = 0; i < n; i++)
         counts[i] = 0;
-    sqlite3_stmt *s = prep(st, err, "SELECT state, count(*) FROM deployments GROUP BY state", "");
+    sqlite3_stmt *s =
+        store_prep(st, err, "SELECT state, count(*) FROM deployments GROUP BY state", "");
     if (!s)
         return -EIO;
     int rc;
@@ -567,28 +473,28 @@ int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t 
     *deps = NULL;
     *incs = NULL;
     *ndeps = *nincs = 0;
-    sqlite3_stmt *s = prep(st, err,
-                           "SELECT d.id, d.kind, d.state, d.created_ms, d.started_ms,"
-                           " d.finished_ms, coalesce(ru.created_ms, 0), r.created_ms"
-                           " FROM deployments d JOIN releases r ON r.id = d.release_id"
-                           " LEFT JOIN runs ru ON ru.id = r.run_id"
-                           " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
-                           " AND d.finished_ms < ?4",
-                           "itii", repo_id, env, from, to);
-    int rc = s ? collect(st, s, sizeof(**deps), (void **)deps, ndeps, dora_deployment_row, err,
-                         "cannot read deployments")
+    sqlite3_stmt *s = store_prep(st, err,
+                                 "SELECT d.id, d.kind, d.state, d.created_ms, d.started_ms,"
+                                 " d.finished_ms, coalesce(ru.created_ms, 0), r.created_ms"
+                                 " FROM deployments d JOIN releases r ON r.id = d.release_id"
+                                 " LEFT JOIN runs ru ON ru.id = r.run_id"
+                                 " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
+                                 " AND d.finished_ms < ?4",
+                                 "itii", repo_id, env, from, to);
+    int rc = s ? store_collect(st, s, sizeof(**deps), (void **)deps, ndeps, dora_deployment_row,
+                               err, "cannot read deployments")
                : -EIO;
     if (!rc) {
-        s = prep(st, err,
-                 "SELECT id, deployment_id, opened_ms, closed_ms FROM incidents"
-                 " WHERE repo_id = ?1 AND env = ?2 AND opened_ms >= ?3 AND opened_ms < ?4"
-                 " UNION SELECT i.id, i.deployment_id, i.opened_ms, i.closed_ms"
-                 " FROM deployments d JOIN incidents i ON i.deployment_id = d.id"
-                 " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
-                 " AND d.finished_ms < ?4",
-                 "itii", repo_id, env, from, to);
-        rc = s ? collect(st, s, sizeof(**incs), (void **)incs, nincs, dora_incident_row, err,
-                         "cannot read incidents")
+        s = store_prep(st, err,
+                       "SELECT id, deployment_id, opened_ms, closed_ms FROM incidents"
+                       " WHERE repo_id = ?1 AND env = ?2 AND opened_ms >= ?3 AND opened_ms < ?4"
+                       " UNION SELECT i.id, i.deployment_id, i.opened_ms, i.closed_ms"
+                       " FROM deployments d JOIN incidents i ON i.deployment_id = d.id"
+                       " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
+                       " AND d.finished_ms < ?4",
+                       "itii", repo_id, env, from, to);
+        rc = s ? store_collect(st, s, sizeof(**incs), (void **)incs, nincs, dora_incident_row, err,
+                               "cannot read incidents")
                : -EIO;
     }
     for (size_t i = 0; !rc && i < *ndeps; i++)

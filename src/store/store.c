@@ -281,7 +281,87 @@ static const char *const store_migrations[] = {
     "PRAGMA user_version = 7;",
 
     /*
-     * 8: a repository's secrets (store/secret.h), sealed with the key in
+     * 8: API tokens and the audit log. A token is kept as the SHA-256 of
+     * its secret; a revoked one stays (revoked_ms) so that the audit's
+     * names keep their meaning. The audit log is append-only: triggers
+     * refuse every UPDATE and DELETE, whoever tries.
+     */
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  role TEXT NOT NULL CHECK (role IN ('viewer', 'developer', 'deployer', 'admin')),"
+    "  hash TEXT NOT NULL UNIQUE CHECK (length(hash) = 64),"
+    "  created_ms INTEGER NOT NULL,"
+    "  created_by TEXT NOT NULL DEFAULT '',"
+    "  expires_ms INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_ms INTEGER NOT NULL DEFAULT 0,"
+    "  used_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE UNIQUE INDEX tokens_live_name ON tokens (name) WHERE revoked_ms = 0;"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  peer TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX audit_by_actor ON audit (actor, id);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "PRAGMA user_version = 8;",
+
+    /*
+     * 9: forges (store/forge.h). forge_deliveries holds the delivery ids of
+     * the webhooks a forge sent, so that a redelivery does nothing: one row
+     * per (repository, forge, id), deleted when older than the bound.
+     * forge_statuses is the outbox of commit statuses: a row per run of a
+     * repository in forge_status_repos (the repositories whose forge gets
+     * statuses), made by the trigger in the transaction that inserts the
+     * run, and marked due (next_try_ms = 1) by the trigger in the one that
+     * changes its state. So a state change is never lost between the change
+     * and its delivery, whatever stops the server. gen counts the changes:
+     * a delivery clears the mark only if no change came since it read the
+     * run. sent is the forge's state the forge last accepted.
+     */
+    "CREATE TABLE forge_deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  repo_id INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,"
+    "  forge TEXT NOT NULL,"
+    "  delivery TEXT NOT NULL,"
+    "  received_ms INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX forge_deliveries_unique ON forge_deliveries (repo_id, forge, delivery);"
+    "CREATE INDEX forge_deliveries_by_age ON forge_deliveries (received_ms);"
+    "CREATE TABLE forge_status_repos ("
+    "  repo_id INTEGER PRIMARY KEY REFERENCES repos (id) ON DELETE CASCADE"
+    ");"
+    "CREATE TABLE forge_statuses ("
+    "  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,"
+    "  sent TEXT NOT NULL DEFAULT '',"
+    "  gen INTEGER NOT NULL DEFAULT 1,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_try_ms INTEGER NOT NULL DEFAULT 1,"
+    "  error TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX forge_statuses_due ON forge_statuses (next_try_ms) WHERE next_try_ms > 0;"
+    "CREATE TRIGGER forge_status_new AFTER INSERT ON runs"
+    "  WHEN NEW.repo_id IN (SELECT repo_id FROM forge_status_repos)"
+    "  BEGIN INSERT INTO forge_statuses (run_id) VALUES (NEW.id); END;"
+    "CREATE TRIGGER forge_status_change AFTER UPDATE OF state ON runs"
+    "  WHEN OLD.state IS NOT NEW.state"
+    "  BEGIN UPDATE forge_statuses SET gen = gen + 1, attempts = 0, next_try_ms = 1"
+    "    WHERE run_id = NEW.id; END;"
+    "PRAGMA user_version = 9;",
+
+    /*
+     * 10: a repository's secrets (store/secret.h), sealed with the key in
      * DATA/secrets.key: the nonce and the ciphertext with its tag, never the
      * value. Who set it last, and when.
      */
@@ -295,7 +375,7 @@ static const char *const store_migrations[] = {
     "  set_by TEXT NOT NULL DEFAULT '',"
     "  PRIMARY KEY (repo_id, name)"
     ") WITHOUT ROWID;"
-    "PRAGMA user_version = 8;",
+    "PRAGMA user_version = 10;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

@@ -16,4 +16,7 @@
 int file_read(const char *path, size_t max, struct buf *out, struct buf *err)
     __attribute__((warn_unused_result));
 
+/* Writes all n bytes of p to fd, through short writes and EINTR: 0, or -1 with errno set. */
+int file_write_all(int fd, const void *p, size_t n) __attribute__((warn_unused_result));
+
 #endif

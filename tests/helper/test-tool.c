@@ -23,6 +23,8 @@
  *   test-tool cas hash FILE...       "DIGEST SIZE" per file, nothing stored
  *   test-tool webhook-sink PORTFILE DIR  records the webhooks it receives (below)
  *   test-tool hmac KEY-FILE          HMAC-SHA256 of stdin with the key in KEY-FILE (hex)
+ *   test-tool forge-parse KIND EVENT FILE  a forge's webhook payload as flywheel reads it
+ *   test-tool forge-replay KIND FILE...  the forge's fuzz target over FILEs (a corpus)
  *   test-tool mask-bench SECRET [MB] the masker alone (core/mask.h) over MB (default 1000)
  *                                    of b0004's log lines, in 64 KiB chunks, with the forms
  *                                    of SECRET: prints MB/s (a measure, for docs/benchmarks.md)
@@ -303,6 +305,7 @@ static int cmd_mirror(int argc, char **argv)
 #include <stdbool.h>
 #include <unistd.h>
 
+#include "server/forge.h"
 #include "server/http.h"
 #include "server/webhook.h"
 #include "util/xalloc.h"
@@ -911,20 +914,45 @@ static int cmd_silent_listen(int argc, char **argv)
  * test-tool webhook-sink PORTFILE DIR: an HTTP receiver on 127.0.0.1 (an
  * ephemeral port, written to PORTFILE) until SIGTERM or SIGINT. Each
  * request is recorded in DIR as NNNN.body (the exact bytes) and
- * NNNN.headers (Content-Type, User-Agent and the X-Flywheel-* headers, one
- * "Name: value" line each), then a line "NNNN PATH STATUS EVENT DELIVERY"
+ * NNNN.headers (the headers of sink_headers that it has, one "Name: value"
+ * line each, in that order), then a line "NNNN PATH STATUS EVENT DELIVERY"
  * is appended to DIR/log. The answer depends on the path:
  *
  *   POST /hook          200
  *   POST /flaky         500 to the first request of each delivery, then 200
  *   POST /status/{code} that status
+ *
+ * and the forges' commit status APIs, under any first segment P (an
+ * api_url of http://127.0.0.1:PORT/P):
+ *
+ *   POST /P/repos/{owner}/{repo}/statuses/{sha}          GitHub's
+ *   POST /P/api/v4/projects/{id}/statuses/{sha}          GitLab's
+ *   POST /P/api/v1/repos/{owner}/{repo}/statuses/{sha}   Gitea's
+ *
+ * answered 201, unless P is "status-CODE" (that status) or "flaky" (503
+ * with Retry-After: 1 to the first request of each path, then 201).
  */
+static const char *const sink_headers[] = {
+    "Content-Type",
+    "User-Agent",
+    "X-Flywheel-Event",
+    "X-Flywheel-Delivery",
+    "X-Flywheel-Signature-256",
+    "Accept",
+    "Authorization",
+    "PRIVATE-TOKEN",
+    "X-GitHub-Api-Version",
+    NULL,
+};
+
 struct sink {
     const char *dir;
     pthread_mutex_t mu;
     int n;
     char seen[64][40]; /* deliveries /flaky has refused once */
     int nseen;
+    char seen_paths[64][256]; /* paths a flaky forge has refused once */
+    int nseen_paths;
 };
 
 static void sink_write(const char *path, const char *data, size_t len)
@@ -936,12 +964,8 @@ static void sink_write(const char *path, const char *data, size_t len)
 
 static void sink_handle(struct http_request *r, void *ctx)
 {
-    static const char *const names[] = {"Content-Type",
-                                        "User-Agent",
-                                        "X-Flywheel-Event",
-                                        "X-Flywheel-Delivery",
-                                        "X-Flywheel-Signature-256",
-                                        NULL};
+    const char *const *names = sink_headers;
+    const char *prefix = http_param(r, "prefix");
     struct sink *k = ctx;
     const char *path = http_path(r), *delivery = http_header(r, "X-Flywheel-Delivery");
     const char *event = http_header(r, "X-Flywheel-Event");
@@ -963,6 +987,21 @@ static void sink_handle(struct http_request *r, void *ctx)
     } else if (!strncmp(path, "/status/", 8)) {
         long code = strtol(path + 8, NULL, 10);
         status = code >= 100 && code <= 599 ? (unsigned)code : 400;
+    } else if (prefix) {
+        status = 201;
+        if (!strncmp(prefix, "status-", 7)) {
+            long code = strtol(prefix + 7, NULL, 10);
+            status = code >= 100 && code <= 599 ? (unsigned)code : 400;
+        } else if (!strcmp(prefix, "flaky")) {
+            bool seen = false;
+            for (int i = 0; i < k->nseen_paths && !seen; i++)
+                seen = !strcmp(k->seen_paths[i], path);
+            if (!seen && k->nseen_paths < 64) {
+                snprintf(k->seen_paths[k->nseen_paths++], sizeof(k->seen_paths[0]), "%s", path);
+                status = 503;
+                http_add_header(r, "Retry-After", "1");
+            }
+        }
     }
     buf_addf(&b, "%s/%04d.body", k->dir, n);
     sink_write(b.data, body ? body : "", body ? len : 0);
@@ -994,6 +1033,9 @@ static int cmd_webhook_sink(int argc, char **argv)
         {"POST", "/hook", sink_handle, 0},
         {"POST", "/flaky", sink_handle, 0},
         {"POST", "/status/{code}", sink_handle, 0},
+        {"POST", "/{prefix}/repos/{owner}/{repo}/statuses/{sha}", sink_handle, 0},
+        {"POST", "/{prefix}/api/v4/projects/{id}/statuses/{sha}", sink_handle, 0},
+        {"POST", "/{prefix}/api/v1/repos/{owner}/{repo}/statuses/{sha}", sink_handle, 0},
         {NULL, NULL, NULL, 0},
     };
     struct sink k = {.dir = argc == 4 ? argv[3] : NULL};
@@ -1049,6 +1091,72 @@ static int cmd_hmac(int argc, char **argv)
     printf("%s\n", hex);
     buf_release(&key);
     buf_release(&msg);
+    return 0;
+}
+
+/*
+ * test-tool forge-parse KIND EVENT FILE: forge_parse() of FILE ("-": stdin)
+ * as the event EVENT of forge KIND (github, gitlab, gitea): one line,
+ *   push REF SHA deleted=0|1 repo=R
+ *   pull REF SHA number=N branch=B fork=0|1 action=A repo=R
+ *   ping repo=R
+ *   ignored: WHY
+ * or "error: WHY" and exit 1 for a payload refused.
+ */
+static int cmd_forge_parse(int argc, char **argv)
+{
+    struct buf body = BUF_INIT, err = BUF_INIT;
+    struct forge_event ev;
+    if (argc != 5)
+        return 2;
+    enum forge_kind k = forge_kind_parse(argv[2]);
+    if (!k || file_read(argv[4], 16 << 20, &body, &err)) {
+        fprintf(stderr, "error: %s\n", k ? err.data : "unknown forge");
+        buf_release(&err);
+        return 2;
+    }
+    int rc = forge_parse(k, argv[3], body.data, body.len, &ev, &err);
+    if (rc)
+        printf("error: %s\n", err.data);
+    else if (ev.type == FORGE_EV_PUSH)
+        printf("push %s %s deleted=%d repo=%s\n", ev.ref, ev.sha, ev.deleted, ev.repo);
+    else if (ev.type == FORGE_EV_PULL)
+        printf("pull %s %s number=%lld branch=%s fork=%d action=%s repo=%s\n", ev.ref, ev.sha,
+               (long long)ev.number, ev.head_branch, ev.fork, ev.action, ev.repo);
+    else if (ev.type == FORGE_EV_PING)
+        printf("ping repo=%s\n", ev.repo);
+    else
+        printf("ignored: %s\n", ev.why);
+    buf_release(&body);
+    buf_release(&err);
+    return rc ? 1 : 0;
+}
+
+/*
+ * test-tool forge-replay KIND FILE...: runs the fuzz target of forge KIND
+ * (tests/fuzz/fuzz_forge.h) on each FILE, as libFuzzer would on a corpus;
+ * a broken contract aborts. Prints "ok N".
+ */
+#include "../fuzz/fuzz_forge.h"
+
+static int cmd_forge_replay(int argc, char **argv)
+{
+    if (argc < 4)
+        return 2;
+    enum forge_kind k = forge_kind_parse(argv[2]);
+    if (!k)
+        return 2;
+    for (int i = 3; i < argc; i++) {
+        struct buf data = BUF_INIT, err = BUF_INIT;
+        if (file_read(argv[i], 1 << 20, &data, &err)) {
+            fprintf(stderr, "error: %s\n", err.data);
+            buf_release(&err);
+            return 1;
+        }
+        fuzz_forge_one(k, (const uint8_t *)data.data, data.len);
+        buf_release(&data);
+    }
+    printf("ok %d\n", argc - 3);
     return 0;
 }
 
@@ -1197,6 +1305,20 @@ out:
     return rc;
 }
 
+/* ---- routes: the API's routing table, "METHOD PATH ROLE" per line ---- */
+
+#include "server/api.h"
+#include "server/auth.h"
+
+static int cmd_routes(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    for (const struct http_route *r = api_routes(); r->method; r++)
+        printf("%s %s %s\n", r->method, r->path, auth_role_name(r->need));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1241,8 +1363,14 @@ int main(int argc, char **argv)
         return cmd_free_port(argc, argv);
     if (!strcmp(argv[1], "webhook-sink"))
         return cmd_webhook_sink(argc, argv);
+    if (!strcmp(argv[1], "forge-parse"))
+        return cmd_forge_parse(argc, argv);
+    if (!strcmp(argv[1], "forge-replay"))
+        return cmd_forge_replay(argc, argv);
     if (!strcmp(argv[1], "hmac"))
         return cmd_hmac(argc, argv);
+    if (!strcmp(argv[1], "routes"))
+        return cmd_routes(argc, argv);
     if (!strcmp(argv[1], "fork-run"))
         return cmd_fork_run(argc, argv);
     if (!strcmp(argv[1], "mask-bench"))

@@ -5,11 +5,6 @@
 
 : "${REPO:=app}"
 
-# fw ARGS: the command-line client against this test's server.
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
 # deps: the repository's deployments, newest first (JSON).
 deps() {
     api GET "/api/v1/repos/$REPO/deployments?limit=200"

@@ -21,6 +21,30 @@ start_server() {
     wait_for "$TRASH/port" 100 || return 1
     URL="http://127.0.0.1:$(cat "$TRASH/port")"
     echo "$URL" >"$TRASH/url"
+    use_admin_token "$_data"
+}
+
+# use_admin_token DATA: the server's first admin token becomes the one the
+# CLI (~/.config/flywheel/token) and `api` ($TRASH/token) send.
+use_admin_token() {
+    test -s "$1/admin.token" || return 0
+    mkdir -p "$HOME/.config/flywheel" &&
+    cp "$1/admin.token" "$TRASH/token" &&
+    cp "$1/admin.token" "$HOME/.config/flywheel/token"
+}
+
+# fw ARGS...: the flywheel CLI against the server started last.
+fw() {
+    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
+}
+
+# The header that carries $TRASH/token, for curl -H.
+auth_header() {
+    if test -s "$TRASH/token"; then
+        echo "Authorization: Bearer $(cat "$TRASH/token")"
+    else
+        echo "X-No-Token: 1"
+    fi
 }
 
 server_pid() {
@@ -46,9 +70,10 @@ api() {
     URL=$(cat "$TRASH/url")
     if [ $# -ge 3 ]; then
         curl -s -o "$TRASH/body" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \
-            --data "$3" "$URL$2" >"$TRASH/status"
+            -H "$(auth_header)" --data "$3" "$URL$2" >"$TRASH/status"
     else
-        curl -s -o "$TRASH/body" -w '%{http_code}' -X "$1" "$URL$2" >"$TRASH/status"
+        curl -s -o "$TRASH/body" -w '%{http_code}' -X "$1" -H "$(auth_header)" "$URL$2" \
+            >"$TRASH/status"
     fi
     cat "$TRASH/body"
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='flywheel check survives every file of the fuzzing seed corpus'
+test_description='flywheel check and the API survive every file of the fuzzing seed corpora'
 . "$(dirname "$0")/test-lib.sh"
 
 # tests/fuzz/corpus holds valid and invalid pipeline files (see
@@ -52,6 +52,27 @@ test_expect_success 'every invalid-* file of the corpus is invalid' '
     for f in "$corpus"/invalid-*; do
         test_expect_code 1 flywheel check --quiet "$f" 2>/dev/null || return 1
     done
+'
+
+# tests/fuzz/corpus-api holds requests to the API with valid and invalid
+# JSON bodies (see tests/fuzz/fuzz_api.c). fuzz-api runs the fuzz target
+# without libFuzzer: a server in-process, each file sent once, every answer
+# checked (well-formed, a JSON object, no 5xx). A broken answer aborts; a
+# sanitizer report (a leak included) exits non-zero.
+api_corpus="$FLYWHEEL_SRC/tests/fuzz/corpus-api"
+
+test_expect_success 'the API seed corpus is there' '
+    test -d "$api_corpus" &&
+    test "$(ls "$api_corpus" | wc -l)" -ge 40
+'
+
+test_expect_success 'the API answers every request of its seed corpus' '
+    if ! TMPDIR="$TRASH" fuzz-api "$api_corpus" >api.out 2>api.err; then
+        tail -n 40 api.err >&2
+        return 1
+    fi &&
+    ! grep -E "Sanitizer|runtime error:" api.err &&
+    test "$(grep -c "^replay: " api.err)" = "$(ls "$api_corpus" | wc -l)"
 '
 
 test_done

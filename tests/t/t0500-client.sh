@@ -6,11 +6,6 @@ test_description='the clients of the server: repo, notify, trigger, status, logs
 
 unset FLYWHEEL_SERVER
 
-# fw ARGS...: flywheel with the test server in FLYWHEEL_SERVER.
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
 # wait_state ID STATE...: waits (up to 30 s) until run ID is in one of the states.
 wait_state() {
     _id=$1
@@ -59,7 +54,8 @@ test_expect_success 'setup: a source repository and a server' '
     echo $! >server.pid &&
     { ( sleep 300; kill -9 "$(cat server.pid)" ) >/dev/null 2>&1 & echo $! >watchdog.pid; } &&
     wait_for port 100 &&
-    echo "http://127.0.0.1:$(cat port)" >url
+    echo "http://127.0.0.1:$(cat port)" >url &&
+    mkdir -p "$HOME/.config/flywheel" && cp srv/admin.token "$HOME/.config/flywheel/token"
 '
 
 test_expect_success 'usage errors exit 2' '

@@ -58,9 +58,9 @@ test_expect_success 'job logs: whole, by range, and as events' '
     api GET "/api/v1/runs/$(cat id)/jobs/build/log" >log && status_is 200 &&
     grep "^building feature$" log &&
     URL=$(cat url) &&
-    curl -s -H "Range: bytes=0-7" "$URL/api/v1/runs/$(cat id)/jobs/build/log" >part &&
+    curl -s -H "$(auth_header)" -H "Range: bytes=0-7" "$URL/api/v1/runs/$(cat id)/jobs/build/log" >part &&
     test "$(cat part)" = building &&
-    curl -s -N "$URL/api/v1/runs/$(cat id)/jobs/build/log?follow=1" >events &&
+    curl -s -H "$(auth_header)" -N "$URL/api/v1/runs/$(cat id)/jobs/build/log?follow=1" >events &&
     grep "^data: building feature$" events &&
     grep "^event: end$" events &&
     grep "passed" events
@@ -151,7 +151,7 @@ test_expect_success 'an invalid pipeline fails the run with the checker message'
 
 test_expect_success 'live events: one per state change of runs and jobs, resumable' '
     URL=$(cat url) &&
-    curl -s -N --max-time 8 "$URL/api/v1/events" >events &
+    curl -s -H "$(auth_header)" -N --max-time 8 "$URL/api/v1/events" >events &
     sleep 0.5 &&
     api POST /api/v1/repos/app/trigger "{\"ref\": \"main\"}" >out &&
     id=$(json .id <out) &&
@@ -163,12 +163,12 @@ test_expect_success 'live events: one per state change of runs and jobs, resumab
     jq -r "select(.run == $id and .job == \"build\") | .state" <ev.json >build-states &&
     printf "running\npassed\n" >expect && test_cmp expect build-states &&
     first=$(grep "^id: " events | head -n 1 | cut -d" " -f2) &&
-    curl -s -N --max-time 1 -H "Last-Event-ID: $first" "$URL/api/v1/events" >again;
+    curl -s -H "$(auth_header)" -N --max-time 1 -H "Last-Event-ID: $first" "$URL/api/v1/events" >again;
     test "$(grep -c "^id: " again)" = "$(($(grep -c "^id: " events) - 1))"
 '
 
 test_expect_success 'metrics in Prometheus text format' '
-    curl -s "$(cat url)/metrics" >m &&
+    curl -s -H "$(auth_header)" "$(cat url)/metrics" >m &&
     grep "^flywheel_executor_slots 2$" m &&
     grep "^flywheel_runs{state=\"passed\"} [1-9]" m
 '

@@ -92,7 +92,7 @@ test_expect_success 'retrying a job whose need failed is refused (409), an unkno
 test_expect_success 'retry the failed job: it passes on its second attempt, its dependant runs, the run passes' '
     id=$(cat flaky-id) &&
     URL=$(cat url) &&
-    { curl -s -N --max-time 10 "$URL/api/v1/events" >events & } &&
+    { curl -s -H "$(auth_header)" -N --max-time 10 "$URL/api/v1/events" >events & } &&
     sleep 0.3 &&
     touch flaky-ok &&
     api POST "/api/v1/runs/$id/jobs/flaky/retry" >out && status_is 202 &&
@@ -234,7 +234,7 @@ test_expect_success '/metrics: job duration histograms match the jobs that ran' 
     api GET "/api/v1/runs/$id/jobs/flaky/retry" >/dev/null && status_is 405 &&
     api POST "/api/v1/runs/$id/jobs/flaky/retry" >/dev/null && status_is 202 &&
     test "$(wait_run "$id")" = passed &&
-    curl -s "$(cat url)/metrics" >m &&
+    curl -s -H "$(auth_header)" "$(cat url)/metrics" >m &&
     grep "^# TYPE flywheel_job_duration_seconds histogram$" m &&
     grep "^flywheel_job_duration_seconds_bucket{state=\"passed\",le=\"0.01\"} [0-9]*$" m &&
     grep "^flywheel_job_duration_seconds_sum{state=\"passed\"} [0-9.]*$" m &&
@@ -254,7 +254,7 @@ test_expect_success '/metrics: job duration histograms match the jobs that ran' 
 test_expect_success '/metrics: queued jobs wait for a slot; a queued job cannot be retried' '
     id=$(trigger_branch three) &&
     i=0 && while [ $i -lt 100 ]; do
-        curl -s "$(cat url)/metrics" >m &&
+        curl -s -H "$(auth_header)" "$(cat url)/metrics" >m &&
         grep -q "^flywheel_executor_slots_used 2$" m &&
         grep -q "^flywheel_jobs{state=\"running\"} 2$" m &&
         grep -q "^flywheel_queued_jobs 1$" m && break
@@ -269,7 +269,7 @@ test_expect_success '/metrics: queued jobs wait for a slot; a queued job cannot 
     api POST "/api/v1/runs/$id/retry?failed=1" >out && status_is 409 &&
     api POST "/api/v1/runs/$id/cancel" >/dev/null &&
     test "$(wait_run "$id")" = cancelled &&
-    curl -s "$(cat url)/metrics" >m &&
+    curl -s -H "$(auth_header)" "$(cat url)/metrics" >m &&
     grep "^flywheel_queued_jobs 0$" m
 '
 

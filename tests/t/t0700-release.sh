@@ -14,11 +14,6 @@ wait_release() {
     done
 }
 
-# fw ARGS: the command-line client against this test's server.
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
 # push_wait MESSAGE: commits in src, notifies, waits for every run to end.
 push_wait() {
     (cd src && echo "$1" >>history && git add history && git commit -qm "$1") &&
@@ -150,15 +145,15 @@ test_expect_success 'releases are listed newest first, by pages' '
 
 test_expect_success 'one file downloads whole and by byte range, with its type and digest' '
     URL=$(cat url) &&
-    curl -s -D hdr -o app "$URL/api/v1/repos/app/releases/r1/file?path=dist/app" &&
+    curl -s -H "$(auth_header)" -D hdr -o app "$URL/api/v1/repos/app/releases/r1/file?path=dist/app" &&
     test_cmp want-app app &&
     grep -i "^content-type: application/octet-stream" hdr &&
     grep -i "^x-flywheel-digest: sha256:" hdr &&
-    curl -s -D hdr -o part -r 4-8 "$URL/api/v1/repos/app/releases/r1/file?path=dist/notes.txt" &&
+    curl -s -H "$(auth_header)" -D hdr -o part -r 4-8 "$URL/api/v1/repos/app/releases/r1/file?path=dist/notes.txt" &&
     grep "^HTTP/1.1 206" hdr &&
     grep -i "^content-range: bytes 4-8/3000" hdr &&
     test "$(cat part)" = xxxxx &&
-    curl -s -D hdr -o /dev/null -r 5000- "$URL/api/v1/repos/app/releases/r1/file?path=dist/notes.txt" &&
+    curl -s -H "$(auth_header)" -D hdr -o /dev/null -r 5000- "$URL/api/v1/repos/app/releases/r1/file?path=dist/notes.txt" &&
     grep "^HTTP/1.1 416" hdr &&
     api GET "/api/v1/repos/app/releases/r1/file?path=nope" >/dev/null && status_is 404 &&
     api GET "/api/v1/repos/app/releases/r1/file" >/dev/null && status_is 400
@@ -166,7 +161,7 @@ test_expect_success 'one file downloads whole and by byte range, with its type a
 
 test_expect_success 'the archive holds manifest, provenance, key and files; tar reads it' '
     URL=$(cat url) &&
-    curl -sf -o r1.tar "$URL/api/v1/repos/app/releases/r1/archive" &&
+    curl -sf -H "$(auth_header)" -o r1.tar "$URL/api/v1/repos/app/releases/r1/archive" &&
     tar -tf r1.tar >list &&
     grep "^app-r1/release.json$" list &&
     grep "^app-r1/provenance.json$" list &&

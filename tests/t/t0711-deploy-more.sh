@@ -58,7 +58,7 @@ test_expect_success 'approval: a deployment waits for a person; approve lets it 
     fw approve $id --reason "looks fine" &&
     wait_deploy "[.deployments[] | select(.release == \"$(last)\")][0].state == \"succeeded\"" &&
     api GET /api/v1/deployments/$id | jq -r ".approved_by + \" \" + .approval_note" >who &&
-    test "$(cat who)" = "${USER:-cli} looks fine" &&
+    test "$(cat who)" = "admin looks fine" &&
     test "$(on staging staging)" = 1
 '
 

@@ -4,10 +4,6 @@ test_description='outgoing webhooks: signed deployment and line events, retries,
 . "$TEST_DIRECTORY/run-lib.sh"
 . "$TEST_DIRECTORY/serve-lib.sh"
 
-fw() {
-    FLYWHEEL_SERVER=$(cat "$TRASH/url") flywheel "$@"
-}
-
 # wait_deploy FILTER: as in t0710.
 wait_deploy() {
     _n=0

@@ -136,12 +136,12 @@ test_expect_success 'secrets are set from standard input; the trailing newline o
     never_in out out.json warn
 '
 
-test_expect_success 'the list has names, times and who set them; never a value' '
+test_expect_success 'the list has names, times and who set them (the token); never a value' '
     USER=alice fw secret set app ALICE_SECRET <key.pem 2>/dev/null &&
     fw secret list app >list &&
     head -n 1 list | grep "^NAME  *UPDATED (UTC)  *SET BY$" &&
     grep "^API_TOKEN " list &&
-    grep "^ALICE_SECRET .* alice$" list &&
+    grep "^ALICE_SECRET .* admin$" list &&
     test "$(wc -l <list)" = 5 &&
     fw secret list app --json >list.json &&
     jq -e ".secrets | map(.name) == [\"ALICE_SECRET\", \"API_TOKEN\", \"DEPLOY_KEY\", \"DEPLOY_TOKEN\"]" list.json &&
@@ -171,6 +171,16 @@ test_expect_success 'values too short, names that are not names, unknown reposit
     test_must_fail fw secret set app bad-name </dev/null 2>err &&
     grep "not a valid secret name" err &&
     fw secret list app --json | jq -e ".secrets | map(.name) | index(\"SHORT\") == null"
+'
+
+test_expect_success 'the audit log has each change of a secret, by whom; never a value' '
+    fw audit --json >audit.json &&
+    jq -e ".entries[] | select(.actor == \"admin\"
+        and .action == \"PUT /api/v1/repos/{name}/secrets/{secret}\"
+        and .path == \"/api/v1/repos/app/secrets/API_TOKEN\" and .status == 201)" audit.json &&
+    jq -e ".entries[] | select(.path == \"/api/v1/repos/app/secrets/SHORT\" and .status == 400)" \
+        audit.json &&
+    never_in audit.json
 '
 
 test_expect_success 'the key file is 0600; the values are nowhere in the database in clear' '
@@ -237,9 +247,9 @@ test_expect_success 'the logs on disk, flywheel logs, live events and the run AP
     fw logs "$id" show >cli.log &&
     test_cmp show.log cli.log &&
     URL=$(cat url) &&
-    curl -s -N "$URL/api/v1/runs/$id/jobs/show/log?follow=1" >events &&
+    curl -s -N -H "$(auth_header)" "$URL/api/v1/runs/$id/jobs/show/log?follow=1" >events &&
     grep "^data: plain: \*\*\*\.$" events &&
-    curl -s -H "Range: bytes=0-11" "$URL/api/v1/runs/$id/jobs/show/log" >part &&
+    curl -s -H "$(auth_header)" -H "Range: bytes=0-11" "$URL/api/v1/runs/$id/jobs/show/log" >part &&
     test "$(cat part)" = "plain: ***." &&
     api GET "/api/v1/runs/$id" >run.json &&
     api GET "/api/v1/runs?repo=app" >runs.json &&

@@ -1,0 +1,16 @@
+/*
+ * libFuzzer target for the gitlab webhook parser: forge_verify() and
+ * forge_parse() with FORGE_GITLAB, as POST /api/v1/repos/{name}/hooks/gitlab meets
+ * them. The input and the contract are in fuzz_forge.h; the seed corpus is
+ * tests/fuzz/corpus-gitlab (the payloads of tests/data/forges).
+ *
+ *     make fuzz FUZZ_SECONDS=300
+ */
+#include "fuzz_forge.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_forge_one(FORGE_GITLAB, data, size);
+}

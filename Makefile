@@ -157,6 +157,10 @@ $(FUZZ)/fuzz_jsonptr: $(FUZZ)/tests/fuzz/fuzz_jsonptr.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
 	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
+$(FUZZ)/fuzz_mask: $(FUZZ)/tests/fuzz/fuzz_mask.o $(FUZZ)/libflywheel.a
+	@echo "  LINK    $@"
+	$(Q)clang -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
 # The API's target runs jobs: the leader must be beside it.
 $(FUZZ)/fuzz_api: $(FUZZ)/tests/fuzz/fuzz_api.o $(FUZZ)/libflywheel.a $(FUZZ)/flywheel-leader
 	@echo "  LINK    $@"
@@ -176,12 +180,13 @@ $(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%): $(FUZZ)/fuzz_%: $(FUZZ)/tests/fuzz/fuzz_%.o $
 # (new inputs in build/fuzz/corpus-tz, crashes as build/fuzz/tz-crash-*),
 # JSON pointers against response bodies (corpus-jsonptr, jsonptr-crash-*),
 # the API's request bodies against a live server (corpus-api, api-crash-*;
-# one input per request, so far fewer executions per second), then the
-# webhook payloads of each forge (corpus-github, github-crash-*, ...).
+# one input per request, so far fewer executions per second), the log masker
+# against a plain scan (corpus-mask, mask-crash-*), then the webhook payloads
+# of each forge (corpus-github, github-crash-*, ...).
 fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_api \
-	$(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%)
+	$(FUZZ)/fuzz_mask $(FORGE_FUZZERS:%=$(FUZZ)/fuzz_%)
 	@mkdir -p $(FUZZ)/corpus $(FUZZ)/corpus-tz $(FUZZ)/corpus-jsonptr $(FUZZ)/corpus-api \
-		$(FORGE_FUZZERS:%=$(FUZZ)/corpus-%)
+		$(FUZZ)/corpus-mask $(FORGE_FUZZERS:%=$(FUZZ)/corpus-%)
 	$(FUZZ)/fuzz_pipeline -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/ \
 		-dict=tests/fuzz/pipeline.dict $(FUZZ)/corpus tests/fuzz/corpus
@@ -194,6 +199,9 @@ fuzz: $(FUZZ)/fuzz_pipeline $(FUZZ)/fuzz_tz $(FUZZ)/fuzz_jsonptr $(FUZZ)/fuzz_ap
 	$(FUZZ)/fuzz_api -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=120 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ)/api- \
 		-dict=tests/fuzz/api.dict $(FUZZ)/corpus-api tests/fuzz/corpus-api
+	$(FUZZ)/fuzz_mask -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ)/mask- \
+		$(FUZZ)/corpus-mask tests/fuzz/corpus-mask
 	$(Q)for f in $(FORGE_FUZZERS); do \
 		$(FUZZ)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
 			-print_final_stats=1 -artifact_prefix=$(FUZZ)/$$f- \

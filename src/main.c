@@ -41,6 +41,7 @@ static const struct {
     {"demo", cmd_demo, "the whole delivery loop of an example service, on this machine"},
     {"token", cmd_token, "make, list or revoke the API tokens of a server"},
     {"audit", cmd_audit, "read a server's audit log: who changed what, when, from where"},
+    {"secret", cmd_secret, "set, list or remove a repository's secrets (never shown)"},
 };
 
 static void usage(FILE *f)

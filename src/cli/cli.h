@@ -36,6 +36,7 @@ int cmd_metrics(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_secret(int argc, char **argv);
 
 /* Appends the path of this program (for starting job leaders). */
 int cli_self_exe(struct buf *out);

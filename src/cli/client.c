@@ -336,6 +336,8 @@ int client_call(struct client *c, const char *method, const char *path, json_t *
 out:
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hdrs);
+    if (req)
+        explicit_bzero(req, strlen(req)); /* it may have carried a secret */
     free(req);
     buf_release(&body);
     return rc;

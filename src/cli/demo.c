@@ -878,8 +878,8 @@ static int setup(struct demo *d, long port)
     buf_release(&e);
     say(d, "The server is on %s (data in %s)", d->url, d->data);
     if (d->ui)
-        say(d, "Follow along in the web UI: %s/ (log in with the token in %s/admin.token)",
-            d->url, d->data);
+        say(d, "Follow along in the web UI: %s/ (log in with the token in %s/admin.token)", d->url,
+            d->data);
     if (d->prometheus) {
         struct buf pport = BUF_INIT;
         buf_addf(&pport, "%s90", d->prefix ? d->prefix : "190");

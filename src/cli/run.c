@@ -23,6 +23,7 @@
 #include "core/duration.h"
 #include "core/pipeline.h"
 #include "core/sched.h"
+#include "core/secret.h"
 #include "engine/runexec.h"
 #include "exec/gitcmd.h"
 #include "exec/workspace.h"
@@ -451,6 +452,60 @@ out:
     return rc;
 }
 
+/*
+ * Local runs take the secrets their jobs name from this process's
+ * environment (`TOKEN=... flywheel run`): the developer who runs them is the
+ * one who trusts them. A name the environment lacks, or a value the server
+ * would refuse, fails the job that names it, with why.
+ */
+static void local_secrets(const struct pipeline *p, const bool *selected,
+                          struct runexec_secret **out, size_t *n)
+{
+    size_t alloc = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < p->njobs; i++) {
+        for (size_t k = 0; selected[i] && k < p->jobs[i].secrets.n; k++) {
+            const char *name = p->jobs[i].secrets.v[k].s;
+            bool dup = false;
+            for (size_t q = 0; q < *n && !dup; q++)
+                dup = !strcmp((*out)[q].name, name);
+            if (dup)
+                continue;
+            ALLOC_GROW(*out, *n + 1, alloc);
+            struct runexec_secret *sec = &(*out)[(*n)++];
+            memset(sec, 0, sizeof(*sec));
+            sec->name = name;
+            const char *v = getenv(name);
+            struct buf why = BUF_INIT;
+            if (!v) {
+                buf_addf(&why,
+                         "secret '%s' is not set: flywheel run gives a job the secrets it names "
+                         "from its own environment (%s=... flywheel run)",
+                         name, name);
+            } else if (secret_value_check(v, strlen(v), &why)) {
+                struct buf w = BUF_INIT;
+                buf_addf(&w, "secret '%s' (from the environment): %s", name, why.data);
+                buf_release(&why);
+                why = w;
+            } else {
+                sec->value = v;
+                sec->len = strlen(v);
+            }
+            if (why.len)
+                sec->error = buf_detach(&why, NULL);
+            buf_release(&why);
+        }
+    }
+}
+
+static void local_secrets_release(struct runexec_secret *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)v[i].error);
+    free(v);
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -558,6 +613,8 @@ int cmd_run(int argc, char **argv)
     struct ws_source source;
     bool have_source = false, have_lc = false;
     bool *selected = NULL;
+    struct runexec_secret *secrets = NULL;
+    size_t nsecrets = 0;
     struct runexec *rx = NULL;
     struct ui u;
     uv_loop_t loop;
@@ -669,6 +726,9 @@ int cmd_run(int argc, char **argv)
     u.loop = &loop;
     struct runexec_config cfg;
     memset(&cfg, 0, sizeof(cfg));
+    local_secrets(p, selected, &secrets, &nsecrets);
+    cfg.secrets = secrets;
+    cfg.nsecrets = nsecrets;
     cfg.pipeline = p;
     cfg.selected = selected;
     cfg.source = &source;
@@ -703,7 +763,11 @@ int cmd_run(int argc, char **argv)
                 rev ? rev : "the working tree", rev ? " = " : " at ", source.commit, slots);
         fflush(u.status);
     }
-    if (runexec_start(&u.rx, &loop, &cfg, &err)) {
+    int start_rc = runexec_start(&u.rx, &loop, &cfg, &err);
+    local_secrets_release(secrets, nsecrets); /* runexec has its copy */
+    secrets = NULL;
+    nsecrets = 0;
+    if (start_rc) {
         fprintf(stderr, "flywheel run: %s\n", err.data);
         uv_close((uv_handle_t *)&u.sigint, close_cb);
         uv_close((uv_handle_t *)&u.sigterm, close_cb);
@@ -740,6 +804,7 @@ out:
     }
     buf_release(&u.out);
     free(selected);
+    local_secrets_release(secrets, nsecrets);
     pipeline_free(p);
     if (have_source)
         ws_source_release(&source);

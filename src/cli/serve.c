@@ -342,6 +342,7 @@ int cmd_serve(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.poll_ms = cfg.kill_grace_ms = -1;
     cfg.cancel_superseded = -1; /* as config_parse leaves what a file does not set */
+    cfg.fork_sandbox = cfg.fork_network = -1;
     if (config_file && read_config(config_file, &cfg)) {
         config_release(&cfg);
         return 2;
@@ -420,6 +421,8 @@ int cmd_serve(int argc, char **argv)
     ec.grace_ms = (long)grace_ms;
     ec.default_poll_s = (int)(poll_ms / 1000);
     ec.clock_offset_ms = (int64_t)clock_offset_s * 1000;
+    ec.fork_no_sandbox = cfg.fork_sandbox == 0;
+    ec.fork_network = cfg.fork_network == 1;
     ec.event_sink = on_event;
     ec.event_sink_ctx = &s;
     if (engine_open(&s.engine, &s.loop, &ec, &err)) {

@@ -26,6 +26,7 @@
 #include "core/duration.h"
 #include "core/glob.h"
 #include "core/jsonptr.h"
+#include "core/secret.h"
 #include "core/tz.h"
 #include "core/ytree.h"
 #include "util/strmap.h"
@@ -694,6 +695,17 @@ static int check_env_name(struct ctx *c, const struct ynode *k, const char *wher
     return 0;
 }
 
+/* A secret's name: core/secret.h's rules (upper case: as the API and the CLI take them). */
+static int check_secret_name(struct ctx *c, const struct pl_str *name, const char *where)
+{
+    struct buf err = BUF_INIT;
+    int rc = secret_name_check(name->s, &err);
+    if (rc)
+        error_at(c, name->pos, "%s: %s", where, err.data);
+    buf_release(&err);
+    return rc;
+}
+
 /* A mapping of variable names to scalar values. */
 static void get_vars(struct ctx *c, struct ynode *n, const char *where, const char *key,
                      struct pl_kvs *out)
@@ -760,9 +772,7 @@ static void get_names(struct ctx *c, struct ynode *n, const char *where, const c
     struct pl_strs tmp = {0};
     if (get_strlist(c, n, where, key, true, &tmp) == 0) {
         for (size_t i = 0; i < tmp.n; i++) {
-            struct ynode fake = {.kind = YNODE_SCALAR, .pos = tmp.v[i].pos, .str = tmp.v[i].s};
-            fake.slen = strlen(fake.str);
-            if (env_names ? check_env_name(c, &fake, where, "secret")
+            if (env_names ? check_secret_name(c, &tmp.v[i], where)
                           : check_job_ref(c, &tmp.v[i], where, key))
                 continue;
             bool dup = false;
@@ -2549,6 +2559,78 @@ static void warn_unused(struct ctx *c)
 
 /* ---- top level ---------------------------------------------------------- */
 
+/*
+ * A secret is given as the environment variable of its name: it must not be
+ * a name the job (or the environment's commands) already gets a value for,
+ * from the pipeline's env, its own, a matrix axis, or flywheel.
+ */
+static void check_secret_clash(struct ctx *c, const struct pl_str *sec, const char *where,
+                               const char *const *own, const struct pl_kvs *const *vars,
+                               const char *const *var_what, size_t nvars)
+{
+    for (size_t k = 0; own[k]; k++) {
+        if (!strcmp(sec->s, own[k])) {
+            error_at(c, sec->pos,
+                     "%s: secret '%s' would replace the variable %s that flywheel sets; choose "
+                     "another name",
+                     where, sec->s, own[k]);
+            return;
+        }
+    }
+    for (size_t k = 0; k < nvars; k++) {
+        if (vars[k] && kvs_get(vars[k], sec->s)) {
+            error_at(c, sec->pos,
+                     "%s: '%s' is both a secret and a variable (%s); a secret is given as the "
+                     "variable of its name",
+                     where, sec->s, var_what[k]);
+            return;
+        }
+    }
+}
+
+static void check_secret_clashes(struct ctx *c)
+{
+    static const char *const job_own[] = {"CI", "HOME", "LANG", "PATH", "PWD", "TMPDIR", NULL};
+    static const char *const deploy_own[] = {"HOME", "LANG", "PATH", NULL};
+    for (size_t i = 0; i < c->ndefs; i++) {
+        struct jobdef *jd = &c->defs[i];
+        struct buf where = BUF_INIT;
+        buf_addf(&where, "job '%s'", jd->job.name);
+        for (size_t k = 0; k < jd->job.secrets.n; k++) {
+            const struct pl_str *sec = &jd->job.secrets.v[k];
+            const struct pl_kvs *vars[] = {&c->p->env, &jd->job.env};
+            static const char *const what[] = {"the pipeline's env", "the job's env"};
+            check_secret_clash(c, sec, where.data, job_own, vars, what, 2);
+            for (size_t a = 0; a < jd->naxes; a++)
+                if (!strcmp(jd->axes[a].name, sec->s))
+                    error_at(c, sec->pos,
+                             "%s: '%s' is both a secret and a matrix axis; a secret is given as "
+                             "the variable of its name",
+                             where.data, sec->s);
+        }
+        buf_release(&where);
+    }
+    for (size_t i = 0; i < c->p->nenvs; i++) {
+        const struct pl_environment *env = &c->p->envs[i];
+        struct buf where = BUF_INIT;
+        buf_addf(&where, "environment '%s'", env->name ? env->name : "");
+        for (size_t k = 0; k < env->secrets.n; k++) {
+            const struct pl_str *sec = &env->secrets.v[k];
+            const struct pl_kvs *vars[] = {&c->p->env, &env->env};
+            static const char *const what[] = {"the pipeline's env", "the environment's variables"};
+            size_t before = c->d->nerrors;
+            check_secret_clash(c, sec, where.data, deploy_own, vars, what, 2);
+            for (size_t t = 0; t < env->ntargets && c->d->nerrors == before; t++)
+                if (kvs_get(&env->targets[t].vars, sec->s))
+                    error_at(c, sec->pos,
+                             "%s: '%s' is both a secret and a variable of target '%s'; a secret "
+                             "is given as the variable of its name",
+                             where.data, sec->s, env->targets[t].name);
+        }
+        buf_release(&where);
+    }
+}
+
 static const char *const top_keys[] = {"name",    "branches", "env", "jobs",
                                        "release", "deploy",   NULL};
 static const char *const branches_keys[] = {"main", NULL};
@@ -2699,6 +2781,7 @@ struct pipeline *pipeline_parse(const char *file, const char *src, size_t len,
         goto out;
     }
     parse_top(&c, root);
+    check_secret_clashes(&c);
     if (c.jobs_ok) {
         expand_jobs(&c);
         if (c.jobs_ok) {

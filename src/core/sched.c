@@ -200,11 +200,25 @@ static void skip_dependants(struct sched *s, size_t i)
     free(queue);
 }
 
+static void finish(struct sched *s, size_t i, enum job_event ev, const char *final_reason);
+
 void sched_finish(struct sched *s, size_t i, enum job_event ev)
+{
+    finish(s, i, ev, NULL);
+}
+
+void sched_fail(struct sched *s, size_t i, const char *reason)
+{
+    finish(s, i, JOB_EV_FAIL, reason);
+}
+
+static void finish(struct sched *s, size_t i, enum job_event ev, const char *final_reason)
 {
     struct sjob *j = &s->j[i];
     const struct pl_job *pj = &s->p->jobs[i];
     move(s, i, ev);
+    if (final_reason)
+        set_reason(j, final_reason);
     if (ev == JOB_EV_PASS)
         return;
     if (ev == JOB_EV_CANCEL) {
@@ -214,7 +228,7 @@ void sched_finish(struct sched *s, size_t i, enum job_event ev)
         return;
     }
     /* failed or timed out */
-    if (!s->cancelling && j->attempts - j->base <= pj->retries) {
+    if (!s->cancelling && !final_reason && j->attempts - j->base <= pj->retries) {
         move(s, i, JOB_EV_RETRY);
         j->retrying = true;
         struct buf r = BUF_INIT;

@@ -91,6 +91,12 @@ void sched_restore(struct sched *s, size_t j, enum job_state state, int attempts
 long sched_next(struct sched *s);
 /* Ends the running attempt of job j with ev (PASS, FAIL, TIME_OUT or CANCEL). */
 void sched_finish(struct sched *s, size_t j, enum job_event ev);
+/*
+ * Ends the running attempt of job j as failed for a reason no retry would
+ * change (a secret that is not set): no retry, whatever its retries; the
+ * reason is its reason; then as sched_finish(FAIL).
+ */
+void sched_fail(struct sched *s, size_t j, const char *reason);
 /* Cancels queued job j with reason and skips what needs it; false when j is not
  * queued (a running job is stopped by the caller and ends with JOB_EV_CANCEL,
  * which skips what needs it too). */

@@ -10,13 +10,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/mask.h"
 #include "core/pipeline.h"
+#include "core/secret.h"
 #include "core/verify.h"
 #include "core/window_eval.h"
 #include "deploy/check.h"
 #include "exec/workspace.h"
 #include "store/deploy.h"
 #include "store/release.h"
+#include "store/secret.h"
 #include "util/xalloc.h"
 
 /* A deployment paused for a person fails after this long without an answer. */
@@ -124,8 +127,24 @@ struct dep {
     struct dep *next;
 };
 
+/*
+ * The output of a deploy command given secrets: read from a pipe, masked,
+ * written to the step's log. It lives until the last writer closes the pipe
+ * (a service the command left running with its output included), or the
+ * deployer is freed.
+ */
+struct logpump {
+    struct deployer *d; /* NULL once the deployer is gone */
+    uv_pipe_t pipe;
+    int fd;
+    struct mask_set *set;
+    struct mask *mask;
+    struct logpump *next;
+};
+
 struct deployer {
     struct deployer_config cfg;
+    struct logpump *pumps;
     struct dep *deps;
     uv_timer_t rekick; /* windows: the next time a closed one opens */
     bool rekick_armed;
@@ -504,8 +523,10 @@ static void add_var(char ***v, size_t *n, const char *k, const char *val)
 
 static void free_vars(char **v)
 {
-    for (size_t i = 0; v && v[i]; i++)
+    for (size_t i = 0; v && v[i]; i++) {
+        explicit_bzero(v[i], strlen(v[i])); /* they may hold secrets */
         free(v[i]);
+    }
     free(v);
 }
 
@@ -768,6 +789,153 @@ static char *joined(const struct pl_strs *s)
     return buf_detach(&b, NULL);
 }
 
+/* ---- masked logs ------------------------------------------------------------- */
+
+static void pump_write(void *ctx, const char *data, size_t len)
+{
+    struct logpump *p = ctx;
+    while (len && p->fd >= 0) {
+        ssize_t w = write(p->fd, data, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* a full disk loses log bytes, never the deployment */
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+}
+
+static void pump_closed(uv_handle_t *h)
+{
+    struct logpump *p = h->data;
+    if (p->d)
+        for (struct logpump **pp = &p->d->pumps; *pp; pp = &(*pp)->next)
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
+    mask_free(p->mask);
+    mask_set_free(p->set);
+    free(p);
+}
+
+/* The end of the output: what the mask holds goes out, the log is closed. */
+static void pump_end(struct logpump *p)
+{
+    if (uv_is_closing((uv_handle_t *)&p->pipe))
+        return;
+    uv_read_stop((uv_stream_t *)&p->pipe);
+    mask_flush(p->mask, pump_write, p);
+    if (p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    uv_close((uv_handle_t *)&p->pipe, pump_closed);
+}
+
+static void pump_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    static char slab[65536]; /* the loop is single-threaded; data is consumed at once */
+    (void)h;
+    (void)suggested;
+    b->base = slab;
+    b->len = sizeof(slab);
+}
+
+static void pump_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct logpump *p = s->data;
+    if (n > 0)
+        mask_feed(p->mask, b->base, (size_t)n, pump_write, p);
+    else if (n < 0)
+        pump_end(p);
+}
+
+/*
+ * The values of the environment's secrets, added to vars, and in *out a
+ * pump that masks them in the command's output on its way to log_fd (a
+ * copy of it is the pump's); *wfd becomes the pipe's end the command writes to.
+ * Returns 0 (*out NULL when the environment names none), or -1 with why in
+ * err: a secret that is not set fails the command before it starts.
+ */
+static int secrets_prepare(struct dep *a, const struct pl_environment *env, char ***vars,
+                           int log_fd, struct logpump **out, int *wfd, struct buf *err)
+{
+    struct deployer *d = a->d;
+    struct store_secret_value *v = NULL;
+    size_t n = 0;
+    int fds[2] = {-1, -1}, rc = -1;
+    *out = NULL;
+    if (!env->secrets.n)
+        return 0; /* *wfd stays the log */
+    const char **names = xcalloc(env->secrets.n + 1, sizeof(*names));
+    for (size_t i = 0; i < env->secrets.n; i++)
+        names[i] = env->secrets.v[i].s;
+    if (store_secret_values(d->cfg.st, d->cfg.data_dir, a->row.repo_id, a->repo, names,
+                            env->secrets.n, &v, &n, err))
+        goto out;
+    struct logpump *p = xcalloc(1, sizeof(*p));
+    p->fd = -1;
+    p->set = mask_set_new();
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].value) {
+            buf_adds(err, v[i].error);
+            goto fail;
+        }
+        if (secret_mask_add(p->set, v[i].value, v[i].len)) {
+            buf_addf(err, "the secrets of %s are too large to be masked in its logs", a->row.env);
+            goto fail;
+        }
+    }
+    if (pipe2(fds, O_CLOEXEC)) {
+        buf_addf(err, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    p->fd = dup(log_fd);
+    if (p->fd < 0) {
+        buf_addf(err, "dup: %s", strerror(errno));
+        goto fail;
+    }
+    fcntl(p->fd, F_SETFD, FD_CLOEXEC);
+    size_t nvars = 0;
+    while ((*vars)[nvars])
+        nvars++;
+    for (size_t i = 0; i < n; i++)
+        add_var(vars, &nvars, v[i].name, v[i].value);
+    p->mask = mask_new(p->set);
+    p->d = d;
+    uv_pipe_init(d->cfg.loop, &p->pipe, 0);
+    p->pipe.data = p;
+    if (uv_pipe_open(&p->pipe, fds[0])) {
+        buf_adds(err, "cannot read the command's output");
+        close(fds[0]);
+        fds[0] = -1;
+        uv_close((uv_handle_t *)&p->pipe, pump_closed);
+        p = NULL;
+        goto out;
+    }
+    fds[0] = -1;
+    p->next = d->pumps;
+    d->pumps = p;
+    *out = p;
+    *wfd = fds[1];
+    fds[1] = -1;
+    rc = 0;
+    goto out;
+fail:
+    if (p->fd >= 0)
+        close(p->fd);
+    mask_set_free(p->set);
+    free(p);
+out:
+    for (int k = 0; k < 2; k++)
+        if (fds[k] >= 0)
+            close(fds[k]);
+    store_secret_values_release(v, n);
+    free(names);
+    return rc;
+}
+
 static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
 {
     struct deployer *d = a->d;
@@ -788,6 +956,17 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
     if (fd < 0) {
         buf_addf(err, "cannot create %s: %s", log.data, strerror(errno));
         free(script);
+        buf_release(&log);
+        return -1;
+    }
+    /* Its secrets, before anything is recorded: a secret not set fails it unstarted. */
+    char **vars = plan_vars(a, pl, true);
+    struct logpump *pump = NULL;
+    int out_fd = fd;
+    if (secrets_prepare(a, env, &vars, fd, &pump, &out_fd, err)) {
+        close(fd);
+        free(script);
+        free_vars(vars);
         buf_release(&log);
         return -1;
     }
@@ -813,6 +992,11 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
                   : (store_step_insert(d->cfg.st, &c->step, err) < 0 ? -1 : 0);
     if (rec || store_release_mark_deployed(d->cfg.st, pl->ri->rel.id, c->step.started_ms, err)) {
         close(fd);
+        if (pump) {
+            close(out_fd);
+            pump_end(pump);
+        }
+        free_vars(vars);
         free(script);
         free(c->step.target);
         free(c->step.state);
@@ -821,14 +1005,13 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
         free(c);
         return -1;
     }
-    char **vars = plan_vars(a, pl, true);
     char *argv[] = {"/bin/sh", "-e", "-c", script, NULL};
     uv_stdio_container_t stdio[3];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = fd;
+    stdio[1].data.fd = out_fd; /* the log, or the pipe to the pump that masks its secrets */
     stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = fd;
+    stdio[2].data.fd = out_fd;
     uv_process_options_t o;
     memset(&o, 0, sizeof(o));
     o.exit_cb = cmd_exit;
@@ -849,6 +1032,10 @@ static int spawn_cmd(struct dep *a, struct plan *pl, struct buf *err)
     a->cmds = c;
     int rc = uv_spawn(d->cfg.loop, &c->proc, &o);
     close(fd);
+    if (pump) {
+        close(out_fd); /* the command has it: the pump reads until its last writer is gone */
+        uv_read_start((uv_stream_t *)&pump->pipe, pump_alloc, pump_read);
+    }
     free(script);
     free_vars(vars);
     if (rc) {
@@ -1998,5 +2185,12 @@ void deployer_free(struct deployer *d)
         retire(a);
     }
     uv_close((uv_handle_t *)&d->rekick, NULL);
+    /* Output still coming (a service left running with it): masked up to here, then closed. */
+    while (d->pumps) {
+        struct logpump *p = d->pumps;
+        d->pumps = p->next;
+        p->d = NULL;
+        pump_end(p);
+    }
     free(d);
 }

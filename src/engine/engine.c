@@ -26,6 +26,7 @@
 #include "exec/workspace.h"
 #include "store/cas.h"
 #include "store/release.h"
+#include "store/secret.h"
 #include "store/sign.h"
 #include "store/store.h"
 #include "util/xalloc.h"
@@ -918,6 +919,30 @@ static void prepare_work(uv_work_t *w)
         x->have_src = true;
 }
 
+/* The values of the secrets the run's selected jobs name (store/secret.h). */
+static int load_secrets(struct engine *e, struct erun *x, struct store_secret_value **vals,
+                        size_t *n, struct buf *err)
+{
+    const char **names = NULL;
+    size_t nnames = 0, alloc = 0;
+    struct erepo *r = repo_by_id(e, x->repo_id);
+    for (size_t i = 0; i < x->p->njobs; i++) {
+        if (!x->selected[i])
+            continue;
+        for (size_t k = 0; k < x->p->jobs[i].secrets.n; k++) {
+            ALLOC_GROW(names, nnames + 1, alloc);
+            names[nnames++] = x->p->jobs[i].secrets.v[k].s;
+        }
+    }
+    *vals = NULL;
+    *n = 0;
+    int rc = nnames ? store_secret_values(e->st, e->cfg.data_dir, x->repo_id, r ? r->name : "?",
+                                          names, nnames, vals, n, err)
+                    : 0;
+    free(names);
+    return rc;
+}
+
 /* Writes why a run could not start to its log directory, for the API to show. */
 static void write_run_error(struct engine *e, struct erun *x, const char *text)
 {
@@ -979,15 +1004,47 @@ static void prepare_done(uv_work_t *w, int status)
     }
     free(x->src.branch);
     x->src.branch = xstrdup(run_branch(&x->row));
-    x->release_wanted = releaser_wanted(x->p, x->row.kind, x->selected);
+    /* Never a release of a fork's change, whatever its kind says. */
+    x->release_wanted = !x->row.fork && releaser_wanted(x->p, x->row.kind, x->selected);
     if (x->release_wanted && store_run_set_release_pending(e->st, x->run_id, true, &err)) {
         fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
         finish_row(e, x, "failed");
         goto drop;
     }
 
+    /* Secrets: the ones the selected jobs name, for trusted runs only. */
+    struct store_secret_value *vals = NULL;
+    struct runexec_secret *secrets = NULL;
+    size_t nvals = 0;
+    if (!x->row.fork && load_secrets(e, x, &vals, &nvals, &err)) {
+        struct buf msg = BUF_INIT;
+        buf_addf(&msg, "cannot read the secrets of the run: %s\n", err.data);
+        write_run_error(e, x, msg.data);
+        buf_release(&msg);
+        finish_row(e, x, "failed");
+        goto drop;
+    }
+    secrets = xcalloc(nvals + 1, sizeof(*secrets));
+    for (size_t k = 0; k < nvals; k++) {
+        secrets[k].name = vals[k].name;
+        secrets[k].value = vals[k].value;
+        secrets[k].len = vals[k].len;
+        secrets[k].error = vals[k].error;
+    }
+
     struct runexec_config cfg;
     memset(&cfg, 0, sizeof(cfg));
+    cfg.secrets = secrets;
+    cfg.nsecrets = nvals;
+    if (x->row.fork) {
+        /* A change from another repository: untrusted code. */
+        cfg.untrusted = true;
+        if (!e->cfg.fork_no_sandbox) {
+            cfg.isolation = PL_ISO_SANDBOX;
+            cfg.no_network = !e->cfg.fork_network;
+            cfg.with_network = e->cfg.fork_network;
+        }
+    }
     cfg.pipeline = x->p;
     cfg.selected = x->selected;
     cfg.source = &x->src;
@@ -997,7 +1054,8 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.kind = x->row.kind;
     cfg.self_exe = e->cfg.self_exe;
     cfg.slots = e->cfg.slots;
-    cfg.isolation = RUNEXEC_ISO_JOB;
+    if (!cfg.untrusted || e->cfg.fork_no_sandbox)
+        cfg.isolation = RUNEXEC_ISO_JOB;
     cfg.grace_ms = e->cfg.grace_ms;
     cfg.adopt_run_id = x->run_id;
     cfg.pool_take = pool_take;
@@ -1012,8 +1070,13 @@ static void prepare_done(uv_work_t *w, int status)
      * "running" already: its event was sent then. */
     if (!strcmp(x->row.state, "queued"))
         emit(e, x->run_id, NULL, "running", 0, NULL);
-    if (runexec_start(&x->rx, e->loop, &cfg, &err)) {
+    int start_rc = runexec_start(&x->rx, e->loop, &cfg, &err);
+    free(secrets); /* runexec has its own copy */
+    store_secret_values_release(vals, nvals);
+    if (start_rc) {
         fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)x->run_id, err.data);
+        buf_addch(&err, '\n');
+        write_run_error(e, x, err.data); /* where the API shows why */
         finish_row(e, x, "failed");
         goto drop;
     }

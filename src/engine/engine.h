@@ -42,6 +42,14 @@ struct engine_config {
     int default_poll_s;      /* polling interval for repositories added without one */
     int64_t clock_offset_ms; /* added to the clock of deployments (windows, deadlines): tests */
     /*
+     * Runs of changes from other repositories (store_run.fork: a forge's pull
+     * request from a fork) get no secrets, and their jobs run sandboxed
+     * (bubblewrap) without network, whatever the pipeline says, unless these
+     * say otherwise (the configuration's `forks:`): fork_no_sandbox runs them
+     * as the pipeline says; fork_network gives every sandboxed one the network.
+     */
+    bool fork_no_sandbox, fork_network;
+    /*
      * Optional: called with every event engine_events() will serve (the
      * JSON object, one line of len bytes, no newline; valid during the call
      * only), in their order, from the first event engine_open emits on.

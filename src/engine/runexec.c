@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "core/duration.h"
+#include "core/mask.h"
+#include "core/secret.h"
 #include "util/strmap.h"
 #include "util/xalloc.h"
 
@@ -36,8 +38,10 @@ struct rjob {
     char *ws_dir, *home_dir, *tmp_dir, *log_path;
     char *cwd; /* where the job runs: ws_dir, or its subdirectory cfg.subdir */
     bool ws_kept;
-    int log_fd;       /* the attempt's log, once it has something to hold */
-    bool log_created; /* this attempt's log file exists */
+    int log_fd;        /* the attempt's log, once it has something to hold */
+    bool log_created;  /* this attempt's log file exists */
+    struct mask *mask; /* the attempt's log masker when the run has secrets, or NULL */
+    bool fatal;        /* error is a failure no retry changes (a secret not set) */
     /* the leader process (started with posix_spawn) and its pipes; the end
      * of the status pipe is the leader's exit (see on_status) */
     pid_t pid;
@@ -78,6 +82,8 @@ struct spare {
 struct runexec {
     uv_loop_t *loop;
     struct runexec_config cfg;
+    struct runexec_secret *secrets; /* cfg.secrets, copied */
+    struct mask_set *mask;          /* their values' forms, or NULL when none has a value */
     struct sched *sched;
     struct rjob *jobs; /* one per pipeline job */
     int64_t run_id, run_number;
@@ -823,8 +829,9 @@ static void remove_workspace(struct rjob *j, bool keep_ws)
 
 /* ---- processes ---------------------------------------------------------- */
 
-static void log_write(struct rjob *j, const char *data, size_t len)
+static void log_raw(void *ctx, const char *data, size_t len)
 {
+    struct rjob *j = ctx;
     struct runexec *rx = j->rx;
     if (j->log_fd < 0 && len) {
         /*
@@ -857,6 +864,31 @@ static void log_write(struct rjob *j, const char *data, size_t len)
     }
     if (rx->cfg.obs.on_output)
         rx->cfg.obs.on_output(rx->cfg.obs.ctx, j->idx, data, len);
+}
+
+/* Bytes for the attempt's log: through the masker when the run has secrets. */
+static void log_write(struct rjob *j, const char *data, size_t len)
+{
+    if (j->mask)
+        mask_feed(j->mask, data, len, log_raw, j);
+    else
+        log_raw(j, data, len);
+}
+
+/* What the masker holds back, out: before the log is closed. */
+static void log_flush(struct rjob *j)
+{
+    if (j->mask)
+        mask_flush(j->mask, log_raw, j);
+}
+
+static void log_close(struct rjob *j)
+{
+    log_flush(j);
+    if (j->log_fd >= 0) {
+        close(j->log_fd);
+        j->log_fd = -1;
+    }
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -1027,9 +1059,19 @@ static void free_strv(char **v)
 {
     if (!v)
         return;
-    for (char **p = v; *p; p++)
+    for (char **p = v; *p; p++) {
+        explicit_bzero(*p, strlen(*p)); /* an environment may hold secrets */
         free(*p);
+    }
     free(v);
+}
+
+static const struct runexec_secret *find_secret(const struct runexec *rx, const char *name)
+{
+    for (size_t k = 0; k < rx->cfg.nsecrets; k++)
+        if (!strcmp(rx->secrets[k].name, name))
+            return &rx->secrets[k];
+    return NULL;
 }
 
 static const char *env_get(char **env, const char *k)
@@ -1070,6 +1112,12 @@ static char **job_env(struct rjob *j, bool sandbox)
     add_env(&env, &n, &alloc, "FLYWHEEL_COMMIT", rx->cfg.source->commit);
     add_env(&env, &n, &alloc, "FLYWHEEL_BRANCH", rx->cfg.source->branch);
     add_env(&env, &n, &alloc, "FLYWHEEL_WORKSPACE", j->cwd);
+    /* The secrets it names, last: the pipeline's checks keep them apart from the rest. */
+    for (size_t k = 0; !rx->cfg.untrusted && k < pj->secrets.n; k++) {
+        const struct runexec_secret *sec = find_secret(rx, pj->secrets.v[k].s);
+        if (sec && sec->value)
+            add_env(&env, &n, &alloc, sec->name, sec->value);
+    }
     return env;
 }
 
@@ -1345,7 +1393,8 @@ static void spawn_job(struct rjob *j)
             add_env(&env, &n, &alloc, "PWD", pwd.data);
             buf_release(&pwd);
         }
-        argv = job_argv(j, sandbox, pj->network, plain ? words.data : NULL, nwords);
+        bool network = !rx->cfg.no_network && (rx->cfg.with_network || pj->network);
+        argv = job_argv(j, sandbox, network, plain ? words.data : NULL, nwords);
         buf_release(&words);
     }
 
@@ -1413,10 +1462,7 @@ static void attempt_exit_checked(struct rjob *j)
             buf_addf(&b, "the job's leader exited with status %lld", (long long)j->exit_status);
         j->error = buf_detach(&b, NULL);
     }
-    if (j->log_fd >= 0) {
-        close(j->log_fd);
-        j->log_fd = -1;
-    }
+    log_close(j);
     if (j->cancelled) {
         attempt_end(j, JOB_EV_CANCEL);
         return;
@@ -1470,6 +1516,44 @@ static void save_attempt(struct rjob *j, const char *state)
     buf_release(&err);
 }
 
+/*
+ * Before anything is prepared: a job that names a secret without a value
+ * fails now, for good; in an untrusted run its log says which it goes
+ * without. Returns true when the attempt has ended.
+ */
+static bool check_secrets(struct runexec *rx, struct rjob *j)
+{
+    const struct pl_strs *names = &rx->cfg.pipeline->jobs[j->idx].secrets;
+    if (!names->n)
+        return false;
+    if (rx->cfg.untrusted) {
+        struct buf m = BUF_INIT;
+        buf_adds(&m, "flywheel: this run is of a change from another repository (a fork): it "
+                     "gets no secrets; the job runs without");
+        for (size_t k = 0; k < names->n; k++)
+            buf_addf(&m, "%s %s", k ? "," : "", names->v[k].s);
+        buf_addch(&m, '\n');
+        log_write(j, m.data, m.len);
+        buf_release(&m);
+        return false;
+    }
+    for (size_t k = 0; k < names->n; k++) {
+        const struct runexec_secret *sec = find_secret(rx, names->v[k].s);
+        if (sec && sec->value)
+            continue;
+        struct buf m = BUF_INIT;
+        if (sec && sec->error)
+            buf_adds(&m, sec->error);
+        else
+            buf_addf(&m, "secret '%s' is not available to this run", names->v[k].s);
+        j->error = buf_detach(&m, NULL);
+        j->fatal = true;
+        attempt_end(j, JOB_EV_FAIL);
+        return true;
+    }
+    return false;
+}
+
 static void attempt_begin(struct runexec *rx, size_t i)
 {
     struct rjob *j = &rx->jobs[i];
@@ -1497,6 +1581,10 @@ static void attempt_begin(struct runexec *rx, size_t i)
     job_paths(rx, i);
     save_attempt(j, "running");
     notify(rx, i);
+    if (rx->mask)
+        j->mask = mask_new(rx->mask);
+    if (check_secrets(rx, j))
+        return;
     if (prepare_inline(rx, j))
         return;
     j->work.data = j;
@@ -1520,10 +1608,9 @@ static void attempt_end(struct rjob *j, enum job_event ev)
         log_write(j, m.data, m.len);
         buf_release(&m);
     }
-    if (j->log_fd >= 0) {
-        close(j->log_fd);
-        j->log_fd = -1;
-    }
+    log_close(j);
+    mask_free(j->mask);
+    j->mask = NULL;
     static const char *const attempt_state[] = {
         [JOB_EV_PASS] = "passed",
         [JOB_EV_FAIL] = "failed",
@@ -1531,7 +1618,11 @@ static void attempt_end(struct rjob *j, enum job_event ev)
         [JOB_EV_CANCEL] = "cancelled",
     };
     save_attempt(j, attempt_state[ev]);
-    sched_finish(rx->sched, i, ev);
+    if (j->fatal && ev == JOB_EV_FAIL)
+        sched_fail(rx->sched, i, j->error);
+    else
+        sched_finish(rx->sched, i, ev);
+    j->fatal = false;
     if (rx->cfg.obs.on_job_end && job_state_done(sched_state(rx->sched, i)))
         rx->cfg.obs.on_job_end(rx->cfg.obs.ctx, i, sched_state(rx->sched, i),
                                j->t_end - j->t_start);
@@ -1543,6 +1634,8 @@ static void attempt_end(struct rjob *j, enum job_event ev)
     bool failed = ev == JOB_EV_FAIL || ev == JOB_EV_TIME_OUT;
     /* Failed workspaces stay for inspection, unless the run is being cancelled. */
     bool keep_ws = rx->cfg.keep || (failed && !rx->cancel_requested);
+    if (keep_ws && access(j->ws_dir, F_OK))
+        keep_ws = false; /* it failed before there was one (a secret not set) */
     remove_workspace(j, keep_ws);
     j->phase = sched_state(rx->sched, i) == JOB_QUEUED ? PH_IDLE : PH_DONE;
     notify(rx, i);
@@ -1709,6 +1802,31 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
         buf_release(&lp);
     }
     rx->euid = geteuid();
+    if (cfg->untrusted)
+        rx->cfg.nsecrets = 0; /* never given: nothing to mask either */
+    rx->secrets = xcalloc(rx->cfg.nsecrets + 1, sizeof(*rx->secrets));
+    for (size_t k = 0; k < rx->cfg.nsecrets; k++) {
+        const struct runexec_secret *from = &cfg->secrets[k];
+        struct runexec_secret *to = &rx->secrets[k];
+        to->name = xstrdup(from->name);
+        to->error = from->error ? xstrdup(from->error) : NULL;
+        if (from->value) {
+            to->value = xmemdupz(from->value, from->len);
+            to->len = from->len;
+            if (!rx->mask)
+                rx->mask = mask_set_new();
+            if (secret_mask_add(rx->mask, from->value, from->len)) {
+                buf_addf(err,
+                         "the secrets given to this run are too large to be masked in its logs "
+                         "(over %u MiB with their encoded forms)",
+                         MASK_MAX_BYTES >> 20);
+                runexec_free(rx);
+                *out = NULL;
+                return -1;
+            }
+        }
+    }
+    rx->cfg.secrets = rx->secrets;
     rx->sched = sched_new(p, cfg->selected, cfg->sched_flags);
     rx->jobs = xcalloc(p->njobs + 1, sizeof(*rx->jobs));
     enter(rx);
@@ -1899,8 +2017,18 @@ void runexec_free(struct runexec *rx)
         free(j->arts);
         if (j->log_fd >= 0)
             close(j->log_fd);
+        mask_free(j->mask);
     }
     free(rx->jobs);
+    for (size_t k = 0; rx->secrets && k < rx->cfg.nsecrets; k++) {
+        free((char *)rx->secrets[k].name);
+        free((char *)rx->secrets[k].error);
+        if (rx->secrets[k].value)
+            explicit_bzero((char *)rx->secrets[k].value, rx->secrets[k].len);
+        free((char *)rx->secrets[k].value);
+    }
+    free(rx->secrets);
+    mask_set_free(rx->mask);
     for (size_t k = 0; k < rx->nevents; k++)
         free(rx->events[k].reason);
     free(rx->events);

@@ -51,6 +51,14 @@ struct runexec_observer {
 
 enum runexec_isolation { RUNEXEC_ISO_JOB = -1 }; /* or enum pl_isolation to force one */
 
+/* A secret a run may give its jobs: its value, or why it has none. */
+struct runexec_secret {
+    const char *name;
+    const char *value; /* NUL-terminated, len bytes; NULL: not available, error says why */
+    size_t len;
+    const char *error; /* "secret 'X' is not set for repository 'app' (...)" */
+};
+
 struct runexec_config {
     const struct pipeline *pipeline; /* outlives the run */
     const bool *selected;            /* jobs to run (closed under needs) */
@@ -70,14 +78,32 @@ struct runexec_config {
     /* Server runs: repo_id, ref, trigger and retry_of are recorded with the run
      * (the store assigns its number). NULL for a local run. */
     const struct store_run *run_fields;
-    /* A pool of executor slots shared by several runs (NULL: only `slots`
-     * limits this run). take() returns true when it gave a slot; each slot
-     * taken is given back with give() when its attempt ends. When slots come
-     * free, the owner calls runexec_pump() on the runs that may be waiting. */
     /* Adopt this existing run (queued, or interrupted by a restart) instead of
      * recording a new one: jobs already passed keep their results and
      * artifacts; interrupted attempts count as failed ones. 0: a new run. */
     int64_t adopt_run_id;
+    /*
+     * Secrets: each job gets, as environment variables, the ones its
+     * `secrets:` names, and nothing else; a job that names one without a
+     * value fails before it starts, with the secret's error as its reason
+     * (no retry). Every secret with a value here (the caller gives those the
+     * selected jobs name) is masked in every log of the run (core/secret.h's
+     * forms, core/mask.h): the bytes are masked before they reach the log
+     * file or on_output. None: no mask, and no cost. Copied (and wiped at
+     * runexec_free).
+     */
+    const struct runexec_secret *secrets;
+    size_t nsecrets;
+    /* A run of an untrusted change (a fork's): no job gets a secret; one that names some runs
+     * without them, and its log says so. Give it no secrets either. */
+    bool untrusted;
+    /* Sandboxed jobs get no network (no_network), or get it (with_network), whatever their
+     * `network:` says. */
+    bool no_network, with_network;
+    /* A pool of executor slots shared by several runs (NULL: only `slots`
+     * limits this run). take() returns true when it gave a slot; each slot
+     * taken is given back with give() when its attempt ends. When slots come
+     * free, the owner calls runexec_pump() on the runs that may be waiting. */
     bool (*pool_take)(void *pool_ctx);
     void (*pool_give)(void *pool_ctx);
     void *pool_ctx;

@@ -1,6 +1,7 @@
 /*
  * api_int: what the API's modules (api.c, api_release.c, api_deploy.c, api_metrics.c,
- * api_pipeline.c) share. Not for use outside src/server.
+ * api_pipeline.c, api_auth.c, api_forge.c, api_secret.c) share. Not for use outside
+ * src/server.
  */
 #ifndef FLYWHEEL_SERVER_API_INT_H
 #define FLYWHEEL_SERVER_API_INT_H
@@ -76,6 +77,11 @@ void h_audit(struct http_request *r, void *ctx);
 void h_hook_github(struct http_request *r, void *ctx);
 void h_hook_gitlab(struct http_request *r, void *ctx);
 void h_hook_gitea(struct http_request *r, void *ctx);
+
+/* Secrets (api_secret.c). */
+void h_secret_put(struct http_request *r, void *ctx);
+void h_secrets(struct http_request *r, void *ctx);
+void h_secret_delete(struct http_request *r, void *ctx);
 
 /* The measures of the loop (api_metrics.c). */
 void h_metrics_dora(struct http_request *r, void *ctx);

@@ -160,7 +160,9 @@ int config_tz_offset(const char *s, int *out_s)
 
 static const char *const top_keys[] = {
     "listen",    "data",         "slots",    "poll",       "kill_grace", "cancel_superseded",
-    "retention", "repositories", "webhooks", "public_url", "auth",       NULL};
+    "retention", "repositories", "webhooks", "public_url", "auth",       "forks",
+    NULL};
+static const char *const forks_keys[] = {"sandbox", "network", NULL};
 static const char *const repo_keys[] = {"name", "url", "main", "poll", "schedules", "forge", NULL};
 static const char *const forge_keys[] = {
     "kind",         "project",           "api_url", "webhook_secret", "webhook_secret_file",
@@ -405,6 +407,7 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
     memset(c, 0, sizeof(*c));
     c->poll_ms = c->kill_grace_ms = -1;
     c->cancel_superseded = -1;
+    c->fork_sandbox = c->fork_network = -1;
     c->public_read = -1;
     if (ytree_parse(src, len, &lim, &t, d))
         return -1;
@@ -432,6 +435,18 @@ int config_parse(const char *file, const char *src, size_t len, struct config *c
         (void)get_dur(&cx, v, "kill_grace", &c->kill_grace_ms);
     if ((v = get(root, "cancel_superseded")))
         (void)get_bool(&cx, v, "cancel_superseded", &c->cancel_superseded);
+    if ((v = get(root, "forks"))) {
+        if (v->kind != YNODE_MAP) {
+            diag_add(d, DIAG_ERROR, v->pos, "'forks' is a mapping with 'sandbox' and/or 'network'");
+        } else {
+            check_keys(&cx, v, forks_keys, "'forks'");
+            const struct ynode *x;
+            if ((x = get(v, "sandbox")))
+                (void)get_bool(&cx, x, "sandbox", &c->fork_sandbox);
+            if ((x = get(v, "network")))
+                (void)get_bool(&cx, x, "network", &c->fork_network);
+        }
+    }
     if ((v = get(root, "public_url"))) {
         struct buf err = BUF_INIT;
         if (!get_str(&cx, v, "public_url", &c->public_url) &&

@@ -27,6 +27,8 @@
  *       public_read: false       # true: reading needs no token (a read-only dashboard)
  *       rate: 50                 # requests per second per token (or per address
  *       burst: 200               # without one), with bursts up to this; over it: 429
+ *     forks: { sandbox: true, network: false }      # runs of changes from forks (the
+ *                                # defaults): jobs under bubblewrap, without network
  *     webhooks:
  *       - url: https://chat.example/hooks/abc       # http:// or https:// only
  *         secret_file: /etc/flywheel/hook.secret     # or secret: ... (one of the two)
@@ -89,6 +91,7 @@ struct config {
     int public_read;                /* -1: not set, else 0/1 */
     int rate, burst;                /* 0: not set */
     char *public_url;               /* the server's address for links; NULL: not set */
+    int fork_sandbox, fork_network; /* -1: not set, else 0/1 */
     struct config_repo *repos;
     size_t nrepos;
     struct config_webhook *webhooks;

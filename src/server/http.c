@@ -639,6 +639,12 @@ const char *http_body(const struct http_request *r, size_t *len)
     return r->body.data;
 }
 
+void http_body_wipe(struct http_request *r)
+{
+    if (r->body.len)
+        explicit_bzero(r->body.data, r->body.len);
+}
+
 const char *http_peer(const struct http_request *r)
 {
     return r->peer;

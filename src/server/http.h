@@ -88,6 +88,8 @@ const char *http_query(const struct http_request *r, const char *name);
 /* A request header, or NULL. */
 const char *http_header(const struct http_request *r, const char *name);
 const char *http_body(const struct http_request *r, size_t *len);
+/* Overwrites the body with zeros (it held a secret), once it has been parsed. */
+void http_body_wipe(struct http_request *r);
 /* The client's address ("127.0.0.1", "::1"); "" if unknown. */
 const char *http_peer(const struct http_request *r);
 /* The route's pattern ("/api/v1/runs/{id}"), or NULL before routing. */

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "store/keyfile.h"
 #include "util/xalloc.h"
 
 #define SIGN_RAW_LEN  32          /* a raw Ed25519 public key */
@@ -80,39 +81,6 @@ static int sign_no_passphrase(char *b, int size, int rwflag, void *u)
     return -1;
 }
 
-static int sign_fsync_dir(const char *path, struct buf *err)
-{
-    const char *last = strrchr(path, '/');
-    char *dir = !last          ? xstrdup(".")
-                : last == path ? xstrdup("/")
-                               : xmemdupz(path, (size_t)(last - path));
-    int ret = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd)) {
-        ret = -errno;
-        buf_addf(err, "cannot sync directory %s: %s", dir, strerror(errno));
-    }
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return ret;
-}
-
-static int sign_write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /*
  * Writes a new key to path without replacing anything there. Returns 0,
  * -EEXIST when path appeared meanwhile (the caller loads it), or another
@@ -123,10 +91,9 @@ static int sign_create(const char *path, struct buf *err)
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *pkey = NULL;
     BIO *bio = NULL;
-    struct buf tmp = BUF_INIT;
     char *pem = NULL;
     long pemlen = 0;
-    int fd = -1, ret = -EIO;
+    int ret = -EIO;
 
     ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     if (!ctx || EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_keygen(ctx, &pkey) != 1) {
@@ -142,108 +109,13 @@ static int sign_create(const char *path, struct buf *err)
         goto out;
     }
 
-    buf_addf(&tmp, "%s.tmp-XXXXXX", path);
-    fd = mkostemp(tmp.data, O_CLOEXEC); /* O_CREAT | O_EXCL, mode 0600 */
-    if (fd < 0) {
-        ret = -errno;
-        buf_addf(err, "cannot create a temporary key file next to %s: %s", path, strerror(errno));
-        buf_reset(&tmp);
-        goto out;
-    }
-    if (fchmod(fd, 0600) || (ret = sign_write_all(fd, pem, (size_t)pemlen)) || fsync(fd)) {
-        ret = ret ? ret : -errno;
-        buf_addf(err, "cannot write %s: %s", tmp.data, strerror(-ret));
-        goto out;
-    }
-    if (close(fd)) {
-        fd = -1;
-        ret = -errno;
-        buf_addf(err, "cannot write %s: %s", tmp.data, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    /* link(), unlike rename(), never replaces a key another process has just made. */
-    if (link(tmp.data, path)) {
-        ret = -errno;
-        if (ret != -EEXIST)
-            buf_addf(err, "cannot create %s: %s", path, strerror(errno));
-        goto out;
-    }
-    ret = sign_fsync_dir(path, err);
+    ret = keyfile_create(path, pem, (size_t)pemlen, err);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp.len)
-        unlink(tmp.data);
-    buf_release(&tmp);
     if (pem)
         OPENSSL_cleanse(pem, pemlen > 0 ? (size_t)pemlen : 0);
     BIO_free(bio);
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(ctx);
-    return ret;
-}
-
-/* Reads the key file at path into pem; -ENOENT (no message) when there is none. */
-static int sign_read_file(const char *path, struct buf *pem, struct buf *err)
-{
-    struct stat sb;
-    int ret = 0;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-        ret = -errno;
-        if (ret == -ENOENT)
-            return ret;
-        if (ret == -ELOOP)
-            buf_addf(err, "key file %s is a symbolic link (refused)", path);
-        else
-            buf_addf(err, "cannot open key file %s: %s", path, strerror(errno));
-        return ret;
-    }
-    if (fstat(fd, &sb)) {
-        ret = -errno;
-        buf_addf(err, "key file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        ret = -EINVAL;
-        buf_addf(err, "key file %s is not a regular file", path);
-        goto out;
-    }
-    if (sb.st_mode & 077) {
-        ret = -EPERM;
-        buf_addf(err, "key file %s has mode %04o; it must be 0600", path,
-                 (unsigned)(sb.st_mode & 07777));
-        goto out;
-    }
-    if (sb.st_size > SIGN_FILE_MAX) {
-        ret = -EFBIG;
-        buf_addf(err, "key file %s is larger than %d bytes: not a key", path, SIGN_FILE_MAX);
-        goto out;
-    }
-    buf_grow(pem, (size_t)sb.st_size + 1);
-    for (;;) {
-        if (pem->len >= SIGN_FILE_MAX) {
-            ret = -EFBIG;
-            buf_addf(err, "key file %s is larger than %d bytes: not a key", path, SIGN_FILE_MAX);
-            goto out;
-        }
-        char chunk[4096];
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            ret = -errno;
-            buf_addf(err, "cannot read key file %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (!n)
-            break;
-        buf_add(pem, chunk, (size_t)n);
-        OPENSSL_cleanse(chunk, (size_t)n);
-    }
-out:
-    close(fd);
     return ret;
 }
 
@@ -256,7 +128,7 @@ int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf 
 
     *out = NULL;
     for (;;) {
-        ret = sign_read_file(path, &pem, err);
+        ret = keyfile_read(path, SIGN_FILE_MAX, &pem, err);
         if (ret != -ENOENT || tries++)
             break;
         ret = sign_create(path, err);

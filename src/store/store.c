@@ -359,6 +359,23 @@ static const char *const store_migrations[] = {
     "  BEGIN UPDATE forge_statuses SET gen = gen + 1, attempts = 0, next_try_ms = 1"
     "    WHERE run_id = NEW.id; END;"
     "PRAGMA user_version = 9;",
+
+    /*
+     * 10: a repository's secrets (store/secret.h), sealed with the key in
+     * DATA/secrets.key: the nonce and the ciphertext with its tag, never the
+     * value. Who set it last, and when.
+     */
+    "CREATE TABLE secrets ("
+    "  repo_id INTEGER NOT NULL REFERENCES repos (id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL CHECK (name <> ''),"
+    "  ciphertext BLOB NOT NULL,"
+    "  nonce BLOB NOT NULL CHECK (length(nonce) = 12),"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  set_by TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (repo_id, name)"
+    ") WITHOUT ROWID;"
+    "PRAGMA user_version = 10;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))

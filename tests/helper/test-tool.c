@@ -25,6 +25,12 @@
  *   test-tool hmac KEY-FILE          HMAC-SHA256 of stdin with the key in KEY-FILE (hex)
  *   test-tool forge-parse KIND EVENT FILE  a forge's webhook payload as flywheel reads it
  *   test-tool forge-replay KIND FILE...  the forge's fuzz target over FILEs (a corpus)
+ *   test-tool mask-bench SECRET [MB] the masker alone (core/mask.h) over MB (default 1000)
+ *                                    of b0004's log lines, in 64 KiB chunks, with the forms
+ *                                    of SECRET: prints MB/s (a measure, for docs/benchmarks.md)
+ *   test-tool fork-run DB RUN        queues a change run of server run RUN's commit marked
+ *                                    as a change from a fork (what a forge's pull request
+ *                                    from one makes); prints its id
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -1222,6 +1228,83 @@ out:
     return rc;
 }
 
+#include <time.h>
+
+#include "core/mask.h"
+#include "core/secret.h"
+#include "store/store.h"
+
+static void mask_bench_sink(void *ctx, const char *data, size_t len)
+{
+    (void)data;
+    *(size_t *)ctx += len;
+}
+
+static int cmd_mask_bench(int argc, char **argv)
+{
+    static const char line[] = "flywheel b0004: a log line of sixty characters, and some more\n";
+    if (argc < 3)
+        return 2;
+    long mb = argc > 3 ? strtol(argv[3], NULL, 10) : 1000;
+    size_t chunk = 65536, out = 0, iters = (size_t)(mb > 0 ? mb : 1) * 1000000 / chunk;
+    char *buf = xmalloc(chunk);
+    for (size_t i = 0; i < chunk; i++)
+        buf[i] = line[i % (sizeof(line) - 1)];
+    struct mask_set *set = mask_set_new();
+    if (secret_mask_add(set, argv[2], strlen(argv[2]))) {
+        fprintf(stderr, "test-tool mask-bench: too large\n");
+        return 1;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct mask *m = mask_new(set);
+    for (size_t k = 0; k < iters; k++)
+        mask_feed(m, buf, chunk, mask_bench_sink, &out);
+    mask_flush(m, mask_bench_sink, &out);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("%zu patterns, the longest %zu bytes: %.0f MB in %.3f s, %.0f MB/s\n",
+           mask_set_count(set), mask_set_longest(set), (double)(iters * chunk) / 1e6, s,
+           (double)(iters * chunk) / 1e6 / s);
+    mask_free(m);
+    mask_set_free(set);
+    free(buf);
+    return out == iters * chunk ? 0 : 1;
+}
+
+static int cmd_fork_run(int argc, char **argv)
+{
+    struct store *st = NULL;
+    struct store_run run = {0};
+    struct buf err = BUF_INIT;
+    int rc = 1;
+    if (argc != 4)
+        return 2;
+    if (store_open(&st, argv[2], &err) || store_run_get(st, strtoll(argv[3], NULL, 10), &run, &err))
+        goto out;
+    struct store_run copy = run;
+    copy.id = copy.number = 0;
+    copy.kind = "change"; /* what a pull request is */
+    copy.state = "queued";
+    copy.trigger = "hook";
+    copy.retry_of = 0;
+    copy.fork = true;
+    copy.created_ms = store_now_ms();
+    copy.started_ms = copy.finished_ms = 0;
+    int64_t id = store_run_insert(st, &copy, &err);
+    if (id > 0) {
+        printf("%lld\n", (long long)id);
+        rc = 0;
+    }
+out:
+    if (rc)
+        fprintf(stderr, "test-tool fork-run: %s\n", err.data);
+    store_run_release(&run);
+    store_close(st);
+    buf_release(&err);
+    return rc;
+}
+
 /* ---- routes: the API's routing table, "METHOD PATH ROLE" per line ---- */
 
 #include "server/api.h"
@@ -1288,6 +1371,10 @@ int main(int argc, char **argv)
         return cmd_hmac(argc, argv);
     if (!strcmp(argv[1], "routes"))
         return cmd_routes(argc, argv);
+    if (!strcmp(argv[1], "fork-run"))
+        return cmd_fork_run(argc, argv);
+    if (!strcmp(argv[1], "mask-bench"))
+        return cmd_mask_bench(argc, argv);
     fprintf(stderr, "test-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

@@ -137,6 +137,34 @@ static void test_retries(void **state)
     pipeline_free(p);
 }
 
+/* A failure no retry would change: no retry, the reason kept, dependants skipped. */
+static void test_fail_final(void **state)
+{
+    (void)state;
+    struct pipeline *p = parse("jobs:\n"
+                               "  a: { run: x, retries: 2 }\n"
+                               "  b: { run: x, needs: [a] }\n"
+                               "  c: { run: x, allow_failure: true }\n"
+                               "  d: { run: x, needs: [c] }\n");
+    struct sched *s = sched_new(p, NULL, 0);
+    size_t a = idx(p, "a"), b = idx(p, "b"), c = idx(p, "c"), d = idx(p, "d");
+    assert_int_equal(sched_next(s), a);
+    sched_fail(s, a, "secret 'X' is not set");
+    assert_int_equal(sched_state(s, a), JOB_FAILED);
+    assert_false(sched_retrying(s, a));
+    assert_int_equal(sched_attempts(s, a), 1);
+    assert_string_equal(sched_reason(s, a), "secret 'X' is not set");
+    assert_int_equal(sched_state(s, b), JOB_SKIPPED);
+    assert_int_equal(sched_next(s), c);
+    sched_fail(s, c, "secret 'Y' is not set");
+    assert_int_equal(sched_next(s), d); /* allowed to fail: its dependants go on */
+    sched_finish(s, d, JOB_EV_PASS);
+    assert_true(sched_done(s));
+    assert_int_equal(sched_result(s), SCHED_FAILED);
+    sched_free(s);
+    pipeline_free(p);
+}
+
 static void test_allow_failure(void **state)
 {
     (void)state;
@@ -444,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_failure_skips_dependants_only),
         cmocka_unit_test(test_fail_fast),
         cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_fail_final),
         cmocka_unit_test(test_allow_failure),
         cmocka_unit_test(test_cancel_all),
         cmocka_unit_test(test_select),

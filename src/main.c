@@ -37,7 +37,7 @@ static const struct {
     {"reject", cmd_reject, "end a deployment waiting for approval (or paused)"},
     {"line", cmd_line, "stop the line, resume it, or show it"},
     {"envs", cmd_envs, "which release runs on each target of each environment"},
-    {"metrics", cmd_metrics, "the four DORA measures of a repository and their trend"},
+    {"metrics", cmd_metrics, "the measures of the loop: DORA, stages, where failures are caught"},
 };
 
 static void usage(FILE *f)

@@ -27,6 +27,7 @@
 #include "server/config.h"
 #include "server/http.h"
 #include "server/webhook.h"
+#include "store/store.h"
 #include "util/fileio.h"
 #include "util/xalloc.h"
 
@@ -43,8 +44,9 @@ static const char usage[] =
     "  --keep-superseded     do not cancel a change run when its branch gets a newer push\n"
     "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n"
     "  --config FILE         a configuration file (see docs/server.md); options override it\n"
-    "  --clock-offset SECS   shift the clock of deployments (windows, deadlines) by SECS\n"
-    "                        seconds, e.g. to try a deployment window; 0 by default\n";
+    "  --clock-offset SECS   shift the server's clock by SECS seconds: every time it\n"
+    "                        records and every decision by the clock (windows, deadlines,\n"
+    "                        schedules), e.g. to try a deployment window; 0 by default\n";
 
 struct serve {
     uv_loop_t loop;
@@ -296,7 +298,7 @@ int cmd_serve(int argc, char **argv)
     ec.keep_superseded = keep_superseded;
     ec.grace_ms = (long)grace_ms;
     ec.default_poll_s = (int)(poll_ms / 1000);
-    ec.clock_offset_ms = (int64_t)clock_offset_s * 1000;
+    store_set_clock_offset((int64_t)clock_offset_s * 1000);
     if (s.hooks) {
         ec.event_sink = to_webhooks;
         ec.event_sink_ctx = s.hooks;

@@ -16,7 +16,7 @@
 #include "store/store.h"
 
 /* The schema version store.c migrates to; bump it with each new migration. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 8
 
 struct fixture {
     char dir[64];

@@ -46,14 +46,15 @@ serve_cleanup() {
 }
 trap serve_cleanup EXIT
 
-# serve_start [ARG...]: a new server with its own data directory. Sets
+# serve_start [ARG...]: a new server with its own data directory (or the
+# data directory $SERVE_DATA_REUSE, one an earlier server left). Sets
 # SERVE_PID (the server itself, not its timeout), SERVE_URL, SERVE_DATA.
 serve_start() {
     local dir port i
     SERVE_N=$((SERVE_N + 1))
     dir=$BENCH_TMP/serve$SERVE_N
     mkdir -p "$dir" || bench_die "cannot create $dir"
-    SERVE_DATA=$dir/data
+    SERVE_DATA=${SERVE_DATA_REUSE:-$dir/data}
     timeout -s KILL "$SERVE_TIMEOUT" "$BENCH_FLYWHEEL" serve --data "$SERVE_DATA" \
         --listen 127.0.0.1:0 --port-file "$dir/port" --poll 0s --rate 1000000 "$@" \
         >"$dir/out" 2>"$dir/err" &

@@ -37,7 +37,7 @@ static const struct {
     {"reject", cmd_reject, "end a deployment waiting for approval (or paused)"},
     {"line", cmd_line, "stop the line, resume it, or show it"},
     {"envs", cmd_envs, "which release runs on each target of each environment"},
-    {"metrics", cmd_metrics, "the four DORA measures of a repository and their trend"},
+    {"metrics", cmd_metrics, "the measures of the loop: DORA, stages, where failures are caught"},
     {"demo", cmd_demo, "the whole delivery loop of an example service, on this machine"},
     {"token", cmd_token, "make, list or revoke the API tokens of a server"},
     {"audit", cmd_audit, "read a server's audit log: who changed what, when, from where"},

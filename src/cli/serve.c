@@ -31,6 +31,7 @@
 #include "server/forge_status.h"
 #include "server/http.h"
 #include "server/webhook.h"
+#include "store/store.h"
 #include "util/fileio.h"
 #include "util/xalloc.h"
 
@@ -47,8 +48,9 @@ static const char usage[] =
     "  --keep-superseded     do not cancel a change run when its branch gets a newer push\n"
     "  --port-file FILE      write the port listened on to FILE (useful with port 0)\n"
     "  --config FILE         a configuration file (see docs/server.md); options override it\n"
-    "  --clock-offset SECS   shift the clock of deployments (windows, deadlines) by SECS\n"
-    "                        seconds, e.g. to try a deployment window; 0 by default\n"
+    "  --clock-offset SECS   shift the server's clock by SECS seconds: every time it\n"
+    "                        records and every decision by the clock (windows, deadlines,\n"
+    "                        schedules), e.g. to try a deployment window; 0 by default\n"
     "  --public-read         reading needs no token (a read-only dashboard)\n"
     "  --rate N              requests per second per token or address (default 50, bursts\n"
     "                        of 4x); over it: 429 with Retry-After\n"
@@ -420,7 +422,7 @@ int cmd_serve(int argc, char **argv)
     ec.keep_superseded = keep_superseded;
     ec.grace_ms = (long)grace_ms;
     ec.default_poll_s = (int)(poll_ms / 1000);
-    ec.clock_offset_ms = (int64_t)clock_offset_s * 1000;
+    store_set_clock_offset((int64_t)clock_offset_s * 1000);
     ec.fork_no_sandbox = cfg.fork_sandbox == 0;
     ec.fork_network = cfg.fork_network == 1;
     ec.event_sink = on_event;

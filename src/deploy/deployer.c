@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,21 +221,18 @@ static void row_event(struct deployer *d, const struct store_deployment *row)
     buf_release(&err);
 }
 
-/* Moves the deployment to state (with a reason) in the store, then tells viewers. */
-static int set_state(struct dep *a, const char *state, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int set_state(struct dep *a, const char *state, const char *fmt, ...)
+/* Moves the deployment to state (with why it waits, and a reason) in the store, then tells
+ * viewers. */
+static int set_state_v(struct dep *a, const char *state, const char *wait, const char *fmt,
+                       va_list ap)
 {
     struct buf reason = BUF_INIT, err = BUF_INIT;
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
+    if (fmt)
         buf_vaddf(&reason, fmt, ap);
-        va_end(ap);
-    }
     struct store_deployment row = a->row;
     int64_t now = now_ms(a->d);
     row.state = (char *)state;
+    row.wait = (char *)wait;
     row.reason = reason.data;
     row.phase_ms = now;
     if (deploy_state_active(state) && !row.started_ms)
@@ -254,12 +252,38 @@ static int set_state(struct dep *a, const char *state, const char *fmt, ...)
     a->row.state = xstrdup(state);
     free(a->row.reason);
     a->row.reason = buf_detach(&reason, NULL);
+    free(a->row.wait);
+    a->row.wait = xstrdup(wait);
     a->row.phase_ms = row.phase_ms;
     a->row.started_ms = row.started_ms;
     a->row.finished_ms = row.finished_ms;
     buf_release(&err);
     event(a, NULL, NULL);
     return 0;
+}
+
+/* set_state_v(): no wait (an active or final state). */
+static int set_state(struct dep *a, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int set_state(struct dep *a, const char *state, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = set_state_v(a, state, DEPLOY_WAIT_TURN, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* set_state_v() for a queued or paused deployment that waits for wait (DEPLOY_WAIT_*). */
+static int set_waiting(struct dep *a, const char *state, const char *wait, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int set_waiting(struct dep *a, const char *state, const char *wait, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = set_state_v(a, state, wait, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* ---- loading -------------------------------------------------------------- */
@@ -1451,7 +1475,11 @@ static void pause_dep(struct dep *a, enum phase from, const char *fmt, ...)
     a->gen++;
     uv_timer_stop(&a->tick);
     uv_timer_stop(&a->timer);
-    set_state(a, DEPLOY_PAUSED, "%s", reason.data);
+    set_waiting(a, DEPLOY_PAUSED,
+                from == PH_DEPLOYING && strstr(reason.data, "the line is stopped")
+                    ? DEPLOY_WAIT_LINE
+                    : DEPLOY_WAIT_DECISION,
+                "%s", reason.data);
     buf_release(&reason);
     uv_timer_start(&a->timer, on_deadline, PAUSE_DEADLINE_MS, 0);
 }
@@ -1706,7 +1734,7 @@ static void precheck_done(struct dep *a)
     }
     /* stays queued; looks again after an interval */
     if (strcmp(a->row.reason, a->fail_reason.data))
-        set_state(a, DEPLOY_QUEUED, "%s", a->fail_reason.data);
+        set_waiting(a, DEPLOY_QUEUED, DEPLOY_WAIT_HEALTH, "%s", a->fail_reason.data);
     struct deployer *d = a->d;
     int64_t again = now_ms(d) + (a->env->interval_ms > 0 ? a->env->interval_ms : 10000);
     retire(a);
@@ -1741,6 +1769,7 @@ static void kick(struct deployer *d, int64_t repo_id, const char *env)
         struct store_deployment old = v[i];
         old.state = DEPLOY_SUPERSEDED;
         old.reason = "a newer release was waiting too";
+        old.wait = DEPLOY_WAIT_TURN;
         old.finished_ms = now_ms(d);
         if (store_deploy_set(d->cfg.st, &old, &err))
             fprintf(stderr, "flywheel serve: %s\n", err.data);
@@ -1765,7 +1794,7 @@ static void kick(struct deployer *d, int64_t repo_id, const char *env)
     struct store_line line;
     bool stopped = store_line_get(d->cfg.st, repo_id, &line, &err) == 0 && line.stopped;
     if (stopped && strcmp(a->row.reason, "waiting: the line is stopped"))
-        set_state(a, DEPLOY_QUEUED, "waiting: the line is stopped");
+        set_waiting(a, DEPLOY_QUEUED, DEPLOY_WAIT_LINE, "waiting: the line is stopped");
     store_line_release(&line);
     if (stopped) {
         retire(a);
@@ -1781,7 +1810,8 @@ static void kick(struct deployer *d, int64_t repo_id, const char *env)
     if (!open) {
         struct buf why = BUF_INIT;
         window_describe(&a->env->window, now_ms(d), &why);
-        set_state(a, DEPLOY_QUEUED, "waiting for the deployment window: %s", why.data);
+        set_waiting(a, DEPLOY_QUEUED, DEPLOY_WAIT_WINDOW, "waiting for the deployment window: %s",
+                    why.data);
         buf_release(&why);
         arm_rekick(d, next);
         retire(a);

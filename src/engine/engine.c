@@ -143,6 +143,8 @@ struct engine {
     struct hist job_hist[JOB_NSTATES];
     /* retries of jobs of ended runs reading their pipeline */
     int reruns_loading;
+    /* runs whose change is being read from the mirror (read_change) */
+    int changes_reading;
 };
 
 static void schedule(struct engine *e);
@@ -1091,7 +1093,85 @@ drop:
     later_free(x);
 }
 
-/* Starts every queued or interrupted run not started yet, oldest first. */
+/*
+ * The times of a run's change (docs/metrics.md), recorded once, when the
+ * run is first taken up: copied from an earlier run of the same commit and
+ * kind when there is one, else read from the mirror (one git process) on
+ * the thread pool beside the run's own preparation, off its way to its
+ * first job. A run adopted again after a restart has them already.
+ */
+struct change_read {
+    struct engine *e;
+    int64_t run_id, pushed_ms;
+    bool release_kind;
+    char *mirror_dir, *commit;
+    char base[41];
+    struct mirror_change change;
+    int rc;
+    uv_work_t work;
+};
+
+static void change_work(uv_work_t *w)
+{
+    struct change_read *c = w->data;
+    struct buf ignored = BUF_INIT;
+    c->rc = mirror_change(c->mirror_dir, c->commit, c->base, STORE_RUN_COMMITS_MAX, &c->change,
+                          &ignored);
+    buf_release(&ignored);
+}
+
+static void change_done(uv_work_t *w, int status)
+{
+    struct change_read *c = w->data;
+    struct engine *e = c->e;
+    struct buf err = BUF_INIT;
+    (void)status;
+    e->changes_reading--;
+    /* -ENOENT: the run is gone meanwhile (retention), nothing to record */
+    if (!c->rc &&
+        store_run_set_change(e->st, c->run_id, c->change.commit_ms, c->change.first_ms,
+                             c->pushed_ms, (const char *const *)c->change.commits,
+                             c->release_kind ? c->change.n : 0, &err) &&
+        !strstr(err.data, "there is no row"))
+        fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)c->run_id, err.data);
+    mirror_change_release(&c->change);
+    free(c->mirror_dir);
+    free(c->commit);
+    free(c);
+    buf_release(&err);
+    check_shutdown(e);
+}
+
+static void read_change(struct engine *e, const struct store_run *row, const char *mirror_dir)
+{
+    if (row->commit_ms || !row->commit || strlen(row->commit) != 40)
+        return;
+    struct change_read *c = xcalloc(1, sizeof(*c));
+    struct buf err = BUF_INIT;
+    int copied = -1;
+    if (!store_run_change_context(e->st, row, c->base, &c->pushed_ms, &err))
+        copied = store_run_change_copy(e->st, row, c->pushed_ms, &err);
+    if (copied < 0)
+        fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)row->id, err.data);
+    buf_release(&err);
+    if (copied != 0) {
+        free(c);
+        return;
+    }
+    c->e = e;
+    c->run_id = row->id;
+    c->release_kind = !strcmp(row->kind, "main") || !strcmp(row->kind, "tag");
+    c->mirror_dir = xstrdup(mirror_dir);
+    c->commit = xstrdup(row->commit);
+    c->work.data = c;
+    e->changes_reading++;
+    uv_queue_work(e->loop, &c->work, change_work, change_done);
+}
+
+/* Starts every queued or interrupted run not started yet, oldest first. */ /* Starts every queued
+                                                                               or interrupted run
+                                                                               not started yet,
+                                                                               oldest first. */
 static void schedule(struct engine *e)
 {
     if (e->shutting_down)
@@ -1129,6 +1209,7 @@ static void schedule(struct engine *e)
             x->state_dir = buf_detach(&sd, NULL);
             buf_init(&x->pipeline_src, 1 << 20);
             buf_init(&x->err, 0);
+            read_change(e, &x->row, x->mirror_dir);
             /* keep the list in id order */
             struct erun **pp = &e->runs;
             while (*pp && (*pp)->run_id < x->run_id)
@@ -1976,8 +2057,8 @@ static const char *repo_mirror_of(void *ctx, int64_t id)
 
 static int64_t engine_clock(void *ctx)
 {
-    struct engine *e = ctx;
-    return store_now_ms() + e->cfg.clock_offset_ms;
+    (void)ctx;
+    return store_now_ms(); /* with serve's --clock-offset, like every time recorded */
 }
 
 /*
@@ -2107,8 +2188,8 @@ static void check_shutdown(struct engine *e)
     pthread_mutex_lock(&e->mu);
     used = e->slots_used;
     pthread_mutex_unlock(&e->mu);
-    bool syncing =
-        e->retention_busy || e->reruns_loading > 0 || (e->dep && deployer_running(e->dep));
+    bool syncing = e->retention_busy || e->reruns_loading > 0 || e->changes_reading > 0 ||
+                   (e->dep && deployer_running(e->dep));
     for (struct erepo *r = e->repos; r; r = r->next)
         syncing |= r->syncing;
     if (used == 0 && !syncing) {

@@ -34,13 +34,12 @@
 struct engine;
 
 struct engine_config {
-    const char *data_dir;    /* absolute; flywheel.db, git/, logs/, work/, cas/ under it */
-    const char *self_exe;    /* this binary, for job leaders */
-    int slots;               /* jobs at a time, server-wide */
-    bool keep_superseded;    /* false: a newer push to a change branch cancels the older run */
-    long grace_ms;           /* SIGTERM -> SIGKILL for jobs */
-    int default_poll_s;      /* polling interval for repositories added without one */
-    int64_t clock_offset_ms; /* added to the clock of deployments (windows, deadlines): tests */
+    const char *data_dir; /* absolute; flywheel.db, git/, logs/, work/, cas/ under it */
+    const char *self_exe; /* this binary, for job leaders */
+    int slots;            /* jobs at a time, server-wide */
+    bool keep_superseded; /* false: a newer push to a change branch cancels the older run */
+    long grace_ms;        /* SIGTERM -> SIGKILL for jobs */
+    int default_poll_s;   /* polling interval for repositories added without one */
     /*
      * Runs of changes from other repositories (store_run.fork: a forge's pull
      * request from a fork) get no secrets, and their jobs run sandboxed

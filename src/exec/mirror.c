@@ -409,6 +409,120 @@ out:
     return as_error(rc);
 }
 
+/* Reads "SECONDS" at *p (git's %at, %ct) into milliseconds; advances *p. */
+static bool read_secs(const char **p, int64_t *ms)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(*p, &end, 10);
+    if (errno || end == *p || v < 0)
+        return false;
+    *ms = (int64_t)v * 1000;
+    *p = end;
+    return true;
+}
+
+void mirror_change_release(struct mirror_change *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->commits[i]);
+    free(c->commits);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Appends commit (40 hex digits at p) to out's list, while it has fewer than max. */
+static void change_add(struct mirror_change *out, const char *p, size_t max)
+{
+    if (out->n >= max)
+        return;
+    out->commits = xrealloc(out->commits, (out->n + 1) * sizeof(char *));
+    out->commits[out->n++] = xmemdupz(p, REFS_SHA_LEN);
+}
+
+/*
+ * Reads "SHA AUTHOR COMMITTER" lines (git log --format='%H %at %ct') of
+ * the change into out: the oldest author time, the commits, and the
+ * committer time of commit's own line. Returns true when commit's line
+ * was there.
+ */
+static bool change_parse(const char *text, const char *commit, size_t max,
+                         struct mirror_change *out)
+{
+    bool found = false;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *t = p + REFS_SHA_LEN + 1;
+        int64_t at, ct;
+        if (len > REFS_SHA_LEN + 1 && p[REFS_SHA_LEN] == ' ' && read_secs(&t, &at) && *t == ' ' &&
+            (t++, read_secs(&t, &ct))) {
+            if (!out->n || at < out->first_ms)
+                out->first_ms = at;
+            if (!strncmp(p, commit, REFS_SHA_LEN)) {
+                out->commit_ms = ct;
+                found = true;
+            }
+            change_add(out, p, max);
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return found;
+}
+
+int mirror_change(const char *dir, const char *commit, const char *base, size_t max,
+                  struct mirror_change *out, struct buf *err)
+{
+    struct buf o = BUF_INIT, scratch = BUF_INIT;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (!is_sha(commit) || (base && *base && !is_sha(base))) {
+        buf_addf(err, "mirror_change: not a commit id");
+        return -EINVAL;
+    }
+    if (base && *base) {
+        /* one git for the usual case: the change's commits, commit among them */
+        struct buf not = BUF_INIT;
+        buf_addf(&not, "^%s", base);
+        const char *const range[] = {"log",
+                                     "--no-show-signature",
+                                     "--format=%H %at %ct",
+                                     "--end-of-options",
+                                     commit,
+                                     not .data,
+                                     "--",
+                                     NULL};
+        rc = no_enoent(git_in(dir, range, &o, &scratch));
+        buf_release(&not );
+        if (!rc && change_parse(o.data, commit, max, out))
+            goto out;
+        /* an empty change (commit is behind base), a base the mirror no longer has, a change
+         * too large to list: the commit alone */
+        for (size_t i = 0; i < out->n; i++)
+            free(out->commits[i]);
+        free(out->commits);
+        memset(out, 0, sizeof(*out));
+        buf_reset(&o);
+        buf_reset(&scratch);
+    }
+    const char *const one[] = {
+        "log", "-1", "--no-show-signature", "--format=%H %at %ct", "--end-of-options", commit,
+        "--",  NULL};
+    rc = no_enoent(git_in(dir, one, &o, &scratch));
+    if (rc) {
+        buf_add(err, scratch.data, scratch.len);
+    } else if (!change_parse(o.data, commit, max ? max : 1, out)) {
+        buf_addf(err, "git log (in %s) printed '%.60s', not commit %s and its times", dir, o.data,
+                 commit);
+        rc = -EIO;
+    }
+    if (rc)
+        mirror_change_release(out);
+out:
+    buf_release(&o);
+    buf_release(&scratch);
+    return as_error(rc);
+}
+
 /* A path inside a tree: relative, no empty, "." or ".." component. */
 static int tree_path_ok(const char *path, struct buf *err)
 {

@@ -18,6 +18,9 @@
 #ifndef FLYWHEEL_EXEC_MIRROR_H
 #define FLYWHEEL_EXEC_MIRROR_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/refs.h"
 #include "util/buf.h"
 
@@ -47,6 +50,23 @@ int mirror_is_ancestor(const char *dir, const char *old, const char *new, struct
 /* Resolves rev (a sha, a branch, a tag) in the mirror to a full commit sha (41 bytes). */
 int mirror_resolve(const char *dir, const char *rev, char sha[41], struct buf *err)
     __attribute__((warn_unused_result));
+
+/*
+ * The change a commit brings (docs/metrics.md): the commits commit reaches
+ * and base does not (base NULL or "": none; base unknown to the mirror:
+ * none), or commit alone when there are none. commit_ms is commit's
+ * committer time, first_ms the oldest author time of the change, commits
+ * its first max commits (newest first; commit alone when the change is
+ * empty). Returns 0, or a negative errno when commit cannot be read.
+ */
+struct mirror_change {
+    int64_t commit_ms, first_ms;
+    char **commits;
+    size_t n;
+};
+int mirror_change(const char *dir, const char *commit, const char *base, size_t max,
+                  struct mirror_change *out, struct buf *err) __attribute__((warn_unused_result));
+void mirror_change_release(struct mirror_change *c);
 
 /* Appends the content of path at commit (at most max bytes) to out. -ENOENT when absent. */
 int mirror_read_file(const char *dir, const char *commit, const char *path, size_t max,

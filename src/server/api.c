@@ -559,6 +559,10 @@ static void h_run(struct http_request *r, void *ctx)
         goto out;
     }
     json_t *o = run_json(&run, repo.name);
+    /* the times of its change (docs/metrics.md), 0 when not known */
+    json_object_set_new(o, "commit_ms", json_integer(run.commit_ms));
+    json_object_set_new(o, "first_commit_ms", json_integer(run.first_commit_ms));
+    json_object_set_new(o, "pushed_ms", json_integer(run.pushed_ms));
     json_t *arr = json_array();
     for (size_t i = 0; i < njobs; i++) {
         json_t *j = json_object();
@@ -1116,6 +1120,7 @@ static void h_metrics(struct http_request *r, void *ctx)
         buf_release(&label);
     }
     metrics_deploy(st, a, &out);
+    api_metrics_prometheus(st, &out);
     http_reply_text(r, 200, "text/plain; version=0.0.4", out.data, out.len);
     buf_release(&out);
     buf_release(&err);
@@ -1246,6 +1251,9 @@ static const struct http_route routes[] = {
     {"GET", "/api/v1/deployments/{id}/steps/{step}/log", h_step_log, AUTH_VIEWER},
     {"POST", "/api/v1/runs/{id}/jobs/{job}/retry", h_retry_job, AUTH_DEVELOPER},
     {"GET", "/api/v1/metrics/dora", h_metrics_dora, AUTH_VIEWER},
+    {"GET", "/api/v1/metrics/stages", h_metrics_stages, AUTH_VIEWER},
+    {"GET", "/api/v1/metrics/caught", h_metrics_caught, AUTH_VIEWER},
+    {"GET", "/api/v1/metrics/flaky", h_metrics_flaky, AUTH_VIEWER},
     {"GET", "/metrics", h_metrics, AUTH_VIEWER},
     {"GET", "/api/v1/tokens", h_tokens, AUTH_ADMIN},
     {"POST", "/api/v1/tokens", h_token_create, AUTH_ADMIN},

@@ -53,6 +53,7 @@ static json_t *deployment_json(const struct store_deployment *d, const char *rep
                         d->rollback_of ? json_integer(d->rollback_of) : json_null());
     json_object_set_new(o, "state", json_string(d->state));
     json_object_set_new(o, "reason", json_string(d->reason));
+    json_object_set_new(o, "wait", json_string(d->wait ? d->wait : ""));
     json_object_set_new(o, "wave", json_integer(d->wave));
     json_object_set_new(o, "actor", json_string(d->actor));
     json_object_set_new(o, "approved_by", json_string(d->approved_by));
@@ -186,6 +187,21 @@ void h_deployment(struct http_request *r, void *ctx)
     }
     json_object_set_new(o, "steps", arr);
     json_object_set_new(o, "measurements", measurements_json(st, d.id, 200));
+    struct store_deploy_event *ev = NULL;
+    size_t nev = 0;
+    json_t *hist = json_array();
+    if (store_deploy_history(st, d.id, &ev, &nev, &err) == 0)
+        for (size_t i = 0; i < nev; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "state", json_string(ev[i].state));
+            json_object_set_new(e, "wave", json_integer(ev[i].wave));
+            json_object_set_new(e, "wait", json_string(ev[i].wait));
+            json_object_set_new(e, "time_ms", json_integer(ev[i].time_ms));
+            json_array_append_new(hist, e);
+        }
+    store_deploy_events_release(ev, nev);
+    buf_reset(&err);
+    json_object_set_new(o, "history", hist);
     http_reply_json(r, 200, o);
 out:
     store_steps_release(steps, n);

@@ -85,5 +85,12 @@ void h_secret_delete(struct http_request *r, void *ctx);
 
 /* The measures of the loop (api_metrics.c). */
 void h_metrics_dora(struct http_request *r, void *ctx);
+void h_metrics_stages(struct http_request *r, void *ctx);
+void h_metrics_caught(struct http_request *r, void *ctx);
+void h_metrics_flaky(struct http_request *r, void *ctx);
+/* The trailing window of the measures /metrics exports: 30 days. */
+#define API_METRICS_WINDOW_MS (30LL * 86400 * 1000)
+/* Appends the current measures of every repository over the window (Prometheus text). */
+void api_metrics_prometheus(struct store *st, struct buf *out);
 
 #endif

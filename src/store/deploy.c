@@ -14,9 +14,11 @@ bool deploy_state_active(const char *s)
            !strcmp(s, DEPLOY_BAKING) || !strcmp(s, DEPLOY_MONITORING) || !strcmp(s, DEPLOY_PAUSED);
 }
 
+/* ---- deployments ---- */
+
 #define DEPLOY_COLS                                                                                \
     "id, repo_id, release_id, env, kind, coalesce(rollback_of, 0), state, reason, wave, actor,"    \
-    " approved_by, approval_note, created_ms, started_ms, finished_ms, phase_ms"
+    " approved_by, approval_note, created_ms, started_ms, finished_ms, phase_ms, wait"
 
 static void deploy_row(sqlite3_stmt *s, void *p)
 {
@@ -37,6 +39,7 @@ static void deploy_row(sqlite3_stmt *s, void *p)
     d->started_ms = sqlite3_column_int64(s, 13);
     d->finished_ms = sqlite3_column_int64(s, 14);
     d->phase_ms = sqlite3_column_int64(s, 15);
+    d->wait = store_text(s, 16);
 }
 
 int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct buf *err)
@@ -44,10 +47,10 @@ int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct
     int rc = store_exec(
         st, err, "cannot record a deployment",
         "INSERT INTO deployments (repo_id, env, release_id, kind, rollback_of, state,"
-        " reason, wave, actor, created_ms, started_ms, phase_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "ititnttitiii", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of, d->state,
-        d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms, d->phase_ms);
+        " reason, wave, actor, created_ms, started_ms, phase_ms, wait)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ititnttitiiit", d->repo_id, d->env, d->release_id, d->kind, d->rollback_of, d->state,
+        d->reason, (int64_t)d->wave, d->actor, d->created_ms, d->started_ms, d->phase_ms, d->wait);
     if (rc == -EINVAL && deploy_state_active(d->state)) {
         buf_reset(err);
         buf_addf(err, "another deployment to %s is in progress", d->env);
@@ -61,12 +64,13 @@ int64_t store_deploy_insert(struct store *st, struct store_deployment *d, struct
 
 int store_deploy_set(struct store *st, const struct store_deployment *d, struct buf *err)
 {
-    int rc = store_exec(st, err, "cannot update a deployment",
-                        "UPDATE deployments SET state = ?, reason = ?, wave = ?, started_ms = ?,"
-                        " finished_ms = ?, phase_ms = ?, approved_by = ?, approval_note = ?"
-                        " WHERE id = ?",
-                        "ttiiiitti", d->state, d->reason, (int64_t)d->wave, d->started_ms,
-                        d->finished_ms, d->phase_ms, d->approved_by, d->approval_note, d->id);
+    int rc =
+        store_exec(st, err, "cannot update a deployment",
+                   "UPDATE deployments SET state = ?, reason = ?, wave = ?, started_ms = ?,"
+                   " finished_ms = ?, phase_ms = ?, approved_by = ?, approval_note = ?, wait = ?"
+                   " WHERE id = ?",
+                   "ttiiiittti", d->state, d->reason, (int64_t)d->wave, d->started_ms,
+                   d->finished_ms, d->phase_ms, d->approved_by, d->approval_note, d->wait, d->id);
     if (rc == -EINVAL && deploy_state_active(d->state)) {
         buf_reset(err);
         buf_addf(err, "another deployment to %s is in progress", d->env);
@@ -81,7 +85,15 @@ int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, s
         store_prep(st, err, "SELECT " DEPLOY_COLS " FROM deployments WHERE id = ?", "i", id);
     if (!s)
         return -EIO;
-    return store_row(st, s, deploy_row, d, err, "cannot read a deployment");
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW)
+        deploy_row(s, d);
+    else if (rc == SQLITE_DONE)
+        ret = -ENOENT;
+    else
+        ret = store_fail(st, rc, err, "cannot read a deployment");
+    sqlite3_finalize(s);
+    return ret;
 }
 
 int store_deploy_list(struct store *st, int64_t repo_id, const char *env, int64_t before,
@@ -110,6 +122,39 @@ int store_deploy_unfinished(struct store *st, struct store_deployment **out, siz
         return -EIO;
     return store_collect(st, s, sizeof(**out), (void **)out, n, deploy_row, err,
                          "cannot list deployments");
+}
+
+static void deploy_event_row(sqlite3_stmt *s, void *p)
+{
+    struct store_deploy_event *e = p;
+    e->deployment_id = sqlite3_column_int64(s, 0);
+    e->state = store_text(s, 1);
+    e->wave = sqlite3_column_int(s, 2);
+    e->wait = store_text(s, 3);
+    e->time_ms = sqlite3_column_int64(s, 4);
+}
+
+int store_deploy_history(struct store *st, int64_t deployment_id, struct store_deploy_event **out,
+                         size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s =
+        store_prep(st, err,
+                   "SELECT deployment_id, state, wave, wait, time_ms FROM deploy_events"
+                   " WHERE deployment_id = ? ORDER BY seq",
+                   "i", deployment_id);
+    if (!s)
+        return -EIO;
+    return store_collect(st, s, sizeof(**out), (void **)out, n, deploy_event_row, err,
+                         "cannot read the history of a deployment");
+}
+
+void store_deploy_events_release(struct store_deploy_event *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].state);
+        free(v[i].wait);
+    }
+    free(v);
 }
 
 /* ---- steps ---- */
@@ -437,6 +482,8 @@ static void dora_deployment_row(sqlite3_stmt *s, void *p)
     d->finished_ms = sqlite3_column_int64(s, 5);
     d->merge_ms = sqlite3_column_int64(s, 6);
     d->release_ms = sqlite3_column_int64(s, 7);
+    d->commit_ms = sqlite3_column_int64(s, 8);
+    d->rolls_back = sqlite3_column_int64(s, 9);
     if (!state)
         d->state = DORA_OTHER;
     else if (!strcmp(state, DEPLOY_SUCCEEDED))
@@ -458,6 +505,34 @@ static void dora_incident_row(sqlite3_stmt *s, void *p)
     in->closed_ms = sqlite3_column_int64(s, 3);
 }
 
+/*
+ * The deployments of ?2 that finished in [?3, ?4) (deployments_by_finish),
+ * and the other rollbacks of ?2 made since ?3 (deployments_rollbacks):
+ * a rollback marks the deployment it reverts as a failure, and it comes
+ * after that deployment's end, so it cannot be before the period. What a
+ * rollback reverts: the deployment it follows (rollback_of), else the
+ * latest deployment into the environment that had started before it and
+ * ended (succeeded, failed, or cancelled: a rollback cancels the one
+ * running); a rejected one never ran. deployments_by_repo gives them in id
+ * order. The change's times come from the run that made the release: the
+ * first commit, and the push (pushed_ms, else the run's creation).
+ */
+#define DORA_DEPLOYMENTS_SQL                                                                       \
+    "WITH picked (id) AS ("                                                                        \
+    "  SELECT id FROM deployments WHERE repo_id = ?1 AND env = ?2 AND finished_ms >= ?3"           \
+    "  AND finished_ms < ?4"                                                                       \
+    "  UNION ALL SELECT id FROM deployments WHERE repo_id = ?1 AND kind = 'rollback'"              \
+    "  AND created_ms >= ?3 AND env = ?2 AND NOT (finished_ms >= ?3 AND finished_ms < ?4))"        \
+    " SELECT d.id, d.kind, d.state, d.created_ms, d.started_ms, d.finished_ms,"                    \
+    " coalesce(CASE WHEN ru.pushed_ms > 0 THEN ru.pushed_ms ELSE ru.created_ms END, 0),"           \
+    " r.created_ms, coalesce(ru.first_commit_ms, 0),"                                              \
+    " CASE WHEN d.kind <> 'rollback' THEN 0 WHEN d.rollback_of IS NOT NULL THEN d.rollback_of"     \
+    " ELSE coalesce((SELECT p.id FROM deployments p WHERE p.repo_id = d.repo_id"                   \
+    "  AND p.env = d.env AND p.id < d.id AND p.started_ms > 0"                                     \
+    "  AND p.state IN ('succeeded', 'failed', 'cancelled') ORDER BY p.id DESC LIMIT 1), 0) END"    \
+    " FROM picked JOIN deployments d ON d.id = picked.id"                                          \
+    " JOIN releases r ON r.id = d.release_id LEFT JOIN runs ru ON ru.id = r.run_id"
+
 int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t from, int64_t to,
                     struct dora_deployment **deps, size_t *ndeps, struct dora_incident **incs,
                     size_t *nincs, struct buf *err)
@@ -465,14 +540,7 @@ int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t 
     *deps = NULL;
     *incs = NULL;
     *ndeps = *nincs = 0;
-    sqlite3_stmt *s = store_prep(st, err,
-                                 "SELECT d.id, d.kind, d.state, d.created_ms, d.started_ms,"
-                                 " d.finished_ms, coalesce(ru.created_ms, 0), r.created_ms"
-                                 " FROM deployments d JOIN releases r ON r.id = d.release_id"
-                                 " LEFT JOIN runs ru ON ru.id = r.run_id"
-                                 " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
-                                 " AND d.finished_ms < ?4",
-                                 "itii", repo_id, env, from, to);
+    sqlite3_stmt *s = store_prep(st, err, DORA_DEPLOYMENTS_SQL, "itii", repo_id, env, from, to);
     int rc = s ? store_collect(st, s, sizeof(**deps), (void **)deps, ndeps, dora_deployment_row,
                                err, "cannot read deployments")
                : -EIO;
@@ -480,10 +548,10 @@ int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t 
         s = store_prep(st, err,
                        "SELECT id, deployment_id, opened_ms, closed_ms FROM incidents"
                        " WHERE repo_id = ?1 AND env = ?2 AND opened_ms >= ?3 AND opened_ms < ?4"
-                       " UNION SELECT i.id, i.deployment_id, i.opened_ms, i.closed_ms"
+                       " UNION ALL SELECT i.id, i.deployment_id, i.opened_ms, i.closed_ms"
                        " FROM deployments d JOIN incidents i ON i.deployment_id = d.id"
                        " WHERE d.repo_id = ?1 AND d.env = ?2 AND d.finished_ms >= ?3"
-                       " AND d.finished_ms < ?4",
+                       " AND d.finished_ms < ?4 AND NOT (i.opened_ms >= ?3 AND i.opened_ms < ?4)",
                        "itii", repo_id, env, from, to);
         rc = s ? store_collect(st, s, sizeof(**incs), (void **)incs, nincs, dora_incident_row, err,
                                "cannot read incidents")
@@ -516,6 +584,7 @@ void store_deployment_release(struct store_deployment *d)
     free(d->actor);
     free(d->approved_by);
     free(d->approval_note);
+    free(d->wait);
     memset(d, 0, sizeof(*d));
 }
 

@@ -46,6 +46,29 @@ struct store_deployment {
     char *actor;
     char *approved_by, *approval_note;
     int64_t created_ms, started_ms, finished_ms, phase_ms;
+    char *wait; /* why it waits (queued, paused): one of DEPLOY_WAIT_*; NULL is "" */
+};
+
+/*
+ * Why a queued or paused deployment waits (its wait), for the measures of
+ * the loop: its turn (""), the stopped line, a closed window, the
+ * environment's checks failing before it starts, a person's decision on a
+ * pause. Every change of a deployment's state, wave or wait is kept, with
+ * its time, in its history (store_deploy_history): written by the store's
+ * triggers on insert and on store_deploy_set(), at created_ms for an
+ * insert and at the later of phase_ms and finished_ms for a change.
+ */
+#define DEPLOY_WAIT_TURN     ""
+#define DEPLOY_WAIT_LINE     "line"
+#define DEPLOY_WAIT_WINDOW   "window"
+#define DEPLOY_WAIT_HEALTH   "health"
+#define DEPLOY_WAIT_DECISION "decision"
+
+struct store_deploy_event {
+    int64_t deployment_id;
+    char *state, *wait;
+    int wave;
+    int64_t time_ms;
 };
 
 struct store_deploy_step {
@@ -89,6 +112,10 @@ int store_deploy_get(struct store *st, int64_t id, struct store_deployment *d, s
 /* Newest first; env NULL = all; before 0 = no bound; limit 0 = 50. */
 int store_deploy_list(struct store *st, int64_t repo_id, const char *env, int64_t before,
                       size_t limit, struct store_deployment **out, size_t *n, struct buf *err);
+/* The history of a deployment: its changes of state, wave or wait, oldest first. */
+int store_deploy_history(struct store *st, int64_t deployment_id, struct store_deploy_event **out,
+                         size_t *n, struct buf *err);
+void store_deploy_events_release(struct store_deploy_event *v, size_t n);
 /* Every deployment in an active state, or queued (restart), oldest first. */
 int store_deploy_unfinished(struct store *st, struct store_deployment **out, size_t *n,
                             struct buf *err);
@@ -141,12 +168,15 @@ int store_deploy_counts(struct store *st, const char *const *states, size_t n, i
 
 /*
  * The records of the DORA measures (core/dora.h) of env in [from, to): the
- * deployments into env (both kinds) that finished in it, with the times of
- * their change (merge_ms: the creation of the run that made the release,
- * i.e. the push; commit_ms is not recorded yet and stays 0), and the
- * incidents of env opened in it or opened by one of those deployments.
- * Each record's env is env itself (the caller's string). Indexed queries.
- * The caller frees *deps and *incs with free(); on error both are NULL.
+ * deployments into env (both kinds) that finished in it, and the rollbacks
+ * of env made since from (whenever they finished), each rollback with the
+ * deployment it reverts (rolls_back); with the times of their change
+ * (commit_ms: the first commit of the change of the run that made the
+ * release; merge_ms: when the server saw that run's commit pushed, else
+ * the run's creation; 0 when not recorded), and the incidents of env
+ * opened in the period or opened by one of those deployments. Each
+ * record's env is env itself (the caller's string). Indexed queries. The
+ * caller frees *deps and *incs with free(); on error both are NULL.
  */
 int store_dora_load(struct store *st, int64_t repo_id, const char *env, int64_t from, int64_t to,
                     struct dora_deployment **deps, size_t *ndeps, struct dora_incident **incs,

@@ -376,6 +376,76 @@ static const char *const store_migrations[] = {
     "  PRIMARY KEY (repo_id, name)"
     ") WITHOUT ROWID;"
     "PRAGMA user_version = 10;",
+
+    /*
+     * 11: the measures of the loop (docs/metrics.md).
+     *
+     * A run records the times of its change when it is first prepared
+     * (0: not known, as for the runs from before): commit_ms, the committer
+     * time of its commit; first_commit_ms, the author time of the oldest
+     * commit of its change (a main or tag run's change is the commits its
+     * commit reaches and the commit of the repository's previous run of the
+     * same kind does not; any other run's is its commit alone); pushed_ms,
+     * when the server first saw the commit on the ref (the creation of the
+     * first run of that ref and commit, which a retry keeps). run_commits
+     * holds the commits of a main or tag run's change (at most 1000), and
+     * change_run_id the latest change run of one of them made before it (0:
+     * none): the checks of the change that became a release (no
+     * REFERENCES: retention may delete that run, not the release's).
+     *
+     * A deployment says why it waits (wait: '' for its turn, 'line',
+     * 'window', 'health' while the environment's checks fail, 'decision'
+     * when paused for a person), and every change of its state, wave or
+     * wait is kept in deploy_events with its time, numbered from 1 per
+     * deployment (seq), clustered by deployment (a deployment's history is
+     * one read): the triggers write them in the same statement as the
+     * change, whoever makes it. An update's time is the row's latest:
+     * phase_ms (set at each change) or finished_ms (an end that does not
+     * set phase_ms: a superseded one).
+     *
+     * The indexes keep the measures' reads off full scans: failed runs by
+     * the time they ended, runs by commit, releases by creation, rollbacks
+     * and failed deployments of a repository, attempts by state and end.
+     */
+    "ALTER TABLE runs ADD COLUMN commit_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN first_commit_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN pushed_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE runs ADD COLUMN change_run_id INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE run_commits ("
+    "  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    "  commit_id TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, commit_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX runs_by_commit ON runs (repo_id, commit_id, kind) WHERE repo_id IS NOT NULL;"
+    "CREATE INDEX runs_failed ON runs (repo_id, finished_ms) WHERE state = 'failed';"
+    "CREATE INDEX attempts_by_end ON attempts (state, finished_ms, job_id, number);"
+    "CREATE INDEX releases_by_creation ON releases (repo_id, created_ms);"
+    "ALTER TABLE deployments ADD COLUMN wait TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX deployments_rollbacks ON deployments (repo_id, created_ms)"
+    "  WHERE kind = 'rollback';"
+    "CREATE INDEX deployments_failed ON deployments (repo_id, finished_ms)"
+    "  WHERE kind = 'deploy' AND state IN ('failed', 'cancelled');"
+    "CREATE TABLE deploy_events ("
+    "  deployment_id INTEGER NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL CHECK (seq >= 1),"
+    "  state TEXT NOT NULL,"
+    "  wave INTEGER NOT NULL,"
+    "  wait TEXT NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (deployment_id, seq)"
+    ") WITHOUT ROWID;"
+    "CREATE TRIGGER deploy_events_insert AFTER INSERT ON deployments BEGIN"
+    "  INSERT INTO deploy_events (deployment_id, seq, state, wave, wait, time_ms)"
+    "  VALUES (new.id, 1, new.state, new.wave, new.wait, new.created_ms);"
+    " END;"
+    "CREATE TRIGGER deploy_events_update AFTER UPDATE OF state, wave, wait ON deployments"
+    "  WHEN new.state <> old.state OR new.wave <> old.wave OR new.wait <> old.wait BEGIN"
+    "  INSERT INTO deploy_events (deployment_id, seq, state, wave, wait, time_ms)"
+    "  VALUES (new.id, (SELECT coalesce(max(seq), 0) + 1 FROM deploy_events"
+    "   WHERE deployment_id = new.id), new.state, new.wave, new.wait,"
+    "   max(new.phase_ms, new.finished_ms));"
+    " END;"
+    "PRAGMA user_version = 11;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -424,12 +494,19 @@ enum store_stmt {
     S_RERUN_RUN,
     S_RUN_STATES,
     S_JOB_STATES,
+    S_RUN_SET_CHANGE,
+    S_RUN_COMMIT_ADD,
+    S_RUN_BASE,
+    S_RUN_PUSHED,
+    S_RUN_SAME_CHANGE,
+    S_RUN_COMMITS_COPY,
+    S_RUN_CHANGE_RUN,
     S_COUNT
 };
 
 #define RUN_COLS                                                                                   \
     "id, kind, source, commit_id, branch, state, created_ms, started_ms, finished_ms,"             \
-    " repo_id, number, ref, triggered_by, retry_of, fork"
+    " repo_id, number, ref, triggered_by, retry_of, fork, commit_ms, first_commit_ms, pushed_ms"
 #define REPO_COLS "id, name, url, main_branch, poll_s, created_ms"
 #define JOB_COLS                                                                                   \
     "id, run_id, name, state, reason, attempts, exit_code, started_ms, finished_ms, retry_base"
@@ -512,6 +589,27 @@ static const char *const store_sql[S_COUNT] = {
                     " WHERE id = ?1",
     [S_RUN_STATES] = "SELECT state, count(*) FROM runs GROUP BY state",
     [S_JOB_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [S_RUN_SET_CHANGE] = "UPDATE runs SET commit_ms = ?2, first_commit_ms = ?3, pushed_ms = ?4"
+                         " WHERE id = ?1",
+    [S_RUN_COMMIT_ADD] = "INSERT OR IGNORE INTO run_commits (run_id, commit_id) VALUES (?1, ?2)",
+    /* runs_by_repo, newest first: the first earlier run of the kind with another commit */
+    [S_RUN_BASE] = "SELECT commit_id FROM runs WHERE repo_id = ?1 AND id < ?2 AND kind = ?3"
+                   " AND commit_id <> ?4 AND commit_id <> '' ORDER BY id DESC LIMIT 1",
+    /* runs_by_commit */
+    [S_RUN_PUSHED] = "SELECT min(created_ms) FROM runs WHERE repo_id = ?1 AND commit_id = ?2"
+                     " AND ref = ?3 AND id <= ?4",
+    /* runs_by_commit: the latest earlier run of the commit and kind that knows its change */
+    [S_RUN_SAME_CHANGE] = "SELECT id, commit_ms, first_commit_ms FROM runs WHERE repo_id = ?1"
+                          " AND commit_id = ?2 AND kind = ?3 AND id < ?4 AND commit_ms > 0"
+                          " ORDER BY id DESC LIMIT 1",
+    [S_RUN_COMMITS_COPY] = "INSERT OR IGNORE INTO run_commits (run_id, commit_id)"
+                           " SELECT ?1, commit_id FROM run_commits WHERE run_id = ?2",
+    /* run_commits, then runs_by_commit for each commit (CROSS JOIN keeps that order, where
+     * SQLite would rather walk all the runs) */
+    [S_RUN_CHANGE_RUN] = "UPDATE runs SET change_run_id = coalesce((SELECT max(x.id)"
+                         " FROM run_commits rc CROSS JOIN runs x ON x.repo_id = runs.repo_id"
+                         " AND x.commit_id = rc.commit_id WHERE rc.run_id = runs.id"
+                         " AND x.kind = 'change' AND x.id < runs.id), 0) WHERE id = ?1",
     [S_RECONCILE_RUNS] = "UPDATE runs SET state = 'cancelled',"
                          " finished_ms = CASE WHEN finished_ms = 0 THEN ?1 ELSE finished_ms END"
                          " WHERE state = 'running'",
@@ -552,11 +650,20 @@ struct store {
     bool batch; /* a transaction of store_batch_begin() is open */
 };
 
+/* Added to the wall clock by store_now_ms(); set once, read by every thread. */
+static int64_t clock_offset_ms;
+
+void store_set_clock_offset(int64_t ms)
+{
+    __atomic_store_n(&clock_offset_ms, ms, __ATOMIC_RELAXED);
+}
+
 int64_t store_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+           __atomic_load_n(&clock_offset_ms, __ATOMIC_RELAXED);
 }
 
 /* A negative errno-style code for an SQLite result code. */
@@ -1047,6 +1154,9 @@ static void run_from_row(sqlite3_stmt *s, struct store_run *r)
     r->trigger = col_text(s, 12);
     r->retry_of = sqlite3_column_int64(s, 13);
     r->fork = sqlite3_column_int(s, 14) != 0;
+    r->commit_ms = sqlite3_column_int64(s, 15);
+    r->first_commit_ms = sqlite3_column_int64(s, 16);
+    r->pushed_ms = sqlite3_column_int64(s, 17);
 }
 
 /* Steps s, which selects at most one run (named what), into *r; -ENOENT if none. */
@@ -1216,6 +1326,162 @@ int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct sto
     ret = run_one(st, s, brc, r, err, what.data);
     buf_release(&what);
     return ret;
+}
+
+int store_run_change_context(struct store *st, const struct store_run *r, char base[41],
+                             int64_t *pushed_ms, struct buf *err)
+{
+    base[0] = '\0';
+    *pushed_ms = r->created_ms;
+    bool release_kind = r->kind && (!strcmp(r->kind, "main") || !strcmp(r->kind, "tag"));
+    sqlite3_stmt *s = store_stmt(st, S_RUN_BASE, err);
+    int brc = SQLITE_OK, rc, ret = 0;
+    if (!s)
+        return -EIO;
+    if (release_kind) {
+        bind_int64(s, 1, r->repo_id, &brc);
+        bind_int64(s, 2, r->id, &brc);
+        bind_text(s, 3, r->kind, &brc);
+        bind_text(s, 4, r->commit, &brc);
+        rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+        if (rc == SQLITE_ROW) {
+            const char *c = (const char *)sqlite3_column_text(s, 0);
+            if (c && strlen(c) == 40)
+                memcpy(base, c, 41);
+        } else if (rc != SQLITE_DONE) {
+            ret = store_fail(st, rc, err, "cannot find the run before run %lld", (long long)r->id);
+        }
+        store_stmt_done(s);
+        if (ret)
+            return ret;
+    }
+    s = store_stmt(st, S_RUN_PUSHED, err);
+    brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, r->repo_id, &brc);
+    bind_text(s, 2, r->commit, &brc);
+    bind_text(s, 3, r->ref, &brc);
+    bind_int64(s, 4, r->id, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+        *pushed_ms = sqlite3_column_int64(s, 0);
+    else if (rc != SQLITE_ROW)
+        ret = store_fail(st, rc, err, "cannot find the first run of commit %.12s",
+                         r->commit ? r->commit : "");
+    store_stmt_done(s);
+    return ret;
+}
+
+/* Records the change run of run_id, from its run_commits (inside the caller's transaction). */
+static int run_change_run(struct store *st, int64_t run_id, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_CHANGE_RUN, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, run_id, &brc);
+    return store_exec_stmt(st, s, brc, err, "cannot record the change run of a run");
+}
+
+int store_run_change_copy(struct store *st, const struct store_run *r, int64_t pushed_ms,
+                          struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_SAME_CHANGE, err);
+    int brc = SQLITE_OK, rc;
+    int64_t from = 0, commit_ms = 0, first_ms = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, r->repo_id, &brc);
+    bind_text(s, 2, r->commit, &brc);
+    bind_text(s, 3, r->kind, &brc);
+    bind_int64(s, 4, r->id, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW) {
+        from = sqlite3_column_int64(s, 0);
+        commit_ms = sqlite3_column_int64(s, 1);
+        first_ms = sqlite3_column_int64(s, 2);
+    } else if (rc != SQLITE_DONE) {
+        int ret = store_fail(st, rc, err, "cannot find an earlier run of run %lld's commit",
+                             (long long)r->id);
+        store_stmt_done(s);
+        return ret;
+    }
+    store_stmt_done(s);
+    if (!from)
+        return 0;
+    rc = store_begin(st, err);
+    if (rc)
+        return rc;
+    s = store_stmt(st, S_RUN_SET_CHANGE, err);
+    brc = SQLITE_OK;
+    if (!s) {
+        rc = -EIO;
+    } else {
+        bind_int64(s, 1, r->id, &brc);
+        bind_int64(s, 2, commit_ms, &brc);
+        bind_int64(s, 3, first_ms, &brc);
+        bind_int64(s, 4, pushed_ms, &brc);
+        rc = store_update(st, s, brc, err, "cannot record the times of a run's change", r->id);
+    }
+    if (!rc) {
+        s = store_stmt(st, S_RUN_COMMITS_COPY, err);
+        brc = SQLITE_OK;
+        if (!s) {
+            rc = -EIO;
+        } else {
+            bind_int64(s, 1, r->id, &brc);
+            bind_int64(s, 2, from, &brc);
+            rc = store_exec_stmt(st, s, brc, err, "cannot copy the commits of a run's change");
+        }
+    }
+    if (!rc)
+        rc = run_change_run(st, r->id, err);
+    if (!rc)
+        rc = store_commit(st, err);
+    if (rc) {
+        store_rollback(st);
+        return rc;
+    }
+    return 1;
+}
+
+int store_run_set_change(struct store *st, int64_t run_id, int64_t commit_ms,
+                         int64_t first_commit_ms, int64_t pushed_ms, const char *const *commits,
+                         size_t n, struct buf *err)
+{
+    int rc = store_begin(st, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *s = store_stmt(st, S_RUN_SET_CHANGE, err);
+    int brc = SQLITE_OK;
+    if (!s) {
+        rc = -EIO;
+    } else {
+        bind_int64(s, 1, run_id, &brc);
+        bind_int64(s, 2, commit_ms, &brc);
+        bind_int64(s, 3, first_commit_ms, &brc);
+        bind_int64(s, 4, pushed_ms, &brc);
+        rc = store_update(st, s, brc, err, "cannot record the times of a run's change", run_id);
+    }
+    for (size_t i = 0; i < n && i < STORE_RUN_COMMITS_MAX && !rc; i++) {
+        s = store_stmt(st, S_RUN_COMMIT_ADD, err);
+        brc = SQLITE_OK;
+        if (!s) {
+            rc = -EIO;
+            break;
+        }
+        bind_int64(s, 1, run_id, &brc);
+        bind_text(s, 2, commits[i], &brc);
+        rc = store_exec_stmt(st, s, brc, err, "cannot record a commit of a run's change");
+    }
+    if (!rc && n)
+        rc = run_change_run(st, run_id, err);
+    if (!rc)
+        rc = store_commit(st, err);
+    if (rc)
+        store_rollback(st);
+    return rc;
 }
 
 int store_run_list(struct store *st, size_t limit, struct store_run **out, size_t *n,

@@ -58,6 +58,10 @@ struct store_run {
     char *trigger;    /* "push", "poll", "hook", "api", "schedule", "retry" */
     int64_t retry_of; /* the run this one repeats, or 0 */
     bool fork;        /* a change from another repository (untrusted: no secrets); never changes */
+    /* The times of its change, set once by store_run_set_change() (0: not known): */
+    int64_t commit_ms;       /* the committer time of its commit */
+    int64_t first_commit_ms; /* the author time of the oldest commit of its change */
+    int64_t pushed_ms;       /* when the server first saw the commit on the ref */
 };
 
 /* A repository the server watches. */
@@ -157,6 +161,35 @@ int store_run_query(struct store *st, const struct store_run_filter *f, struct s
 int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
                    struct buf *err);
 
+/*
+ * The change of a server run (docs/metrics.md), recorded when the run is
+ * first prepared. store_run_change_context() reads, for r (id, repo_id,
+ * kind, commit, ref, created_ms), the commit its change starts after: for a
+ * main or tag run, the commit of the repository's latest earlier run of the
+ * same kind with another commit (base[0] == '\0' when there is none, and
+ * for other kinds), and when the commit first reached the ref: the
+ * creation of the first run of that ref and commit (r's own for a first
+ * run). store_run_set_change() records the times and the change's commits
+ * (at most STORE_RUN_COMMITS_MAX of them, for main and tag runs) in one
+ * transaction, with the latest change run of one of those commits made
+ * before r (its change_run_id).
+ */
+#define STORE_RUN_COMMITS_MAX 1000
+int store_run_change_context(struct store *st, const struct store_run *r, char base[41],
+                             int64_t *pushed_ms, struct buf *err)
+    __attribute__((warn_unused_result));
+/*
+ * The same change without reading the mirror: when an earlier run of the
+ * repository with r's commit and kind has its times recorded (a retry, the
+ * same commit run again), r gets them and its commits, with pushed_ms.
+ * Returns 1 when copied, 0 when there is no such run, or a negative code.
+ */
+int store_run_change_copy(struct store *st, const struct store_run *r, int64_t pushed_ms,
+                          struct buf *err) __attribute__((warn_unused_result));
+int store_run_set_change(struct store *st, int64_t run_id, int64_t commit_ms,
+                         int64_t first_commit_ms, int64_t pushed_ms, const char *const *commits,
+                         size_t n, struct buf *err) __attribute__((warn_unused_result));
+
 /* Deletes an ended run with its jobs, attempts and artifact records (runs that
  * retried it forget it). The caller removes its files. -EBUSY (and nothing
  * changes) when the run is queued or running, or not there. */
@@ -232,7 +265,15 @@ void store_jobs_release(struct store_job *v, size_t n);
 void store_attempts_release(struct store_attempt *v, size_t n);
 void store_artifacts_release(struct store_artifact *v, size_t n);
 
-/* Milliseconds since the Unix epoch (wall clock). */
+/*
+ * Milliseconds since the Unix epoch: the wall clock, plus the offset of
+ * store_set_clock_offset() (0 unless set). Every time the server records
+ * (runs, jobs, releases, deployments, incidents, the line) and every
+ * decision it takes by the clock (windows, deadlines, schedules, retention)
+ * comes from here, so that one offset moves them all together.
+ */
 int64_t store_now_ms(void);
+/* Shifts store_now_ms() by ms (flywheel serve --clock-offset: tests and trials). Any thread. */
+void store_set_clock_offset(int64_t ms);
 
 #endif

@@ -225,6 +225,8 @@ static int cmd_workspace(int argc, char **argv)
  * test-tool mirror resolve DIR REV             the commit
  * test-tool mirror ancestor DIR OLD NEW        "yes" / "no"
  * test-tool mirror read DIR COMMIT PATH [MAX]  the file's content; exit 3 when absent
+ * test-tool mirror change DIR COMMIT [BASE [MAX]]  "COMMIT_S FIRST_S" (seconds), then the
+ *                                              change's commits, one a line
  */
 static int cmd_mirror(int argc, char **argv)
 {
@@ -285,8 +287,18 @@ static int cmd_mirror(int argc, char **argv)
         size_t max = argc == 7 ? strtoul(argv[6], NULL, 10) : 1 << 20;
         if (!(rc = mirror_read_file(argv[3], argv[4], argv[5], max, &out, &err)))
             fwrite(out.data, 1, out.len, stdout);
+    } else if (!strcmp(sub, "change") && argc >= 5 && argc <= 7) {
+        struct mirror_change c;
+        size_t max = argc == 7 ? strtoul(argv[6], NULL, 10) : 1000;
+        if (!(rc = mirror_change(argv[3], argv[4], argc > 5 ? argv[5] : NULL, max, &c, &err))) {
+            printf("%lld %lld\n", (long long)(c.commit_ms / 1000), (long long)(c.first_ms / 1000));
+            for (size_t i = 0; i < c.n; i++)
+                printf("%s\n", c.commits[i]);
+            mirror_change_release(&c);
+        }
     } else {
-        fprintf(stderr, "usage: test-tool mirror url-ok|sync|refs|resolve|ancestor|read ...\n");
+        fprintf(stderr,
+                "usage: test-tool mirror url-ok|sync|refs|resolve|ancestor|read|change ...\n");
         return 2;
     }
     if (rc)

@@ -289,4 +289,49 @@ test_expect_success 'a mirror that does not exist yet has no refs' '
     test_cmp /dev/null out
 '
 
+# at DATE MESSAGE: a commit in ch, authored at DATE, committed an hour later.
+at() {
+    echo "$2" >"ch/$2" && git -C ch add "$2" &&
+    GIT_AUTHOR_DATE="$1 +0000" GIT_COMMITTER_DATE="$(($1 + 3600)) +0000" git -C ch commit -q -m "$2"
+}
+
+test_expect_success 'the change of a commit: its commits, the oldest author time' '
+    git init -q -b main ch &&
+    at 1000000000 base && base=$(git -C ch rev-parse HEAD) &&
+    git -C ch checkout -q -b topic &&
+    at 1000000500 one && at 1000000100 two && at 1000000900 three &&
+    git -C ch checkout -q main && at 1000000800 side &&
+    GIT_AUTHOR_DATE="1000002000 +0000" GIT_COMMITTER_DATE="1000003000 +0000" \
+        git -C ch merge -q --no-ff -m merge topic &&
+    merge=$(git -C ch rev-parse HEAD) &&
+    test-tool mirror sync "$TRASH/ch" ch.git >/dev/null &&
+    test-tool mirror change ch.git $merge $base >out &&
+    head -n 1 out >times &&
+    echo "1000003000 1000000100" >expect &&
+    test_cmp expect times &&
+    sed 1d out | sort >got &&
+    git -C ch rev-list $merge ^$base | sort >want &&
+    test_cmp want got &&
+    test "$(wc -l <got)" = 5 &&
+    test-tool mirror change ch.git $merge $base 2 >out &&
+    test "$(sed 1d out | wc -l)" = 2 &&
+    test "$(head -n 1 out)" = "1000003000 1000000100"
+'
+
+test_expect_success 'without a base, or with a change behind it, the commit alone' '
+    merge=$(git -C ch rev-parse main) && base=$(git -C ch rev-parse main~1) &&
+    test-tool mirror change ch.git $merge >out &&
+    printf "1000003000 1000002000\n%s\n" $merge >expect &&
+    test_cmp expect out &&
+    test-tool mirror change ch.git $base $merge >out &&
+    printf "1000004400 1000000800\n%s\n" $base >expect &&
+    test_cmp expect out &&
+    test-tool mirror change ch.git $merge 0123456789012345678901234567890123456789 >out &&
+    printf "1000003000 1000002000\n%s\n" $merge >expect &&
+    test_cmp expect out &&
+    test_must_fail test-tool mirror change ch.git 0123456789012345678901234567890123456789 2>err &&
+    test_must_fail test-tool mirror change ch.git main 2>err &&
+    grep "not a commit id" err
+'
+
 test_done

@@ -128,10 +128,11 @@ test_expect_success 'flywheel metrics prints the measures and their trend' '
     grep "^app, production, the last 30d" out &&
     grep "deployment frequency *3 (0.10 a day) *↑ 3 (was 0)" out &&
     grep "change failure rate *25% (1 of 4) *(nothing before)" out &&
-    grep "lead time for changes *median " out &&
+    grep "lead time from merge *median " out &&
+    grep "lead time from first commit *median " out &&
     grep "time to restore service *median " out &&
     fw metrics app --json >j.json &&
-    jq -e ".metrics.deployment_frequency[0].value == 3" <j.json &&
+    jq -e ".dora.metrics.deployment_frequency[0].value == 3" <j.json &&
     test_expect_code 2 fw metrics app --since nonsense 2>err &&
     grep "since" err &&
     test_expect_code 1 fw metrics nope 2>err &&

@@ -261,6 +261,261 @@ static void test_lead_time_falls_back_to_the_release(void **state)
     free(b);
 }
 
+static void test_lead_time_from_first_commit(void **state)
+{
+    (void)state;
+    /* first commits 1 h, 3 h and 2 h before; one not recorded; one dated after its end */
+    struct dora_deployment d[] = {ok(1, MON + 10 * H, 60), ok(2, MON + 11 * H, 60),
+                                  ok(3, MON + 12 * H, 60), ok(4, MON + 13 * H, 60),
+                                  ok(5, MON + 14 * H, 60)};
+    d[0].commit_ms = MON + 9 * H;
+    d[1].commit_ms = MON + 8 * H;
+    d[2].commit_ms = MON + 10 * H;
+    d[3].commit_ms = 0;
+    d[4].commit_ms = MON + 14 * H + 5 * S;
+    size_t n;
+    struct dora_bucket *b = compute(DORA_ALL, MON, MON + DAY, d, 5, NULL, 0, &n);
+    assert_int_equal(b[0].deployments, 5);
+    /* from the merge: five times 60 s */
+    assert_int_equal(b[0].lead_time.n, 5);
+    assert_float_equal(b[0].lead_time.median_s, 60, 1e-9);
+    /* from the first commit: 0 (after its end), 3600, 7200, 10800 */
+    assert_int_equal(b[0].lead_time_commit.n, 4);
+    assert_float_equal(b[0].lead_time_commit.median_s, 5400, 1e-9);
+    assert_float_equal(b[0].lead_time_commit.p90_s, 9720, 1e-9); /* 7200 + 0.7 * 3600 */
+    free(b);
+    /* a failed deployment has no lead time at all */
+    d[0].state = DORA_FAILED;
+    b = compute(DORA_ALL, MON, MON + DAY, d, 1, NULL, 0, &n);
+    assert_false(b[0].lead_time.has);
+    assert_false(b[0].lead_time_commit.has);
+    free(b);
+}
+
+/* A rollback in production, finished at fin, reverting `of`. */
+static struct dora_deployment rollback(int64_t id, int64_t fin, int64_t of)
+{
+    struct dora_deployment d = ok(id, fin, 0);
+    d.rollback = true;
+    d.rolls_back = of;
+    return d;
+}
+
+static void test_rollbacks(void **state)
+{
+    (void)state;
+    /*
+     * 1 succeeds, then a person rolls it back (10); the rollback is itself
+     * rolled back (11: back to 1's release), and that one too (12).
+     * 2 fails and is rolled back automatically (13). 3 succeeds and stays.
+     * 14 reverts a deployment not given (before the period): nothing.
+     */
+    struct dora_deployment d[] = {
+        ok(1, MON + 1 * H, 10),
+        ok(2, MON + 3 * H, 10),
+        ok(3, MON + 5 * H, 10),
+        rollback(10, MON + 2 * H, 1),
+        rollback(11, MON + 2 * H + 1, 10),
+        rollback(12, MON + 2 * H + 2, 11),
+        rollback(13, MON + 3 * H + 1, 2),
+        rollback(14, MON + 6 * H, 99),
+    };
+    d[1].state = DORA_FAILED;
+    size_t n;
+    struct dora_bucket *b = compute(DORA_ALL, MON, MON + DAY, d, 8, NULL, 0, &n);
+    assert_int_equal(b[0].deployments, 2); /* 1 and 3: rollbacks never count */
+    assert_int_equal(b[0].finished, 3);
+    assert_int_equal(b[0].failed, 2); /* 1 (rolled back, once however many rollbacks) and 2 */
+    assert_float_equal(b[0].failure_rate, 2.0 / 3.0, 1e-9);
+    assert_int_equal(b[0].lead_time.n, 2); /* a deployment rolled back keeps its lead time */
+    free(b);
+    /* the rollback of 1 comes after the period: 1 still counts as failed */
+    b = compute(DORA_ALL, MON, MON + 90 * 60 * S, d, 8, NULL, 0, &n);
+    assert_int_equal(b[0].finished, 1);
+    assert_int_equal(b[0].failed, 1);
+    free(b);
+    /* a rollback into another environment does not count here */
+    d[3].env = "staging";
+    b = compute(DORA_ALL, MON, MON + DAY, d, 8, NULL, 0, &n);
+    assert_int_equal(b[0].failed, 1); /* only 2 */
+    free(b);
+    /* with an incident too, a deployment still fails once */
+    d[3].env = "production";
+    struct dora_incident in = {.id = 1,
+                               .deployment_id = 1,
+                               .env = "production",
+                               .opened_ms = MON + 2 * H,
+                               .closed_ms = MON + 2 * H + 60 * S};
+    b = compute(DORA_ALL, MON, MON + DAY, d, 8, &in, 1, &n);
+    assert_int_equal(b[0].failed, 2);
+    assert_float_equal(b[0].restore.median_s, 60, 1e-9);
+    free(b);
+}
+
+static void test_incident_across_the_period_end(void **state)
+{
+    (void)state;
+    struct dora_deployment d = ok(1, MON + DAY - 2 * H, 10);
+    d.state = DORA_FAILED;
+    /* opened inside the period, closed a day after it ended: the whole time counts */
+    struct dora_incident in = {.id = 1,
+                               .deployment_id = 1,
+                               .env = "production",
+                               .opened_ms = MON + DAY - H,
+                               .closed_ms = MON + 2 * DAY - H};
+    size_t n;
+    struct dora_bucket *b = compute(DORA_DAY, MON, MON + DAY, &d, 1, &in, 1, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(b[0].restore.n, 1);
+    assert_float_equal(b[0].restore.median_s, 86400, 1e-9);
+    free(b);
+    /* the period starts after it opened: not in it, even though it closed inside */
+    b = compute(DORA_DAY, MON + DAY, MON + 2 * DAY, &d, 1, &in, 1, &n);
+    assert_false(b[0].restore.has);
+    assert_false(b[0].has_failure_rate); /* the deployment ended before the period */
+    free(b);
+}
+
+static const struct tz *zone(const char *name)
+{
+    struct buf err = BUF_INIT;
+    const struct tz *z = tz_get(name, &err);
+    if (!z)
+        fail_msg("%s: %s", name, err.data);
+    buf_release(&err);
+    return z;
+}
+
+static void test_time_zone_days(void **state)
+{
+    (void)state;
+    /* Europe/Paris: 2026-03-29 has 23 hours (the clocks go forward at 02:00) */
+    int64_t mar28 = 1774652400000LL, mar29 = 1774738800000LL, mar30 = 1774821600000LL,
+            mar31 = 1774908000000LL;
+    struct dora_params p = {.env = "production",
+                            .from_ms = mar28 + 12 * H,
+                            .to_ms = mar30 + H,
+                            .interval = DORA_DAY,
+                            .tz = zone("Europe/Paris")};
+    /* 23:30 UTC on the 29th is 01:30 on the 30th in Paris; 22:59:59.999 UTC is the 29th */
+    struct dora_deployment d[] = {ok(1, 1774823400000LL, 5), ok(2, mar30 - 1, 5), ok(3, mar29, 5)};
+    struct dora_bucket *b = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT;
+    assert_int_equal(dora_compute(&p, d, 3, NULL, 0, &b, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(b[0].start_ms, mar28);
+    assert_int_equal(b[0].end_ms, mar29);
+    assert_int_equal(b[1].start_ms, mar29);
+    assert_int_equal(b[1].end_ms, mar30);
+    assert_int_equal(b[1].end_ms - b[1].start_ms, 23 * H);
+    assert_int_equal(b[2].start_ms, mar30);
+    assert_int_equal(b[2].end_ms, mar31);
+    assert_int_equal(b[0].deployments, 0);
+    assert_int_equal(b[1].deployments, 2); /* 2 and 3 */
+    assert_int_equal(b[2].deployments, 1); /* 1 */
+    struct buf date = BUF_INIT;
+    dora_format_date_tz(b[2].start_ms, p.tz, &date);
+    assert_string_equal(date.data, "2026-03-30");
+    buf_reset(&date);
+    dora_format_date(b[2].start_ms, &date);
+    assert_string_equal(date.data, "2026-03-29"); /* in UTC, still the 29th */
+    free(b);
+    /* the same records in UTC: 1 and 2 fall on the 29th, 3 on the 28th; the period starts
+     * at 23:00 UTC on the 27th */
+    p.tz = NULL;
+    p.from_ms = mar28;
+    p.to_ms = mar31;
+    assert_int_equal(dora_compute(&p, d, 3, NULL, 0, &b, &n, &err), 0);
+    assert_int_equal(n, 4);
+    assert_int_equal(b[0].start_ms, 1774569600000LL); /* 2026-03-27T00:00Z */
+    assert_int_equal(b[0].deployments, 0);
+    assert_int_equal(b[1].deployments, 1);
+    assert_int_equal(b[2].deployments, 2);
+    free(b);
+    /* weeks from Monday in Paris: Monday 2026-03-23 00:00+01:00 to Monday the 30th 00:00+02:00 */
+    p.tz = zone("Europe/Paris");
+    p.interval = DORA_WEEK;
+    p.from_ms = mar28;
+    p.to_ms = mar30 + H;
+    assert_int_equal(dora_compute(&p, d, 3, NULL, 0, &b, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(b[0].start_ms, 1774220400000LL);
+    assert_int_equal(b[0].end_ms, mar30);
+    assert_int_equal(b[0].end_ms - b[0].start_ms, 7 * DAY - H);
+    assert_int_equal(b[0].deployments, 2);
+    assert_int_equal(b[1].deployments, 1);
+    free(b);
+    /* a fixed offset: +10:00, days from 14:00 UTC */
+    p.tz = zone("+10:00");
+    p.interval = DORA_DAY;
+    p.from_ms = MON;
+    p.to_ms = MON + DAY;
+    assert_int_equal(dora_compute(&p, NULL, 0, NULL, 0, &b, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(b[0].start_ms, MON - 10 * H);
+    assert_int_equal(b[1].start_ms, MON + 14 * H);
+    free(b);
+    buf_release(&date);
+    buf_release(&err);
+}
+
+static void test_time_zone_skipped_midnight(void **state)
+{
+    (void)state;
+    /* America/Santiago: 2026-09-06 begins at 01:00 (-03), midnight is skipped */
+    int64_t sep5 = 1788580800000LL, sep6 = 1788667200000LL, sep7 = 1788750000000LL;
+    struct dora_params p = {.env = "production",
+                            .from_ms = sep5 + H,
+                            .to_ms = sep7 - H,
+                            .interval = DORA_DAY,
+                            .tz = zone("America/Santiago")};
+    struct dora_span *sp = NULL;
+    size_t n = 0;
+    struct buf err = BUF_INIT, date = BUF_INIT;
+    assert_int_equal(dora_spans(&p, &sp, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(sp[0].start_ms, sep5);
+    assert_int_equal(sp[0].end_ms, sep6);
+    assert_int_equal(sp[1].start_ms, sep6);
+    assert_int_equal(sp[1].end_ms, sep7);
+    assert_int_equal(sp[1].end_ms - sp[1].start_ms, 23 * H);
+    dora_format_date_tz(sp[1].start_ms, p.tz, &date);
+    assert_string_equal(date.data, "2026-09-06");
+    assert_int_equal(dora_span_index(&p, sp, n, sep6 - 1), 0);
+    assert_int_equal(dora_span_index(&p, sp, n, sep6), 1);
+    assert_int_equal(dora_span_index(&p, sp, n, sep7 - H), -1); /* to is outside */
+    free(sp);
+    /* a date alone, in that zone, is its first instant */
+    int64_t ms = 0;
+    assert_int_equal(dora_parse_time_tz("2026-09-06", p.tz, &ms, &err), 0);
+    assert_int_equal(ms, sep6);
+    buf_release(&err);
+    buf_release(&date);
+}
+
+static void test_parse_time_in_a_zone(void **state)
+{
+    (void)state;
+    const struct tz *paris = zone("Europe/Paris");
+    int64_t ms = 0;
+    struct buf err = BUF_INIT;
+    assert_int_equal(dora_parse_time_tz("2026-03-29", paris, &ms, &err), 0);
+    assert_int_equal(ms, 1774738800000LL); /* 2026-03-28T23:00Z */
+    /* 02:30 does not exist that night: read with the offset before (+01:00), as mktime */
+    assert_int_equal(dora_parse_time_tz("2026-03-29T02:30", paris, &ms, &err), 0);
+    assert_int_equal(ms, 1774738800000LL + 150 * 60 * S); /* 01:30Z */
+    /* 02:30 happens twice on 2026-10-25: the first (+02:00) */
+    assert_int_equal(dora_parse_time_tz("2026-10-25T02:30", paris, &ms, &err), 0);
+    assert_int_equal(ms, 1792879200000LL + 150 * 60 * S); /* 00:30Z */
+    /* an explicit offset, or milliseconds, ignore the zone */
+    assert_int_equal(dora_parse_time_tz("2026-03-29T00:00Z", paris, &ms, &err), 0);
+    assert_int_equal(ms, 1774742400000LL);
+    assert_int_equal(dora_parse_time_tz("1774742400000", paris, &ms, &err), 0);
+    assert_int_equal(ms, 1774742400000LL);
+    buf_release(&err);
+}
+
 static void test_bad_periods(void **state)
 {
     (void)state;
@@ -351,9 +606,17 @@ int main(void)
         cmocka_unit_test(test_incident_spanning_buckets),
         cmocka_unit_test(test_open_incident),
         cmocka_unit_test(test_lead_time_falls_back_to_the_release),
+        cmocka_unit_test(test_lead_time_from_first_commit),
+        cmocka_unit_test(test_rollbacks),
+        cmocka_unit_test(test_incident_across_the_period_end),
+        cmocka_unit_test(test_time_zone_days),
+        cmocka_unit_test(test_time_zone_skipped_midnight),
+        cmocka_unit_test(test_parse_time_in_a_zone),
         cmocka_unit_test(test_bad_periods),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_interval_names),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tz_cache_clear();
+    return rc;
 }

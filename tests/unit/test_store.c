@@ -16,7 +16,7 @@
 #include "store/store.h"
 
 /* The schema version store.c migrates to; bump it with each new migration. */
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 11
 
 struct fixture {
     char dir[64];

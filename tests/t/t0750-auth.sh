@@ -167,8 +167,8 @@ test_expect_success 'over the rate: 429 with Retry-After, for that token only' '
     stop_server &&
     start_server data --slots 2 --rate 5 &&
     u="$(cat url)/api/v1/health" &&
-    curl -s -o /dev/null -w "%{http_code}\n" -H "Authorization: Bearer $(cat viewer.token)" \
-        $(for i in $(seq 40); do echo "$u"; done) >codes &&
+    curl -s -w "%{http_code}\n" -H "Authorization: Bearer $(cat viewer.token)" \
+        $(for i in $(seq 40); do echo "-o /dev/null $u"; done) >codes &&
     test "$(wc -l <codes)" = 40 &&
     grep -c 429 codes >n && test "$(cat n)" -gt 5 &&
     curl -s -D hdr -o /dev/null -H "Authorization: Bearer $(cat viewer.token)" "$(cat url)/api/v1/runs" &&

@@ -120,8 +120,15 @@ check-build: $(SAN)/flywheel $(SAN)/flywheel-leader $(SAN)/test-tool $(SAN)/fuzz
 check: check-build
 	@FLYWHEEL_BUILD=$(SAN) tests/run $(UNIT_BINS)
 
-bench: flywheel flywheel-leader $(REL)/test-tool
+bench: flywheel flywheel-leader $(REL)/test-tool $(REL)/exec-time
 	@bench/run
+
+# The benchmarks' timer: the C library only, so that it adds nothing to
+# what it measures (bench/tools/exec-time.c).
+$(REL)/exec-time: bench/tools/exec-time.c
+	@mkdir -p $(@D)
+	@echo "  LINK    $@"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -o $@ $<
 
 # Fuzzing (clang's libFuzzer). Every source but main.c is compiled with
 # coverage instrumentation and the sanitizers into an archive, as for the

@@ -8,11 +8,11 @@
 # SETUP is a command (a function, usually) run before the warm-up and before
 # each of the BENCH_RUNS timed runs, outside the timed interval; it must
 # succeed. Everything else is as bench_measure in lib.sh: the same timing
-# (EPOCHREALTIME around GNU time), the same variables L_med_ms L_min_ms
+# (bench/tools/exec-time), the same variables L_med_ms L_min_ms
 # L_max_ms L_rss_kib L_rss_mib, the same checks.
 
 bench_measure_setup() {
-    local label=$1 want=$2 setup=$3 i rc t0 t1
+    local label=$1 want=$2 setup=$3 i rc us rss
     shift 3
     [ "${1:-}" = "--" ] || bench_die "bench_measure_setup: '--' expected before the command"
     shift
@@ -24,12 +24,10 @@ bench_measure_setup() {
     [ "$rc" -eq "$want" ] || bench_die "'$*' exited $rc, expected $want"
     for ((i = 0; i < BENCH_RUNS; i++)); do
         $setup || bench_die "setup '$setup' failed"
-        t0=$(bench_now_us)
-        "$BENCH_TIME" -f %M -o "$rssf" "$@" >/dev/null 2>&1
-        rc=$?
-        t1=$(bench_now_us)
+        "$BENCH_EXEC_TIME" 1 "$@" >"$rssf" || bench_die "exec-time failed"
+        read -r us rss rc <"$rssf"
         [ "$rc" -eq "$want" ] || bench_die "'$*' exited $rc, expected $want"
-        echo "$((t1 - t0)) $(tail -n 1 "$rssf")" >>"$samples"
+        echo "$us $rss" >>"$samples"
     done
     local stats
     stats=$(sort -n "$samples" | awk '

@@ -20,15 +20,16 @@
 # given (a benchmark that measures a crash measures nothing), or the
 # benchmark stops with status 2.
 #
-# Wall time comes from bash's EPOCHREALTIME (microseconds) taken around
-# GNU time (/usr/bin/time -f %M, for the peak RSS). GNU time's own %e has a
-# resolution of 10 ms, too coarse for targets of a few tens of milliseconds.
-# The fork and exec of /usr/bin/time are inside the interval, for the subject
-# and for its floor alike: that is one reason every subject is compared
-# with a floor measured in the same way and in the same run.
+# Wall time and peak RSS come from bench/tools/exec-time (build/rel/exec-time,
+# which `make bench` builds): it forks, execs the command, waits with wait4
+# and reads the clock around those alone, so no shell fork and no timer
+# program's start is inside the interval; the peak RSS is the kernel's for
+# the child. Every subject is still compared with a floor measured in the
+# same way and in the same run.
 #
-# BENCH_FLYWHEEL and BENCH_TEST_TOOL are copies of ./flywheel and
-# build/rel/test-tool taken when lib.sh is sourced: benchmarks run those.
+# BENCH_FLYWHEEL, BENCH_TEST_TOOL and BENCH_EXEC_TIME are copies of
+# ./flywheel, build/rel/test-tool and build/rel/exec-time taken when lib.sh
+# is sourced: benchmarks run those.
 #
 # Environment: BENCH_RUNS (runs per measurement, default 7), BENCH_TIME
 # (GNU time, default /usr/bin/time), BENCH_SUMMARY (default
@@ -62,7 +63,7 @@ cd "$BENCH_TOP" || exit 2
 # The binaries under test, copied once: a rebuild while the benchmark runs
 # must neither change what is measured halfway nor make a run fail to exec.
 mkdir -p "$BENCH_TMP/bin"
-for _b in flywheel flywheel-leader build/rel/test-tool; do
+for _b in flywheel flywheel-leader build/rel/test-tool build/rel/exec-time; do
     cp "$_b" "$BENCH_TMP/bin/" || {
         echo "bench: $_b is not built (run 'make bench')" >&2
         exit 2
@@ -70,6 +71,7 @@ for _b in flywheel flywheel-leader build/rel/test-tool; do
 done
 # shellcheck disable=SC2034 # for the benchmarks that source this file
 BENCH_FLYWHEEL=$BENCH_TMP/bin/flywheel BENCH_TEST_TOOL=$BENCH_TMP/bin/test-tool
+BENCH_EXEC_TIME=$BENCH_TMP/bin/exec-time
 
 bench_die() {
     echo "$BENCH_NAME: $*" >&2
@@ -93,22 +95,20 @@ bench_now_us() {
 
 # bench_measure LABEL EXPECTED_STATUS CMD [ARG...]
 bench_measure() {
-    local label=$1 want=$2 i rc t0 t1
+    local label=$1 want=$2 us rss rc
     shift 2
-    local samples="$BENCH_TMP/$label.samples" rssf="$BENCH_TMP/$label.rss"
+    local samples="$BENCH_TMP/$label.samples" runs="$BENCH_TMP/$label.runs"
     : >"$samples"
     "$@" >/dev/null 2>&1
     rc=$?
     [ "$rc" -eq "$want" ] || bench_die "'$*' exited $rc, expected $want"
-    for ((i = 0; i < BENCH_RUNS; i++)); do
-        t0=$(bench_now_us)
-        "$BENCH_TIME" -f %M -o "$rssf" "$@" >/dev/null 2>&1
-        rc=$?
-        t1=$(bench_now_us)
+    # exec-time forks, execs and waits: the time and peak RSS of the process
+    # itself, with none of this shell's own forks in them.
+    "$BENCH_EXEC_TIME" "$BENCH_RUNS" "$@" >"$runs" || bench_die "exec-time failed"
+    while read -r us rss rc; do
         [ "$rc" -eq "$want" ] || bench_die "'$*' exited $rc, expected $want"
-        # GNU time writes "Command exited with non-zero status N" first.
-        echo "$((t1 - t0)) $(tail -n 1 "$rssf")" >>"$samples"
-    done
+        echo "$us $rss" >>"$samples"
+    done <"$runs"
     local stats
     stats=$(sort -n "$samples" | awk '
         { us[NR] = $1; if ($2 > rss) rss = $2 }

@@ -33,6 +33,8 @@
 /* One SSE line, and one event's data: the server sends at most ~100 KiB. */
 #define MAX_SSE_LINE  (4u << 20)
 #define MAX_SSE_EVENT (8u << 20)
+/* How long one GET of a run waits for its end (the server allows 300 s). */
+#define RUN_WAIT_S 60L
 /* Consecutive reconnections without progress before `logs -f` gives up. */
 #define FOLLOW_RETRIES 30
 
@@ -890,24 +892,33 @@ static int get_run(struct client *c, int64_t id, json_t **run, struct buf *err)
 }
 
 /*
- * Polls the run until it has ended. The first polls come quickly (a trivial
- * job ends in milliseconds), then less often: 1 ms, growing by a quarter
- * each time (so the end is seen at most about a quarter of the wait late),
- * up to 50 ms. The connection is reused throughout.
+ * Waits for the run to end: the server holds each GET ?wait=S until the run
+ * has ended (or S seconds have passed), so the end is seen as it happens.
+ * An older server that ignores wait answers at once: then the calls are
+ * spaced out, 1 ms growing by a quarter each time up to 50 ms. The
+ * connection is reused throughout.
  */
 static int wait_run(struct client *c, int64_t id, json_t **run, struct buf *err)
 {
     long delay_us = 1000;
+    struct buf path = BUF_INIT;
+    buf_addf(&path, "/api/v1/runs/%" PRId64 "?wait=%ld", id, RUN_WAIT_S);
     for (;;) {
         json_t *r = NULL;
-        int rc = get_run(c, id, &r, err);
-        if (rc)
+        int64_t t0 = now_ms();
+        int rc = client_call(c, "GET", path.data, NULL, &r, err);
+        if (rc) {
+            buf_release(&path);
             return rc;
+        }
         if (run_ended(jstr(r, "state"))) {
             *run = r;
+            buf_release(&path);
             return 0;
         }
         json_decref(r);
+        if (now_ms() - t0 >= 1000)
+            continue; /* the server waited */
         struct timespec ts = {0, delay_us * 1000L};
         nanosleep(&ts, NULL);
         delay_us += delay_us / 4;

@@ -86,12 +86,15 @@ static void on_signal(uv_signal_t *h, int sig)
     engine_shutdown(s->engine, engine_stopped, s);
 }
 
-/* Every event of the engine: to the outgoing webhooks; a run's new state
- * also wakes the sender of commit statuses. */
+/* Every event of the engine: to the outgoing webhooks and the streams that
+ * wait for one; a run's new state also wakes the sender of commit statuses. */
 static void on_event(void *ctx, const char *line, size_t len)
 {
     struct serve *s = ctx;
     unsigned bit = 0;
+    struct http_server *http = __atomic_load_n(&s->http, __ATOMIC_ACQUIRE);
+    if (http)
+        http_wake(http);
     webhooks_event(s->hooks, line, len);
     if (s->statuses) {
         webhook_event_kind(line, len, &bit);
@@ -479,10 +482,12 @@ int cmd_serve(int argc, char **argv)
     hc.authorize = api_authorize;
     hc.after = api_audit;
     hc.threads = 16; /* handlers may wait for the engine (a trigger fetches first) */
-    if (http_start(&s.http, &hc, &err)) {
+    struct http_server *http = NULL;
+    if (http_start(&http, &hc, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
         goto out;
     }
+    __atomic_store_n(&s.http, http, __ATOMIC_RELEASE);
     if (port_file) {
         FILE *f = fopen(port_file, "we");
         if (!f || fprintf(f, "%u\n", http_port(s.http)) < 0 || fclose(f)) {
@@ -500,8 +505,8 @@ int cmd_serve(int argc, char **argv)
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     rc = 0;
-    http_stop(s.http);
-    s.http = NULL;
+    __atomic_store_n(&s.http, NULL, __ATOMIC_RELEASE);
+    http_stop(http);
     webhooks_stop(s.hooks, 2000);  /* the engine emits no more: its loop has ended */
     forge_status_stop(s.statuses); /* what is not sent yet stays in the store */
     fprintf(stderr, "flywheel serve: stopped\n");

@@ -532,32 +532,24 @@ out:
     buf_release(&err);
 }
 
-static void h_run(struct http_request *r, void *ctx)
+/*
+ * A run with its jobs and their attempts, as GET /runs/{id} shows it.
+ * Returns 0, -ENOENT when there is no such run, or another error in err.
+ */
+static int run_detail(struct store *st, int64_t id, json_t **out, struct buf *err)
 {
-    struct api *a = ctx;
-    struct store *st = api_store(r, a);
-    struct buf err = BUF_INIT;
     struct store_run run = {0};
     struct store_repo repo = {0};
     struct store_job *jobs = NULL;
     size_t njobs = 0;
-    int64_t id;
-    if (!st || parse_id(r, "id", &id))
-        return;
-    int rc = store_run_get(st, id, &run, &err);
-    if (rc) {
-        if (rc == -ENOENT)
-            http_reply_error(r, 404, "not_found", "no run %lld", (long long)id);
-        else
-            http_reply_error(r, 500, "store", "%s", err.data);
+    int rc = store_run_get(st, id, &run, err);
+    if (rc)
         goto out;
-    }
     if (run.repo_id)
-        (void)store_repo_get_id(st, run.repo_id, &repo, &err);
-    if (store_job_list(st, id, &jobs, &njobs, &err)) {
-        http_reply_error(r, 500, "store", "%s", err.data);
+        (void)store_repo_get_id(st, run.repo_id, &repo, err);
+    buf_reset(err);
+    if ((rc = store_job_list(st, id, &jobs, &njobs, err)))
         goto out;
-    }
     json_t *o = run_json(&run, repo.name);
     /* the times of its change (docs/metrics.md), 0 when not known */
     json_object_set_new(o, "commit_ms", json_integer(run.commit_ms));
@@ -576,7 +568,7 @@ static void h_run(struct http_request *r, void *ctx)
         struct store_attempt *atts = NULL;
         size_t natts = 0;
         json_t *aa = json_array();
-        if (store_attempt_list(st, jobs[i].id, &atts, &natts, &err) == 0) {
+        if (store_attempt_list(st, jobs[i].id, &atts, &natts, err) == 0) {
             for (size_t k = 0; k < natts; k++) {
                 json_t *at = json_object();
                 json_object_set_new(at, "number", json_integer(atts[k].number));
@@ -588,16 +580,128 @@ static void h_run(struct http_request *r, void *ctx)
                 json_array_append_new(aa, at);
             }
         }
+        buf_reset(err);
         store_attempts_release(atts, natts);
         json_object_set_new(j, "attempts_detail", aa);
         json_array_append_new(arr, j);
     }
     json_object_set_new(o, "jobs", arr);
-    http_reply_json(r, 200, o);
+    *out = o;
 out:
     store_run_release(&run);
     store_repo_release(&repo);
     store_jobs_release(jobs, njobs);
+    return rc;
+}
+
+static bool state_ended(const char *state)
+{
+    return strcmp(state, "queued") && strcmp(state, "running");
+}
+
+/*
+ * GET /runs/{id}?wait=S: the reply waits until the run has ended, or S
+ * seconds have passed, and then is the run as without wait. Its status and
+ * headers go at once; the body follows. The stream is woken by every event
+ * of the engine (a run's state change among them), and looks at the run's
+ * state in the store each time.
+ */
+#define RUN_WAIT_MAX_S 300
+
+struct runwait {
+    struct api *a;
+    int64_t id;
+    uint64_t deadline_ms;
+    struct buf body; /* once written: what is left to send */
+    size_t sent;
+    bool ready;
+};
+
+static void runwait_free(void *p)
+{
+    struct runwait *w = p;
+    buf_release(&w->body);
+    free(w);
+}
+
+static long runwait_read(void *ctx, uint64_t pos, char *out, size_t max)
+{
+    struct runwait *w = ctx;
+    (void)pos;
+    if (!w->ready) {
+        struct buf err = BUF_INIT;
+        struct store *st = api_store_quiet(w->a, &err);
+        struct store_run run = {0};
+        bool ended = false;
+        if (st && store_run_get(st, w->id, &run, &err) == 0)
+            ended = state_ended(run.state);
+        store_run_release(&run);
+        if (!ended && store_now_ms() < (int64_t)w->deadline_ms) {
+            buf_release(&err);
+            return 0;
+        }
+        json_t *o = NULL;
+        buf_reset(&err);
+        if (!st || run_detail(st, w->id, &o, &err)) {
+            buf_release(&err);
+            return HTTP_STREAM_ERROR;
+        }
+        char *text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        buf_release(&err);
+        if (!text)
+            return HTTP_STREAM_ERROR;
+        buf_adds(&w->body, text);
+        buf_addch(&w->body, '\n');
+        free(text);
+        w->ready = true;
+    }
+    if (w->sent == w->body.len)
+        return HTTP_STREAM_END;
+    size_t n = w->body.len - w->sent < max ? w->body.len - w->sent : max;
+    memcpy(out, w->body.data + w->sent, n);
+    w->sent += n;
+    return (long)n;
+}
+
+static void h_run(struct http_request *r, void *ctx)
+{
+    struct api *a = ctx;
+    struct store *st = api_store(r, a);
+    struct buf err = BUF_INIT;
+    int64_t id;
+    long wait_s = 0;
+    if (!st || parse_id(r, "id", &id))
+        return;
+    const char *wait = http_query(r, "wait");
+    if (wait) {
+        char *end;
+        errno = 0;
+        wait_s = strtol(wait, &end, 10);
+        if (errno || end == wait || *end || wait_s < 0 || wait_s > RUN_WAIT_MAX_S) {
+            http_reply_error(r, 400, "bad_request",
+                             "'wait' is a number of seconds from 0 to %d, not '%s'", RUN_WAIT_MAX_S,
+                             wait);
+            return;
+        }
+    }
+    json_t *o = NULL;
+    int rc = run_detail(st, id, &o, &err);
+    if (rc == -ENOENT) {
+        http_reply_error(r, 404, "not_found", "no run %lld", (long long)id);
+    } else if (rc) {
+        http_reply_error(r, 500, "store", "%s", err.data);
+    } else if (wait_s > 0 && !state_ended(json_string_value(json_object_get(o, "state")))) {
+        json_decref(o);
+        struct runwait *w = xcalloc(1, sizeof(*w));
+        w->a = a;
+        w->id = id;
+        w->deadline_ms = (uint64_t)store_now_ms() + (uint64_t)wait_s * 1000;
+        buf_init(&w->body, 0);
+        http_reply_stream(r, 200, "application/json", runwait_read, runwait_free, w);
+    } else {
+        http_reply_json(r, 200, o);
+    }
     buf_release(&err);
 }
 

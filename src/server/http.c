@@ -15,7 +15,10 @@
  * at once: a quiet stream costs one reader call and one poll() of its socket
  * per interval, and idle streams share the timer's wake-ups. MHD does not
  * watch a suspended socket, so that poll() is what notices a client that
- * left a quiet stream.
+ * left a quiet stream. http_wake() has the timer resume every waiting
+ * stream at once: the server calls it on each event of the engine, so a
+ * stream that waits for one (a run's end, the events stream) sees it
+ * without the poll's delay.
  *
  * Locking: `mu` guards the wait list and `stopping`. It is held across
  * MHD_suspend_connection (from the reader) and MHD_resume_connection (from
@@ -120,6 +123,7 @@ struct http_server {
     bool timer_started;
     bool stopping;             /* under mu */
     bool quit;                 /* under mu: the timer thread ends */
+    bool wake;                 /* under mu: resume every waiting stream now */
     struct stream *wait_head;  /* under mu; suspended streams by deadline */
     struct stream *wait_tail;  /* under mu */
     atomic_bool stopping_hint; /* a lock-free early look at `stopping` */
@@ -539,7 +543,9 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     while (!s->quit) {
         uint64_t now = now_ms();
-        while (s->wait_head && (s->stopping || s->wait_head->due_ms <= now + STREAM_SLACK_MS)) {
+        bool all = s->stopping || s->wake;
+        s->wake = false;
+        while (s->wait_head && (all || s->wait_head->due_ms <= now + STREAM_SLACK_MS)) {
             struct stream *st = s->wait_head;
             s->wait_head = st->next;
             if (!s->wait_head)
@@ -557,6 +563,16 @@ static void *timer_main(void *arg)
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
+}
+
+void http_wake(struct http_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->wait_head) {
+        s->wake = true;
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 void http_reply_stream(struct http_request *r, unsigned status, const char *content_type,

@@ -141,5 +141,11 @@ typedef long (*http_stream_read)(void *ctx, uint64_t pos, char *buf, size_t max)
 typedef void (*http_stream_free)(void *ctx);
 void http_reply_stream(struct http_request *r, unsigned status, const char *content_type,
                        http_stream_read read, http_stream_free free_ctx, void *ctx);
+/*
+ * Something streams may wait for has happened: every stream waiting for
+ * its next read is read again now, not after its wait. Any thread; cheap
+ * when no stream waits.
+ */
+void http_wake(struct http_server *s);
 
 #endif

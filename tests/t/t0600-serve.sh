@@ -125,6 +125,37 @@ test_expect_success 'cancel one job: the others go on, what needs it is skipped'
     api POST "/api/v1/runs/$id/jobs/nope/cancel" >/dev/null && status_is 409
 '
 
+test_expect_success 'GET of a run with wait=1 answers when the wait is over' '
+    (cd src && git checkout -q -b gated &&
+     printf "jobs:\n  gate: { run: \"while [ ! -e $TRASH/gate-open ]; do sleep 0.05; done\" }\n" >.flywheel.yml &&
+     git commit -qam gated && git checkout -q main) &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"gated\"}" >out &&
+    id=$(json .id <out) && echo "$id" >gated-id &&
+    i=0 && while [ "$(api GET /api/v1/runs/$id | json .state)" != running ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
+    api GET "/api/v1/runs/$id?wait=1" >short.json && status_is 200 &&
+    test "$(json .state <short.json)" = running
+'
+
+test_expect_success 'the wait of a GET ends as the run ends' '
+    id=$(cat gated-id)
+    { api GET "/api/v1/runs/$id?wait=60" >long.json; echo done >long.done; } &
+    sleep 1 &&
+    test ! -e long.done &&
+    touch gate-open &&
+    i=0 && while [ ! -e long.done ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done &&
+    test -e long.done &&
+    test "$(json .state <long.json)" = passed &&
+    test "$(json ".jobs[0].state" <long.json)" = passed
+'
+
+test_expect_success 'GET of a run with wait: an ended run at once; bad waits 400' '
+    id=$(cat gated-id) &&
+    api GET "/api/v1/runs/$id?wait=5" | json .state >ended && test "$(cat ended)" = passed &&
+    api GET "/api/v1/runs/$id?wait=abc" >out && status_is 400 &&
+    api GET "/api/v1/runs/$id?wait=301" >out && status_is 400 &&
+    api GET "/api/v1/runs/999999?wait=5" >out && status_is 404
+'
+
 test_expect_success 'API errors: 404, 405, 400, unknown repository and ref' '
     api GET /api/v1/nope >out && status_is 404 && json .error <out | grep not_found &&
     api DELETE /api/v1/runs >out && status_is 405 &&

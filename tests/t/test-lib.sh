@@ -42,8 +42,7 @@ unset FLYWHEEL_DATA FLYWHEEL_SERVER CDPATH TZDIR
 
 : "${ASAN_OPTIONS:=abort_on_error=1:detect_leaks=1}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1:abort_on_error=1}"
-: "${LSAN_OPTIONS:=suppressions=$FLYWHEEL_SRC/tests/lsan.supp}"
-export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+export ASAN_OPTIONS UBSAN_OPTIONS
 
 test_name=$(basename "$0" .sh)
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/flywheel-$test_name.XXXXXX") || exit 1

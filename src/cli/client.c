@@ -5,7 +5,6 @@
  */
 #include "cli/client.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -17,7 +16,9 @@
 
 #include "cli/cli.h"
 #include "cli/local.h"
+#include "util/dl_curl.h"
 #include "util/fileio.h"
+#include "util/http1.h"
 #include "core/duration.h"
 #include "util/xalloc.h"
 
@@ -38,11 +39,37 @@
 /* Consecutive reconnections without progress before `logs -f` gives up. */
 #define FOLLOW_RETRIES 30
 
+/*
+ * A client talks HTTP/1.1 itself to an http:// server (util/http1.h), and
+ * goes through libcurl, loaded on first use (util/dl_curl.h), only for an
+ * https:// one: the commands that talk to a local server do not pay for
+ * loading libcurl and its libraries at every start.
+ */
 struct client {
-    CURL *curl;
-    char *base;  /* the server's URL, no trailing '/' */
-    char *token; /* sent as "Authorization: Bearer"; NULL: none */
+    CURL *curl;              /* https:// only */
+    struct http1_conn *conn; /* http:// only */
+    struct http1_response resp;
+    char *base;   /* the server's URL, no trailing '/' */
+    char *prefix; /* http://: the URL's path ("" or "/ci"), put before every request's */
+    char *token;  /* sent as "Authorization: Bearer"; NULL: none */
+    long status;  /* the current transfer's HTTP status, once known; 0 before */
     char errbuf[CURL_ERROR_SIZE];
+};
+
+/* One request, whichever way it goes. */
+typedef size_t write_fn(char *data, size_t size, size_t nmemb, void *ctx);
+struct xfer {
+    struct client *c;
+    const char *method, *path;
+    const char *body;         /* the request body (not GET); NULL: empty */
+    const char *content_type; /* NULL: none */
+    const char *accept;
+    const char *extra_header; /* one more header ("Last-Event-ID: 7"), or NULL */
+    long timeout_ms;          /* the whole transfer; 0: none */
+    long stall_s;             /* give up after this long without a byte; 0: never */
+    bool keepalive_probe;     /* TCP keep-alive probes for long silent streams */
+    write_fn *write;          /* takes the body as curl's write callbacks do */
+    void *ctx;
 };
 
 /* ---- the HTTP client ---------------------------------------------------- */
@@ -63,32 +90,88 @@ int client_server_from_env(void)
     return env && *env;
 }
 
+/*
+ * Splits an http:// URL (without a trailing '/') into what a connection
+ * needs: host ("::1" without brackets), port, the Host header's value and
+ * the path prefix. -1 with err if it is not one.
+ */
+static int split_url(const char *url, char **host, char **port, char **authority, char **prefix,
+                     struct buf *err)
+{
+    const char *a = url + 7, *end = a + strcspn(a, "/?#"), *h = a, *hend, *p = NULL;
+    if (memchr(a, '@', (size_t)(end - a)) || end[0] == '?' || end[0] == '#')
+        goto bad;
+    if (*h == '[') {
+        hend = memchr(h, ']', (size_t)(end - h));
+        if (!hend)
+            goto bad;
+        h++;
+        if (hend + 1 < end) {
+            if (hend[1] != ':')
+                goto bad;
+            p = hend + 2;
+        }
+    } else {
+        hend = memchr(h, ':', (size_t)(end - h));
+        if (hend)
+            p = hend + 1;
+        else
+            hend = end;
+    }
+    if (hend == h ||
+        (p && (p == end || strspn(p, "0123456789") != (size_t)(end - p) || end - p > 5)))
+        goto bad;
+    *host = xmemdupz(h, (size_t)(hend - h));
+    *port = p ? xmemdupz(p, (size_t)(end - p)) : xstrdup("80");
+    *authority = xmemdupz(a, (size_t)(end - a));
+    *prefix = xstrdup(end);
+    return 0;
+bad:
+    buf_addf(err, "'%s' is not a server URL (http://HOST:PORT)", url);
+    return -1;
+}
+
 int client_open(struct client **out, const char *url, struct buf *err)
 {
     static bool curl_ready;
+    char *host = NULL, *port = NULL, *authority = NULL, *prefix = NULL;
     *out = NULL;
     if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
         buf_addf(err, "'%s' is not a server URL (http://HOST:PORT)", url);
         return -1;
     }
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-            buf_adds(err, "cannot initialise libcurl");
-            return -1;
-        }
-        curl_ready = true;
-    }
-    CURL *h = curl_easy_init();
-    if (!h) {
-        buf_adds(err, "cannot initialise libcurl");
-        return -1;
-    }
     struct client *c = xcalloc(1, sizeof(*c));
-    c->curl = h;
     size_t n = strlen(url);
     while (n > 0 && url[n - 1] == '/')
         n--;
     c->base = xmemdupz(url, n);
+    if (!strncmp(url, "http://", 7)) {
+        if (split_url(c->base, &host, &port, &authority, &prefix, err)) {
+            client_free(c);
+            return -1;
+        }
+        c->conn = http1_conn_new(host, port, authority);
+        c->prefix = prefix;
+        http1_response_init(&c->resp, HTTP1_MAX_HEADER);
+        free(host);
+        free(port);
+        free(authority);
+    } else {
+        if (!curl_ready) {
+            if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+                buf_adds(err, dl_curl_why());
+                client_free(c);
+                return -1;
+            }
+            curl_ready = true;
+        }
+        c->curl = curl_easy_init();
+        if (!c->curl) {
+            buf_adds(err, "cannot initialise libcurl");
+            client_free(c);
+            return -1;
+        }
+    }
     if (client_token(&c->token, err)) {
         client_free(c);
         return -1;
@@ -156,7 +239,14 @@ void client_free(struct client *c)
     if (!c)
         return;
     curl_easy_cleanup(c->curl);
+    if (c->conn) {
+        http1_conn_free(c->conn);
+        http1_response_release(&c->resp);
+    }
     free(c->base);
+    free(c->prefix);
+    if (c->token)
+        explicit_bzero(c->token, strlen(c->token));
     free(c->token);
     free(c);
 }
@@ -231,10 +321,121 @@ static void request_init(struct client *c, const char *path)
 #endif
 }
 
-static void transport_error(struct client *c, CURLcode cc, struct buf *err)
+static size_t curl_write(char *data, size_t size, size_t nmemb, void *ctx)
 {
-    buf_addf(err, "cannot talk to %s: %s", c->base,
-             c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+    struct xfer *x = ctx;
+    if (!x->c->status)
+        curl_easy_getinfo(x->c->curl, CURLINFO_RESPONSE_CODE, &x->c->status);
+    return x->write(data, size, nmemb, x->ctx);
+}
+
+static int perform_curl(struct client *c, struct xfer *x, struct buf *err)
+{
+    struct curl_slist *hdrs = NULL;
+    struct buf h = BUF_INIT;
+    bool get = !strcmp(x->method, "GET");
+    request_init(c, x->path);
+    buf_addf(&h, "Accept: %s", x->accept);
+    hdrs = curl_slist_append(hdrs, h.data);
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (x->content_type) {
+        buf_reset(&h);
+        buf_addf(&h, "Content-Type: %s", x->content_type);
+        hdrs = curl_slist_append(hdrs, h.data);
+    } else if (!get) {
+        hdrs = curl_slist_append(hdrs, "Content-Type:"); /* not curl's form default */
+    }
+    if (x->extra_header)
+        hdrs = curl_slist_append(hdrs, x->extra_header);
+    if (get) {
+        curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, x->body ? x->body : "");
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)(x->body ? strlen(x->body) : 0));
+        if (strcmp(x->method, "POST"))
+            curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, x->method);
+    }
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+    if (x->timeout_ms)
+        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, x->timeout_ms);
+    if (x->stall_s) {
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, x->stall_s);
+    }
+    if (x->keepalive_probe) {
+        curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 30L);
+        curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 10L);
+    }
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, curl_write);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, x);
+    CURLcode cc = curl_easy_perform(c->curl);
+    if (!c->status)
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(hdrs);
+    buf_release(&h);
+    if (cc != CURLE_OK) {
+        buf_addf(err, "cannot talk to %s: %s", c->base,
+                 c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+        return CLIENT_ETRANSPORT;
+    }
+    return 0;
+}
+
+static int http1_write(void *ctx, const char *data, size_t n)
+{
+    struct xfer *x = ctx;
+    x->c->status = x->c->resp.status;
+    return x->write((char *)data, 1, n, x->ctx) != n;
+}
+
+static int perform_http1(struct client *c, struct xfer *x, struct buf *err)
+{
+    struct buf target = BUF_INIT, hdrs = BUF_INIT, why = BUF_INIT;
+    buf_addf(&target, "%s%s", c->prefix, x->path);
+    buf_addf(&hdrs, "User-Agent: flywheel/" FLYWHEEL_VERSION "\r\nAccept: %s\r\n", x->accept);
+    if (c->token)
+        buf_addf(&hdrs, "Authorization: Bearer %s\r\n", c->token);
+    if (x->content_type)
+        buf_addf(&hdrs, "Content-Type: %s\r\n", x->content_type);
+    if (x->extra_header)
+        buf_addf(&hdrs, "%s\r\n", x->extra_header);
+    struct http1_request rq = {
+        .method = x->method,
+        .target = target.data,
+        .headers = hdrs.data,
+        .body = x->body,
+        .body_len = x->body ? strlen(x->body) : 0,
+        .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+        .timeout_ms = x->timeout_ms,
+        .idle_timeout_ms = x->stall_s * 1000,
+        .keepalive_probe = x->keepalive_probe,
+    };
+    int rc = http1_conn_exchange(c->conn, &rq, &c->resp, http1_write, x, &why);
+    if (c->resp.headers_done)
+        c->status = c->resp.status;
+    if (rc == HTTP1_ESTOP)
+        buf_addf(err, "cannot talk to %s: the transfer was stopped", c->base);
+    else if (rc)
+        buf_addf(err, "cannot talk to %s: %s", c->base, why.data);
+    explicit_bzero(hdrs.data, hdrs.len); /* the token */
+    buf_release(&target);
+    buf_release(&hdrs);
+    buf_release(&why);
+    return rc ? CLIENT_ETRANSPORT : 0;
+}
+
+/*
+ * Sends x and hands the body to x->write as it comes; c->status is the
+ * reply's status once known (0 if none came). 0 when the transfer went
+ * through (whatever the status), CLIENT_ETRANSPORT with "cannot talk to
+ * URL: why" in err otherwise, including when x->write stopped it.
+ */
+static int perform(struct client *c, struct xfer *x, struct buf *err)
+{
+    x->c = c;
+    c->status = 0;
+    return c->conn ? perform_http1(c, x, err) : perform_curl(c, x, err);
 }
 
 struct sink {
@@ -274,50 +475,40 @@ static void server_error(long status, const struct buf *body, struct buf *err)
 int client_call(struct client *c, const char *method, const char *path, json_t *request,
                 json_t **reply, struct buf *err)
 {
-    struct buf body = BUF_INIT;
-    struct curl_slist *hdrs = NULL;
+    struct buf body = BUF_INIT, why = BUF_INIT;
     char *req = NULL;
     struct sink sink = {&body, false};
-    long status = 0;
     int rc = CLIENT_ETRANSPORT;
 
     *reply = NULL;
     buf_init(&body, CLIENT_MAX_JSON);
-    request_init(c, path);
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
     if (request) {
         req = json_dumps(request, JSON_COMPACT);
         if (!req) {
             buf_adds(err, "cannot encode the request");
             goto out;
         }
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-    } else if (strcmp(method, "GET")) {
-        hdrs = curl_slist_append(hdrs, "Content-Type:"); /* not curl's form default */
     }
-    if (!strcmp(method, "GET")) {
-        curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-    } else {
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, req ? req : "");
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)(req ? strlen(req) : 0));
-        if (strcmp(method, "POST"))
-            curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    }
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sink_write);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
-    CURLcode cc = curl_easy_perform(c->curl);
+    struct xfer x = {
+        .method = method,
+        .path = path,
+        .body = req,
+        .content_type = req ? "application/json" : NULL,
+        .accept = "application/json",
+        .timeout_ms = CALL_TIMEOUT_MS,
+        .write = sink_write,
+        .ctx = &sink,
+    };
+    int prc = perform(c, &x, &why);
+    long status = c->status;
     if (sink.overflow) {
         buf_addf(err, "the reply of %s is larger than %u MiB", c->base, CLIENT_MAX_JSON >> 20);
         goto out;
     }
-    if (cc != CURLE_OK) {
-        transport_error(c, cc, err);
+    if (prc) {
+        buf_add(err, why.data, why.len);
         goto out;
     }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 400) {
         server_error(status, &body, err);
         rc = CLIENT_ESERVER;
@@ -336,12 +527,11 @@ int client_call(struct client *c, const char *method, const char *path, json_t *
     *reply = j;
     rc = 0;
 out:
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(hdrs);
     if (req)
         explicit_bzero(req, strlen(req)); /* it may have carried a secret */
     free(req);
     buf_release(&body);
+    buf_release(&why);
     return rc;
 }
 
@@ -358,23 +548,20 @@ static void log_path(struct buf *path, int64_t run, const char *job)
 struct copy {
     struct client *c;
     FILE *out;
-    long status;
     struct buf errbody;
     bool write_failed;
 };
 
-static bool copy_status(struct copy *k)
+static bool status_ok(const struct client *c)
 {
-    if (!k->status)
-        curl_easy_getinfo(k->c->curl, CURLINFO_RESPONSE_CODE, &k->status);
-    return k->status >= 200 && k->status < 300;
+    return c->status >= 200 && c->status < 300;
 }
 
 static size_t copy_write(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct copy *k = ctx;
     size_t n = size * nmemb;
-    if (!copy_status(k)) {
+    if (!status_ok(k->c)) {
         return buf_try_add(&k->errbody, data, n) ? 0 : n;
     }
     if (fwrite(data, 1, n, k->out) != n) {
@@ -384,26 +571,27 @@ static size_t copy_write(char *data, size_t size, size_t nmemb, void *ctx)
     return n;
 }
 
-/* The result of a transfer whose body went to a callback: 0 for a 2xx. */
-static int transfer_result(struct client *c, CURLcode cc, long status, const struct buf *errbody,
-                           bool write_failed, struct buf *err)
+/*
+ * The result of a transfer whose body went to a callback: 0 for a 2xx.
+ * prc and why are perform()'s result and message.
+ */
+static int transfer_result(struct client *c, int prc, const struct buf *why,
+                           const struct buf *errbody, bool write_failed, struct buf *err)
 {
     if (write_failed) {
         buf_addf(err, "cannot write the log: %s", strerror(errno));
         return CLIENT_ETRANSPORT;
     }
-    if (!status)
-        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 400) {
-        server_error(status, errbody, err);
+    if (c->status >= 400) {
+        server_error(c->status, errbody, err);
         return CLIENT_ESERVER;
     }
-    if (cc != CURLE_OK) {
-        transport_error(c, cc, err);
+    if (prc) {
+        buf_add(err, why->data, why->len);
         return CLIENT_ETRANSPORT;
     }
-    if (status < 200 || status >= 300) {
-        buf_addf(err, "%s answered HTTP %ld", c->base, status);
+    if (!status_ok(c)) {
+        buf_addf(err, "%s answered HTTP %ld", c->base, c->status);
         return CLIENT_ETRANSPORT;
     }
     return 0;
@@ -411,19 +599,23 @@ static int transfer_result(struct client *c, CURLcode cc, long status, const str
 
 int client_get_copy(struct client *c, const char *path, FILE *out, struct buf *err)
 {
-    struct copy k = {c, out, 0, BUF_INIT, false};
+    struct copy k = {c, out, BUF_INIT, false};
+    struct buf why = BUF_INIT;
     buf_init(&k.errbody, MAX_ERROR_BODY);
-    request_init(c, path);
-    curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     /* A log or an archive may be long: no overall timeout, but a server that stalls is given up. */
-    curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, copy_write);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &k);
-    CURLcode cc = curl_easy_perform(c->curl);
+    struct xfer x = {
+        .method = "GET",
+        .path = path,
+        .accept = "*/*",
+        .stall_s = 60,
+        .write = copy_write,
+        .ctx = &k,
+    };
+    int prc = perform(c, &x, &why);
     fflush(out);
-    int rc = transfer_result(c, cc, k.status, &k.errbody, k.write_failed, err);
+    int rc = transfer_result(c, prc, &why, &k.errbody, k.write_failed, err);
     buf_release(&k.errbody);
+    buf_release(&why);
     return rc;
 }
 
@@ -526,7 +718,6 @@ static int wait_job_start(struct client *c, int64_t run, const char *job, long a
 struct sse {
     struct client *c;
     FILE *out;
-    long status;
     struct buf line, data, event, id;
     struct buf errbody;
     uint64_t last_id;
@@ -598,9 +789,7 @@ static size_t sse_write(char *data, size_t size, size_t nmemb, void *ctx)
 {
     struct sse *s = ctx;
     size_t n = size * nmemb;
-    if (!s->status)
-        curl_easy_getinfo(s->c->curl, CURLINFO_RESPONSE_CODE, &s->status);
-    if (s->status < 200 || s->status >= 300) {
+    if (!status_ok(s->c)) {
         if (buf_try_add(&s->errbody, data, n))
             return 0;
         return n;
@@ -626,7 +815,7 @@ int client_log_follow(struct client *c, int64_t run, const char *job, long attem
                       char **state, struct buf *err)
 {
     struct sse s;
-    struct buf path = BUF_INIT, num = BUF_INIT, hdr = BUF_INIT, why = BUF_INIT;
+    struct buf path = BUF_INIT, num = BUF_INIT, hdr = BUF_INIT, why = BUF_INIT, twhy = BUF_INIT;
     long number = 0;
     int failures = 0, rc;
 
@@ -648,31 +837,27 @@ int client_log_follow(struct client *c, int64_t run, const char *job, long attem
     client_query_add(&path, "attempt", num.data);
     client_query_add(&path, "follow", "1");
     for (;;) {
-        struct curl_slist *hdrs = NULL;
-        hdrs = curl_slist_append(hdrs, "Accept: text/event-stream");
-        if (s.have_id) {
-            buf_reset(&hdr);
+        buf_reset(&hdr);
+        if (s.have_id)
             buf_addf(&hdr, "Last-Event-ID: %llu", (unsigned long long)s.last_id);
-            hdrs = curl_slist_append(hdrs, hdr.data);
-        }
-        request_init(c, path.data);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
         /* A job may be silent for long: no timeout, TCP keep-alive finds a dead peer. */
-        curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPIDLE, 30L);
-        curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPINTVL, 10L);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, sse_write);
-        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-        s.status = 0;
+        struct xfer x = {
+            .method = "GET",
+            .path = path.data,
+            .accept = "text/event-stream",
+            .extra_header = s.have_id ? hdr.data : NULL,
+            .keepalive_probe = true,
+            .write = sse_write,
+            .ctx = &s,
+        };
         s.progress = false;
         buf_reset(&s.line);
         buf_reset(&s.data);
         buf_reset(&s.event);
         buf_reset(&s.id);
         buf_reset(&s.errbody);
-        CURLcode cc = curl_easy_perform(c->curl);
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-        curl_slist_free_all(hdrs);
+        buf_reset(&twhy);
+        int prc = perform(c, &x, &twhy);
         if (s.end_state) {
             *state = s.end_state;
             s.end_state = NULL;
@@ -686,7 +871,7 @@ int client_log_follow(struct client *c, int64_t run, const char *job, long attem
             break;
         }
         buf_reset(&why);
-        rc = transfer_result(c, cc, s.status, &s.errbody, s.write_failed, &why);
+        rc = transfer_result(c, prc, &twhy, &s.errbody, s.write_failed, &why);
         if (rc == CLIENT_ESERVER || s.write_failed) {
             buf_add(err, why.data, why.len);
             break;
@@ -712,6 +897,7 @@ out:
     buf_release(&num);
     buf_release(&hdr);
     buf_release(&why);
+    buf_release(&twhy);
     return rc;
 }
 

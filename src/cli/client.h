@@ -1,5 +1,7 @@
 /*
- * client: the command line's side of the HTTP API (docs/api.md), on libcurl.
+ * client: the command line's side of the HTTP API (docs/api.md): HTTP/1.1
+ * of its own for an http:// server (util/http1.h), libcurl (loaded on first
+ * use, util/dl_curl.h) for an https:// one.
  * The commands status, trigger, cancel, retry, repo and notify live in
  * client.c; `flywheel logs` uses the log functions for its remote mode.
  *
@@ -19,8 +21,8 @@
  *     return client_exit_code(rc);   // 0, 1 or 2 for the command's exit
  *     client_free(c);
  *
- * One client holds one curl handle, so consecutive calls reuse the
- * connection (keep-alive): `trigger --wait` polls without reconnecting.
+ * One client holds one connection (or one curl handle), so consecutive
+ * calls reuse it (keep-alive): `trigger --wait` polls without reconnecting.
  * Every body read into memory is capped (CLIENT_MAX_JSON); a log is never
  * held whole, it is copied to the output as it arrives.
  *
@@ -56,7 +58,8 @@ int client_server_from_env(void);
 /*
  * Makes a client of the server at url ("http://host:port", with or without
  * a path prefix). Returns 0, or -1 with a reason in err (a URL that is not
- * http:// or https://).
+ * http://HOST[:PORT][/PREFIX] or https://..., or libcurl missing for an
+ * https:// one). Nothing is connected yet.
  */
 int client_open(struct client **out, const char *url, struct buf *err)
     __attribute__((warn_unused_result));

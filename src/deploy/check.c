@@ -4,7 +4,6 @@
  */
 #include "deploy/check.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -22,6 +21,7 @@
 
 #include "core/duration.h"
 #include "core/jsonptr.h"
+#include "util/dl_curl.h"
 #include "util/xalloc.h"
 
 #ifndef FLYWHEEL_VERSION
@@ -226,13 +226,13 @@ static void fetch(const char *url, int64_t timeout_ms, size_t max, struct fetch 
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK) {
         f->cc = curl_init_rc;
-        snprintf(f->errbuf, sizeof(f->errbuf), "cannot initialise libcurl");
+        snprintf(f->errbuf, sizeof(f->errbuf), "%s", dl_curl_why());
         return;
     }
     CURL *h = curl_easy_init();
     if (!h) {
         f->cc = CURLE_FAILED_INIT;
-        snprintf(f->errbuf, sizeof(f->errbuf), "cannot initialise libcurl");
+        snprintf(f->errbuf, sizeof(f->errbuf), "%s", dl_curl_why());
         return;
     }
     curl_easy_setopt(h, CURLOPT_URL, url);

@@ -11,13 +11,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "server/webhook.h"
 #include "store/forge.h"
 #include "store/store.h"
+#include "util/dl_curl.h"
 #include "util/xalloc.h"
 
 #ifndef FLYWHEEL_VERSION
@@ -394,7 +394,7 @@ int forge_status_start(struct forge_status **out, const char *db_path, const str
     }
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK || !(fs->h = curl_easy_init())) {
-        buf_adds(err, "statuses: cannot initialise libcurl");
+        buf_addf(err, "statuses: %s", dl_curl_why());
         goto fail;
     }
     int rc = pthread_create(&fs->thread, NULL, worker, fs);

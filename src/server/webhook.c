@@ -12,11 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "util/dl_curl.h"
 #include "util/xalloc.h"
 
 #ifndef FLYWHEEL_VERSION
@@ -525,7 +525,7 @@ int webhooks_start(struct webhooks **out, const struct webhook_target *targets, 
     w->n = n;
     pthread_once(&curl_once, curl_init_once);
     if (curl_init_rc != CURLE_OK || !(w->multi = curl_multi_init())) {
-        buf_adds(err, "webhooks: cannot initialise libcurl");
+        buf_addf(err, "webhooks: %s", dl_curl_why());
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
@@ -540,7 +540,7 @@ int webhooks_start(struct webhooks **out, const struct webhook_target *targets, 
         t->events = targets[i].events;
         buf_init(&t->body, 0);
         if (!(t->h = curl_easy_init())) {
-            buf_adds(err, "webhooks: cannot initialise libcurl");
+            buf_addf(err, "webhooks: %s", dl_curl_why());
             goto fail;
         }
     }

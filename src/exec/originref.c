@@ -166,12 +166,14 @@ int originref_gitdir(const char *url, struct buf *gitdir, struct buf *err)
         rc = stat(path.data, &st) && errno == ENOENT ? -ENOENT : -ENOTSUP;
         goto out;
     }
-    if (!is_gitdir(dir.data)) {
+    buf_addf(&p, "%s/HEAD", dir.data);
+    if (!is_file(p.data)) {
         buf_addf(err, "'%s' is not a git directory", dir.data);
         rc = -ENOTSUP;
         goto out;
     }
     /* A linked worktree: the branches and tags are in the common directory. */
+    buf_reset(&p);
     buf_addf(&p, "%s/commondir", dir.data);
     rc = read_small(p.data, LOOSE_MAX, &text);
     if (rc == 0) {
@@ -184,13 +186,13 @@ int originref_gitdir(const char *url, struct buf *gitdir, struct buf *err)
         buf_reset(&dir);
         buf_add(&dir, common.data, common.len);
         buf_release(&common);
-        if (!is_gitdir(dir.data)) {
-            buf_addf(err, "'%s' is not a git directory", dir.data);
-            rc = -ENOTSUP;
-            goto out;
-        }
     } else if (rc != -ENOENT) {
         buf_addf(err, "cannot read '%s'", p.data);
+        goto out;
+    }
+    if (!is_gitdir(dir.data)) {
+        buf_addf(err, "'%s' is not a git directory", dir.data);
+        rc = -ENOTSUP;
         goto out;
     }
     /* Refs stored in a reftable: git's to read. */

@@ -294,10 +294,6 @@ static int mirror_fetch(const char *url, const char *dir, struct buf *err)
     /* No maintenance on the way of a sync: the server runs it on its own
      * time (mirror_maintain). */
     const char *const args[] = {
-        "-c",
-        "maintenance.auto=false",
-        "-c",
-        "gc.auto=0",
         "fetch",
         "--quiet",
         "--atomic",
@@ -362,18 +358,8 @@ int mirror_fetch_ref(const char *url, const char *dir, const char *ref, struct b
     struct buf spec = BUF_INIT, scratch = BUF_INIT;
     buf_addf(&spec, "+%s:%s", ref, ref);
     const char *const args[] = {
-        "-c",
-        "maintenance.auto=false",
-        "-c",
-        "gc.auto=0",
-        "fetch",
-        "--quiet",
-        "--no-write-fetch-head",
-        "--no-auto-maintenance",
-        "--",
-        url,
-        spec.data,
-        NULL,
+        "fetch",   "--quiet", "--no-write-fetch-head", "--no-auto-maintenance", "--", url,
+        spec.data, NULL,
     };
     int rc = git_in(dir, args, &scratch, err);
     buf_release(&spec);

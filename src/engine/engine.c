@@ -22,7 +22,9 @@
 #include "deploy/deployer.h"
 #include "engine/releaser.h"
 #include "engine/runexec.h"
+#include "exec/gitbatch.h"
 #include "exec/mirror.h"
+#include "exec/originref.h"
 #include "exec/workspace.h"
 #include "store/cas.h"
 #include "store/release.h"
@@ -78,6 +80,11 @@ struct erepo {
     int rc;
     struct buf err;
     struct pending_trigger *triggers, *triggers_next;
+    /* the refs of the mirror after the last sync (seen_known: since this start) */
+    struct ref_list seen;
+    bool seen_known;
+    /* questions about the mirror's objects, from the thread pool */
+    struct gitbatch *batch;
     struct erepo *next;
 };
 
@@ -99,6 +106,7 @@ struct erun {
     bool *selected;
     struct ws_source src;
     bool have_src;
+    struct gitbatch *batch; /* the repository's */
     struct runexec *rx;
     uv_work_t work;
     char *mirror_dir, *state_dir;
@@ -145,6 +153,15 @@ struct engine {
     int reruns_loading;
     /* runs whose change is being read from the mirror (read_change) */
     int changes_reading;
+    /* triggers reading their ref from a local origin (fast_trigger) */
+    int fast_triggers;
+    /* mirrors' maintenance (git maintenance run --auto), off the triggers' way */
+    uv_timer_t maint_timer;
+    uv_work_t maint_work;
+    bool maint_busy;
+    char **maint_dirs;
+    struct gitbatch **maint_batches;
+    size_t maint_n;
 };
 
 static void schedule(struct engine *e);
@@ -376,6 +393,7 @@ static struct erepo *repo_attach(struct engine *e, const struct store_repo *sr)
     r->poll_s = sr->poll_s;
     buf_addf(&b, "%s/%s.git", e->git_dir, sr->name);
     r->dir = buf_detach(&b, NULL);
+    r->batch = gitbatch_new(r->dir);
     buf_init(&r->err, 0);
     uv_timer_init(e->loop, &r->timer);
     r->timer.data = r;
@@ -414,7 +432,7 @@ static void sync_work(uv_work_t *w)
         if (ev->change == REF_DELETED)
             continue;
         struct buf scratch = BUF_INIT;
-        if (mirror_resolve(r->dir, ev->new, r->peeled[i], &scratch))
+        if (mirror_resolve_with(r->batch, r->dir, ev->new, r->peeled[i], &scratch))
             r->peeled[i][0] = '\0';
         buf_reset(&scratch);
         if (ev->change == REF_UPDATED && ev->old[0] && r->peeled[i][0] &&
@@ -430,7 +448,7 @@ static void sync_work(uv_work_t *w)
             t->rc = mirror_fetch_ref(r->url, r->dir, t->ref, &t->err);
             if (!t->rc) {
                 struct buf scratch = BUF_INIT;
-                t->rc = mirror_resolve(r->dir, t->commit, t->sha, &scratch);
+                t->rc = mirror_resolve_with(r->batch, r->dir, t->commit, t->sha, &scratch);
                 if (t->rc)
                     buf_addf(&t->err, "commit %s is not in %s of repository '%s'", t->commit,
                              t->ref, r->name);
@@ -451,7 +469,7 @@ static void sync_work(uv_work_t *w)
             const char *sha = refs_get(&r->after, full.data);
             if (sha) {
                 struct buf scratch = BUF_INIT;
-                if (mirror_resolve(r->dir, sha, t->sha, &scratch) == 0) {
+                if (mirror_resolve_with(r->batch, r->dir, sha, t->sha, &scratch) == 0) {
                     t->fullref = buf_detach(&full, NULL);
                     t->rc = 0;
                 }
@@ -579,6 +597,11 @@ static void sync_done(uv_work_t *w, int status)
         if (store_repo_refs_set(e->st, r->id, text.data, &err))
             fprintf(stderr, "flywheel serve: %s\n", err.data);
         r->baseline = false;
+        /* what a trigger's fast path compares a local origin with */
+        refs_release(&r->seen);
+        r->seen = r->after;
+        memset(&r->after, 0, sizeof(r->after));
+        r->seen_known = true;
     }
     /* Answer the triggers that waited for this sync. */
     struct pending_trigger *t = r->triggers;
@@ -907,8 +930,8 @@ static int select_jobs(const struct pipeline *p, const struct store_run *row, bo
 static void prepare_work(uv_work_t *w)
 {
     struct erun *x = w->data;
-    x->prep_rc = mirror_read_file(x->mirror_dir, x->row.commit, PIPELINE_FILE, 1 << 20,
-                                  &x->pipeline_src, &x->err);
+    x->prep_rc = mirror_read_file_with(x->batch, x->mirror_dir, x->row.commit, PIPELINE_FILE,
+                                       1 << 20, &x->pipeline_src, &x->err);
     if (x->prep_rc == -ENOENT) {
         buf_reset(&x->err);
         buf_addf(&x->err, "no %s at commit %.12s", PIPELINE_FILE, x->row.commit);
@@ -916,7 +939,12 @@ static void prepare_work(uv_work_t *w)
     }
     if (x->prep_rc)
         return;
-    x->prep_rc = ws_source_rev(&x->src, x->mirror_dir, x->state_dir, x->row.commit, &x->err);
+    /* A full commit id is a commit of the mirror: reading the file at it
+     * verified that. No git to ask again. */
+    if (strlen(x->row.commit) == 40 && strspn(x->row.commit, "0123456789abcdef") == 40)
+        x->prep_rc = ws_source_mirror(&x->src, x->mirror_dir, x->state_dir, x->row.commit, &x->err);
+    else
+        x->prep_rc = ws_source_rev(&x->src, x->mirror_dir, x->state_dir, x->row.commit, &x->err);
     if (!x->prep_rc)
         x->have_src = true;
 }
@@ -1203,6 +1231,7 @@ static void schedule(struct engine *e)
             x->row = v[i];
             memset(&v[i], 0, sizeof(v[i]));
             x->mirror_dir = xstrdup(r->dir);
+            x->batch = r->batch;
             struct buf sd = BUF_INIT;
             /* per repository: a source's state directory borrows that mirror's objects */
             buf_addf(&sd, "%s/state/%s", e->cfg.data_dir, r->name);
@@ -1246,6 +1275,7 @@ struct pending_rerun {
     struct engine *e;
     struct call *call;
     char *mirror_dir, *commit;
+    struct gitbatch *batch;
     struct buf src, err;
     int rc;
     uv_work_t work;
@@ -1430,8 +1460,8 @@ fail:
 static void rerun_load_work(uv_work_t *w)
 {
     struct pending_rerun *pr = w->data;
-    pr->rc =
-        mirror_read_file(pr->mirror_dir, pr->commit, PIPELINE_FILE, 1 << 20, &pr->src, &pr->err);
+    pr->rc = mirror_read_file_with(pr->batch, pr->mirror_dir, pr->commit, PIPELINE_FILE, 1 << 20,
+                                   &pr->src, &pr->err);
 }
 
 static void rerun_load_done(uv_work_t *w, int status)
@@ -1480,6 +1510,7 @@ static void rerun_start(struct engine *e, struct call *c)
     pr->e = e;
     pr->call = c; /* answered in rerun_load_done */
     pr->mirror_dir = xstrdup(repo_by_id(e, run.repo_id)->dir);
+    pr->batch = repo_by_id(e, run.repo_id)->batch;
     pr->commit = xstrdup(run.commit);
     buf_init(&pr->src, 1 << 20);
     buf_init(&pr->err, 0);
@@ -1487,6 +1518,146 @@ static void rerun_start(struct engine *e, struct call *c)
     store_run_release(&run);
     e->reruns_loading++;
     uv_queue_work(e->loop, &pr->work, rerun_load_work, rerun_load_done);
+}
+
+/* A trigger answered after the next sync, which sees the ref's current
+ * commit; the trigger takes over the caller's reference to c. */
+static void trigger_by_sync(struct erepo *r, struct call *c)
+{
+    struct pending_trigger *t = xcalloc(1, sizeof(*t));
+    t->call = c;
+    t->ref = xstrdup(c->req.ref);
+    buf_init(&t->err, 0);
+    t->next = r->triggers_next;
+    r->triggers_next = t;
+    if (r->syncing)
+        r->sync_again = true;
+    else
+        start_sync(r);
+}
+
+/*
+ * The fast path of a trigger, for a repository whose origin is on this
+ * machine (a path or file:// URL): its ref is read from the origin's files
+ * on the thread pool (exec/originref.h) and compared with the mirror's refs
+ * as the last sync left them. When the ref is where the mirror has it, the
+ * run is queued at once, of the commit the mirror peels it to (asked of
+ * the batch process): no fetch. Anything else (a moved, new or deleted
+ * ref, a ref not found, a repository originref does not read) takes the
+ * sync's way, as every trigger of a remote origin does. The fast path never
+ * changes what the server has seen: a push it passes by is still found by
+ * the next sync (notify or poll) and starts its run then.
+ */
+#define FAST_CANDIDATES 3
+struct fast_trigger {
+    struct engine *e;
+    struct erepo *r;
+    struct call *c;
+    char *url, *dir;
+    struct gitbatch *batch;
+    /* the names the ref may mean, in the sync's order, and the mirror's object for each */
+    char *full[FAST_CANDIDATES];
+    char known[FAST_CANDIDATES][41];
+    int pick; /* the candidate taken, or -1: the sync's way */
+    char sha[41];
+    uv_work_t work;
+};
+
+static bool url_is_local(const char *url)
+{
+    return url[0] == '/' || !strncmp(url, "file:///", 8);
+}
+
+static void fast_work(uv_work_t *w)
+{
+    struct fast_trigger *f = w->data;
+    struct buf gitdir = BUF_INIT, err = BUF_INIT;
+    f->pick = -1;
+    if (originref_gitdir(f->url, &gitdir, &err))
+        goto out;
+    for (int k = 0; k < FAST_CANDIDATES; k++) {
+        if (!f->full[k])
+            continue;
+        char sha[41], peeled[41];
+        int rc = originref_read(gitdir.data, f->full[k], sha, peeled, &err);
+        if (rc == -ENOENT && !f->known[k][0])
+            continue; /* in neither: the next name */
+        if (rc || strcmp(sha, f->known[k]))
+            goto out; /* moved, created, deleted or unreadable: fetch */
+        char commit[41];
+        buf_reset(&err);
+        if (mirror_resolve_with(f->batch, f->dir, sha, commit, &err))
+            goto out;
+        memcpy(f->sha, commit, sizeof(commit));
+        f->pick = k;
+        break;
+    }
+out:
+    buf_release(&gitdir);
+    buf_release(&err);
+}
+
+static void fast_done(uv_work_t *w, int status)
+{
+    struct fast_trigger *f = w->data;
+    struct engine *e = f->e;
+    (void)status;
+    e->fast_triggers--;
+    if (e->shutting_down) {
+        reply(e, f->c, 503, 0, 0, "the server is shutting down");
+    } else if (f->pick < 0) {
+        trigger_by_sync(f->r, f->c);
+    } else {
+        struct buf err = BUF_INIT;
+        const char *fullref = f->full[f->pick];
+        const char *kind = ref_kind(f->r, fullref);
+        int64_t number = 0;
+        int64_t id = queue_run(e, f->r, kind ? kind : "manual", fullref, f->sha,
+                               &(struct run_origin){.trigger = "api"}, &number, &err);
+        if (id < 0)
+            reply(e, f->c, 500, 0, 0, "%s", err.data);
+        else
+            reply(e, f->c, 201, id, number, NULL);
+        buf_release(&err);
+        schedule(e);
+    }
+    for (int k = 0; k < FAST_CANDIDATES; k++)
+        free(f->full[k]);
+    free(f->url);
+    free(f->dir);
+    free(f);
+    check_shutdown(e);
+}
+
+/* Starts the fast path of a trigger; false when it does not apply. */
+static bool fast_trigger(struct engine *e, struct erepo *r, struct call *c)
+{
+    static const char *const prefixes[FAST_CANDIDATES] = {"", "refs/heads/", "refs/tags/"};
+    const char *ref = c->req.ref;
+    if (!r->seen_known || !url_is_local(r->url))
+        return false;
+    struct fast_trigger *f = xcalloc(1, sizeof(*f));
+    for (int k = 0; k < FAST_CANDIDATES; k++) {
+        if (k == 0 && strncmp(ref, "refs/", 5))
+            continue;
+        struct buf full = BUF_INIT;
+        buf_addf(&full, "%s%s", prefixes[k], ref);
+        /* the mirror has branches and tags only: another ref is "not there" */
+        const char *sha = refs_get(&r->seen, full.data);
+        if (sha)
+            memcpy(f->known[k], sha, 41);
+        f->full[k] = buf_detach(&full, NULL);
+    }
+    f->e = e;
+    f->r = r;
+    f->c = c;
+    f->url = xstrdup(r->url);
+    f->dir = xstrdup(r->dir);
+    f->batch = r->batch;
+    f->work.data = f;
+    e->fast_triggers++;
+    uv_queue_work(e->loop, &f->work, fast_work, fast_done);
+    return true;
 }
 
 static void handle(struct engine *e, struct call *c)
@@ -1553,21 +1724,8 @@ static void handle(struct engine *e, struct call *c)
             reply(e, c, 400, 0, 0, "a trigger needs a ref (a branch or a tag)");
             break;
         }
-        struct pending_trigger *t = xcalloc(1, sizeof(*t));
-        t->call = c;
-        t->ref = xstrdup(q->ref);
-        buf_init(&t->err, 0);
-        /* The reply comes after the next fetch, which sees the ref's current commit. */
-        pthread_mutex_lock(&e->mu);
-        c->refs++;
-        pthread_mutex_unlock(&e->mu);
-        t->next = r->triggers_next;
-        r->triggers_next = t;
-        if (r->syncing)
-            r->sync_again = true;
-        else
-            start_sync(r);
-        call_unref(e, c); /* the pending trigger holds its own reference */
+        if (!fast_trigger(e, r, c))
+            trigger_by_sync(r, c);
         break;
     }
     case ENGINE_PULL: {
@@ -2040,6 +2198,63 @@ void engine_set_retention(struct engine *e, int keep_runs, int64_t keep_ms, int6
     uv_timer_start(&e->retention_timer, on_retention, 1000, (uint64_t)interval_ms);
 }
 
+/*
+ * Maintenance of the mirrors: their fetches leave it out, so that no
+ * trigger waits for a repack; it runs here instead, on the thread pool,
+ * a minute after the start and then every hour. The batch processes let
+ * go of the packs a repack removed by being started again.
+ */
+#define MAINT_FIRST_MS 60000
+#define MAINT_EVERY_MS 3600000
+
+static void maint_work(uv_work_t *w)
+{
+    struct engine *e = w->data;
+    for (size_t i = 0; i < e->maint_n; i++) {
+        struct buf err = BUF_INIT;
+        if (mirror_maintain(e->maint_dirs[i], &err))
+            fprintf(stderr, "flywheel serve: maintenance: %s\n", err.data);
+        gitbatch_stop(e->maint_batches[i]);
+        buf_release(&err);
+    }
+}
+
+static void maint_done(uv_work_t *w, int status)
+{
+    struct engine *e = w->data;
+    (void)status;
+    for (size_t i = 0; i < e->maint_n; i++)
+        free(e->maint_dirs[i]);
+    free(e->maint_dirs);
+    free(e->maint_batches);
+    e->maint_dirs = NULL;
+    e->maint_batches = NULL;
+    e->maint_n = 0;
+    e->maint_busy = false;
+    check_shutdown(e);
+}
+
+static void on_maint(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    size_t n = 0;
+    if (e->maint_busy || e->shutting_down)
+        return;
+    for (struct erepo *r = e->repos; r; r = r->next)
+        n++;
+    if (!n)
+        return;
+    e->maint_dirs = xcalloc(n, sizeof(char *));
+    e->maint_batches = xcalloc(n, sizeof(struct gitbatch *));
+    for (struct erepo *r = e->repos; r; r = r->next) {
+        e->maint_dirs[e->maint_n] = xstrdup(r->dir);
+        e->maint_batches[e->maint_n++] = r->batch;
+    }
+    e->maint_busy = true;
+    e->maint_work.data = e;
+    uv_queue_work(e->loop, &e->maint_work, maint_work, maint_done);
+}
+
 /* ---- life cycle ------------------------------------------------------------- */
 
 /* The deployer's view of repositories and of the clock. */
@@ -2085,7 +2300,8 @@ static void recover_releases(struct engine *e)
             struct diag_list d = DIAG_LIST_INIT;
             struct pipeline *p = NULL;
             buf_reset(&src);
-            if (mirror_read_file(r->dir, run.commit, PIPELINE_FILE, 1 << 20, &src, &err) == 0)
+            if (mirror_read_file_with(r->batch, r->dir, run.commit, PIPELINE_FILE, 1 << 20, &src,
+                                      &err) == 0)
                 p = pipeline_parse(PIPELINE_FILE, src.data, src.len, NULL, 0, &d);
             if (p)
                 make_release(e, run.id, r, p, src.data, src.len);
@@ -2128,6 +2344,9 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     uv_timer_init(loop, &e->shutdown_timer);
     e->shutdown_timer.data = e;
     uv_timer_init(loop, &e->retention_timer);
+    uv_timer_init(loop, &e->maint_timer);
+    e->maint_timer.data = e;
+    uv_timer_start(&e->maint_timer, on_maint, MAINT_FIRST_MS, MAINT_EVERY_MS);
     e->retention_timer.data = e;
 
     if (mkdir_if(cfg->data_dir, err))
@@ -2188,7 +2407,8 @@ static void check_shutdown(struct engine *e)
     pthread_mutex_lock(&e->mu);
     used = e->slots_used;
     pthread_mutex_unlock(&e->mu);
-    bool syncing = e->retention_busy || e->reruns_loading > 0 || e->changes_reading > 0 ||
+    bool syncing = e->retention_busy || e->maint_busy || e->reruns_loading > 0 ||
+                   e->changes_reading > 0 || e->fast_triggers > 0 ||
                    (e->dep && deployer_running(e->dep));
     for (struct erepo *r = e->repos; r; r = r->next)
         syncing |= r->syncing;
@@ -2224,6 +2444,7 @@ void engine_shutdown(struct engine *e, void (*done)(void *ctx), void *ctx)
         if (r->timer_on)
             uv_timer_stop(&r->timer);
     uv_timer_stop(&e->retention_timer);
+    uv_timer_stop(&e->maint_timer);
     for (struct esched *sc = e->schedules; sc; sc = sc->next)
         uv_timer_stop(&sc->timer);
     /* Deploy commands stop now: they run again on the next start. */
@@ -2246,6 +2467,8 @@ void engine_free(struct engine *e)
         free(r->url);
         free(r->main_branch);
         free(r->dir);
+        gitbatch_free(r->batch);
+        refs_release(&r->seen);
         buf_release(&r->err);
         uv_close((uv_handle_t *)&r->timer, NULL);
         free(r);
@@ -2275,6 +2498,7 @@ void engine_free(struct engine *e)
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_close((uv_handle_t *)&e->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&e->retention_timer, NULL);
+    uv_close((uv_handle_t *)&e->maint_timer, NULL);
     free(e->git_dir);
     free(e->cas_dir);
     free(e->db_path);

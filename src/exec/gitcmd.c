@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,6 +108,51 @@ static void build_env(struct vec *env, const char *const *extra)
     vec_push(env, xstrdup("GIT_TERMINAL_PROMPT=0"));
     /* Never a question on a terminal: an unknown host key fails the fetch instead. */
     vec_push(env, xstrdup("GIT_SSH_COMMAND=ssh -o BatchMode=yes"));
+}
+
+/*
+ * The git executable, found in PATH once: execvp would search every
+ * directory of a long PATH again for each of the many gits a server runs.
+ * NULL when it was not found then (each spawn searches again, and reports
+ * a missing git as before).
+ */
+static pthread_once_t git_path_once = PTHREAD_ONCE_INIT;
+static char *git_path;
+
+static void find_git(void)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path)
+        path = DEFAULT_PATH;
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        struct buf b = BUF_INIT;
+        if (n)
+            buf_add(&b, path, n);
+        else
+            buf_adds(&b, ".");
+        buf_adds(&b, "/git");
+        struct stat st;
+        /* only an absolute directory: a relative one depends on the child's cwd */
+        if (b.data[0] == '/' && !stat(b.data, &st) && S_ISREG(st.st_mode) &&
+            !access(b.data, X_OK)) {
+            git_path = buf_detach(&b, NULL);
+            return;
+        }
+        buf_release(&b);
+        path += n;
+        if (*path == ':')
+            path++;
+    }
+}
+
+static int spawn_git(pid_t *pid, const posix_spawn_file_actions_t *fa,
+                     const posix_spawnattr_t *attr, char *const *argv, char *const *envp)
+{
+    pthread_once(&git_path_once, find_git);
+    if (git_path)
+        return posix_spawn(pid, git_path, fa, attr, argv, envp);
+    return posix_spawnp(pid, "git", fa, attr, argv, envp);
 }
 
 /* Where a URL's authority ends. */
@@ -261,7 +308,7 @@ int gitcmd_run(const char *dir, const char *const *args, const char *const *env,
         rc = -rc;
         goto spawn_failed;
     }
-    rc = posix_spawnp(&pid, "git", &fa, &attr, argv.v, envp.v);
+    rc = spawn_git(&pid, &fa, &attr, argv.v, envp.v);
     if (rc) {
         rc = -rc;
         pid = -1;
@@ -341,6 +388,89 @@ out:
             close(errp[i]);
     }
     buf_release(&errtext);
+    vec_free(&argv);
+    vec_free(&envp);
+    return rc;
+}
+
+int gitcmd_start(const char *dir, const char *const *args, const char *const *env, pid_t *pid,
+                 int *in, int *out, struct buf *err)
+{
+    struct vec argv = {0}, envp = {0};
+    int inp[2] = {-1, -1}, outp[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_init = false, attr_init = false;
+    sigset_t all, none;
+    int rc;
+
+    *pid = -1;
+    *in = *out = -1;
+    vec_push(&argv, xstrdup("git"));
+    for (size_t i = 0; args[i]; i++)
+        vec_push(&argv, xstrdup(args[i]));
+    build_env(&envp, env);
+    /* A socket for git's input: the caller writes with send(MSG_NOSIGNAL), so
+     * a git that died is EPIPE rather than SIGPIPE for the whole process. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, inp)) {
+        rc = -errno;
+        goto fail;
+    }
+    inp[0] = fd_above_stdio(inp[0]);
+    inp[1] = fd_above_stdio(inp[1]);
+    if (inp[0] < 0 || inp[1] < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if ((rc = make_pipe(outp)))
+        goto fail;
+    if ((rc = posix_spawn_file_actions_init(&fa)))
+        goto fail_pos;
+    fa_init = true;
+    if ((rc = posix_spawn_file_actions_addchdir_np(&fa, dir)) ||
+        (rc = posix_spawn_file_actions_adddup2(&fa, inp[0], 0)) ||
+        (rc = posix_spawn_file_actions_adddup2(&fa, outp[1], 1)) ||
+        (rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)))
+        goto fail_pos;
+    if ((rc = posix_spawnattr_init(&attr)))
+        goto fail_pos;
+    attr_init = true;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if ((rc = posix_spawnattr_setsigdefault(&attr, &all)) ||
+        (rc = posix_spawnattr_setsigmask(&attr, &none)) ||
+        (rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)))
+        goto fail_pos;
+    if ((rc = spawn_git(pid, &fa, &attr, argv.v, envp.v))) {
+        *pid = -1;
+        goto fail_pos;
+    }
+    close(inp[0]);
+    close(outp[1]);
+    *in = inp[1];
+    *out = outp[0];
+    inp[1] = outp[0] = -1;
+    inp[0] = outp[1] = -1;
+    rc = 0;
+    goto out;
+fail_pos:
+    rc = -rc;
+fail:
+    buf_adds(err, "cannot run ");
+    describe(err, dir, args);
+    buf_addf(err, ": %s", strerror(-rc));
+    gitcmd_redact(err, 0);
+out:
+    if (attr_init)
+        posix_spawnattr_destroy(&attr);
+    if (fa_init)
+        posix_spawn_file_actions_destroy(&fa);
+    for (int i = 0; i < 2; i++) {
+        if (inp[i] >= 0)
+            close(inp[i]);
+        if (outp[i] >= 0)
+            close(outp[i]);
+    }
     vec_free(&argv);
     vec_free(&envp);
     return rc;

@@ -39,6 +39,8 @@
 #ifndef FLYWHEEL_EXEC_GITCMD_H
 #define FLYWHEEL_EXEC_GITCMD_H
 
+#include <sys/types.h>
+
 #include "util/buf.h"
 
 #define GITCMD_OUT_MAX (16u << 20)
@@ -48,6 +50,19 @@
  * a NULL-terminated list of "NAME=VALUE" added to the child's environment. */
 int gitcmd_run(const char *dir, const char *const *args, const char *const *env, struct buf *out,
                struct buf *err) __attribute__((warn_unused_result));
+
+/*
+ * Starts git for a conversation: its standard input is a socket whose other
+ * end *in gets (write to it with send(MSG_NOSIGNAL): no SIGPIPE when git is
+ * gone), its standard output the one whose read end *out gets (both
+ * close-on-exec, so no other child inherits them: git sees end of file on
+ * its input when this process closes *in or dies), its standard error
+ * /dev/null. The environment is gitcmd_run's. The caller owns the two
+ * descriptors and must reap *pid. Returns 0, or a negative errno with a
+ * reason in err (nothing to release then).
+ */
+int gitcmd_start(const char *dir, const char *const *args, const char *const *env, pid_t *pid,
+                 int *in, int *out, struct buf *err) __attribute__((warn_unused_result));
 
 /* Replaces the user and password of every "scheme://USER:PASS@host" in b from byte `from` on. */
 void gitcmd_redact(struct buf *b, size_t from);

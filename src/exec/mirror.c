@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec/gitbatch.h"
 #include "exec/gitcmd.h"
 #include "exec/workspace.h"
 #include "util/xalloc.h"
@@ -290,9 +291,19 @@ out:
  */
 static int mirror_fetch(const char *url, const char *dir, struct buf *err)
 {
+    /* No maintenance on the way of a sync: the server runs it on its own
+     * time (mirror_maintain). */
     const char *const args[] = {
-        "fetch", "--quiet", "--atomic",     "--prune", "--no-write-fetch-head",
-        "--",    url,       FETCH_REFSPECS, NULL,
+        "fetch",
+        "--quiet",
+        "--atomic",
+        "--prune",
+        "--no-write-fetch-head",
+        "--no-auto-maintenance",
+        "--",
+        url,
+        FETCH_REFSPECS,
+        NULL,
     };
     struct buf scratch = BUF_INIT;
     int rc = git_in(dir, args, &scratch, err);
@@ -347,10 +358,23 @@ int mirror_fetch_ref(const char *url, const char *dir, const char *ref, struct b
     struct buf spec = BUF_INIT, scratch = BUF_INIT;
     buf_addf(&spec, "+%s:%s", ref, ref);
     const char *const args[] = {
-        "fetch", "--quiet", "--no-write-fetch-head", "--", url, spec.data, NULL,
+        "fetch",   "--quiet", "--no-write-fetch-head", "--no-auto-maintenance", "--", url,
+        spec.data, NULL,
     };
     int rc = git_in(dir, args, &scratch, err);
     buf_release(&spec);
+    buf_release(&scratch);
+    return as_error(rc);
+}
+
+int mirror_maintain(const char *dir, struct buf *err)
+{
+    static const char *const args[] = {"maintenance", "run", "--auto", "--quiet", NULL};
+    struct buf scratch = BUF_INIT;
+    struct stat st;
+    if (stat(dir, &st))
+        return 0; /* not fetched yet */
+    int rc = git_in(dir, args, &scratch, err);
     buf_release(&scratch);
     return as_error(rc);
 }
@@ -371,6 +395,42 @@ int mirror_is_ancestor(const char *dir, const char *old, const char *new, struct
     buf_release(&out);
     buf_release(&scratch);
     return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+}
+
+/*
+ * A commit named by its id, asked of the batch process: 0 with sha, -ENOENT
+ * (err says so) when the mirror has no such commit, or 1 when the batch
+ * process cannot answer (the caller asks a one-shot git).
+ */
+static int resolve_batch(struct gitbatch *b, const char *dir, const char *rev, char sha[41],
+                         struct buf *err)
+{
+    struct buf spec = BUF_INIT, scratch = BUF_INIT;
+    char oid[41], type[16];
+    uint64_t size;
+    buf_addf(&spec, "%s^{commit}", rev);
+    int rc = gitbatch_info(b, spec.data, oid, type, &size, &scratch);
+    if (rc == 0 && !strcmp(type, "commit")) {
+        memcpy(sha, oid, REFS_SHA_LEN + 1);
+    } else if (rc == -ENOENT) {
+        buf_addf(err, "unknown revision '%s': no such commit in %s", rev, dir);
+    } else {
+        rc = 1;
+    }
+    buf_release(&spec);
+    buf_release(&scratch);
+    return rc;
+}
+
+int mirror_resolve_with(struct gitbatch *b, const char *dir, const char *rev, char sha[41],
+                        struct buf *err)
+{
+    if (b && is_sha(rev)) {
+        int rc = resolve_batch(b, dir, rev, sha, err);
+        if (rc <= 0)
+            return rc;
+    }
+    return mirror_resolve(dir, rev, sha, err);
 }
 
 int mirror_resolve(const char *dir, const char *rev, char sha[41], struct buf *err)
@@ -617,4 +677,133 @@ out:
     buf_release(&spec);
     buf_release(&entry);
     return as_error(rc);
+}
+
+/* The entry name of tree (its raw content), or -ENOENT: mode and id. */
+static int tree_find(const struct buf *tree, const char *name, size_t len, unsigned *mode,
+                     char oid[41])
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *p = tree->data, *end = tree->data + tree->len;
+    while (p < end) {
+        /* "MODE NAME\0" and 20 bytes of id */
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        const char *nul = sp ? memchr(sp, '\0', (size_t)(end - sp)) : NULL;
+        if (!nul || end - nul < 21)
+            return -EPROTO;
+        if ((size_t)(nul - sp - 1) == len && !memcmp(sp + 1, name, len)) {
+            unsigned m = 0;
+            for (const char *c = p; c < sp; c++) {
+                if (*c < '0' || *c > '7')
+                    return -EPROTO;
+                m = m * 8 + (unsigned)(*c - '0');
+            }
+            *mode = m;
+            for (int i = 0; i < 20; i++) {
+                unsigned char v = (unsigned char)nul[1 + i];
+                oid[2 * i] = hex[v >> 4];
+                oid[2 * i + 1] = hex[v & 15];
+            }
+            oid[40] = '\0';
+            return 0;
+        }
+        p = nul + 21;
+    }
+    return -ENOENT;
+}
+
+/*
+ * mirror_read_file by the batch process: the commit, then the trees down
+ * the path (which say each entry's mode: a symbolic link or a submodule is
+ * refused as the one-shot path does), then the blob after its size is
+ * checked. Returns as mirror_read_file does, or 1 when the batch process
+ * cannot answer.
+ */
+#define TREE_MAX (16u << 20)
+static int read_file_batch(struct gitbatch *b, const char *commit, const char *path, size_t max,
+                           struct buf *out, struct buf *err)
+{
+    struct buf obj = BUF_INIT, scratch = BUF_INIT;
+    char type[16], oid[41];
+    unsigned mode = 040000;
+    uint64_t size;
+    int rc = gitbatch_contents(b, commit, TREE_MAX, type, &obj, &scratch);
+    if (rc || strcmp(type, "commit") || obj.len < 46 || memcmp(obj.data, "tree ", 5) ||
+        obj.data[45] != '\n') {
+        rc = 1; /* an unknown commit is the one-shot path's to explain */
+        goto out;
+    }
+    memcpy(oid, obj.data + 5, 40);
+    oid[40] = '\0';
+    for (const char *c = path; *c;) {
+        size_t n = strcspn(c, "/");
+        buf_reset(&obj);
+        if (gitbatch_contents(b, oid, TREE_MAX, type, &obj, &scratch) || strcmp(type, "tree")) {
+            rc = 1;
+            goto out;
+        }
+        rc = tree_find(&obj, c, n, &mode, oid);
+        if (rc == -EPROTO) {
+            rc = 1;
+            goto out;
+        }
+        if (rc == -ENOENT) {
+            buf_addf(err, "'%s' does not exist at %s", path, commit);
+            goto out;
+        }
+        c += n;
+        if (*c == '/') {
+            c++;
+            if ((mode & 0170000) != 040000) {
+                buf_addf(err, "'%s' does not exist at %s", path, commit);
+                rc = -ENOENT;
+                goto out;
+            }
+        }
+    }
+    if ((mode & 0170000) == 040000) {
+        buf_addf(err, "'%s' at %s is a directory, not a file", path, commit);
+        rc = -EISDIR;
+        goto out;
+    }
+    if ((mode & 0170000) == 0160000) {
+        buf_addf(err, "'%s' at %s is a submodule, not a file", path, commit);
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((mode & 0170000) == 0120000) {
+        buf_addf(err, "'%s' at %s is a symbolic link (not followed)", path, commit);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (gitbatch_info(b, oid, oid, type, &size, &scratch) || strcmp(type, "blob")) {
+        rc = 1;
+        goto out;
+    }
+    if (size > max) {
+        buf_addf(err, "'%s' at %s is too large: %llu bytes, the limit is %zu", path, commit,
+                 (unsigned long long)size, max);
+        rc = -E2BIG;
+        goto out;
+    }
+    if (out->cap && out->len + size > out->cap) {
+        rc = 1;
+        goto out;
+    }
+    rc = gitbatch_contents(b, oid, max, type, out, &scratch) ? 1 : 0;
+out:
+    buf_release(&obj);
+    buf_release(&scratch);
+    return rc;
+}
+
+int mirror_read_file_with(struct gitbatch *b, const char *dir, const char *commit, const char *path,
+                          size_t max, struct buf *out, struct buf *err)
+{
+    if (b && is_sha(commit) && !tree_path_ok(path, err)) {
+        int rc = read_file_batch(b, commit, path, max, out, err);
+        if (rc <= 0)
+            return rc;
+    }
+    return mirror_read_file(dir, commit, path, max, out, err);
 }

@@ -44,6 +44,14 @@ int mirror_sync(const char *url, const char *dir, struct ref_list *before, struc
 int mirror_fetch_ref(const char *url, const char *dir, const char *ref, struct buf *err)
     __attribute__((warn_unused_result));
 
+/*
+ * `git maintenance run --auto` in the mirror (a repack and the like when
+ * git finds it due). Syncs never run it (their fetches say
+ * --no-auto-maintenance): the server calls this from time to time. A
+ * mirror not created yet is left alone.
+ */
+int mirror_maintain(const char *dir, struct buf *err) __attribute__((warn_unused_result));
+
 /* 1 when commit old is an ancestor of new, 0 when not, -1 on error. */
 int mirror_is_ancestor(const char *dir, const char *old, const char *new, struct buf *err);
 
@@ -71,5 +79,17 @@ void mirror_change_release(struct mirror_change *c);
 /* Appends the content of path at commit (at most max bytes) to out. -ENOENT when absent. */
 int mirror_read_file(const char *dir, const char *commit, const char *path, size_t max,
                      struct buf *out, struct buf *err) __attribute__((warn_unused_result));
+
+/*
+ * mirror_resolve and mirror_read_file asking b (exec/gitbatch.h: one git
+ * process for many questions) when rev or commit is a full commit id, and
+ * a one-shot git otherwise or when b cannot answer. b may be NULL.
+ */
+struct gitbatch;
+int mirror_resolve_with(struct gitbatch *b, const char *dir, const char *rev, char sha[41],
+                        struct buf *err) __attribute__((warn_unused_result));
+int mirror_read_file_with(struct gitbatch *b, const char *dir, const char *commit, const char *path,
+                          size_t max, struct buf *out, struct buf *err)
+    __attribute__((warn_unused_result));
 
 #endif

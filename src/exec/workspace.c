@@ -707,6 +707,41 @@ out:
     return as_error(rc);
 }
 
+int ws_source_mirror(struct ws_source *src, const char *mirror, const char *state_dir,
+                     const char *commit, struct buf *err)
+{
+    struct buf objects = BUF_INIT, abs = BUF_INIT;
+    char *real = NULL;
+    int rc;
+
+    memset(src, 0, sizeof(*src));
+    if (strlen(commit) != 40 || !is_hex_oid(commit)) {
+        buf_addf(err, "'%s' is not a full commit id", commit);
+        return -EINVAL;
+    }
+    real = realpath(mirror, NULL);
+    if (!real) {
+        rc = -errno;
+        buf_addf(err, "cannot resolve '%s': %s", mirror, strerror(errno));
+        goto out;
+    }
+    /* A bare repository's objects are its own objects/: no git to ask. */
+    buf_addf(&objects, "%s/objects", real);
+    if ((rc = state_prepare(state_dir, objects.data, &abs, err)))
+        goto out;
+    src->repo = real;
+    real = NULL;
+    src->state_dir = buf_detach(&abs, NULL);
+    src->commit = xstrdup(commit);
+    src->branch = xstrdup("");
+    src->head = xstrdup("");
+out:
+    free(real);
+    buf_release(&objects);
+    buf_release(&abs);
+    return rc;
+}
+
 /* ---- workspaces ---- */
 
 /*

@@ -61,6 +61,13 @@ int ws_source_worktree(struct ws_source *src, const char *repo, const char *stat
 /* The commit rev names (any git revision: a sha, a branch, HEAD~2). */
 int ws_source_rev(struct ws_source *src, const char *repo, const char *state_dir, const char *rev,
                   struct buf *err) __attribute__((warn_unused_result));
+/*
+ * The commit commit (40 hex digits, which the caller has verified is a
+ * commit of mirror) of the bare repository mirror (a server's mirror),
+ * without asking git anything: branch and head are "".
+ */
+int ws_source_mirror(struct ws_source *src, const char *mirror, const char *state_dir,
+                     const char *commit, struct buf *err) __attribute__((warn_unused_result));
 void ws_source_release(struct ws_source *src);
 
 /*

@@ -481,6 +481,7 @@ int cmd_serve(int argc, char **argv)
     hc.ctx = api;
     hc.authorize = api_authorize;
     hc.after = api_audit;
+    hc.idle = api_idle;
     hc.threads = 16; /* handlers may wait for the engine (a trigger fetches first) */
     struct http_server *http = NULL;
     if (http_start(&http, &hc, &err)) {

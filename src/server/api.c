@@ -44,6 +44,7 @@ struct api *api_new(struct engine *e, const char *db_path, const char *data_dir)
     a->db_path = xstrdup(db_path);
     a->data_dir = xstrdup(data_dir);
     pthread_key_create(&a->store_key, close_store);
+    pthread_mutex_init(&a->pool_mu, NULL);
     api_auth_configure(a, false, 0, 0);
     the_api = a;
     return a;
@@ -64,6 +65,9 @@ void api_free(struct api *a)
         pthread_setspecific(a->store_key, NULL);
     }
     pthread_key_delete(a->store_key);
+    for (size_t i = 0; i < a->npool; i++)
+        store_close(a->pool[i]);
+    pthread_mutex_destroy(&a->pool_mu);
     auth_limiter_free(a->limiter);
     free(a->db_path);
     free(a->data_dir);
@@ -71,16 +75,43 @@ void api_free(struct api *a)
     the_api = NULL;
 }
 
-/* The calling thread's own store connection. */
+/*
+ * Store connections are pooled, not one per worker thread: a thread takes
+ * one when a request first needs it and hands it back when the server is
+ * done with the request for now (api_idle), so a few warm connections
+ * serve every thread, and a thread's first request does not pay for
+ * opening one (reading the schema: about a millisecond).
+ */
 static struct store *tstore(struct api *a, struct buf *err)
 {
     struct store *st = pthread_getspecific(a->store_key);
     if (st)
         return st;
-    if (store_open(&st, a->db_path, err))
+    pthread_mutex_lock(&a->pool_mu);
+    if (a->npool)
+        st = a->pool[--a->npool];
+    pthread_mutex_unlock(&a->pool_mu);
+    if (!st && store_open(&st, a->db_path, err))
         return NULL;
     pthread_setspecific(a->store_key, st);
     return st;
+}
+
+void api_idle(void *ctx)
+{
+    struct api *a = ctx;
+    struct store *st = pthread_getspecific(a->store_key);
+    if (!st)
+        return;
+    pthread_setspecific(a->store_key, NULL);
+    pthread_mutex_lock(&a->pool_mu);
+    if (a->npool < API_STORE_POOL) {
+        a->pool[a->npool++] = st;
+        st = NULL;
+    }
+    pthread_mutex_unlock(&a->pool_mu);
+    if (st)
+        store_close(st);
 }
 
 struct store *api_store_quiet(struct api *a, struct buf *err)

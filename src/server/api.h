@@ -33,6 +33,8 @@ const struct http_route *api_routes(void);
  * something is appended to the audit log by the second.
  */
 bool api_authorize(struct http_request *r, unsigned need, void *ctx);
+/* The http_idle of the API: hands the thread's store connection back to the pool. */
+void api_idle(void *ctx);
 void api_audit(struct http_request *r, unsigned status, void *ctx);
 /* Reading without a token; requests per second per token and burst (0: defaults 50 and 200). */
 void api_auth_configure(struct api *a, bool public_read, unsigned rate, unsigned burst);

@@ -17,17 +17,26 @@
 
 struct forge_set;
 
+/* Store connections kept open for the next request beyond those in use. */
+#define API_STORE_POOL 8
+
 struct api {
     struct engine *e;
     char *db_path, *data_dir;
-    pthread_key_t store_key;
+    pthread_key_t store_key; /* the connection a worker thread holds now */
+    pthread_mutex_t pool_mu;
+    struct store *pool[API_STORE_POOL]; /* connections no thread holds, under pool_mu */
+    size_t npool;
     bool public_read;               /* reading needs no token */
     unsigned rate;                  /* requests per second per token or address */
     struct auth_limiter *limiter;   /* never NULL once api_new returns */
     const struct forge_set *forges; /* the repositories' forges (server/forge.h), or NULL */
 };
 
-/* The calling thread's own store connection; on failure replies 500 and returns NULL. */
+/*
+ * A store connection for the calling thread until the request is done with
+ * it for now (http_idle: api_idle); on failure replies 500 and returns NULL.
+ */
 struct store *api_store(struct http_request *r, struct api *a);
 /* The same without replying: NULL with a reason in err. */
 struct store *api_store_quiet(struct api *a, struct buf *err);

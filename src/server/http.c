@@ -113,6 +113,7 @@ struct http_server {
     void *ctx;
     http_authorize authorize;
     http_after after;
+    http_idle idle;
     size_t max_body;
     uint16_t port;
 
@@ -500,6 +501,8 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
     if (atomic_load(&s->stopping_hint))
         return MHD_CONTENT_READER_END_OF_STREAM;
     long n = st->read(st->ctx, pos, buf, max);
+    if (s->idle)
+        s->idle(s->ctx);
     if (n > 0)
         return (size_t)n <= max ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
     if (n == HTTP_STREAM_END)
@@ -880,9 +883,9 @@ static enum MHD_Result request_start(struct http_request *r)
     return MHD_YES;
 }
 
-static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **con_cls)
+static enum MHD_Result access_step(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_server *s = cls;
     struct http_request *r = *con_cls;
@@ -921,6 +924,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     if (s->after)
         s->after(r, r->resp ? r->status : 500, s->ctx);
     return queue_reply(r);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    enum MHD_Result rc =
+        access_step(cls, conn, url, method, version, upload_data, upload_data_size, con_cls);
+    if (s->idle)
+        s->idle(s->ctx);
+    return rc;
 }
 
 /* ---- the server ---- */
@@ -1025,6 +1040,7 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     s->ctx = cfg->ctx;
     s->authorize = cfg->authorize;
     s->after = cfg->after;
+    s->idle = cfg->idle;
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping_hint, false);
     atomic_init(&s->streams_open, 0);

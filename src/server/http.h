@@ -59,6 +59,12 @@ struct http_route {
 typedef bool (*http_authorize)(struct http_request *req, unsigned need, void *ctx);
 /* Called after a handler has replied, with the reply's status (for an audit log). */
 typedef void (*http_after)(struct http_request *req, unsigned status, void *ctx);
+/*
+ * Called on a worker thread each time it is done with a request for now
+ * (after each call of the access handler and after each read of a stream):
+ * what the thread took for it (a store connection) can be handed back.
+ */
+typedef void (*http_idle)(void *ctx);
 
 struct http_config {
     const char *listen;              /* "ADDR:PORT"; port 0 picks a free one */
@@ -70,6 +76,7 @@ struct http_config {
     unsigned per_ip_connections;     /* default 64 */
     http_authorize authorize;        /* NULL: every request goes through */
     http_after after;                /* NULL: nothing */
+    http_idle idle;                  /* NULL: nothing */
 };
 
 int http_start(struct http_server **out, const struct http_config *cfg, struct buf *err)

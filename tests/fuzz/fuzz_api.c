@@ -321,6 +321,7 @@ static void setup(void)
     hc.ctx = F.api;
     hc.authorize = api_authorize;
     hc.after = api_audit;
+    hc.idle = api_idle;
     hc.threads = 4;
     if (http_start(&F.http, &hc, &err))
         die("http_start: %s", err.data);

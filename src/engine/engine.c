@@ -1081,6 +1081,7 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.store = e->st;
     cfg.cas = e->cas;
     cfg.state_dir = e->cfg.data_dir;
+    cfg.pool_spares = true; /* runs follow one another: their empty directories serve the next */
     cfg.kind = x->row.kind;
     cfg.self_exe = e->cfg.self_exe;
     cfg.slots = e->cfg.slots;

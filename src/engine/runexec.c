@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,9 +438,68 @@ static void spare_add(struct runexec *rx, const char *path, mode_t mode)
     rx->nspares++;
 }
 
+/*
+ * Across runs (a server, pool_spares): the spares left at a run's end stay
+ * where they are, in that run's work directory, and the process keeps their
+ * paths for the next runs, up to SPARE_POOL of them. One is taken only if it
+ * is still an empty directory of ours (dir_reusable again: a stray process
+ * of an ended job must not hand anything to a later job); one that is gone
+ * (its run's work directory was cleaned up) is dropped.
+ */
+#define SPARE_POOL 32
+static struct {
+    pthread_mutex_t mu;
+    struct spare v[SPARE_POOL];
+    size_t n;
+    mode_t ws_mode; /* as runexec.ws_mode, for the runs to come */
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Moves one of the pool's spares of mode want to path; 0, or -1 (none fits). */
+static int pool_take(struct runexec *rx, const char *path, mode_t want)
+{
+    for (;;) {
+        struct spare sp = {NULL, 0};
+        pthread_mutex_lock(&pool.mu);
+        for (size_t k = pool.n; k-- > 0;) {
+            if (pool.v[k].mode == want) {
+                sp = pool.v[k];
+                pool.v[k] = pool.v[--pool.n];
+                break;
+            }
+        }
+        pthread_mutex_unlock(&pool.mu);
+        if (!sp.path)
+            return -1;
+        mode_t mode;
+        int rc = -1;
+        if (dir_reusable(rx, sp.path, &mode) && mode == want)
+            rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
+        bool exists = rc && errno == EEXIST;
+        free(sp.path);
+        if (!rc)
+            return 0;
+        if (exists)
+            return -1; /* let mkdir say it */
+    }
+}
+
+/* The run's spares to the pool; returns how many did not fit. */
+static size_t pool_give(struct runexec *rx)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&pool.mu);
+    if (rx->ws_mode)
+        pool.ws_mode = rx->ws_mode;
+    for (; k < rx->nspares && pool.n < SPARE_POOL; k++)
+        pool.v[pool.n++] = rx->spares[k];
+    pthread_mutex_unlock(&pool.mu);
+    return k;
+}
+
 static void spares_remove(struct runexec *rx)
 {
-    for (size_t k = 0; k < rx->nspares; k++) {
+    size_t given = rx->cfg.pool_spares ? pool_give(rx) : 0;
+    for (size_t k = given; k < rx->nspares; k++) {
         if (rmdir(rx->spares[k].path) && errno != ENOENT) {
             /* a job's process wrote into it after its end: remove it all */
             struct buf err = BUF_INIT;
@@ -475,6 +535,13 @@ static int make_dir(struct runexec *rx, const char *path, bool ws, struct buf *e
         if (!rc)
             return 0;
     }
+    if (ws && !want && rx->cfg.pool_spares) {
+        pthread_mutex_lock(&pool.mu);
+        want = rx->ws_mode = pool.ws_mode;
+        pthread_mutex_unlock(&pool.mu);
+    }
+    if (want && rx->cfg.pool_spares && pool_take(rx, path, want) == 0)
+        return 0;
     if (mkdir(path, ws ? 0777 : 0755)) {
         if (errno != ENOENT || mkdir_p(path, err)) {
             if (!err->len)

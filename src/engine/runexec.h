@@ -73,7 +73,10 @@ struct runexec_config {
     unsigned sched_flags; /* SCHED_FAIL_FAST */
     int isolation;        /* RUNEXEC_ISO_JOB, PL_ISO_NONE or PL_ISO_SANDBOX */
     bool keep;            /* keep every workspace (failed ones are always kept) */
-    long grace_ms;        /* SIGTERM -> SIGKILL, default 5000 */
+    /* The empty attempt directories left at the end of the run go to the
+     * process's pool for the next runs (a server), instead of being removed. */
+    bool pool_spares;
+    long grace_ms; /* SIGTERM -> SIGKILL, default 5000 */
     struct runexec_observer obs;
     /* Server runs: repo_id, ref, trigger and retry_of are recorded with the run
      * (the store assigns its number). NULL for a local run. */

@@ -156,6 +156,33 @@ test_expect_success 'GET of a run with wait: an ended run at once; bad waits 400
     api GET "/api/v1/runs/999999?wait=5" >out && status_is 404
 '
 
+test_expect_success 'empty attempt directories of a run serve the next run, and only empty ones' '
+    (cd src && git checkout -q -b dirs &&
+     cat >.flywheel.yml <<-\EOT &&
+	jobs:
+	  d:
+	    checkout: false
+	    run: |
+	      test -z "$(ls -A "$HOME")" && test -z "$(ls -A "$TMPDIR")" && test -z "$(ls -A)"
+	      stat -c "%i" "$HOME" .
+	      echo left >"$TMPDIR/left"
+	EOT
+     git commit -qam dirs && git checkout -q main) &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"dirs\"}" >out &&
+    id1=$(json .id <out) && test "$(wait_run $id1)" = passed &&
+    api GET /api/v1/runs/$id1/jobs/d/log >log1 &&
+    api POST /api/v1/runs/$id1/retry >out &&
+    id2=$(json .id <out) && test "$(wait_run $id2)" = passed &&
+    api GET /api/v1/runs/$id2/jobs/d/log >log2 &&
+    test "$(wc -l <log1)" = 2 && test "$(wc -l <log2)" = 2 &&
+    : >before &&
+    for r in $(api GET "/api/v1/runs?branch=dirs" | jq -r ".runs[].id"); do
+        test "$r" = "$id2" || api GET /api/v1/runs/$r/jobs/d/log >>before || return 1
+    done &&
+    home2=$(head -n 1 log2) &&
+    grep -x "$home2" before
+'
+
 test_expect_success 'API errors: 404, 405, 400, unknown repository and ref' '
     api GET /api/v1/nope >out && status_is 404 && json .error <out | grep not_found &&
     api DELETE /api/v1/runs >out && status_is 405 &&

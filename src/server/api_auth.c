@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,80 @@ static uint64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Tokens seen in the last TOKEN_CACHE_MS, by the hash of their secret, so
+ * that a burst of requests does not ask the store each time. A revocation
+ * through the API empties the cache; one made directly on the store (flywheel
+ * token revoke --data) takes effect within TOKEN_CACHE_MS. An expiry is
+ * checked against the entry's own time, and a token the store does not know
+ * is never cached.
+ */
+#define TOKEN_CACHE    64
+#define TOKEN_CACHE_MS 1000
+static struct token_seen {
+    char hash[65];
+    int64_t id, expires_ms, used_ms;
+    char name[MAX_TOKEN_NAME + 1];
+    char role[16];
+    uint64_t at_ms; /* when the store said so (wall_ms); 0: empty */
+} token_cache[TOKEN_CACHE];
+static pthread_mutex_t token_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct token_seen *token_slot(const char *hash)
+{
+    unsigned h = 0;
+    for (int i = 0; i < 8; i++)
+        h = h * 16 + (unsigned)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+    return &token_cache[h % TOKEN_CACHE];
+}
+
+/* The cached token of hash, still fresh and unexpired, into *out; false if none. */
+static bool token_cached(const char *hash, int64_t now, struct token_seen *out)
+{
+    bool hit = false;
+    pthread_mutex_lock(&token_cache_mu);
+    struct token_seen *e = token_slot(hash);
+    if (e->at_ms && wall_ms() - e->at_ms < TOKEN_CACHE_MS && !strcmp(e->hash, hash) &&
+        (e->expires_ms == 0 || e->expires_ms > now)) {
+        *out = *e;
+        hit = true;
+    }
+    pthread_mutex_unlock(&token_cache_mu);
+    return hit;
+}
+
+static void token_remember(const char *hash, const struct store_token *t)
+{
+    if (strlen(t->name) > MAX_TOKEN_NAME || strlen(t->role) >= sizeof(token_cache[0].role))
+        return;
+    pthread_mutex_lock(&token_cache_mu);
+    struct token_seen *e = token_slot(hash);
+    memcpy(e->hash, hash, sizeof(e->hash));
+    e->id = t->id;
+    e->expires_ms = t->expires_ms;
+    e->used_ms = t->used_ms;
+    strcpy(e->name, t->name);
+    strcpy(e->role, t->role);
+    e->at_ms = wall_ms();
+    pthread_mutex_unlock(&token_cache_mu);
+}
+
+static void token_noted_use(const char *hash, int64_t now)
+{
+    pthread_mutex_lock(&token_cache_mu);
+    struct token_seen *e = token_slot(hash);
+    if (!strcmp(e->hash, hash))
+        e->used_ms = now;
+    pthread_mutex_unlock(&token_cache_mu);
+}
+
+static void token_cache_clear(void)
+{
+    pthread_mutex_lock(&token_cache_mu);
+    memset(token_cache, 0, sizeof(token_cache));
+    pthread_mutex_unlock(&token_cache_mu);
 }
 
 static bool limited(struct http_request *r, struct api *a, const char *key)
@@ -103,39 +178,54 @@ bool api_authorize(struct http_request *r, unsigned need, void *ctx)
     }
     char hash[65];
     auth_token_hash(tok, hash);
-    struct store *st = api_store_quiet(a, &err);
-    if (!st) {
-        http_reply_error(r, 500, "store", "%s", err.data);
-        goto out;
-    }
-    struct store_token t;
+    struct store *st = NULL;
+    struct token_seen t;
     int64_t now = store_now_ms();
-    int rc = store_token_find(st, hash, now, &t, &err);
-    if (rc == -ENOENT) {
-        http_add_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        http_reply_error(r, 401, "unauthorized", "the token is unknown, revoked or expired");
-        goto out;
-    }
-    if (rc) {
-        http_reply_error(r, 500, "store", "%s", err.data);
-        goto out;
+    if (!token_cached(hash, now, &t)) {
+        st = api_store_quiet(a, &err);
+        if (!st) {
+            http_reply_error(r, 500, "store", "%s", err.data);
+            goto out;
+        }
+        struct store_token found;
+        int rc = store_token_find(st, hash, now, &found, &err);
+        if (rc == -ENOENT) {
+            http_add_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            http_reply_error(r, 401, "unauthorized", "the token is unknown, revoked or expired");
+            goto out;
+        }
+        if (rc) {
+            http_reply_error(r, 500, "store", "%s", err.data);
+            goto out;
+        }
+        token_remember(hash, &found);
+        memset(&t, 0, sizeof(t));
+        t.id = found.id;
+        t.used_ms = found.used_ms;
+        snprintf(t.name, sizeof(t.name), "%s", found.name);
+        snprintf(t.role, sizeof(t.role), "%s", found.role);
+        store_token_release(&found);
     }
     int role = auth_role_parse(t.role);
     buf_addf(&key, "t:%lld", (long long)t.id);
-    if (limited(r, a, key.data)) {
-        store_token_release(&t);
+    if (limited(r, a, key.data))
         goto out;
-    }
     if (role < (int)need) {
         http_reply_error(r, 403, "forbidden", "token '%s' is a %s; %s %s needs a %s", t.name,
                          t.role, http_method(r), http_route_path(r), auth_role_name(need));
         audit_refusal(r, a, t.name, t.role, 403);
-        store_token_release(&t);
         goto out;
     }
     http_set_user(r, t.name, (unsigned)role);
-    store_token_used(st, t.id, now);
-    store_token_release(&t);
+    /* Its last use is kept to the minute: a write only when that has moved. */
+    if (t.used_ms < now - 60000) {
+        if (!st)
+            st = api_store_quiet(a, &err);
+        if (st) {
+            store_token_used(st, t.id, now);
+            token_noted_use(hash, now);
+        }
+    }
     ok = true;
 out:
     buf_release(&key);
@@ -339,6 +429,7 @@ void h_token_revoke(struct http_request *r, void *ctx)
     struct store_token t;
     struct buf err = BUF_INIT;
     int rc = store_token_revoke(st, by_id ? id : 0, which, store_now_ms(), &t, &err);
+    token_cache_clear(); /* whichever it was, no request may pass with it from now on */
     if (rc == -ENOENT)
         http_reply_error(r, 404, "not_found", "no live token '%s'", which);
     else if (rc)

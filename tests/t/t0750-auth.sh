@@ -155,6 +155,13 @@ test_expect_success 'token create --data writes to the store directly (a lost ad
     grep "no server data there" err
 '
 
+test_expect_success 'a token revoked in the store by another process stops working within a second' '
+    test "$(as "$(cat rescue.token)" GET /api/v1/whoami)" = 200 &&
+    sqlite3 data/flywheel.db "UPDATE tokens SET revoked_ms = 1 WHERE name = '"'"'rescue'"'"'" &&
+    sleep 1.2 &&
+    test "$(as "$(cat rescue.token)" GET /api/v1/whoami)" = 401
+'
+
 test_expect_success 'a restart does not make a second admin token' '
     cp data/admin.token first.token &&
     stop_server &&

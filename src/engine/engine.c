@@ -1521,13 +1521,14 @@ static void rerun_start(struct engine *e, struct call *c)
     uv_queue_work(e->loop, &pr->work, rerun_load_work, rerun_load_done);
 }
 
-/* A trigger answered after the next sync, which sees the ref's current
- * commit; the trigger takes over the caller's reference to c. */
-static void trigger_by_sync(struct erepo *r, struct call *c)
+/* A trigger of ref answered after the next sync of r (call NULL: a
+ * schedule's firing, which nobody waits for); the trigger takes over the
+ * caller's reference to call. */
+static void sync_for(struct erepo *r, struct call *call, const char *ref)
 {
     struct pending_trigger *t = xcalloc(1, sizeof(*t));
-    t->call = c;
-    t->ref = xstrdup(c->req.ref);
+    t->call = call;
+    t->ref = xstrdup(ref);
     buf_init(&t->err, 0);
     t->next = r->triggers_next;
     r->triggers_next = t;
@@ -1535,6 +1536,13 @@ static void trigger_by_sync(struct erepo *r, struct call *c)
         r->sync_again = true;
     else
         start_sync(r);
+}
+
+/* A trigger answered after the next sync, which sees the ref's current
+ * commit; the trigger takes over the caller's reference to c. */
+static void trigger_by_sync(struct erepo *r, struct call *c)
+{
+    sync_for(r, c, c->req.ref);
 }
 
 /*
@@ -2000,15 +2008,7 @@ static void on_schedule(uv_timer_t *t)
 {
     struct esched *sc = t->data;
     struct erepo *r = sc->repo;
-    struct pending_trigger *pt = xcalloc(1, sizeof(*pt));
-    pt->ref = xstrdup(sc->ref);
-    buf_init(&pt->err, 0);
-    pt->next = r->triggers_next;
-    r->triggers_next = pt;
-    if (r->syncing)
-        r->sync_again = true;
-    else
-        start_sync(r);
+    sync_for(r, NULL, sc->ref);
     arm_schedule(sc);
 }
 

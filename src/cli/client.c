@@ -1097,6 +1097,13 @@ static int wait_run(struct client *c, int64_t id, json_t **run, struct buf *err)
             buf_release(&path);
             return rc;
         }
+        if (json_object_get(r, "error")) {
+            /* the run went, or the store failed, while the server waited */
+            buf_addf(err, "%s", jstr(r, "message"));
+            json_decref(r);
+            buf_release(&path);
+            return CLIENT_ESERVER;
+        }
         if (run_ended(jstr(r, "state"))) {
             *run = r;
             buf_release(&path);

@@ -71,6 +71,7 @@ struct erepo {
     uv_timer_t timer;
     bool timer_on;
     bool syncing, sync_again, baseline;
+    bool maintaining; /* its mirror is being maintained: a sync waits (sync_again) */
     /* the sync in flight */
     uv_work_t work;
     struct ref_list before, after;
@@ -679,7 +680,7 @@ static void start_sync(struct erepo *r)
     struct engine *e = r->e;
     if (e->shutting_down)
         return;
-    if (r->syncing) {
+    if (r->syncing || r->maintaining) {
         r->sync_again = true;
         return;
     }
@@ -1081,7 +1082,9 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.store = e->st;
     cfg.cas = e->cas;
     cfg.state_dir = e->cfg.data_dir;
-    cfg.pool_spares = true; /* runs follow one another: their empty directories serve the next */
+    /* Runs follow one another: their empty directories serve the next runs
+     * of the same repository, never a fork's (whose processes may linger). */
+    cfg.spare_pool = x->row.fork ? NULL : x->mirror_dir;
     cfg.kind = x->row.kind;
     cfg.self_exe = e->cfg.self_exe;
     cfg.slots = e->cfg.slots;
@@ -2224,6 +2227,16 @@ static void maint_done(uv_work_t *w, int status)
 {
     struct engine *e = w->data;
     (void)status;
+    /* The syncs asked for meanwhile go now. */
+    for (struct erepo *r = e->repos; r; r = r->next) {
+        if (!r->maintaining)
+            continue;
+        r->maintaining = false;
+        if (r->sync_again && !e->shutting_down) {
+            r->sync_again = false;
+            start_sync(r);
+        }
+    }
     for (size_t i = 0; i < e->maint_n; i++)
         free(e->maint_dirs[i]);
     free(e->maint_dirs);
@@ -2241,13 +2254,19 @@ static void on_maint(uv_timer_t *t)
     size_t n = 0;
     if (e->maint_busy || e->shutting_down)
         return;
+    /* Not beside a fetch of the same mirror (both take git's ref locks): a
+     * mirror that is syncing now waits for the next round, and a sync asked
+     * for during the maintenance waits for its end. */
     for (struct erepo *r = e->repos; r; r = r->next)
-        n++;
+        n += !r->syncing;
     if (!n)
         return;
     e->maint_dirs = xcalloc(n, sizeof(char *));
     e->maint_batches = xcalloc(n, sizeof(struct gitbatch *));
     for (struct erepo *r = e->repos; r; r = r->next) {
+        if (r->syncing)
+            continue;
+        r->maintaining = true;
         e->maint_dirs[e->maint_n] = xstrdup(r->dir);
         e->maint_batches[e->maint_n++] = r->batch;
     }

@@ -117,7 +117,8 @@ struct runexec {
     /* Empty directories of ended attempts, for the next ones (see make_dir). */
     struct spare *spares;
     size_t nspares, aspares;
-    mode_t ws_mode; /* what mkdir(0777) gives a workspace here; 0 until known */
+    mode_t ws_mode;      /* what mkdir(0777) gives a workspace here; 0 until known */
+    bool spares_tainted; /* a leader was killed or died: give no spares to the pool */
     uid_t euid;
     /* Programs looked up in PATH for plain commands: "PATH\0word\0" -> found. */
     struct found {
@@ -439,29 +440,39 @@ static void spare_add(struct runexec *rx, const char *path, mode_t mode)
 }
 
 /*
- * Across runs (a server, pool_spares): the spares left at a run's end stay
- * where they are, in that run's work directory, and the process keeps their
- * paths for the next runs, up to SPARE_POOL of them. One is taken only if it
- * is still an empty directory of ours (dir_reusable again: a stray process
- * of an ended job must not hand anything to a later job); one that is gone
- * (its run's work directory was cleaned up) is dropped.
+ * Across runs (a server, spare_pool): the spares left at a run's end are
+ * moved to STATE/work/.spares (out of the run's directory, which retention
+ * removes later) and their paths kept, up to SPARE_POOL of them, under the
+ * pool's name (the repository: one repository's jobs never get another's
+ * directories). One is taken only if it is still an empty directory of ours
+ * (dir_reusable again); one that is gone is dropped. A run in which a job's
+ * leader was killed (a hard cancel, the backstop) or died gives nothing:
+ * its job's processes may have outlived it, with a directory as their
+ * working directory. What a previous process left in .spares is removed
+ * when the pool is first used.
  */
 #define SPARE_POOL 32
+struct pooled {
+    char *path, *key;
+    mode_t mode;
+};
 static struct {
     pthread_mutex_t mu;
-    struct spare v[SPARE_POOL];
+    struct pooled v[SPARE_POOL];
     size_t n;
-    mode_t ws_mode; /* as runexec.ws_mode, for the runs to come */
+    unsigned long made; /* names .spares/PID-N */
+    bool swept;         /* .spares emptied of a previous process's leftovers */
+    mode_t ws_mode;     /* as runexec.ws_mode, for the runs to come */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Moves one of the pool's spares of mode want to path; 0, or -1 (none fits). */
 static int pool_take(struct runexec *rx, const char *path, mode_t want)
 {
     for (;;) {
-        struct spare sp = {NULL, 0};
+        struct pooled sp = {NULL, NULL, 0};
         pthread_mutex_lock(&pool.mu);
         for (size_t k = pool.n; k-- > 0;) {
-            if (pool.v[k].mode == want) {
+            if (pool.v[k].mode == want && !strcmp(pool.v[k].key, rx->cfg.spare_pool)) {
                 sp = pool.v[k];
                 pool.v[k] = pool.v[--pool.n];
                 break;
@@ -475,7 +486,10 @@ static int pool_take(struct runexec *rx, const char *path, mode_t want)
         if (dir_reusable(rx, sp.path, &mode) && mode == want)
             rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
         bool exists = rc && errno == EEXIST;
+        if (rc && !exists)
+            rmdir(sp.path); /* not ours to keep any more, or in the way */
         free(sp.path);
+        free(sp.key);
         if (!rc)
             return 0;
         if (exists)
@@ -483,22 +497,44 @@ static int pool_take(struct runexec *rx, const char *path, mode_t want)
     }
 }
 
-/* The run's spares to the pool; returns how many did not fit. */
+/* The run's spares to the pool (moved under .spares); returns how many. */
 static size_t pool_give(struct runexec *rx)
 {
     size_t k = 0;
+    struct buf dir = BUF_INIT, to = BUF_INIT;
+    buf_addf(&dir, "%s/work/.spares", rx->cfg.state_dir);
     pthread_mutex_lock(&pool.mu);
     if (rx->ws_mode)
         pool.ws_mode = rx->ws_mode;
-    for (; k < rx->nspares && pool.n < SPARE_POOL; k++)
-        pool.v[pool.n++] = rx->spares[k];
+    if (!pool.swept) {
+        struct buf err = BUF_INIT;
+        pool.swept = true;
+        if (ws_remove(dir.data, &err))
+            fprintf(stderr, "flywheel: %s\n", err.data);
+        buf_release(&err);
+    }
+    if (mkdir(dir.data, 0700) && errno != EEXIST)
+        k = rx->nspares; /* nowhere to keep them: the caller removes them */
+    for (; k < rx->nspares && pool.n < SPARE_POOL; k++) {
+        buf_reset(&to);
+        buf_addf(&to, "%s/%ld-%lu", dir.data, (long)getpid(), ++pool.made);
+        if (rename(rx->spares[k].path, to.data))
+            break;
+        free(rx->spares[k].path);
+        pool.v[pool.n].path = buf_detach(&to, NULL);
+        pool.v[pool.n].key = xstrdup(rx->cfg.spare_pool);
+        pool.v[pool.n].mode = rx->spares[k].mode;
+        pool.n++;
+    }
     pthread_mutex_unlock(&pool.mu);
+    buf_release(&dir);
+    buf_release(&to);
     return k;
 }
 
 static void spares_remove(struct runexec *rx)
 {
-    size_t given = rx->cfg.pool_spares ? pool_give(rx) : 0;
+    size_t given = rx->cfg.spare_pool && !rx->spares_tainted ? pool_give(rx) : 0;
     for (size_t k = given; k < rx->nspares; k++) {
         if (rmdir(rx->spares[k].path) && errno != ENOENT) {
             /* a job's process wrote into it after its end: remove it all */
@@ -535,12 +571,12 @@ static int make_dir(struct runexec *rx, const char *path, bool ws, struct buf *e
         if (!rc)
             return 0;
     }
-    if (ws && !want && rx->cfg.pool_spares) {
+    if (ws && !want && rx->cfg.spare_pool) {
         pthread_mutex_lock(&pool.mu);
         want = rx->ws_mode = pool.ws_mode;
         pthread_mutex_unlock(&pool.mu);
     }
-    if (want && rx->cfg.pool_spares && pool_take(rx, path, want) == 0)
+    if (want && rx->cfg.spare_pool && pool_take(rx, path, want) == 0)
         return 0;
     if (mkdir(path, ws ? 0777 : 0755)) {
         if (errno != ENOENT || mkdir_p(path, err)) {
@@ -1077,6 +1113,7 @@ static void on_backstop(uv_timer_t *t)
 {
     struct rjob *j = t->data;
     /* The leader did not end in time: kill its whole session's group. */
+    j->rx->spares_tainted = true;
     signal_leader(j, SIGKILL, true);
 }
 
@@ -1084,6 +1121,8 @@ static void stop_process(struct rjob *j, bool hard)
 {
     if (!j->spawned || j->exited)
         return;
+    if (hard)
+        j->rx->spares_tainted = true;
     signal_leader(j, hard ? SIGKILL : SIGTERM, false);
     if (hard)
         signal_leader(j, SIGKILL, true);
@@ -1523,6 +1562,7 @@ static void attempt_exit_checked(struct rjob *j)
     } else if (!j->error) {
         /* The leader itself died (killed by the backstop, or crashed). */
         struct buf b = BUF_INIT;
+        rx->spares_tainted = true;
         if (j->term_signal)
             buf_addf(&b, "the job's leader was killed by signal %d", j->term_signal);
         else

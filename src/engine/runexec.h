@@ -73,9 +73,11 @@ struct runexec_config {
     unsigned sched_flags; /* SCHED_FAIL_FAST */
     int isolation;        /* RUNEXEC_ISO_JOB, PL_ISO_NONE or PL_ISO_SANDBOX */
     bool keep;            /* keep every workspace (failed ones are always kept) */
-    /* The empty attempt directories left at the end of the run go to the
-     * process's pool for the next runs (a server), instead of being removed. */
-    bool pool_spares;
+    /* The pool of empty attempt directories this run shares with later
+     * runs of the process (a server) that name the same pool: the
+     * repository's, for runs of its own code. NULL: none (the directories
+     * left at the end are removed). */
+    const char *spare_pool;
     long grace_ms; /* SIGTERM -> SIGKILL, default 5000 */
     struct runexec_observer obs;
     /* Server runs: repo_id, ref, trigger and retry_of are recorded with the run

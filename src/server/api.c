@@ -663,9 +663,9 @@ static long runwait_read(void *ctx, uint64_t pos, char *out, size_t max)
         struct buf err = BUF_INIT;
         struct store *st = api_store_quiet(w->a, &err);
         struct store_run run = {0};
-        bool ended = false;
-        if (st && store_run_get(st, w->id, &run, &err) == 0)
-            ended = state_ended(run.state);
+        /* A store that fails, or a run gone meanwhile (retention), ends the
+         * wait at once: the body then says why. */
+        bool ended = !st || store_run_get(st, w->id, &run, &err) != 0 || state_ended(run.state);
         store_run_release(&run);
         if (!ended && store_now_ms() < (int64_t)w->deadline_ms) {
             buf_release(&err);
@@ -673,9 +673,14 @@ static long runwait_read(void *ctx, uint64_t pos, char *out, size_t max)
         }
         json_t *o = NULL;
         buf_reset(&err);
-        if (!st || run_detail(st, w->id, &o, &err)) {
-            buf_release(&err);
-            return HTTP_STREAM_ERROR;
+        int rc = st ? run_detail(st, w->id, &o, &err) : -EIO;
+        if (rc) {
+            o = json_object();
+            json_object_set_new(o, "error", json_string(rc == -ENOENT ? "not_found" : "store"));
+            json_object_set_new(o, "message",
+                                rc == -ENOENT
+                                    ? json_sprintf("no run %lld", (long long)w->id)
+                                    : json_string(err.len ? err.data : "the store cannot be read"));
         }
         char *text = json_dumps(o, JSON_COMPACT);
         json_decref(o);

@@ -53,6 +53,8 @@ static struct token_seen {
     uint64_t at_ms; /* when the store said so (wall_ms); 0: empty */
 } token_cache[TOKEN_CACHE];
 static pthread_mutex_t token_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Bumped by each clearing: what was read from the store before it is not cached. */
+static uint64_t token_cache_gen;
 
 static struct token_seen *token_slot(const char *hash)
 {
@@ -63,10 +65,11 @@ static struct token_seen *token_slot(const char *hash)
 }
 
 /* The cached token of hash, still fresh and unexpired, into *out; false if none. */
-static bool token_cached(const char *hash, int64_t now, struct token_seen *out)
+static bool token_cached(const char *hash, int64_t now, struct token_seen *out, uint64_t *gen)
 {
     bool hit = false;
     pthread_mutex_lock(&token_cache_mu);
+    *gen = token_cache_gen;
     struct token_seen *e = token_slot(hash);
     if (e->at_ms && wall_ms() - e->at_ms < TOKEN_CACHE_MS && !strcmp(e->hash, hash) &&
         (e->expires_ms == 0 || e->expires_ms > now)) {
@@ -77,11 +80,15 @@ static bool token_cached(const char *hash, int64_t now, struct token_seen *out)
     return hit;
 }
 
-static void token_remember(const char *hash, const struct store_token *t)
+static void token_remember(const char *hash, const struct store_token *t, uint64_t gen)
 {
     if (strlen(t->name) > MAX_TOKEN_NAME || strlen(t->role) >= sizeof(token_cache[0].role))
         return;
     pthread_mutex_lock(&token_cache_mu);
+    if (gen != token_cache_gen) {
+        pthread_mutex_unlock(&token_cache_mu); /* revoked meanwhile, perhaps */
+        return;
+    }
     struct token_seen *e = token_slot(hash);
     memcpy(e->hash, hash, sizeof(e->hash));
     e->id = t->id;
@@ -106,6 +113,7 @@ static void token_cache_clear(void)
 {
     pthread_mutex_lock(&token_cache_mu);
     memset(token_cache, 0, sizeof(token_cache));
+    token_cache_gen++;
     pthread_mutex_unlock(&token_cache_mu);
 }
 
@@ -181,7 +189,8 @@ bool api_authorize(struct http_request *r, unsigned need, void *ctx)
     struct store *st = NULL;
     struct token_seen t;
     int64_t now = store_now_ms();
-    if (!token_cached(hash, now, &t)) {
+    uint64_t gen;
+    if (!token_cached(hash, now, &t, &gen)) {
         st = api_store_quiet(a, &err);
         if (!st) {
             http_reply_error(r, 500, "store", "%s", err.data);
@@ -198,7 +207,7 @@ bool api_authorize(struct http_request *r, unsigned need, void *ctx)
             http_reply_error(r, 500, "store", "%s", err.data);
             goto out;
         }
-        token_remember(hash, &found);
+        token_remember(hash, &found, gen);
         memset(&t, 0, sizeof(t));
         t.id = found.id;
         t.used_ms = found.used_ms;

@@ -523,6 +523,13 @@ int http1_conn_exchange(struct http1_conn *c, const struct http1_request *rq,
     if (rq->body && strcmp(rq->method, "GET"))
         buf_add(&req, rq->body, rq->body_len);
 
+    /*
+     * A kept-alive connection the server has closed meanwhile fails the
+     * next request before any reply: it is sent again on a new connection.
+     * A POST is sent again only when its sending failed; once sent, the
+     * server may have acted on it (a trigger would run twice).
+     */
+    bool idempotent = strcmp(rq->method, "POST") != 0;
     for (int attempt = 0;; attempt++) {
         bool reused = c->fd >= 0, got_any = false, retry = false;
         int os_error;
@@ -551,13 +558,13 @@ int http1_conn_exchange(struct http1_conn *c, const struct http1_request *rq,
                             break;
                         continue;
                     }
-                    retry = reused && !got_any && errno == ECONNRESET;
+                    retry = reused && idempotent && !got_any && errno == ECONNRESET;
                     add_errno(&why, errno);
                     rc = HTTP1_ETRANSPORT;
                     break;
                 }
                 if (!n) {
-                    retry = reused && !got_any;
+                    retry = reused && idempotent && !got_any;
                     rc = http1_response_eof(r, &why);
                     break;
                 }

@@ -1525,9 +1525,10 @@ static void rerun_start(struct engine *e, struct call *c)
 }
 
 /* A trigger of ref answered after the next sync of r (call NULL: a
- * schedule's firing, which nobody waits for); the trigger takes over the
- * caller's reference to call. */
-static void sync_for(struct erepo *r, struct call *call, const char *ref)
+ * schedule's firing, which nobody waits for), queued for that sync; the
+ * trigger takes over the caller's reference to call. The caller fills in
+ * the rest, then calls start_sync. */
+static struct pending_trigger *pending_for(struct erepo *r, struct call *call, const char *ref)
 {
     struct pending_trigger *t = xcalloc(1, sizeof(*t));
     t->call = call;
@@ -1535,10 +1536,13 @@ static void sync_for(struct erepo *r, struct call *call, const char *ref)
     buf_init(&t->err, 0);
     t->next = r->triggers_next;
     r->triggers_next = t;
-    if (r->syncing)
-        r->sync_again = true;
-    else
-        start_sync(r);
+    return t;
+}
+
+static void sync_for(struct erepo *r, struct call *call, const char *ref)
+{
+    pending_for(r, call, ref);
+    start_sync(r); /* or again after the sync in progress */
 }
 
 /* A trigger answered after the next sync, which sees the ref's current
@@ -1759,24 +1763,16 @@ static void handle(struct engine *e, struct call *c)
             reply(e, c, 400, 0, 0, "'%s' is not a valid branch name", q->branch);
             break;
         }
-        struct pending_trigger *t = xcalloc(1, sizeof(*t));
-        t->call = c;
+        pthread_mutex_lock(&e->mu);
+        c->refs++; /* the pending trigger holds its own reference */
+        pthread_mutex_unlock(&e->mu);
+        struct pending_trigger *t = pending_for(r, c, q->ref);
         t->pull = true;
         t->fork = q->flag;
-        t->ref = xstrdup(q->ref);
         t->commit = xstrdup(q->commit);
         t->branch = xstrdup(q->branch ? q->branch : "");
-        buf_init(&t->err, 0);
-        pthread_mutex_lock(&e->mu);
-        c->refs++;
-        pthread_mutex_unlock(&e->mu);
-        t->next = r->triggers_next;
-        r->triggers_next = t;
-        if (r->syncing)
-            r->sync_again = true;
-        else
-            start_sync(r);
-        call_unref(e, c); /* the pending trigger holds its own reference */
+        start_sync(r);
+        call_unref(e, c);
         break;
     }
     case ENGINE_CANCEL: {

@@ -80,23 +80,29 @@ static bool token_cached(const char *hash, int64_t now, struct token_seen *out, 
     return hit;
 }
 
-static void token_remember(const char *hash, const struct store_token *t, uint64_t gen)
+/* What is kept of a token the store knows; false when it does not fit. */
+static bool token_seen_from(struct token_seen *e, const char *hash, const struct store_token *t)
 {
-    if (strlen(t->name) > MAX_TOKEN_NAME || strlen(t->role) >= sizeof(token_cache[0].role))
-        return;
-    pthread_mutex_lock(&token_cache_mu);
-    if (gen != token_cache_gen) {
-        pthread_mutex_unlock(&token_cache_mu); /* revoked meanwhile, perhaps */
-        return;
-    }
-    struct token_seen *e = token_slot(hash);
+    memset(e, 0, sizeof(*e));
+    if (snprintf(e->name, sizeof(e->name), "%s", t->name) >= (int)sizeof(e->name) ||
+        snprintf(e->role, sizeof(e->role), "%s", t->role) >= (int)sizeof(e->role))
+        return false;
     memcpy(e->hash, hash, sizeof(e->hash));
     e->id = t->id;
     e->expires_ms = t->expires_ms;
     e->used_ms = t->used_ms;
-    strcpy(e->name, t->name);
-    strcpy(e->role, t->role);
-    e->at_ms = wall_ms();
+    return true;
+}
+
+/* Keeps seen unless the cache was cleared since gen was read (a revocation). */
+static void token_remember(const struct token_seen *seen, uint64_t gen)
+{
+    pthread_mutex_lock(&token_cache_mu);
+    if (gen == token_cache_gen) {
+        struct token_seen *e = token_slot(seen->hash);
+        *e = *seen;
+        e->at_ms = wall_ms();
+    }
     pthread_mutex_unlock(&token_cache_mu);
 }
 
@@ -207,13 +213,14 @@ bool api_authorize(struct http_request *r, unsigned need, void *ctx)
             http_reply_error(r, 500, "store", "%s", err.data);
             goto out;
         }
-        token_remember(hash, &found, gen);
-        memset(&t, 0, sizeof(t));
-        t.id = found.id;
-        t.used_ms = found.used_ms;
-        snprintf(t.name, sizeof(t.name), "%s", found.name);
-        snprintf(t.role, sizeof(t.role), "%s", found.role);
+        bool fits = token_seen_from(&t, hash, &found);
         store_token_release(&found);
+        if (!fits) {
+            http_reply_error(r, 500, "store", "a token in the store has a name over %d bytes",
+                             MAX_TOKEN_NAME);
+            goto out;
+        }
+        token_remember(&t, gen);
     }
     int role = auth_role_parse(t.role);
     buf_addf(&key, "t:%lld", (long long)t.id);

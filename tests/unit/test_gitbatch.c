@@ -36,7 +36,7 @@ static void test_batch(void **state)
     (void)state;
     char top[64], oid[41], type[16], sha[41];
     uint64_t size;
-    snprintf(top, sizeof(top), "%s", "/tmp/flywheel-test-batch.XXXXXX");
+    snprintf(top, sizeof(top), "/tmp/flywheel-batch-XXXXXX"); /* mkdtemp fills it in */
     assert_non_null(mkdtemp(top));
     struct buf repo = BUF_INIT, file = BUF_INIT, head = BUF_INIT, out = BUF_INIT, err = BUF_INIT;
     buf_addf(&repo, "%s/r.git", top);

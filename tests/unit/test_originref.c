@@ -81,7 +81,7 @@ static void expect_ref(const char *gitdir, const char *ref, int want_rc, const c
 static int setup(void **state)
 {
     (void)state;
-    snprintf(top, sizeof(top), "%s", "/tmp/flywheel-test-oref.XXXXXX");
+    snprintf(top, sizeof(top), "/tmp/flywheel-oref-XXXXXX"); /* mkdtemp fills it in */
     assert_non_null(mkdtemp(top));
     git("", NULL, "init", "-q", "-b", "main", "app", NULL);
     git("app", NULL, "commit", "-q", "--allow-empty", "-m", "one", NULL);

@@ -112,6 +112,7 @@ struct erun {
     uv_work_t work;
     char *mirror_dir, *state_dir;
     struct buf pipeline_src, err;
+    struct diag_list diag; /* pipeline_parse's, when p is NULL */
     int prep_rc;
     bool cancel_requested;
     bool release_wanted; /* a main or tag run whose pipeline makes a release */
@@ -133,6 +134,8 @@ struct engine {
     pthread_mutex_t mu;
     struct call *calls;
     bool shutting_down;
+    /* schedule() has seen every waiting run up to this id (0: none yet, look at all) */
+    int64_t sched_after;
     uv_timer_t shutdown_timer;
     void (*shutdown_done)(void *);
     void *shutdown_ctx;
@@ -166,6 +169,7 @@ struct engine {
 };
 
 static void schedule(struct engine *e);
+static struct erun *live_run(struct engine *e, int64_t run_id);
 static void start_sync(struct erepo *r);
 static int select_jobs(const struct pipeline *p, const struct store_run *row, bool *selected,
                        struct buf *err);
@@ -718,10 +722,19 @@ static bool pool_take(void *ctx)
     return ok;
 }
 
+static bool slot_free(struct engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    bool ok = e->slots_used < e->cfg.slots;
+    pthread_mutex_unlock(&e->mu);
+    return ok;
+}
+
+/* Gives free slots to the runs that wait, oldest first (the list is kept in
+ * id order); with none left, the rest have nothing to start. */
 static void pump_all(struct engine *e)
 {
-    /* Oldest runs first: the list is kept in id order. */
-    for (struct erun *x = e->runs; x; x = x->next)
+    for (struct erun *x = e->runs; x && slot_free(e); x = x->next)
         if (x->rx && !runexec_done(x->rx))
             runexec_pump(x->rx);
 }
@@ -739,6 +752,7 @@ static void erun_free(struct erun *x)
     if (x->rx)
         runexec_free(x->rx);
     pipeline_free(x->p);
+    diag_list_release(&x->diag);
     free(x->selected);
     if (x->have_src)
         ws_source_release(&x->src);
@@ -900,7 +914,7 @@ static void finish_row(struct engine *e, struct erun *x, const char *state)
     if (!x->row.started_ms)
         x->row.started_ms = store_now_ms();
     x->row.finished_ms = store_now_ms();
-    if (store_run_update(e->st, &x->row, &err))
+    if (store_run_set_state(e->st, x->run_id, state, x->row.started_ms, x->row.finished_ms, &err))
         fprintf(stderr, "flywheel serve: %s\n", err.data);
     buf_release(&err);
 }
@@ -946,8 +960,24 @@ static void prepare_work(uv_work_t *w)
         x->prep_rc = ws_source_mirror(&x->src, x->mirror_dir, x->state_dir, x->row.commit, &x->err);
     else
         x->prep_rc = ws_source_rev(&x->src, x->mirror_dir, x->state_dir, x->row.commit, &x->err);
-    if (!x->prep_rc)
-        x->have_src = true;
+    if (x->prep_rc)
+        return;
+    x->have_src = true;
+    /* Off the engine thread as well: the parse, and the run's log and work
+     * directories (runexec_start finds them there), whose creation costs an
+     * inode allocation each. */
+    x->p =
+        pipeline_parse(PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, NULL, 0, &x->diag);
+    if (!x->p)
+        return;
+    struct buf dir = BUF_INIT;
+    static const char *const sub[] = {"logs", "work"};
+    for (size_t i = 0; i < 2; i++) {
+        buf_reset(&dir);
+        buf_addf(&dir, "%s/%s/%lld", x->e->cfg.data_dir, sub[i], (long long)x->run_id);
+        (void)mkdir(dir.data, 0755); /* runexec_start reports what failed */
+    }
+    buf_release(&dir);
 }
 
 /* The values of the secrets the run's selected jobs name (store/secret.h). */
@@ -994,7 +1024,6 @@ static void prepare_done(uv_work_t *w, int status)
 {
     struct erun *x = w->data;
     struct engine *e = x->e;
-    struct diag_list d = DIAG_LIST_INIT;
     struct buf err = BUF_INIT;
     (void)status;
 
@@ -1011,10 +1040,10 @@ static void prepare_done(uv_work_t *w, int status)
         finish_row(e, x, "failed");
         goto drop;
     }
-    x->p = pipeline_parse(PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, NULL, 0, &d);
     if (!x->p) {
         struct buf text = BUF_INIT;
-        diag_render(&d, PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, false, &text);
+        diag_render(&x->diag, PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, false,
+                    &text);
         write_run_error(e, x, text.data);
         buf_release(&text);
         finish_row(e, x, "failed");
@@ -1115,11 +1144,9 @@ static void prepare_done(uv_work_t *w, int status)
         goto drop;
     }
     count_waiting(e);
-    diag_list_release(&d);
     buf_release(&err);
     return; /* on_run_done ends it */
 drop:
-    diag_list_release(&d);
     buf_release(&err);
     erun_unlink(e, x);
     later_free(x);
@@ -1181,8 +1208,10 @@ static void read_change(struct engine *e, const struct store_run *row, const cha
     struct change_read *c = xcalloc(1, sizeof(*c));
     struct buf err = BUF_INIT;
     int copied = -1;
-    if (!store_run_change_context(e->st, row, c->base, &c->pushed_ms, &err))
+    if (!store_run_pushed(e->st, row, &c->pushed_ms, &err))
         copied = store_run_change_copy(e->st, row, c->pushed_ms, &err);
+    if (copied == 0 && store_run_base(e->st, row, c->base, &err))
+        copied = -1;
     if (copied < 0)
         fprintf(stderr, "flywheel serve: run %lld: %s\n", (long long)row->id, err.data);
     buf_release(&err);
@@ -1200,33 +1229,33 @@ static void read_change(struct engine *e, const struct store_run *row, const cha
     uv_queue_work(e->loop, &c->work, change_work, change_done);
 }
 
-/* Starts every queued or interrupted run not started yet, oldest first. */ /* Starts every queued
-                                                                               or interrupted run
-                                                                               not started yet,
-                                                                               oldest first. */
+/*
+ * Starts every queued or interrupted run not started yet, oldest first.
+ * Runs are numbered in the order they are queued, all by this thread, so
+ * each call reads only the runs after the last one it saw; a run that
+ * becomes waiting again (a retry of an ended run's jobs) resets that.
+ */
+#define SCHEDULE_BATCH 256
 static void schedule(struct engine *e)
 {
     if (e->shutting_down)
         return;
-    static const char *const states[] = {"running", "queued"};
-    for (int s = 0; s < 2; s++) {
-        struct store_run_filter f = {0};
+    for (;;) {
         struct store_run *v = NULL;
         size_t n = 0;
         struct buf err = BUF_INIT;
-        f.state = states[s];
-        f.limit = 1000;
-        if (store_run_query(e->st, &f, &v, &n, &err)) {
+        if (store_runs_waiting(e->st, e->sched_after, SCHEDULE_BATCH, &v, &n, &err)) {
             fprintf(stderr, "flywheel serve: %s\n", err.data);
             buf_release(&err);
-            continue;
+            return;
         }
-        for (size_t i = n; i-- > 0;) {
-            bool active = false;
-            for (struct erun *x = e->runs; x && !active; x = x->next)
-                active = x->run_id == v[i].id;
+        buf_release(&err);
+        for (size_t i = 0; i < n; i++) {
+            e->sched_after = v[i].id;
+            if (live_run(e, v[i].id))
+                continue;
             struct erepo *r = repo_by_id(e, v[i].repo_id);
-            if (active || !r)
+            if (!r)
                 continue;
             struct erun *x = xcalloc(1, sizeof(*x));
             x->e = e;
@@ -1253,7 +1282,8 @@ static void schedule(struct engine *e)
             uv_queue_work(e->loop, &x->work, prepare_work, prepare_done);
         }
         store_runs_release(v, n);
-        buf_release(&err);
+        if (n < SCHEDULE_BATCH)
+            return;
     }
 }
 
@@ -1395,7 +1425,9 @@ static void rerun_stored(struct engine *e, struct call *c, const struct store_ru
         rerun_reply(e, c, -EIO, run, &names, &err);
         goto out;
     }
-    /* Committed: now the world may see it. */
+    /* Committed: now the world may see it, and schedule() adopts it. */
+    if (e->sched_after >= run->id)
+        e->sched_after = run->id - 1;
     emit(e, run->id, NULL, "running", 0, NULL);
     for (size_t i = 0; i < p->njobs; i++)
         if (set[i])

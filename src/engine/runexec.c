@@ -1796,10 +1796,8 @@ static void maybe_done(struct runexec *rx)
     struct buf err = BUF_INIT;
     tx(rx);
     if (store_run_get(rx->cfg.store, rx->run_id, &run, &err) == 0) {
-        free(run.state);
-        run.state = xstrdup(sched_result_name(r));
-        run.finished_ms = store_now_ms();
-        store_run_update(rx->cfg.store, &run, &err);
+        store_run_set_state(rx->cfg.store, run.id, sched_result_name(r), run.started_ms,
+                            store_now_ms(), &err);
         store_run_release(&run);
     }
     if (err.len)
@@ -1944,11 +1942,10 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
             goto fail;
         rx->run_id = run.id;
         rx->run_number = run.number ? run.number : run.id;
-        free(run.state);
-        run.state = xstrdup("running");
         if (!run.started_ms)
             run.started_ms = store_now_ms();
-        int urc = store_run_update(cfg->store, &run, err);
+        int urc = store_run_set_state(cfg->store, run.id, "running", run.started_ms,
+                                      run.finished_ms, err);
         store_run_release(&run);
         if (urc)
             goto fail;

@@ -446,6 +446,10 @@ static const char *const store_migrations[] = {
     "   max(new.phase_ms, new.finished_ms));"
     " END;"
     "PRAGMA user_version = 11;",
+    /* 12: when a commit first reached a ref, without a walk of its runs */
+    "CREATE INDEX runs_by_push ON runs (repo_id, commit_id, ref, created_ms)"
+    "  WHERE repo_id IS NOT NULL;"
+    "PRAGMA user_version = 12;",
 };
 
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
@@ -462,6 +466,8 @@ enum store_stmt {
     S_USER_VERSION,
     S_RUN_INSERT,
     S_RUN_UPDATE,
+    S_RUN_SET_STATE,
+    S_RUNS_WAITING,
     S_RUN_GET,
     S_RUN_LIST,
     S_RUN_LATEST,
@@ -531,8 +537,13 @@ static const char *const store_sql[S_COUNT] = {
     [S_RUN_UPDATE] = "UPDATE runs SET kind = ?2, source = ?3, commit_id = ?4, branch = ?5,"
                      " state = ?6, started_ms = ?7, finished_ms = ?8, ref = ?9,"
                      " triggered_by = ?10, retry_of = ?11 WHERE id = ?1",
+    [S_RUN_SET_STATE] =
+        "UPDATE runs SET state = ?2, started_ms = ?3, finished_ms = ?4 WHERE id = ?1",
     [S_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1",
     [S_RUN_LIST] = "SELECT " RUN_COLS " FROM runs ORDER BY id DESC LIMIT ?1",
+    /* runs_by_state, from after ?1 (states written in: see query_states) */
+    [S_RUNS_WAITING] = "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running')"
+                       " AND id > ?1 ORDER BY id LIMIT ?2",
     [S_RUN_LATEST] = "SELECT id FROM runs ORDER BY id DESC LIMIT 1",
     [S_RUN_NEXT_NUMBER] = "SELECT coalesce(max(number), 0) + 1 FROM runs WHERE repo_id = ?1",
     [S_RUN_FIND] = "SELECT " RUN_COLS " FROM runs WHERE repo_id = ?1 AND number = ?2",
@@ -595,7 +606,7 @@ static const char *const store_sql[S_COUNT] = {
     /* runs_by_repo, newest first: the first earlier run of the kind with another commit */
     [S_RUN_BASE] = "SELECT commit_id FROM runs WHERE repo_id = ?1 AND id < ?2 AND kind = ?3"
                    " AND commit_id <> ?4 AND commit_id <> '' ORDER BY id DESC LIMIT 1",
-    /* runs_by_commit */
+    /* runs_by_push */
     [S_RUN_PUSHED] = "SELECT min(created_ms) FROM runs WHERE repo_id = ?1 AND commit_id = ?2"
                      " AND ref = ?3 AND id <= ?4",
     /* runs_by_commit: the latest earlier run of the commit and kind that knows its change */
@@ -640,6 +651,16 @@ static const struct {
 };
 #define QUERY_LIMIT_DEFAULT 50
 #define QUERY_LIMIT_MAX     1000
+/*
+ * The states a run is in. A state filter with one of them is written into
+ * its statement's text: a parameter compared with state makes SQLite
+ * prepare the statement again whenever its value changes (the partial
+ * index runs_failed depends on it), as when lists of runs in one state and
+ * then another are asked for in turn.
+ */
+static const char *const query_states[] = {"queued",    "running",     "passed", "failed",
+                                           "cancelled", "interrupted", "skipped"};
+#define QUERY_STATES (sizeof(query_states) / sizeof(query_states[0]))
 
 struct store {
     sqlite3 *db;
@@ -647,6 +668,8 @@ struct store {
     sqlite3_stmt *stmt[S_COUNT]; /* prepared on first use, kept until close */
     /* store_run_query's statements, one per set of filters (enum query_filter). */
     sqlite3_stmt *query[QUERY_COMBINATIONS];
+    /* those with a state filter of query_states[i] written in, at [mask][i] */
+    sqlite3_stmt *query_state[QUERY_COMBINATIONS][QUERY_STATES];
     bool batch; /* a transaction of store_batch_begin() is open */
 };
 
@@ -1110,8 +1133,11 @@ void store_close(struct store *st)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
-    for (int i = 0; i < QUERY_COMBINATIONS; i++)
+    for (int i = 0; i < QUERY_COMBINATIONS; i++) {
         sqlite3_finalize(st->query[i]);
+        for (size_t k = 0; k < QUERY_STATES; k++)
+            sqlite3_finalize(st->query_state[i][k]);
+    }
     /* Every statement is finalized, so this closes at once (without a
      * checkpoint: see store_open). */
     sqlite3_close_v2(st->db);
@@ -1321,6 +1347,20 @@ int store_run_update(struct store *st, const struct store_run *r, struct buf *er
     return store_update(st, s, brc, err, "cannot update run", r->id);
 }
 
+int store_run_set_state(struct store *st, int64_t id, const char *state, int64_t started_ms,
+                        int64_t finished_ms, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUN_SET_STATE, err);
+    int brc = SQLITE_OK;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, id, &brc);
+    bind_text(s, 2, state, &brc);
+    bind_int64(s, 3, started_ms, &brc);
+    bind_int64(s, 4, finished_ms, &brc);
+    return store_update(st, s, brc, err, "cannot update run", id);
+}
+
 int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err)
 {
     sqlite3_stmt *s = store_stmt(st, S_RUN_GET, err);
@@ -1353,35 +1393,37 @@ int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct sto
     return ret;
 }
 
-int store_run_change_context(struct store *st, const struct store_run *r, char base[41],
-                             int64_t *pushed_ms, struct buf *err)
+int store_run_base(struct store *st, const struct store_run *r, char base[41], struct buf *err)
 {
     base[0] = '\0';
-    *pushed_ms = r->created_ms;
-    bool release_kind = r->kind && (!strcmp(r->kind, "main") || !strcmp(r->kind, "tag"));
+    if (!r->kind || (strcmp(r->kind, "main") && strcmp(r->kind, "tag")))
+        return 0;
     sqlite3_stmt *s = store_stmt(st, S_RUN_BASE, err);
     int brc = SQLITE_OK, rc, ret = 0;
     if (!s)
         return -EIO;
-    if (release_kind) {
-        bind_int64(s, 1, r->repo_id, &brc);
-        bind_int64(s, 2, r->id, &brc);
-        bind_text(s, 3, r->kind, &brc);
-        bind_text(s, 4, r->commit, &brc);
-        rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
-        if (rc == SQLITE_ROW) {
-            const char *c = (const char *)sqlite3_column_text(s, 0);
-            if (c && strlen(c) == 40)
-                memcpy(base, c, 41);
-        } else if (rc != SQLITE_DONE) {
-            ret = store_fail(st, rc, err, "cannot find the run before run %lld", (long long)r->id);
-        }
-        store_stmt_done(s);
-        if (ret)
-            return ret;
+    bind_int64(s, 1, r->repo_id, &brc);
+    bind_int64(s, 2, r->id, &brc);
+    bind_text(s, 3, r->kind, &brc);
+    bind_text(s, 4, r->commit, &brc);
+    rc = brc == SQLITE_OK ? sqlite3_step(s) : brc;
+    if (rc == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(s, 0);
+        if (c && strlen(c) == 40)
+            memcpy(base, c, 41);
+    } else if (rc != SQLITE_DONE) {
+        ret = store_fail(st, rc, err, "cannot find the run before run %lld", (long long)r->id);
     }
-    s = store_stmt(st, S_RUN_PUSHED, err);
-    brc = SQLITE_OK;
+    store_stmt_done(s);
+    return ret;
+}
+
+int store_run_pushed(struct store *st, const struct store_run *r, int64_t *pushed_ms,
+                     struct buf *err)
+{
+    *pushed_ms = r->created_ms;
+    sqlite3_stmt *s = store_stmt(st, S_RUN_PUSHED, err);
+    int brc = SQLITE_OK, rc, ret = 0;
     if (!s)
         return -EIO;
     bind_int64(s, 1, r->repo_id, &brc);
@@ -1523,31 +1565,54 @@ int store_run_list(struct store *st, size_t limit, struct store_run **out, size_
     return run_rows(st, s, brc, out, n, err);
 }
 
+int store_runs_waiting(struct store *st, int64_t after_id, size_t limit, struct store_run **out,
+                       size_t *n, struct buf *err)
+{
+    sqlite3_stmt *s = store_stmt(st, S_RUNS_WAITING, err);
+    int brc = SQLITE_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (!s)
+        return -EIO;
+    bind_int64(s, 1, after_id, &brc);
+    bind_int64(s, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit, &brc);
+    return run_rows(st, s, brc, out, n, err);
+}
+
 static bool filter_text(const char *v)
 {
     return v && *v;
 }
 
-/* The statement for one combination of filters, prepared on first use. */
-static sqlite3_stmt *query_stmt(struct store *st, unsigned mask, struct buf *err)
+/*
+ * The statement for one combination of filters, prepared on first use;
+ * state_idx >= 0: the state filter is query_states[state_idx], written in.
+ */
+static sqlite3_stmt *query_stmt(struct store *st, unsigned mask, int state_idx, struct buf *err)
 {
-    if (!st->query[mask]) {
+    sqlite3_stmt **slot = state_idx >= 0 ? &st->query_state[mask][state_idx] : &st->query[mask];
+    if (!*slot) {
         struct buf sql = BUF_INIT;
         buf_adds(&sql, "SELECT " RUN_COLS " FROM runs WHERE 1");
-        for (size_t i = 0; i < sizeof(query_where) / sizeof(query_where[0]); i++)
-            if (mask & query_where[i].flag)
+        for (size_t i = 0; i < sizeof(query_where) / sizeof(query_where[0]); i++) {
+            if (!(mask & query_where[i].flag))
+                continue;
+            if (query_where[i].flag == Q_STATE && state_idx >= 0)
+                buf_addf(&sql, " AND state = '%s'", query_states[state_idx]);
+            else
                 buf_adds(&sql, query_where[i].sql);
+        }
         buf_adds(&sql, " ORDER BY id DESC LIMIT ?6");
-        int rc = sqlite3_prepare_v3(st->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT,
-                                    &st->query[mask], NULL);
+        int rc = sqlite3_prepare_v3(st->db, sql.data, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
         if (rc != SQLITE_OK) {
             store_fail(st, rc, err, "cannot prepare \"%s\"", sql.data);
-            sqlite3_finalize(st->query[mask]);
-            st->query[mask] = NULL;
+            sqlite3_finalize(*slot);
+            *slot = NULL;
         }
         buf_release(&sql);
     }
-    return st->query[mask];
+    return *slot;
 }
 
 int store_run_query(struct store *st, const struct store_run_filter *f, struct store_run **out,
@@ -1568,7 +1633,11 @@ int store_run_query(struct store *st, const struct store_run_filter *f, struct s
     mask |= filter_text(f->kind) ? Q_KIND : 0;
     mask |= filter_text(f->state) ? Q_STATE : 0;
     mask |= f->before_id ? Q_BEFORE : 0;
-    s = query_stmt(st, mask, err);
+    int state_idx = -1;
+    for (size_t i = 0; (mask & Q_STATE) && i < QUERY_STATES && state_idx < 0; i++)
+        if (!strcmp(f->state, query_states[i]))
+            state_idx = (int)i;
+    s = query_stmt(st, mask, state_idx, err);
     if (!s)
         return -EIO;
     if (mask & Q_REPO)
@@ -1577,7 +1646,7 @@ int store_run_query(struct store *st, const struct store_run_filter *f, struct s
         bind_text(s, 2, f->branch, &brc);
     if (mask & Q_KIND)
         bind_text(s, 3, f->kind, &brc);
-    if (mask & Q_STATE)
+    if ((mask & Q_STATE) && state_idx < 0)
         bind_text(s, 4, f->state, &brc);
     if (mask & Q_BEFORE)
         bind_int64(s, 5, f->before_id, &brc);

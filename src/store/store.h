@@ -141,6 +141,9 @@ int store_schema_version(struct store *st);
 
 int64_t store_run_insert(struct store *st, struct store_run *r, struct buf *err);
 int store_run_update(struct store *st, const struct store_run *r, struct buf *err);
+/* Only the state and times of run id: the indexes of the other columns stay untouched. */
+int store_run_set_state(struct store *st, int64_t id, const char *state, int64_t started_ms,
+                        int64_t finished_ms, struct buf *err);
 /* Loads run id into *r (caller releases). Returns -ENOENT if there is none. */
 int store_run_get(struct store *st, int64_t id, struct store_run *r, struct buf *err);
 /* The newest runs first, at most limit. *out is an array the caller frees with
@@ -157,26 +160,32 @@ int64_t store_run_latest(struct store *st);
  */
 int store_run_query(struct store *st, const struct store_run_filter *f, struct store_run **out,
                     size_t *n, struct buf *err);
+/* The queued and running runs with an id above after_id, oldest first, at most limit. */
+int store_runs_waiting(struct store *st, int64_t after_id, size_t limit, struct store_run **out,
+                       size_t *n, struct buf *err);
 /* Finds the run number of a repository; -ENOENT when there is none. */
 int store_run_find(struct store *st, int64_t repo_id, int64_t number, struct store_run *r,
                    struct buf *err);
 
 /*
  * The change of a server run (docs/metrics.md), recorded when the run is
- * first prepared. store_run_change_context() reads, for r (id, repo_id,
- * kind, commit, ref, created_ms), the commit its change starts after: for a
+ * first prepared, for r (id, repo_id, kind, commit, ref, created_ms).
+ * store_run_pushed() reads when the commit first reached the ref: the
+ * creation of the first run of that ref and commit (r's own for a first
+ * run). store_run_base() reads the commit the change starts after: for a
  * main or tag run, the commit of the repository's latest earlier run of the
  * same kind with another commit (base[0] == '\0' when there is none, and
- * for other kinds), and when the commit first reached the ref: the
- * creation of the first run of that ref and commit (r's own for a first
- * run). store_run_set_change() records the times and the change's commits
- * (at most STORE_RUN_COMMITS_MAX of them, for main and tag runs) in one
+ * for other kinds); it walks back over the runs of r's own commit, so it is
+ * only asked when store_run_change_copy() found nothing to copy.
+ * store_run_set_change() records the times and the change's commits (at
+ * most STORE_RUN_COMMITS_MAX of them, for main and tag runs) in one
  * transaction, with the latest change run of one of those commits made
  * before r (its change_run_id).
  */
 #define STORE_RUN_COMMITS_MAX 1000
-int store_run_change_context(struct store *st, const struct store_run *r, char base[41],
-                             int64_t *pushed_ms, struct buf *err)
+int store_run_pushed(struct store *st, const struct store_run *r, int64_t *pushed_ms,
+                     struct buf *err) __attribute__((warn_unused_result));
+int store_run_base(struct store *st, const struct store_run *r, char base[41], struct buf *err)
     __attribute__((warn_unused_result));
 /*
  * The same change without reading the mirror: when an earlier run of the

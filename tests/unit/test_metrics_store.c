@@ -179,25 +179,29 @@ static void test_run_change(void **state)
     int64_t pushed = -1;
     /* the first main run: no base, pushed when it was made */
     assert_int_equal(store_run_get(f->st, a, &r, &err), 0);
-    assert_int_equal(store_run_change_context(f->st, &r, base, &pushed, &err), 0);
+    assert_int_equal(store_run_base(f->st, &r, base, &err), 0);
+    assert_int_equal(store_run_pushed(f->st, &r, &pushed, &err), 0);
     assert_string_equal(base, "");
     assert_int_equal(pushed, 10);
     store_run_release(&r);
     /* a change run: no base (its commit alone) */
     assert_int_equal(store_run_get(f->st, x, &r, &err), 0);
-    assert_int_equal(store_run_change_context(f->st, &r, base, &pushed, &err), 0);
+    assert_int_equal(store_run_base(f->st, &r, base, &err), 0);
+    assert_int_equal(store_run_pushed(f->st, &r, &pushed, &err), 0);
     assert_string_equal(base, "");
     assert_int_equal(pushed, 15);
     store_run_release(&r);
     /* the second: after the first's commit */
     assert_int_equal(store_run_get(f->st, b, &r, &err), 0);
-    assert_int_equal(store_run_change_context(f->st, &r, base, &pushed, &err), 0);
+    assert_int_equal(store_run_base(f->st, &r, base, &err), 0);
+    assert_int_equal(store_run_pushed(f->st, &r, &pushed, &err), 0);
     assert_string_equal(base, C1);
     assert_int_equal(pushed, 20);
     store_run_release(&r);
     /* its retry: the same change, pushed when the first run of the commit was made */
     assert_int_equal(store_run_get(f->st, b2, &r, &err), 0);
-    assert_int_equal(store_run_change_context(f->st, &r, base, &pushed, &err), 0);
+    assert_int_equal(store_run_base(f->st, &r, base, &err), 0);
+    assert_int_equal(store_run_pushed(f->st, &r, &pushed, &err), 0);
     assert_string_equal(base, C1);
     assert_int_equal(pushed, 20);
     assert_int_equal(r.commit_ms, 0);

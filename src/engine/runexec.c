@@ -174,10 +174,32 @@ static void commit(struct runexec *rx)
     buf_release(&err);
 }
 
+/* Keeps or removes the directories of the attempts that ended (see
+ * remove_workspace), then ends the run if that was all it waited for. */
+static void recycle_pending(struct runexec *rx)
+{
+    struct recycle *rc = rx->recycle;
+    size_t n = rx->nrecycle;
+    rx->recycle = NULL;
+    rx->nrecycle = rx->arecycle = 0;
+    rx->depth++;
+    for (size_t k = 0; k < n; k++) {
+        recycle_dirs(rx, rc[k].paths);
+        for (int d = 0; d < 3; d++)
+            free(rc[k].paths[d]);
+        rx->in_flight--;
+    }
+    free(rc);
+    maybe_done(rx);
+    rx->depth--;
+}
+
 /*
  * Commits, then releases what waited for the commit: the observer's events,
  * this run's own pump when a shared pool is in use (see attempt_end), the
- * processes of prepared jobs, and the end of the run. What these do in
+ * processes of prepared jobs, and the end of the run. The directories of
+ * ended attempts are no effect anyone sees: when no process waits, they
+ * are dealt with before the commit, which then records the run's end too. What these do in
  * turn (a spawn that fails ends its attempt) makes a new batch, committed
  * before its own effects, until nothing is left. An observer may call back
  * into runexec meanwhile: that call queues, and this loop releases it.
@@ -186,6 +208,13 @@ static void flush(struct runexec *rx)
 {
     rx->flushing = true;
     for (;;) {
+        if (!rx->nspawn && rx->nrecycle) {
+            /* No process waits: the directories of the attempts that ended
+             * go first, so that the run's end, when it follows, joins the
+             * batch that records theirs. */
+            recycle_pending(rx);
+            continue;
+        }
         commit(rx);
         /* The processes first: they wait for nothing else. */
         if (rx->nspawn) {
@@ -207,20 +236,7 @@ static void flush(struct runexec *rx)
         }
         if (rx->nrecycle) {
             /* Then the directories of the attempts that ended (see recycle). */
-            struct recycle *rc = rx->recycle;
-            size_t n = rx->nrecycle;
-            rx->recycle = NULL;
-            rx->nrecycle = rx->arecycle = 0;
-            rx->depth++;
-            for (size_t k = 0; k < n; k++) {
-                recycle_dirs(rx, rc[k].paths);
-                for (int d = 0; d < 3; d++)
-                    free(rc[k].paths[d]);
-                rx->in_flight--;
-            }
-            free(rc);
-            maybe_done(rx);
-            rx->depth--;
+            recycle_pending(rx);
             continue;
         }
         if (rx->nevents) {

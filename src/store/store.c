@@ -1302,6 +1302,9 @@ static int64_t run_insert_row(struct store *st, const struct store_run *r, int64
  * insert between reading the largest number and inserting the next. The
  * UNIQUE index on (repo_id, number) backs this up.
  */
+static int change_copy(struct store *st, const struct store_run *r, int64_t pushed_ms, bool own_tx,
+                       struct buf *err);
+
 int64_t store_run_insert(struct store *st, struct store_run *r, struct buf *err)
 {
     int64_t id, number;
@@ -1314,7 +1317,19 @@ int64_t store_run_insert(struct store *st, struct store_run *r, struct buf *err)
     if (number < 0)
         goto fail;
     id = run_insert_row(st, r, number, err);
-    if (id < 0 || store_commit(st, err))
+    if (id < 0)
+        goto fail;
+    if (r->commit && strlen(r->commit) == 40) {
+        /* The same commit and kind ran before (a retry): its change is this
+         * run's too, recorded now rather than in a transaction of its own. */
+        struct store_run t = *r;
+        int64_t pushed_ms;
+        t.id = id;
+        if (store_run_pushed(st, &t, &pushed_ms, err) ||
+            change_copy(st, &t, pushed_ms, false, err) < 0)
+            goto fail;
+    }
+    if (store_commit(st, err))
         goto fail;
     /*
      * The header promises the number back in the caller's struct although
@@ -1451,8 +1466,9 @@ static int run_change_run(struct store *st, int64_t run_id, struct buf *err)
     return store_exec_stmt(st, s, brc, err, "cannot record the change run of a run");
 }
 
-int store_run_change_copy(struct store *st, const struct store_run *r, int64_t pushed_ms,
-                          struct buf *err)
+/* store_run_change_copy(), inside the caller's transaction when own_tx is false. */
+static int change_copy(struct store *st, const struct store_run *r, int64_t pushed_ms, bool own_tx,
+                       struct buf *err)
 {
     sqlite3_stmt *s = store_stmt(st, S_RUN_SAME_CHANGE, err);
     int brc = SQLITE_OK, rc;
@@ -1477,7 +1493,7 @@ int store_run_change_copy(struct store *st, const struct store_run *r, int64_t p
     store_stmt_done(s);
     if (!from)
         return 0;
-    rc = store_begin(st, err);
+    rc = own_tx ? store_begin(st, err) : 0;
     if (rc)
         return rc;
     s = store_stmt(st, S_RUN_SET_CHANGE, err);
@@ -1504,13 +1520,20 @@ int store_run_change_copy(struct store *st, const struct store_run *r, int64_t p
     }
     if (!rc)
         rc = run_change_run(st, r->id, err);
-    if (!rc)
+    if (!rc && own_tx)
         rc = store_commit(st, err);
     if (rc) {
-        store_rollback(st);
+        if (own_tx)
+            store_rollback(st);
         return rc;
     }
     return 1;
+}
+
+int store_run_change_copy(struct store *st, const struct store_run *r, int64_t pushed_ms,
+                          struct buf *err)
+{
+    return change_copy(st, r, pushed_ms, true, err);
 }
 
 int store_run_set_change(struct store *st, int64_t run_id, int64_t commit_ms,

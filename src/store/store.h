@@ -139,6 +139,9 @@ void store_close(struct store *st);
 /* The schema version after migrations. */
 int store_schema_version(struct store *st);
 
+/* A run of a repository (repo_id set) gets the next number of the repository
+ * (in r->number), and, when an earlier run of its commit and kind knows its
+ * change, that change as by store_run_change_copy(), in the same transaction. */
 int64_t store_run_insert(struct store *st, struct store_run *r, struct buf *err);
 int store_run_update(struct store *st, const struct store_run *r, struct buf *err);
 /* Only the state and times of run id: the indexes of the other columns stay untouched. */

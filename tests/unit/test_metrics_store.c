@@ -217,6 +217,10 @@ static void test_run_change(void **state)
     /* a later run of the same commit and kind takes them, commits too, without git */
     int64_t b3 = run(f, "main", C2, "passed", 40, 41, b2);
     assert_int_equal(store_run_get(f->st, b3, &r, &err), 0);
+    /* store_run_insert took them already, in its own transaction */
+    assert_int_equal(r.commit_ms, 9000);
+    assert_int_equal(r.first_commit_ms, 4000);
+    assert_int_equal(r.pushed_ms, 20);
     assert_int_equal(store_run_change_copy(f->st, &r, 20, &err), 1);
     store_run_release(&r);
     assert_int_equal(store_run_get(f->st, b3, &r, &err), 0);

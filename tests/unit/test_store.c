@@ -16,7 +16,7 @@
 #include "store/store.h"
 
 /* The schema version store.c migrates to; bump it with each new migration. */
-#define SCHEMA_VERSION 11
+#define SCHEMA_VERSION 12
 
 struct fixture {
     char dir[64];
@@ -1182,6 +1182,51 @@ static void test_run_query_limits(void **state)
     store_close(st);
 }
 
+/* The scheduler's read: queued and running runs after an id, oldest first. */
+static void test_runs_waiting(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f->db);
+    struct buf err = BUF_INIT;
+    struct store_run *v = NULL;
+    size_t n = 0;
+
+    int64_t q1 = add_run(st, "queued", 1);
+    add_run(st, "passed", 2);
+    int64_t r1 = add_run(st, "running", 3);
+    add_run(st, "failed", 4);
+    int64_t q2 = add_run(st, "queued", 5);
+    assert_int_equal(store_runs_waiting(st, 0, 10, &v, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].id, q1);
+    assert_int_equal(v[1].id, r1);
+    assert_int_equal(v[2].id, q2);
+    store_runs_release(v, n);
+    assert_int_equal(store_runs_waiting(st, q1, 1, &v, &n, &err), 0);
+    assert_int_equal(n, 1); /* the limit, from the oldest after q1 */
+    assert_int_equal(v[0].id, r1);
+    store_runs_release(v, n);
+    assert_int_equal(store_runs_waiting(st, q2, 10, &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    store_runs_release(v, n);
+
+    /* A state filter gives the same answers whichever state was asked
+     * before, a known one (written into the statement) or not. */
+    static const char *const order[] = {"queued", "running", "nonsense", "queued", "failed"};
+    static const size_t want[] = {2, 1, 0, 2, 1};
+    for (size_t i = 0; i < 5; i++) {
+        struct store_run_filter q = {.state = order[i]};
+        assert_int_equal(store_run_query(st, &q, &v, &n, &err), 0);
+        assert_int_equal(n, want[i]);
+        for (size_t k = 0; k < n; k++)
+            assert_string_equal(v[k].state, order[i]);
+        store_runs_release(v, n);
+    }
+    assert_int_equal(err.len, 0);
+    buf_release(&err);
+    store_close(st);
+}
+
 static void test_repos(void **state)
 {
     struct fixture *f = *state;
@@ -1502,6 +1547,7 @@ int main(void)
         T(test_run_server_fields),
         T(test_run_query),
         T(test_run_query_limits),
+        T(test_runs_waiting),
         T(test_repos),
         T(test_repo_refs),
         T(test_repo_foreign_keys),

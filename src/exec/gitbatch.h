@@ -55,10 +55,15 @@ int gitbatch_info(struct gitbatch *b, const char *spec, char oid[41], char type[
 
 /*
  * Appends the content of the object spec names to out, when its size is at
- * most max (else -E2BIG, nothing read), and gives its type.
+ * most max, and gives its type. One question: over max, the content is not
+ * read (-E2BIG) and the process is stopped, to start again at the next.
  */
 int gitbatch_contents(struct gitbatch *b, const char *spec, size_t max, char type[16],
                       struct buf *out, struct buf *err) __attribute__((warn_unused_result));
+/* The same, with the object's size (also on -E2BIG). */
+int gitbatch_contents_sized(struct gitbatch *b, const char *spec, size_t max, char type[16],
+                            uint64_t *size, struct buf *out, struct buf *err)
+    __attribute__((warn_unused_result));
 
 /* The number of processes started so far (for tests). */
 unsigned gitbatch_starts(struct gitbatch *b);

@@ -776,21 +776,19 @@ static int read_file_batch(struct gitbatch *b, const char *commit, const char *p
         rc = -EINVAL;
         goto out;
     }
-    if (gitbatch_info(b, oid, oid, type, &size, &scratch) || strcmp(type, "blob")) {
-        rc = 1;
-        goto out;
-    }
-    if (size > max) {
+    /* The size is checked on the answer's header, before its content is read. */
+    size_t lim = max, start = out->len;
+    if (out->cap && out->cap - out->len < lim)
+        lim = out->cap - out->len;
+    rc = gitbatch_contents_sized(b, oid, lim, type, &size, out, &scratch);
+    if (rc == -E2BIG && size > max) {
         buf_addf(err, "'%s' at %s is too large: %llu bytes, the limit is %zu", path, commit,
                  (unsigned long long)size, max);
-        rc = -E2BIG;
-        goto out;
-    }
-    if (out->cap && out->len + size > out->cap) {
+    } else if (rc || strcmp(type, "blob")) {
+        /* not a blob, or over what out may hold: the one-shot path's to explain */
+        buf_setlen(out, start);
         rc = 1;
-        goto out;
     }
-    rc = gitbatch_contents(b, oid, max, type, out, &scratch) ? 1 : 0;
 out:
     buf_release(&obj);
     buf_release(&scratch);

@@ -707,17 +707,80 @@ out:
     return as_error(rc);
 }
 
+/*
+ * What ws_source_mirror() prepared for a mirror and state directory, kept
+ * (a server runs many runs of few repositories): the resolved paths. The
+ * state directory is checked again with one stat of its alternates file.
+ */
+#define MIRROR_MEMO 16
+static struct mirror_memo {
+    char *mirror, *state_dir; /* as given */
+    char *real, *abs;         /* resolved */
+} mirror_memo[MIRROR_MEMO];
+static unsigned mirror_memo_next;
+static pthread_mutex_t mirror_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool memo_find(const char *mirror, const char *state_dir, char **real, char **abs)
+{
+    bool hit = false;
+    pthread_mutex_lock(&mirror_memo_mu);
+    for (size_t i = 0; i < MIRROR_MEMO && !hit; i++) {
+        struct mirror_memo *m = &mirror_memo[i];
+        if (m->mirror && !strcmp(m->mirror, mirror) && !strcmp(m->state_dir, state_dir)) {
+            *real = xstrdup(m->real);
+            *abs = xstrdup(m->abs);
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&mirror_memo_mu);
+    if (!hit)
+        return false;
+    struct buf alt = BUF_INIT;
+    struct stat st;
+    buf_addf(&alt, "%s/objects/info/alternates", *abs);
+    hit = !stat(alt.data, &st) && S_ISREG(st.st_mode);
+    buf_release(&alt);
+    if (!hit) {
+        free(*real);
+        free(*abs);
+    }
+    return hit;
+}
+
+static void memo_keep(const char *mirror, const char *state_dir, const char *real, const char *abs)
+{
+    pthread_mutex_lock(&mirror_memo_mu);
+    struct mirror_memo *m = &mirror_memo[mirror_memo_next++ % MIRROR_MEMO];
+    free(m->mirror);
+    free(m->state_dir);
+    free(m->real);
+    free(m->abs);
+    m->mirror = xstrdup(mirror);
+    m->state_dir = xstrdup(state_dir);
+    m->real = xstrdup(real);
+    m->abs = xstrdup(abs);
+    pthread_mutex_unlock(&mirror_memo_mu);
+}
+
 int ws_source_mirror(struct ws_source *src, const char *mirror, const char *state_dir,
                      const char *commit, struct buf *err)
 {
     struct buf objects = BUF_INIT, abs = BUF_INIT;
-    char *real = NULL;
+    char *real = NULL, *memo_abs = NULL;
     int rc;
 
     memset(src, 0, sizeof(*src));
     if (strlen(commit) != 40 || !is_hex_oid(commit)) {
         buf_addf(err, "'%s' is not a full commit id", commit);
         return -EINVAL;
+    }
+    if (memo_find(mirror, state_dir, &real, &memo_abs)) {
+        src->repo = real;
+        src->state_dir = memo_abs;
+        src->commit = xstrdup(commit);
+        src->branch = xstrdup("");
+        src->head = xstrdup("");
+        return 0;
     }
     real = realpath(mirror, NULL);
     if (!real) {
@@ -729,6 +792,7 @@ int ws_source_mirror(struct ws_source *src, const char *mirror, const char *stat
     buf_addf(&objects, "%s/objects", real);
     if ((rc = state_prepare(state_dir, objects.data, &abs, err)))
         goto out;
+    memo_keep(mirror, state_dir, real, abs.data);
     src->repo = real;
     real = NULL;
     src->state_dir = buf_detach(&abs, NULL);

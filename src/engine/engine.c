@@ -975,7 +975,9 @@ static void prepare_work(uv_work_t *w)
     for (size_t i = 0; i < 2; i++) {
         buf_reset(&dir);
         buf_addf(&dir, "%s/%s/%lld", x->e->cfg.data_dir, sub[i], (long long)x->run_id);
-        (void)mkdir(dir.data, 0755); /* runexec_start reports what failed */
+        /* the work directory an earlier run of the repository left empty, if any */
+        if (i == 0 || x->row.fork || runexec_spare_dir(x->mirror_dir, dir.data))
+            (void)mkdir(dir.data, 0755); /* runexec_start reports what failed */
     }
     buf_release(&dir);
 }

@@ -91,7 +91,8 @@ struct runexec {
     char *leader_exe; /* flywheel-leader next to self_exe, or NULL: self_exe __leader */
     char *log_dir, *work_dir;
     char *work_dir_real; /* work_dir without symbolic links, or NULL */
-    size_t in_flight;    /* work items and handles not yet back */
+    size_t in_flight;    /* work items not yet back */
+    size_t closing; /* handles not yet closed: the run's end waits for none, its on_done for all */
     bool done, cancel_requested, hard_cancel;
     struct buf cancel_reason;
     /*
@@ -263,7 +264,7 @@ static void flush(struct runexec *rx)
         break;
     }
     rx->flushing = false;
-    if (rx->done_pending) {
+    if (rx->done_pending && !rx->closing) {
         /* Last: the observer may free the run from here on. */
         rx->done_pending = false;
         if (rx->cfg.obs.on_done)
@@ -414,20 +415,19 @@ static int mkdir_p(const char *path, struct buf *err)
  * and the next attempt's directory is that one renamed: no inode is freed or
  * allocated per job. The spares left at the end of the run are removed.
  */
-static bool spare_mode_ok(const struct runexec *rx, mode_t mode)
-{
-    return mode == 0755 || (rx->ws_mode && mode == rx->ws_mode);
-}
-
-/* True when path is a directory of ours, empty, with a mode we create; *mode gets it. */
-static bool dir_reusable(const struct runexec *rx, const char *path, mode_t *mode)
+/*
+ * True when path is a directory of euid's, empty, with a mode we create
+ * (0755, or ws_mode when not 0); *mode gets it.
+ */
+static bool dir_reusable_as(uid_t euid, mode_t ws_mode, const char *path, mode_t *mode)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return false;
     struct stat st;
-    bool ok = !fstat(fd, &st) && S_ISDIR(st.st_mode) && st.st_uid == rx->euid &&
-              spare_mode_ok(rx, st.st_mode & 07777);
+    mode_t m = 0;
+    bool ok = !fstat(fd, &st) && S_ISDIR(st.st_mode) && st.st_uid == euid &&
+              ((m = st.st_mode & 07777) == 0755 || (ws_mode && m == ws_mode));
     if (ok) {
         char d[1024];
         ssize_t n = getdents64(fd, d, sizeof(d));
@@ -443,8 +443,13 @@ static bool dir_reusable(const struct runexec *rx, const char *path, mode_t *mod
     }
     close(fd);
     if (ok)
-        *mode = st.st_mode & 07777;
+        *mode = m;
     return ok;
+}
+
+static bool dir_reusable(const struct runexec *rx, const char *path, mode_t *mode)
+{
+    return dir_reusable_as(rx->euid, rx->ws_mode, path, mode);
 }
 
 static void spare_add(struct runexec *rx, const char *path, mode_t mode)
@@ -481,14 +486,14 @@ static struct {
     mode_t ws_mode;     /* as runexec.ws_mode, for the runs to come */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Moves one of the pool's spares of mode want to path; 0, or -1 (none fits). */
-static int pool_take(struct runexec *rx, const char *path, mode_t want)
+/* Moves one of key's spares of mode want to path; 0, or -1 (none fits). Any thread. */
+static int pool_take_key(const char *key, uid_t euid, mode_t ws_mode, const char *path, mode_t want)
 {
     for (;;) {
         struct pooled sp = {NULL, NULL, 0};
         pthread_mutex_lock(&pool.mu);
         for (size_t k = pool.n; k-- > 0;) {
-            if (pool.v[k].mode == want && !strcmp(pool.v[k].key, rx->cfg.spare_pool)) {
+            if (pool.v[k].mode == want && !strcmp(pool.v[k].key, key)) {
                 sp = pool.v[k];
                 pool.v[k] = pool.v[--pool.n];
                 break;
@@ -499,7 +504,7 @@ static int pool_take(struct runexec *rx, const char *path, mode_t want)
             return -1;
         mode_t mode;
         int rc = -1;
-        if (dir_reusable(rx, sp.path, &mode) && mode == want)
+        if (dir_reusable_as(euid, ws_mode, sp.path, &mode) && mode == want)
             rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
         bool exists = rc && errno == EEXIST;
         if (rc && !exists)
@@ -511,6 +516,16 @@ static int pool_take(struct runexec *rx, const char *path, mode_t want)
         if (exists)
             return -1; /* let mkdir say it */
     }
+}
+
+static int pool_take(struct runexec *rx, const char *path, mode_t want)
+{
+    return pool_take_key(rx->cfg.spare_pool, rx->euid, rx->ws_mode, path, want);
+}
+
+int runexec_spare_dir(const char *pool_name, const char *path)
+{
+    return pool_take_key(pool_name, geteuid(), 0, path, 0755);
 }
 
 /* The run's spares to the pool (moved under .spares); returns how many. */
@@ -564,6 +579,18 @@ static void spares_remove(struct runexec *rx)
     free(rx->spares);
     rx->spares = NULL;
     rx->nspares = rx->aspares = 0;
+    /* The run's own work directory, when nothing was kept in it, serves
+     * the next run's (see runexec_spare_dir). */
+    mode_t mode;
+    if (rx->cfg.spare_pool && !rx->spares_tainted && rx->work_dir &&
+        dir_reusable(rx, rx->work_dir, &mode) && mode == 0755) {
+        spare_add(rx, rx->work_dir, mode);
+        if (!pool_give(rx))
+            free(rx->spares[0].path); /* not kept: retention removes it */
+        free(rx->spares);
+        rx->spares = NULL;
+        rx->nspares = rx->aspares = 0;
+    }
 }
 
 /*
@@ -1016,9 +1043,8 @@ static void on_handle_closed(uv_handle_t *h)
     struct runexec *rx = j->rx;
     enter(rx);
     j->open_handles--;
-    rx->in_flight--;
-    maybe_done(rx);
-    leave(rx);
+    rx->closing--;
+    leave(rx); /* the last one lets on_done through */
 }
 
 static void close_handle(struct rjob *j, uv_handle_t *h)
@@ -1536,7 +1562,7 @@ static void spawn_job(struct rjob *j)
     uv_timer_init(rx->loop, &j->backstop);
     j->out.data = j->status.data = j->timer.data = j->backstop.data = j;
     j->open_handles += 4;
-    rx->in_flight += 4;
+    rx->closing += 4;
     uv_pipe_open(&j->out, outp[0]);
     uv_pipe_open(&j->status, stp[0]);
     uv_read_start((uv_stream_t *)&j->out, alloc_cb, on_out);

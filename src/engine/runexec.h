@@ -137,6 +137,12 @@ int runexec_rerun(struct runexec *rx, const char *name, const char *reason, stru
 void runexec_free(struct runexec *rx);
 /* Starts whatever is ready and fits: after slots of a shared pool came free. */
 void runexec_pump(struct runexec *rx);
+/*
+ * Moves an empty directory kept in the spare pool pool_name (a
+ * runexec_config.spare_pool) to path, as mkdir(path, 0755) would make it:
+ * 0, or -1 when the pool has none (the caller makes one). Any thread.
+ */
+int runexec_spare_dir(const char *pool_name, const char *path);
 bool runexec_done(const struct runexec *rx);
 /* The run's number in its repository (server runs), else its id. */
 int64_t runexec_run_number(const struct runexec *rx);

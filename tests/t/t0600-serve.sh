@@ -166,15 +166,26 @@ test_expect_success 'empty attempt directories of a run serve the next run, and 
 	      test -z "$(ls -A "$HOME")" && test -z "$(ls -A "$TMPDIR")" && test -z "$(ls -A)"
 	      stat -c "%i" "$HOME" .
 	      echo left >"$TMPDIR/left"
+	      stat -c "run %i" ..
 	EOT
      git commit -qam dirs && git checkout -q main) &&
+    # no other run of the repository to take from its spare directories meanwhile
+    for i in $(seq 100); do
+        test "$(api GET "/api/v1/runs?state=running" | jq ".runs | length")" = 0 &&
+        test "$(api GET "/api/v1/runs?state=queued" | jq ".runs | length")" = 0 && break
+        sleep 0.1
+    done &&
     api POST /api/v1/repos/app/trigger "{\"ref\": \"dirs\"}" >out &&
     id1=$(json .id <out) && test "$(wait_run $id1)" = passed &&
     api GET /api/v1/runs/$id1/jobs/d/log >log1 &&
+    stat -c "run %i" data/work/.spares/* >spares &&
     api POST /api/v1/runs/$id1/retry >out &&
     id2=$(json .id <out) && test "$(wait_run $id2)" = passed &&
     api GET /api/v1/runs/$id2/jobs/d/log >log2 &&
-    test "$(wc -l <log1)" = 2 && test "$(wc -l <log2)" = 2 &&
+    test "$(wc -l <log1)" = 3 && test "$(wc -l <log2)" = 3 &&
+    # run directories left empty are kept as spares, and a spare serves the next run
+    test ! -e "data/work/$id1" && test ! -e "data/work/$id2" &&
+    grep -x "$(grep "^run " log1)" spares && grep -x "$(grep "^run " log2)" spares &&
     : >before &&
     for r in $(api GET "/api/v1/runs?branch=dirs" | jq -r ".runs[].id"); do
         test "$r" = "$id2" || api GET /api/v1/runs/$r/jobs/d/log >>before || return 1

@@ -26,6 +26,7 @@
 #include "exec/mirror.h"
 #include "exec/originref.h"
 #include "exec/workspace.h"
+#include "store/auth.h"
 #include "store/cas.h"
 #include "store/release.h"
 #include "store/secret.h"
@@ -39,6 +40,7 @@
  * the caller may time out and leave before the loop answers. */
 struct call {
     struct engine_request req;
+    struct store_audit audit;   /* the request's entry, owned, when req.audit was set */
     struct engine_reply *reply; /* the caller's; NULL once the caller has left */
     struct engine_reply local;
     bool done;
@@ -262,6 +264,13 @@ static void call_unref(struct engine *e, struct call *c)
     free((char *)c->req.actor);
     free((char *)c->req.commit);
     free((char *)c->req.branch);
+    free(c->audit.actor);
+    free(c->audit.role);
+    free(c->audit.peer);
+    free(c->audit.method);
+    free(c->audit.path);
+    free(c->audit.action);
+    free(c->audit.detail);
     buf_release(&c->local.message);
     buf_release(&c->local.jobs);
     pthread_cond_destroy(&c->cond);
@@ -276,6 +285,15 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
     c->local.status = status;
     c->local.id = id;
     c->local.number = number;
+    if (c->req.audit) {
+        /* before the caller hears back, as the after hook would have done */
+        struct buf err = BUF_INIT;
+        c->audit.status = status;
+        if (store_audit_add(e->st, &c->audit, &err))
+            fprintf(stderr, "flywheel serve: audit: %s\n", err.data);
+        buf_release(&err);
+        c->req.audit = NULL;
+    }
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -316,6 +334,17 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     c->req.actor = dup_or_null(req->actor);
     c->req.commit = dup_or_null(req->commit);
     c->req.branch = dup_or_null(req->branch);
+    if (req->audit) {
+        const struct store_audit *a = req->audit;
+        c->audit.actor = dup_or_null(a->actor);
+        c->audit.role = dup_or_null(a->role);
+        c->audit.peer = dup_or_null(a->peer);
+        c->audit.method = dup_or_null(a->method);
+        c->audit.path = dup_or_null(a->path);
+        c->audit.action = dup_or_null(a->action);
+        c->audit.detail = dup_or_null(a->detail);
+        c->req.audit = &c->audit;
+    }
     buf_init(&c->local.message, 0);
     buf_init(&c->local.jobs, 0);
     rep->status = 0;

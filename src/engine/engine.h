@@ -112,6 +112,8 @@ enum engine_op {
     ENGINE_PULL, /* name, ref, commit, branch, flag (fork): a change run of a pull request */
 };
 
+struct store_audit;
+
 struct engine_request {
     enum engine_op op;
     const char *name, *url, *ref, *main_branch;
@@ -120,6 +122,8 @@ struct engine_request {
     bool flag;
     int poll_s;
     int64_t run_id;
+    /* written to the audit, with the reply's status, as the engine replies (NULL: none) */
+    const struct store_audit *audit;
 };
 
 struct engine_reply {

@@ -20,6 +20,7 @@
 #include "server/api_int.h"
 #include "server/auth.h"
 #include "server/ui.h"
+#include "store/auth.h"
 #include "store/deploy.h"
 #include "store/store.h"
 #include "util/xalloc.h"
@@ -381,16 +382,30 @@ void api_reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
     http_reply_json(r, (unsigned)rep->status, o);
 }
 
-/* Hands a request to the engine and answers with what it says. */
+/*
+ * Hands a request to the engine and answers with what it says. The engine
+ * writes the request's audit entry as it replies, on its own connection to
+ * the store (so that the store's other connections do not make it read its
+ * pages again); when it does not reply in time, the after hook writes one.
+ */
 void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q)
 {
     struct engine_reply rep = {0};
+    struct engine_request aq = *q;
+    struct store_audit au;
+    struct buf action = BUF_INIT, detail = BUF_INIT;
     buf_init(&rep.message, 0);
     buf_init(&rep.jobs, 0);
-    int rc = engine_call(a->e, q, &rep, CALL_TIMEOUT_MS);
+    if (api_audit_entry(r, 0, &au, &action, &detail))
+        aq.audit = &au;
+    int rc = engine_call(a->e, &aq, &rep, CALL_TIMEOUT_MS);
+    if (rc == 0 && aq.audit)
+        http_set_audited(r);
     api_reply_engine(r, &rep, rc);
     buf_release(&rep.message);
     buf_release(&rep.jobs);
+    buf_release(&action);
+    buf_release(&detail);
 }
 
 /* ---- handlers ---- */

@@ -36,6 +36,13 @@ bool api_authorize(struct http_request *r, unsigned need, void *ctx);
 /* The http_idle of the API: hands the thread's store connection back to the pool. */
 void api_idle(void *ctx);
 void api_audit(struct http_request *r, unsigned status, void *ctx);
+/*
+ * The audit entry of r (its strings point into r, action and detail),
+ * unless r only reads (GET, HEAD): then false.
+ */
+struct store_audit;
+bool api_audit_entry(struct http_request *r, unsigned status, struct store_audit *e,
+                     struct buf *action, struct buf *detail);
 /* Reading without a token; requests per second per token and burst (0: defaults 50 and 200). */
 void api_auth_configure(struct api *a, bool public_read, unsigned rate, unsigned burst);
 /*

@@ -272,28 +272,37 @@ static void audit_detail(struct http_request *r, struct buf *out)
     json_decref(j);
 }
 
+bool api_audit_entry(struct http_request *r, unsigned status, struct store_audit *e,
+                     struct buf *action, struct buf *detail)
+{
+    const char *m = http_method(r);
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
+        return false;
+    buf_addf(action, "%s %s", m, http_route_path(r));
+    if (http_user(r))
+        audit_detail(r, detail);
+    memset(e, 0, sizeof(*e));
+    e->actor = (char *)(http_user(r) ? http_user(r) : "anonymous");
+    e->role = (char *)auth_role_name(http_user(r) ? http_user_role(r) : AUTH_ANYONE);
+    e->peer = (char *)http_peer(r);
+    e->method = (char *)m;
+    e->path = (char *)http_path(r);
+    e->action = action->data;
+    e->status = (int)status;
+    e->detail = detail->data;
+    return true;
+}
+
 void api_audit(struct http_request *r, unsigned status, void *ctx)
 {
     struct api *a = ctx;
-    const char *m = http_method(r);
-    if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
-        return;
     struct buf err = BUF_INIT, action = BUF_INIT, detail = BUF_INIT;
-    struct store *st = api_store_quiet(a, &err);
-    buf_addf(&action, "%s %s", m, http_route_path(r));
-    if (http_user(r))
-        audit_detail(r, &detail);
-    struct store_audit e = {0};
-    e.actor = (char *)(http_user(r) ? http_user(r) : "anonymous");
-    e.role = (char *)auth_role_name(http_user(r) ? http_user_role(r) : AUTH_ANYONE);
-    e.peer = (char *)http_peer(r);
-    e.method = (char *)m;
-    e.path = (char *)http_path(r);
-    e.action = action.data;
-    e.status = (int)status;
-    e.detail = detail.data;
-    if (!st || store_audit_add(st, &e, &err))
-        fprintf(stderr, "flywheel serve: audit: %s\n", err.data);
+    struct store_audit e;
+    if (!http_audited(r) && api_audit_entry(r, status, &e, &action, &detail)) {
+        struct store *st = api_store_quiet(a, &err);
+        if (!st || store_audit_add(st, &e, &err))
+            fprintf(stderr, "flywheel serve: audit: %s\n", err.data);
+    }
     buf_release(&action);
     buf_release(&detail);
     buf_release(&err);

@@ -157,6 +157,7 @@ struct http_request {
     bool bad_path;
     struct MHD_Response *resp; /* the reply, queued after the handler returns */
     unsigned status;
+    bool audited;        /* the audit has this request already (http_set_audited) */
     struct header *hdrs; /* headers for the reply not yet made */
     size_t nhdrs, alloc_hdrs;
     char *user; /* set by authorize */
@@ -671,6 +672,16 @@ const char *http_peer(const struct http_request *r)
 const char *http_route_path(const struct http_request *r)
 {
     return r->route ? r->route->def->path : NULL;
+}
+
+void http_set_audited(struct http_request *r)
+{
+    r->audited = true;
+}
+
+bool http_audited(const struct http_request *r)
+{
+    return r->audited;
 }
 
 void http_set_user(struct http_request *r, const char *name, unsigned role)

@@ -101,6 +101,9 @@ void http_body_wipe(struct http_request *r);
 const char *http_peer(const struct http_request *r);
 /* The route's pattern ("/api/v1/runs/{id}"), or NULL before routing. */
 const char *http_route_path(const struct http_request *r);
+/* The audit entry of the request is written (by whoever it was handed to). */
+void http_set_audited(struct http_request *r);
+bool http_audited(const struct http_request *r);
 /* Who sent the request, as authorize found it: a copy of name is kept. */
 void http_set_user(struct http_request *r, const char *name, unsigned role);
 /* NULL when no one was named. */

@@ -95,6 +95,9 @@ test_expect_success 'the audit log has who, when, what and from where; secrets i
     jq -e ".entries[] | select(.actor == \"developer-1\" and .action == \"POST /api/v1/repos/{name}/trigger\"
         and .path == \"/api/v1/repos/app/trigger\" and .peer == \"127.0.0.1\" and .role == \"developer\"
         and (.status == 200 or .status == 201 or .status == 202) and .time_ms > 0)" audit.json &&
+    # one entry for the trigger, written by the engine as it replied
+    test "$(jq "[.entries[] | select(.actor == \"developer-1\" and .status == 201
+        and .path == \"/api/v1/repos/app/trigger\")] | length" audit.json)" = 1 &&
     jq -e ".entries[] | select(.actor == \"viewer-1\" and .status == 403)" audit.json &&
     jq -e ".entries[] | select(.actor == \"deployer-1\" and .detail.reason == \"smoke\"
         and .detail.token == \"***\")" audit.json &&

@@ -59,16 +59,7 @@ pass() {
     repo=$top/repo wt=$top/wt trash=$top/trash
     mkdir -p "$repo" "$trash" || bench_die "cannot create $repo"
     git -C "$repo" init -q || bench_die "git init failed"
-    (cd "$repo" && mkdir -p d{00..19}/s{00..19}) || bench_die "cannot create the directories"
-    awk -v top="$repo" 'BEGIN {
-        for (d = 0; d < 20; d++)
-            for (s = 0; s < 20; s++)
-                for (f = 0; f < 50; f++) {
-                    p = sprintf("%s/d%02d/s%02d/f%02d.txt", top, d, s, f)
-                    printf "%d/%d/%d %s\n", d, s, f, substr("abcdefghijklmnopqrst", 1, (d + s + f) % 21) > p
-                    close(p)
-                }
-    }' || bench_die "cannot create the files"
+    bench_make_tree "$repo"
     printf 'jobs:\n  build:\n    run: "true"\n' >"$repo/co.yml"
     printf 'jobs:\n  build:\n    run: "true"\n    checkout: false\n' >"$repo/noco.yml"
     # What is measured works: the job sees every file, and git a clean tree.

@@ -39,3 +39,18 @@ bench_measure_setup() {
     read -r "${label}_med_ms" "${label}_min_ms" "${label}_max_ms" "${label}_rss_kib" \
         "${label}_rss_mib" <<<"$stats"
 }
+
+# bench_make_tree DIR: 20,000 small files in DIR/d00/s00 .. DIR/d19/s19 (50
+# in each of 400 directories), the tree b0005 and b0014 check out.
+bench_make_tree() {
+    (cd "$1" && mkdir -p d{00..19}/s{00..19}) || bench_die "cannot create the directories"
+    awk -v top="$1" 'BEGIN {
+        for (d = 0; d < 20; d++)
+            for (s = 0; s < 20; s++)
+                for (f = 0; f < 50; f++) {
+                    p = sprintf("%s/d%02d/s%02d/f%02d.txt", top, d, s, f)
+                    printf "%d/%d/%d %s\n", d, s, f, substr("abcdefghijklmnopqrst", 1, (d + s + f) % 21) > p
+                    close(p)
+                }
+    }' || bench_die "cannot create the files"
+}

@@ -92,7 +92,9 @@ struct runexec {
     char *log_dir, *work_dir;
     char *work_dir_real; /* work_dir without symbolic links, or NULL */
     size_t in_flight;    /* work items not yet back */
-    size_t closing; /* handles not yet closed: the run's end waits for none, its on_done for all */
+    /* handles not yet closed and directories not yet removed: the run's
+     * end waits for none of them, its on_done for all */
+    size_t closing;
     bool done, cancel_requested, hard_cancel;
     struct buf cancel_reason;
     /*
@@ -916,7 +918,7 @@ static void remove_done(uv_work_t *w, int status)
 {
     struct removal *r = w->data;
     (void)status;
-    r->rx->in_flight--;
+    r->rx->closing--;
     for (int k = 0; k < 3; k++)
         free(r->paths[k]);
     struct runexec *rx = r->rx;
@@ -949,9 +951,10 @@ static void recycle_dirs(struct runexec *rx, char *const paths[3])
         free(r);
         return;
     }
-    rx->in_flight++;
+    /* The run's end does not wait for the removal; its release does. */
+    rx->closing++;
     if (uv_queue_work(rx->loop, &r->work, remove_work, remove_done)) {
-        rx->in_flight--;
+        rx->closing--;
         for (int k = 0; k < 3; k++)
             free(r->paths[k]);
         free(r);

@@ -264,13 +264,7 @@ static void call_unref(struct engine *e, struct call *c)
     free((char *)c->req.actor);
     free((char *)c->req.commit);
     free((char *)c->req.branch);
-    free(c->audit.actor);
-    free(c->audit.role);
-    free(c->audit.peer);
-    free(c->audit.method);
-    free(c->audit.path);
-    free(c->audit.action);
-    free(c->audit.detail);
+    store_audit_release(&c->audit);
     buf_release(&c->local.message);
     buf_release(&c->local.jobs);
     pthread_cond_destroy(&c->cond);
@@ -335,14 +329,7 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     c->req.commit = dup_or_null(req->commit);
     c->req.branch = dup_or_null(req->branch);
     if (req->audit) {
-        const struct store_audit *a = req->audit;
-        c->audit.actor = dup_or_null(a->actor);
-        c->audit.role = dup_or_null(a->role);
-        c->audit.peer = dup_or_null(a->peer);
-        c->audit.method = dup_or_null(a->method);
-        c->audit.path = dup_or_null(a->path);
-        c->audit.action = dup_or_null(a->action);
-        c->audit.detail = dup_or_null(a->detail);
+        store_audit_copy(&c->audit, req->audit);
         c->req.audit = &c->audit;
     }
     buf_init(&c->local.message, 0);

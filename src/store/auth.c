@@ -192,16 +192,38 @@ int store_audit_list(struct store *st, int64_t before, const char *actor, int64_
                          "cannot read the audit log");
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+void store_audit_copy(struct store_audit *dst, const struct store_audit *src)
+{
+    *dst = *src;
+    dst->actor = dup_or_null(src->actor);
+    dst->role = dup_or_null(src->role);
+    dst->peer = dup_or_null(src->peer);
+    dst->method = dup_or_null(src->method);
+    dst->path = dup_or_null(src->path);
+    dst->action = dup_or_null(src->action);
+    dst->detail = dup_or_null(src->detail);
+}
+
+void store_audit_release(struct store_audit *a)
+{
+    free(a->actor);
+    free(a->role);
+    free(a->peer);
+    free(a->method);
+    free(a->path);
+    free(a->action);
+    free(a->detail);
+    memset(a, 0, sizeof(*a));
+}
+
 void store_audit_free(struct store_audit *v, size_t n)
 {
-    for (size_t i = 0; v && i < n; i++) {
-        free(v[i].actor);
-        free(v[i].role);
-        free(v[i].peer);
-        free(v[i].method);
-        free(v[i].path);
-        free(v[i].action);
-        free(v[i].detail);
-    }
+    for (size_t i = 0; v && i < n; i++)
+        store_audit_release(&v[i]);
     free(v);
 }

@@ -72,5 +72,8 @@ int store_audit_list(struct store *st, int64_t before, const char *actor, int64_
                      size_t limit, struct store_audit **out, size_t *n, struct buf *err)
     __attribute__((warn_unused_result));
 void store_audit_free(struct store_audit *v, size_t n);
+/* A copy of src with strings of its own; store_audit_release frees them. */
+void store_audit_copy(struct store_audit *dst, const struct store_audit *src);
+void store_audit_release(struct store_audit *a);
 
 #endif

@@ -41,6 +41,7 @@
 struct call {
     struct engine_request req;
     struct store_audit audit;   /* the request's entry, owned, when req.audit was set */
+    bool audit_claimed;         /* under the engine's mu: reply() writes it */
     struct engine_reply *reply; /* the caller's; NULL once the caller has left */
     struct engine_reply local;
     bool done;
@@ -171,7 +172,8 @@ struct engine {
 };
 
 static void schedule(struct engine *e);
-static struct erun *live_run(struct engine *e, int64_t run_id);
+static struct erun *any_run(struct engine *e, int64_t run_id);
+static bool finishing(const struct erun *x);
 static void start_sync(struct erepo *r);
 static int select_jobs(const struct pipeline *p, const struct store_run *row, bool *selected,
                        struct buf *err);
@@ -279,14 +281,19 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
     c->local.status = status;
     c->local.id = id;
     c->local.number = number;
-    if (c->req.audit) {
-        /* before the caller hears back, as the after hook would have done */
+    /* The audit entry, before the caller hears back, unless the caller has
+     * stopped waiting (it writes its own); once claimed, the caller waits
+     * for this reply however long the write takes. */
+    pthread_mutex_lock(&e->mu);
+    bool audit = c->req.audit && c->reply;
+    c->audit_claimed = audit;
+    pthread_mutex_unlock(&e->mu);
+    if (audit) {
         struct buf err = BUF_INIT;
         c->audit.status = status;
         if (store_audit_add(e->st, &c->audit, &err))
             fprintf(stderr, "flywheel serve: audit: %s\n", err.data);
         buf_release(&err);
-        c->req.audit = NULL;
     }
     if (fmt) {
         va_list ap;
@@ -299,6 +306,7 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
         c->reply->status = status;
         c->reply->id = id;
         c->reply->number = number;
+        c->reply->audited = audit;
         buf_add(&c->reply->message, c->local.message.data, c->local.message.len);
         buf_add(&c->reply->jobs, c->local.jobs.data, c->local.jobs.len);
     }
@@ -336,6 +344,7 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     buf_init(&c->local.jobs, 0);
     rep->status = 0;
     rep->id = rep->number = 0;
+    rep->audited = false;
     c->reply = rep;
     c->refs = 2;
     pthread_condattr_t ca;
@@ -367,6 +376,8 @@ int engine_call(struct engine *e, const struct engine_request *req, struct engin
     uv_async_send(&e->wake);
     while (!c->done && rc == 0)
         rc = pthread_cond_timedwait(&c->cond, &e->mu, &until);
+    while (!c->done && c->audit_claimed) /* replying now: the audit is being written */
+        pthread_cond_wait(&c->cond, &e->mu);
     if (!c->done) {
         c->reply = NULL; /* the loop answers into c->local, then frees */
         rc = -ETIMEDOUT;
@@ -1256,6 +1267,7 @@ static void read_change(struct engine *e, const struct store_run *row, const cha
 #define SCHEDULE_BATCH 256
 static void schedule(struct engine *e)
 {
+    int64_t back = -1; /* where the cursor goes back to, for a run not adopted yet */
     if (e->shutting_down)
         return;
     for (;;) {
@@ -1269,8 +1281,11 @@ static void schedule(struct engine *e)
         }
         buf_release(&err);
         for (size_t i = 0; i < n; i++) {
+            struct erun *old = any_run(e, v[i].id);
             e->sched_after = v[i].id;
-            if (live_run(e, v[i].id))
+            if (finishing(old) && back < 0)
+                back = v[i].id - 1; /* waiting again: adopted once that one is released */
+            if (old)
                 continue;
             struct erepo *r = repo_by_id(e, v[i].repo_id);
             if (!r)
@@ -1301,8 +1316,10 @@ static void schedule(struct engine *e)
         }
         store_runs_release(v, n);
         if (n < SCHEDULE_BATCH)
-            return;
+            break;
     }
+    if (back >= 0 && back < e->sched_after)
+        e->sched_after = back;
 }
 
 /* ---- commands --------------------------------------------------------------- */
@@ -1340,6 +1357,21 @@ static struct erun *live_run(struct engine *e, int64_t run_id)
         if (x->run_id == run_id && x->rx && !runexec_done(x->rx))
             return x;
     return NULL;
+}
+
+/* The run's erun in any stage: being prepared, running, or ended and not yet released. */
+static struct erun *any_run(struct engine *e, int64_t run_id)
+{
+    for (struct erun *x = e->runs; x; x = x->next)
+        if (x->run_id == run_id)
+            return x;
+    return NULL;
+}
+
+/* An ended run whose executor still releases what it held (handles, workspaces). */
+static bool finishing(const struct erun *x)
+{
+    return x && x->rx && runexec_done(x->rx);
 }
 
 /* Answers a retry with the outcome of sched_rerun_plan() or the store. */
@@ -1487,6 +1519,12 @@ static int rerun_check(struct engine *e, struct call *c, struct store_run *run)
     }
     if (!strcmp(run->state, "queued")) {
         reply(e, c, 409, run->id, run->number, "run %lld has not started yet", (long long)run->id);
+        goto fail;
+    }
+    if (finishing(any_run(e, run->id))) {
+        reply(e, c, 409, run->id, run->number,
+              "run %lld has just ended and is still removing its workspaces; retry in a moment",
+              (long long)run->id);
         goto fail;
     }
     if (q->op == ENGINE_RETRY_JOB) {

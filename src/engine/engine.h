@@ -132,6 +132,7 @@ struct engine_reply {
     int64_t number;     /* the run's number */
     struct buf message; /* why, when status >= 400 */
     struct buf jobs;    /* ENGINE_RETRY_JOB, _FAILED: the jobs queued again, one name a line */
+    bool audited;       /* the engine wrote the request's audit entry (engine_request.audit) */
 };
 
 /*

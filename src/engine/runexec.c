@@ -509,8 +509,17 @@ static int pool_take_key(const char *key, uid_t euid, mode_t ws_mode, const char
         if (dir_reusable_as(euid, ws_mode, sp.path, &mode) && mode == want)
             rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
         bool exists = rc && errno == EEXIST;
-        if (rc && !exists)
-            rmdir(sp.path); /* not ours to keep any more, or in the way */
+        if (exists) {
+            /* path is there already: the spare goes back, for another */
+            pthread_mutex_lock(&pool.mu);
+            if (pool.n < SPARE_POOL) {
+                pool.v[pool.n++] = sp;
+                sp.path = sp.key = NULL;
+            }
+            pthread_mutex_unlock(&pool.mu);
+        }
+        if (sp.path && rc)
+            rmdir(sp.path); /* not ours to keep any more, or no room for it */
         free(sp.path);
         free(sp.key);
         if (!rc)
@@ -546,9 +555,9 @@ static size_t pool_give(struct runexec *rx)
             fprintf(stderr, "flywheel: %s\n", err.data);
         buf_release(&err);
     }
-    if (mkdir(dir.data, 0700) && errno != EEXIST)
-        k = rx->nspares; /* nowhere to keep them: the caller removes them */
-    for (; k < rx->nspares && pool.n < SPARE_POOL; k++) {
+    /* nowhere to keep them: none is given, the caller removes them */
+    bool place = !mkdir(dir.data, 0700) || errno == EEXIST;
+    for (; place && k < rx->nspares && pool.n < SPARE_POOL; k++) {
         buf_reset(&to);
         buf_addf(&to, "%s/%ld-%lu", dir.data, (long)getpid(), ++pool.made);
         if (rename(rx->spares[k].path, to.data))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec/gitbatch.h"
@@ -432,11 +433,20 @@ static int resolve_batch(struct gitbatch *b, const char *dir, const char *rev, c
  */
 #define OBJ_MEMO     16
 #define OBJ_MEMO_MAX (64 << 10) /* the largest file kept */
+#define OBJ_MEMO_S   600        /* how long an answer is kept: a mirror may drop an object later */
 static struct obj_memo {
     char *dir, *rev, *path; /* path NULL: rev's commit, in data */
     char *data;
     size_t len;
+    time_t at; /* CLOCK_MONOTONIC seconds */
 } obj_memo[OBJ_MEMO];
+
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
 static unsigned obj_memo_next;
 static pthread_mutex_t obj_memo_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -450,11 +460,13 @@ static bool obj_memo_find(const char *dir, const char *rev, const char *path, si
                           struct buf *out)
 {
     bool hit = false;
+    time_t now = mono_s();
     pthread_mutex_lock(&obj_memo_mu);
     for (size_t i = 0; i < OBJ_MEMO && !hit; i++) {
         struct obj_memo *m = &obj_memo[i];
-        if (m->dir && !strcmp(m->rev, rev) && same_or_null(m->path, path) && !strcmp(m->dir, dir) &&
-            m->len <= max && buf_try_add(out, m->data, m->len) == 0)
+        if (m->dir && now - m->at < OBJ_MEMO_S && !strcmp(m->rev, rev) &&
+            same_or_null(m->path, path) && !strcmp(m->dir, dir) && m->len <= max &&
+            buf_try_add(out, m->data, m->len) == 0)
             hit = true;
     }
     pthread_mutex_unlock(&obj_memo_mu);
@@ -479,6 +491,7 @@ static void obj_memo_keep(const char *dir, const char *rev, const char *path, co
     memcpy(m->data, data, len);
     m->data[len] = '\0';
     m->len = len;
+    m->at = mono_s();
     pthread_mutex_unlock(&obj_memo_mu);
 }
 
@@ -847,8 +860,25 @@ static int read_file_batch(struct gitbatch *b, const char *commit, const char *p
     }
     /* The size is checked on the answer's header, before its content is read. */
     size_t lim = max, start = out->len;
-    if (out->cap && out->cap - out->len < lim)
+    if (out->cap && out->cap - out->len < lim) {
+        /* out holds less than max: asked first, so that a file between the
+         * two does not cost the process (the one-shot path explains it) */
         lim = out->cap - out->len;
+        if (gitbatch_info(b, oid, oid, type, &size, &scratch) || strcmp(type, "blob")) {
+            rc = 1;
+            goto out;
+        }
+        if (size > max) {
+            buf_addf(err, "'%s' at %s is too large: %llu bytes, the limit is %zu", path, commit,
+                     (unsigned long long)size, max);
+            rc = -E2BIG;
+            goto out;
+        }
+        if (size > lim) {
+            rc = 1;
+            goto out;
+        }
+    }
     rc = gitbatch_contents_sized(b, oid, lim, type, &size, out, &scratch);
     if (rc == -E2BIG && size > max) {
         buf_addf(err, "'%s' at %s is too large: %llu bytes, the limit is %zu", path, commit,

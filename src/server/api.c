@@ -386,7 +386,8 @@ void api_reply_engine(struct http_request *r, struct engine_reply *rep, int rc)
  * Hands a request to the engine and answers with what it says. The engine
  * writes the request's audit entry as it replies, on its own connection to
  * the store (so that the store's other connections do not make it read its
- * pages again); when it does not reply in time, the after hook writes one.
+ * pages again); when it does not (a timeout, a server shutting down), the
+ * after hook writes one.
  */
 void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q)
 {
@@ -399,7 +400,7 @@ void api_call_engine(struct http_request *r, struct api *a, const struct engine_
     if (api_audit_entry(r, 0, &au, &action, &detail))
         aq.audit = &au;
     int rc = engine_call(a->e, &aq, &rep, CALL_TIMEOUT_MS);
-    if (rc == 0 && aq.audit)
+    if (rc == 0 && rep.audited)
         http_set_audited(r);
     api_reply_engine(r, &rep, rc);
     buf_release(&rep.message);

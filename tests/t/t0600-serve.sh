@@ -178,12 +178,15 @@ test_expect_success 'empty attempt directories of a run serve the next run, and 
     api POST /api/v1/repos/app/trigger "{\"ref\": \"dirs\"}" >out &&
     id1=$(json .id <out) && test "$(wait_run $id1)" = passed &&
     api GET /api/v1/runs/$id1/jobs/d/log >log1 &&
+    # the run directory is given back once the job'"'"'s TMPDIR (not empty) is removed
+    for i in $(seq 50); do test -e "data/work/$id1" || break; sleep 0.1; done &&
     stat -c "run %i" data/work/.spares/* >spares &&
     api POST /api/v1/runs/$id1/retry >out &&
     id2=$(json .id <out) && test "$(wait_run $id2)" = passed &&
     api GET /api/v1/runs/$id2/jobs/d/log >log2 &&
     test "$(wc -l <log1)" = 3 && test "$(wc -l <log2)" = 3 &&
     # run directories left empty are kept as spares, and a spare serves the next run
+    for i in $(seq 50); do test -e "data/work/$id2" || break; sleep 0.1; done &&
     test ! -e "data/work/$id1" && test ! -e "data/work/$id2" &&
     grep -x "$(grep "^run " log1)" spares && grep -x "$(grep "^run " log2)" spares &&
     : >before &&

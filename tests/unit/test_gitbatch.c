@@ -105,6 +105,14 @@ static void test_batch(void **state)
     assert_int_equal(
         mirror_resolve_with(b, repo.data, "0123456789012345678901234567890123456789", sha, &err),
         -ENOENT);
+    /* a file under max but over what out may hold: the one-shot path's, no restart */
+    struct buf small;
+    buf_init(&small, 4);
+    buf_reset(&err);
+    assert_true(
+        mirror_read_file_with(b, repo.data, head.data, ".flywheel.yml", 100, &small, &err) != 0);
+    assert_true(small.len <= 4);
+    buf_release(&small);
     assert_int_equal(gitbatch_starts(b), 3); /* one more after the file too large */
 
     /* stopped (as after a repack), or dead: the next question starts another */

@@ -316,26 +316,21 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
     call_unref(e, c);
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *rep,
                 long timeout_ms)
 {
     struct call *c = xcalloc(1, sizeof(*c));
     c->req = *req;
-    c->req.name = dup_or_null(req->name);
-    c->req.url = dup_or_null(req->url);
-    c->req.ref = dup_or_null(req->ref);
-    c->req.main_branch = dup_or_null(req->main_branch);
-    c->req.version = dup_or_null(req->version);
-    c->req.reason = dup_or_null(req->reason);
-    c->req.env = dup_or_null(req->env);
-    c->req.actor = dup_or_null(req->actor);
-    c->req.commit = dup_or_null(req->commit);
-    c->req.branch = dup_or_null(req->branch);
+    c->req.name = xstrdup_or_null(req->name);
+    c->req.url = xstrdup_or_null(req->url);
+    c->req.ref = xstrdup_or_null(req->ref);
+    c->req.main_branch = xstrdup_or_null(req->main_branch);
+    c->req.version = xstrdup_or_null(req->version);
+    c->req.reason = xstrdup_or_null(req->reason);
+    c->req.env = xstrdup_or_null(req->env);
+    c->req.actor = xstrdup_or_null(req->actor);
+    c->req.commit = xstrdup_or_null(req->commit);
+    c->req.branch = xstrdup_or_null(req->branch);
     if (req->audit) {
         store_audit_copy(&c->audit, req->audit);
         c->req.audit = &c->audit;
@@ -997,15 +992,15 @@ static void prepare_work(uv_work_t *w)
         pipeline_parse(PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, NULL, 0, &x->diag);
     if (!x->p)
         return;
+    /* runexec_start reports what fails here */
     struct buf dir = BUF_INIT;
-    static const char *const sub[] = {"logs", "work"};
-    for (size_t i = 0; i < 2; i++) {
-        buf_reset(&dir);
-        buf_addf(&dir, "%s/%s/%lld", x->e->cfg.data_dir, sub[i], (long long)x->run_id);
-        /* the work directory an earlier run of the repository left empty, if any */
-        if (i == 0 || x->row.fork || runexec_spare_dir(x->mirror_dir, dir.data))
-            (void)mkdir(dir.data, 0755); /* runexec_start reports what failed */
-    }
+    buf_addf(&dir, "%s/logs/%lld", x->e->cfg.data_dir, (long long)x->run_id);
+    (void)mkdir(dir.data, 0755);
+    buf_reset(&dir);
+    buf_addf(&dir, "%s/work/%lld", x->e->cfg.data_dir, (long long)x->run_id);
+    /* the work directory an earlier run of the repository left empty, if any */
+    if (x->row.fork || runexec_spare_dir(x->mirror_dir, dir.data))
+        (void)mkdir(dir.data, 0755);
     buf_release(&dir);
 }
 

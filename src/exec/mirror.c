@@ -2,18 +2,17 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "exec/gitbatch.h"
 #include "exec/gitcmd.h"
 #include "exec/workspace.h"
+#include "util/memo.h"
 #include "util/xalloc.h"
 
 /* The most branches and tags a mirror may have: a bound on memory and on
@@ -431,84 +430,23 @@ static int resolve_batch(struct gitbatch *b, const char *dir, const char *rev, c
  * run after run (the pipeline file of the commit a branch is at, the
  * commit of a trigger's ref); a few answers save a round trip each.
  */
-#define OBJ_MEMO     16
-#define OBJ_MEMO_MAX (64 << 10) /* the largest file kept */
-#define OBJ_MEMO_S   600        /* how long an answer is kept: a mirror may drop an object later */
-static struct obj_memo {
-    char *dir, *rev, *path; /* path NULL: rev's commit, in data */
-    char *data;
-    size_t len;
-    time_t at; /* CLOCK_MONOTONIC seconds */
-} obj_memo[OBJ_MEMO];
-
-static time_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-static unsigned obj_memo_next;
-static pthread_mutex_t obj_memo_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static bool same_or_null(const char *a, const char *b)
-{
-    return a && b ? !strcmp(a, b) : a == b;
-}
-
-/* Appends the answer kept for (dir, rev, path) to out, when there is one of at most max bytes. */
-static bool obj_memo_find(const char *dir, const char *rev, const char *path, size_t max,
-                          struct buf *out)
-{
-    bool hit = false;
-    time_t now = mono_s();
-    pthread_mutex_lock(&obj_memo_mu);
-    for (size_t i = 0; i < OBJ_MEMO && !hit; i++) {
-        struct obj_memo *m = &obj_memo[i];
-        if (m->dir && now - m->at < OBJ_MEMO_S && !strcmp(m->rev, rev) &&
-            same_or_null(m->path, path) && !strcmp(m->dir, dir) && m->len <= max &&
-            buf_try_add(out, m->data, m->len) == 0)
-            hit = true;
-    }
-    pthread_mutex_unlock(&obj_memo_mu);
-    return hit;
-}
-
-static void obj_memo_keep(const char *dir, const char *rev, const char *path, const char *data,
-                          size_t len)
-{
-    if (len > OBJ_MEMO_MAX)
-        return;
-    pthread_mutex_lock(&obj_memo_mu);
-    struct obj_memo *m = &obj_memo[obj_memo_next++ % OBJ_MEMO];
-    free(m->dir);
-    free(m->rev);
-    free(m->path);
-    free(m->data);
-    m->dir = xstrdup(dir);
-    m->rev = xstrdup(rev);
-    m->path = path ? xstrdup(path) : NULL;
-    m->data = xmalloc(len + 1);
-    memcpy(m->data, data, len);
-    m->data[len] = '\0';
-    m->len = len;
-    m->at = mono_s();
-    pthread_mutex_unlock(&obj_memo_mu);
-}
+#define OBJ_MEMO_MAX (64 << 10)               /* the largest file kept */
+static struct memo obj_memo = MEMO_INIT(600); /* a mirror may drop an object later */
 
 int mirror_resolve_with(struct gitbatch *b, const char *dir, const char *rev, char sha[41],
                         struct buf *err)
 {
     if (b && is_sha(rev)) {
-        struct buf kept = BUF_INIT;
-        bool hit = obj_memo_find(dir, rev, NULL, 40, &kept) && kept.len == 40;
+        struct buf key = BUF_INIT, kept = BUF_INIT;
+        memo_key(&key, dir, rev, NULL);
+        bool hit = memo_get(&obj_memo, &key, 40, &kept) && kept.len == 40;
         if (hit)
             memcpy(sha, kept.data, 41);
+        int rc = hit ? 0 : resolve_batch(b, dir, rev, sha, err);
+        if (rc == 0 && !hit)
+            memo_put(&obj_memo, &key, sha, 40);
+        buf_release(&key);
         buf_release(&kept);
-        if (hit)
-            return 0;
-        int rc = resolve_batch(b, dir, rev, sha, err);
-        if (rc == 0)
-            obj_memo_keep(dir, rev, NULL, sha, 40);
         if (rc <= 0)
             return rc;
     }
@@ -898,12 +836,14 @@ int mirror_read_file_with(struct gitbatch *b, const char *dir, const char *commi
                           size_t max, struct buf *out, struct buf *err)
 {
     if (b && is_sha(commit) && !tree_path_ok(path, err)) {
+        struct buf key = BUF_INIT;
         size_t start = out->len;
-        if (obj_memo_find(dir, commit, path, max, out))
-            return 0;
-        int rc = read_file_batch(b, commit, path, max, out, err);
-        if (rc == 0)
-            obj_memo_keep(dir, commit, path, out->data + start, out->len - start);
+        memo_key(&key, dir, commit, path, NULL);
+        bool hit = memo_get(&obj_memo, &key, max, out);
+        int rc = hit ? 0 : read_file_batch(b, commit, path, max, out, err);
+        if (rc == 0 && !hit && out->len - start <= OBJ_MEMO_MAX)
+            memo_put(&obj_memo, &key, out->data + start, out->len - start);
+        buf_release(&key);
         if (rc <= 0)
             return rc;
     }

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "core/glob.h"
 #include "exec/gitcmd.h"
 #include "util/fileio.h"
+#include "util/memo.h"
 #include "util/xalloc.h"
 
 /*
@@ -709,100 +709,73 @@ out:
 
 /*
  * What ws_source_mirror() prepared for a mirror and state directory, kept
- * (a server runs many runs of few repositories): the resolved paths. The
- * state directory is checked again with one stat of its alternates file.
+ * (a server runs many runs of few repositories): the resolved paths, as
+ * "REAL\0ABS\0". The state directory is checked again with one stat of its
+ * alternates file.
  */
-#define MIRROR_MEMO 16
-static struct mirror_memo {
-    char *mirror, *state_dir; /* as given */
-    char *real, *abs;         /* resolved */
-} mirror_memo[MIRROR_MEMO];
-static unsigned mirror_memo_next;
-static pthread_mutex_t mirror_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct memo mirror_memo = MEMO_INIT(0);
 
-static bool memo_find(const char *mirror, const char *state_dir, char **real, char **abs)
+static bool memo_find(const struct buf *key, char **real, char **abs)
 {
-    bool hit = false;
-    pthread_mutex_lock(&mirror_memo_mu);
-    for (size_t i = 0; i < MIRROR_MEMO && !hit; i++) {
-        struct mirror_memo *m = &mirror_memo[i];
-        if (m->mirror && !strcmp(m->mirror, mirror) && !strcmp(m->state_dir, state_dir)) {
-            *real = xstrdup(m->real);
-            *abs = xstrdup(m->abs);
-            hit = true;
+    struct buf v = BUF_INIT, alt = BUF_INIT;
+    struct stat st;
+    bool hit = memo_get(&mirror_memo, key, PATH_MAX * 2, &v);
+    if (hit) {
+        *real = xstrdup(v.data);
+        *abs = xstrdup(v.data + strlen(v.data) + 1);
+        buf_addf(&alt, "%s/objects/info/alternates", *abs);
+        hit = !stat(alt.data, &st) && S_ISREG(st.st_mode);
+        if (!hit) {
+            free(*real);
+            free(*abs);
         }
     }
-    pthread_mutex_unlock(&mirror_memo_mu);
-    if (!hit)
-        return false;
-    struct buf alt = BUF_INIT;
-    struct stat st;
-    buf_addf(&alt, "%s/objects/info/alternates", *abs);
-    hit = !stat(alt.data, &st) && S_ISREG(st.st_mode);
+    buf_release(&v);
     buf_release(&alt);
-    if (!hit) {
-        free(*real);
-        free(*abs);
-    }
     return hit;
-}
-
-static void memo_keep(const char *mirror, const char *state_dir, const char *real, const char *abs)
-{
-    pthread_mutex_lock(&mirror_memo_mu);
-    struct mirror_memo *m = &mirror_memo[mirror_memo_next++ % MIRROR_MEMO];
-    free(m->mirror);
-    free(m->state_dir);
-    free(m->real);
-    free(m->abs);
-    m->mirror = xstrdup(mirror);
-    m->state_dir = xstrdup(state_dir);
-    m->real = xstrdup(real);
-    m->abs = xstrdup(abs);
-    pthread_mutex_unlock(&mirror_memo_mu);
 }
 
 int ws_source_mirror(struct ws_source *src, const char *mirror, const char *state_dir,
                      const char *commit, struct buf *err)
 {
-    struct buf objects = BUF_INIT, abs = BUF_INIT;
-    char *real = NULL, *memo_abs = NULL;
-    int rc;
+    struct buf objects = BUF_INIT, abs = BUF_INIT, key = BUF_INIT, kept = BUF_INIT;
+    char *real = NULL, *state = NULL;
+    int rc = 0;
 
     memset(src, 0, sizeof(*src));
     if (strlen(commit) != 40 || !is_hex_oid(commit)) {
         buf_addf(err, "'%s' is not a full commit id", commit);
         return -EINVAL;
     }
-    if (memo_find(mirror, state_dir, &real, &memo_abs)) {
-        src->repo = real;
-        src->state_dir = memo_abs;
-        src->commit = xstrdup(commit);
-        src->branch = xstrdup("");
-        src->head = xstrdup("");
-        return 0;
+    memo_key(&key, mirror, state_dir, NULL);
+    if (!memo_find(&key, &real, &state)) {
+        real = realpath(mirror, NULL);
+        if (!real) {
+            rc = -errno;
+            buf_addf(err, "cannot resolve '%s': %s", mirror, strerror(errno));
+            goto out;
+        }
+        /* A bare repository's objects are its own objects/: no git to ask. */
+        buf_addf(&objects, "%s/objects", real);
+        if ((rc = state_prepare(state_dir, objects.data, &abs, err)))
+            goto out;
+        state = buf_detach(&abs, NULL);
+        memo_key(&kept, real, state, NULL);
+        memo_put(&mirror_memo, &key, kept.data, kept.len);
     }
-    real = realpath(mirror, NULL);
-    if (!real) {
-        rc = -errno;
-        buf_addf(err, "cannot resolve '%s': %s", mirror, strerror(errno));
-        goto out;
-    }
-    /* A bare repository's objects are its own objects/: no git to ask. */
-    buf_addf(&objects, "%s/objects", real);
-    if ((rc = state_prepare(state_dir, objects.data, &abs, err)))
-        goto out;
-    memo_keep(mirror, state_dir, real, abs.data);
     src->repo = real;
-    real = NULL;
-    src->state_dir = buf_detach(&abs, NULL);
+    src->state_dir = state;
+    real = state = NULL;
     src->commit = xstrdup(commit);
     src->branch = xstrdup("");
     src->head = xstrdup("");
 out:
     free(real);
+    free(state);
     buf_release(&objects);
     buf_release(&abs);
+    buf_release(&key);
+    buf_release(&kept);
     return rc;
 }
 

@@ -192,21 +192,16 @@ int store_audit_list(struct store *st, int64_t before, const char *actor, int64_
                          "cannot read the audit log");
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
-
 void store_audit_copy(struct store_audit *dst, const struct store_audit *src)
 {
     *dst = *src;
-    dst->actor = dup_or_null(src->actor);
-    dst->role = dup_or_null(src->role);
-    dst->peer = dup_or_null(src->peer);
-    dst->method = dup_or_null(src->method);
-    dst->path = dup_or_null(src->path);
-    dst->action = dup_or_null(src->action);
-    dst->detail = dup_or_null(src->detail);
+    dst->actor = xstrdup_or_null(src->actor);
+    dst->role = xstrdup_or_null(src->role);
+    dst->peer = xstrdup_or_null(src->peer);
+    dst->method = xstrdup_or_null(src->method);
+    dst->path = xstrdup_or_null(src->path);
+    dst->action = xstrdup_or_null(src->action);
+    dst->detail = xstrdup_or_null(src->detail);
 }
 
 void store_audit_release(struct store_audit *a)

@@ -39,6 +39,11 @@ char *xstrdup(const char *s)
     return xmemdupz(s, strlen(s));
 }
 
+char *xstrdup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
 char *xmemdupz(const void *s, size_t n)
 {
     char *p = xmalloc(xadd(n, 1));

@@ -15,6 +15,8 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* xstrdup(s), or NULL for NULL. */
+char *xstrdup_or_null(const char *s);
 /* Copies n bytes of s and a terminating NUL. */
 char *xmemdupz(const void *s, size_t n);
 /* Overflow-checked arithmetic; abort on overflow. */

@@ -13,11 +13,13 @@ CC       ?= cc
 PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto libmicrohttpd libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Linking: what every run needs is linked statically, from the archives the
-# -dev packages install (libuv's is libuv_a.a), with glibc shared; libcurl
-# and libmicrohttpd, which bring some twenty libraries between them (gnutls,
-# krb5, ldap...), are not linked at all: src/util/dl_curl.c and dl_mhd.c
-# dlopen them on first use. A client command starts in well under 1 ms
-# instead of 5 ms spent in the dynamic loader (docs/development.md).
+# -dev packages install (libuv's is libuv_a.a), with glibc shared; of
+# libcrypto.a only the SHA-256 block functions are used (src/util/crypto.c).
+# libcurl, libmicrohttpd (some twenty libraries between them: gnutls, krb5,
+# ldap...) and the rest of libcrypto are not linked at all:
+# src/util/dl_curl.c, dl_mhd.c and dl_crypto.c dlopen them on first use. A
+# client command starts in well under 1 ms instead of 5 ms spent in the
+# dynamic loader (docs/development.md).
 libdir = $(shell pkg-config --variable=libdir $(1) 2>/dev/null)
 STATIC_LIBS := $(call libdir,yaml-0.1)/libyaml.a $(call libdir,jansson)/libjansson.a \
 	$(call libdir,libuv)/libuv_a.a $(call libdir,sqlite3)/libsqlite3.a \
@@ -62,9 +64,7 @@ Q := $(if $(V),,@)
 
 all: flywheel flywheel-leader
 
-# Position-independent, as the toolchain's default: the static libcrypto's
-# ~19,000 relative relocations cost about 0.3 ms at each start (-no-pie
-# would save it, and give up address randomisation: docs/development.md).
+# Position-independent, as the toolchain's default (docs/development.md).
 REL_LDFLAGS :=
 
 flywheel: $(REL)/src/main.o $(REL)/libflywheel.a

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
@@ -37,6 +36,7 @@
 #include "store/cas.h"
 #include "store/sign.h"
 #include "util/buf.h"
+#include "util/crypto.h"
 #include "util/fileio.h"
 #include "util/tar.h"
 #include "util/xalloc.h"
@@ -410,7 +410,7 @@ static int read_archive(const char *file, struct seen *s, struct buf *err)
     char *chunk = xmalloc(1 << 16);
     int rc = 0;
     tar_reader_open(&tr, fd);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct sha256 md;
     while (!rc && (rc = tar_reader_next(tr, &h, err)) == 1) {
         rc = 0;
         const char *rest = strchr(h.name, '/');
@@ -432,14 +432,14 @@ static int read_archive(const char *file, struct seen *s, struct buf *err)
             rc = -1;
             break;
         }
-        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        sha256_init(&md);
         long n;
         int64_t total = 0;
         while ((n = tar_reader_read(tr, chunk, 1 << 16, err)) > 0) {
             if (meta)
                 buf_add(meta, chunk, (size_t)n);
             else
-                EVP_DigestUpdate(md, chunk, (size_t)n);
+                sha256_update(&md, chunk, (size_t)n);
             total += n;
         }
         if (n < 0) {
@@ -447,17 +447,15 @@ static int read_archive(const char *file, struct seen *s, struct buf *err)
             break;
         }
         if (content) {
-            unsigned char d[EVP_MAX_MD_SIZE];
-            unsigned dl = 0;
+            unsigned char d[SHA256_LEN];
             char hex[80];
-            EVP_DigestFinal_ex(md, d, &dl);
-            hex_digest(d, dl, hex);
+            sha256_final(&md, d);
+            hex_digest(d, sizeof(d), hex);
             seen_add(s, rest + 6, hex, total, h.mode);
         }
     }
     if (rc > 0)
         rc = 0;
-    EVP_MD_CTX_free(md);
     if (tr)
         tar_reader_free(tr);
     free(chunk);

@@ -128,7 +128,12 @@ struct engine {
     char *db_path, *git_dir, *cas_dir;
     struct store *st;
     struct cas *cas;
-    struct sign_key *key; /* signs releases' provenance */
+    /* The key that signs releases' provenance: loaded (or created) at its
+     * first use, by engine_key(), so that a server that makes no release
+     * never loads OpenSSL's signing code (util/dl_crypto.h). */
+    struct sign_key *key;
+    char *key_path;
+    pthread_mutex_t key_mu;
     struct deployer *dep; /* takes releases through the environments */
     struct erepo *repos;
     struct esched *schedules;
@@ -840,10 +845,19 @@ static void later_free(struct erun *x)
  * the run started, so a crash before this point is caught up by
  * recover_releases()).
  */
+static const struct sign_key *engine_key(struct engine *e, struct buf *err);
+
 static void make_release(struct engine *e, int64_t run_id, const struct erepo *r,
                          const struct pipeline *p, const char *src, size_t len)
 {
     struct buf err = BUF_INIT;
+    const struct sign_key *key = engine_key(e, &err);
+    if (!key) {
+        fprintf(stderr, "flywheel serve: run %lld: no release: signing key: %s\n",
+                (long long)run_id, err.data);
+        buf_release(&err);
+        return;
+    }
     struct releaser_input in = {
         .pipeline = p,
         .pipeline_src = src,
@@ -851,7 +865,7 @@ static void make_release(struct engine *e, int64_t run_id, const struct erepo *r
         .run_id = run_id,
         .repo = r->name,
         .repo_url = r->url,
-        .key = e->key,
+        .key = key,
     };
     int64_t id = 0;
     int rc = releaser_make(e->st, &in, &id, &err);
@@ -2438,6 +2452,7 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     if (e->cfg.slots < 1)
         e->cfg.slots = 1;
     pthread_mutex_init(&e->mu, NULL);
+    pthread_mutex_init(&e->key_mu, NULL);
     uv_async_init(loop, &e->wake, on_wake);
     e->wake.data = e;
     uv_timer_init(loop, &e->shutdown_timer);
@@ -2467,10 +2482,11 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     for (size_t i = 0; i < nrepos; i++)
         repo_attach(e, &repos[i]);
     store_repos_release(repos, nrepos);
+    /* A key file that is there is checked now, though parsed at first use. */
     buf_addf(&b, "%s/signing-key.pem", cfg->data_dir);
-    if (sign_key_load_or_create(&e->key, b.data, err))
+    e->key_path = buf_detach(&b, NULL);
+    if (sign_key_check(e->key_path, err))
         goto fail;
-    buf_reset(&b);
     struct deployer_config dc = {
         .loop = loop,
         .st = e->st,
@@ -2592,8 +2608,9 @@ void engine_free(struct engine *e)
         store_close(e->st);
     if (e->cas)
         cas_close(e->cas);
-    if (e->key)
-        sign_key_free(e->key);
+    sign_key_free(e->key);
+    free(e->key_path);
+    pthread_mutex_destroy(&e->key_mu);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_close((uv_handle_t *)&e->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&e->retention_timer, NULL);
@@ -2607,10 +2624,27 @@ void engine_free(struct engine *e)
     free(e);
 }
 
-void engine_public_key(struct engine *e, struct buf *pem, char keyid[ENGINE_KEYID_LEN + 1])
+/* The signing key, loaded or created the first time it is asked for;
+ * NULL with a reason in err when it cannot be. Any thread. */
+static const struct sign_key *engine_key(struct engine *e, struct buf *err)
 {
-    sign_key_public_pem(e->key, pem);
-    sign_key_id(e->key, keyid);
+    pthread_mutex_lock(&e->key_mu);
+    if (!e->key && sign_key_load_or_create(&e->key, e->key_path, err))
+        e->key = NULL;
+    const struct sign_key *k = e->key;
+    pthread_mutex_unlock(&e->key_mu);
+    return k;
+}
+
+int engine_public_key(struct engine *e, struct buf *pem, char keyid[ENGINE_KEYID_LEN + 1],
+                      struct buf *err)
+{
+    const struct sign_key *k = engine_key(e, err);
+    if (!k)
+        return -1;
+    sign_key_public_pem(k, pem);
+    sign_key_id(k, keyid);
+    return 0;
 }
 
 void engine_stats(struct engine *e, struct engine_stats *out)

@@ -197,8 +197,11 @@ struct engine_stats {
 void engine_stats(struct engine *e, struct engine_stats *out);
 
 /* The public half of the key that signs releases (PEM) and its key id
- * ("SHA256:<hex>"). Any thread: the key does not change while serving. */
+ * ("SHA256:<hex>"). Any thread: the key is loaded (or created) by the first
+ * caller and does not change after. Returns 0, or -1 with a reason in err
+ * (a key file that is not an Ed25519 key, libcrypto missing...). */
 #define ENGINE_KEYID_LEN 71
-void engine_public_key(struct engine *e, struct buf *pem, char keyid[ENGINE_KEYID_LEN + 1]);
+int engine_public_key(struct engine *e, struct buf *pem, char keyid[ENGINE_KEYID_LEN + 1],
+                      struct buf *err) __attribute__((warn_unused_result));
 
 #endif

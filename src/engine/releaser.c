@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "core/provenance.h"
 #include "core/refs.h"
 #include "store/release.h"
+#include "util/crypto.h"
 #include "util/xalloc.h"
 
 #ifndef FLYWHEEL_VERSION
@@ -25,14 +24,12 @@ int releaser_wanted(const struct pipeline *p, const char *kind, const bool *sele
     return 1;
 }
 
-static void sha256_hex(const char *data, size_t len, struct buf *out)
+static void digest_of(const char *data, size_t len, struct buf *out)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+    char hex[2 * SHA256_LEN + 1];
+    sha256_hex(data, len, hex);
     buf_adds(out, "sha256:");
-    for (unsigned i = 0; i < mdlen; i++)
-        buf_addf(out, "%02x", md[i]);
+    buf_adds(out, hex);
 }
 
 static int file_cmp(const void *a, const void *b)
@@ -213,7 +210,7 @@ int releaser_make(struct store *st, const struct releaser_input *in, int64_t *re
 
     struct store_release r = {0};
     struct buf digest = BUF_INIT;
-    sha256_hex(in->pipeline_src, in->pipeline_len, &digest);
+    digest_of(in->pipeline_src, in->pipeline_len, &digest);
     r.repo_id = run.repo_id;
     r.run_id = run.id;
     r.commit = run.commit;

@@ -368,7 +368,10 @@ void h_release_archive(struct http_request *r, void *ctx)
         goto out;
     }
     char keyid[ENGINE_KEYID_LEN + 1];
-    engine_public_key(a->e, &pem, keyid);
+    if (engine_public_key(a->e, &pem, keyid, &err)) {
+        http_reply_error(r, 500, "signing_key", "%s", err.data);
+        goto out;
+    }
     ar = xcalloc(1, sizeof(*ar));
     ar->manifest = manifest_text(st, &rel, repo.name, files, n);
     ar->key = buf_detach(&pem, NULL);
@@ -476,7 +479,12 @@ void h_signing_key(struct http_request *r, void *ctx)
     struct api *a = ctx;
     struct buf pem = BUF_INIT;
     char keyid[ENGINE_KEYID_LEN + 1];
-    engine_public_key(a->e, &pem, keyid);
+    struct buf err = BUF_INIT;
+    if (engine_public_key(a->e, &pem, keyid, &err)) {
+        http_reply_error(r, 500, "signing_key", "%s", err.data);
+        buf_release(&err);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "algorithm", json_string("ed25519"));
     json_object_set_new(o, "keyid", json_string(keyid));

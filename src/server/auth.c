@@ -6,9 +6,7 @@
 #include <strings.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-#include <openssl/sha.h>
-
+#include "util/crypto.h"
 #include "util/xalloc.h"
 
 static const char *const role_names[] = {"anyone", "viewer", "developer", "deployer", "admin"};
@@ -30,7 +28,7 @@ int auth_token_new(char *tok, char hash_hex[65])
 {
     static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[33]; /* 256 bits, and one byte to round to whole groups of 3 */
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
+    if (crypto_random(raw, sizeof(raw)))
         return -1;
     memcpy(tok, "fw_", 3);
     size_t o = 3;
@@ -49,14 +47,7 @@ int auth_token_new(char *tok, char hash_hex[65])
 
 void auth_token_hash(const char *tok, char hash_hex[65])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)tok, strlen(tok), md);
-    for (size_t i = 0; i < sizeof(md); i++) {
-        hash_hex[2 * i] = hex[md[i] >> 4];
-        hash_hex[2 * i + 1] = hex[md[i] & 15];
-    }
-    hash_hex[64] = '\0';
+    sha256_hex(tok, strlen(tok), hash_hex);
 }
 
 const char *auth_bearer(const char *h)

@@ -7,12 +7,9 @@
 #include <strings.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include "core/refs.h"
+#include "util/crypto.h"
 #include "util/xalloc.h"
 
 #ifndef FLYWHEEL_VERSION
@@ -114,9 +111,7 @@ static bool hex32(const char *s, unsigned char out[32])
 bool forge_verify(enum forge_kind k, const void *secret, size_t secret_len, const char *sig,
                   const void *body, size_t len)
 {
-    static const unsigned char none;
-    unsigned char want[EVP_MAX_MD_SIZE], got[32];
-    unsigned int n = 0;
+    unsigned char want[SHA256_LEN], got[SHA256_LEN];
     bool ok = false;
 
     if (!sig || !secret || !secret_len || secret_len > FORGE_SECRET_MAX)
@@ -128,9 +123,9 @@ bool forge_verify(enum forge_kind k, const void *secret, size_t secret_len, cons
         size_t sl = strlen(sig);
         if (!sl || sl > FORGE_SECRET_MAX)
             return false;
-        SHA256((const unsigned char *)sig, sl, got);
-        SHA256(secret, secret_len, want);
-        ok = CRYPTO_memcmp(want, got, 32) == 0;
+        sha256(sig, sl, got);
+        sha256(secret, secret_len, want);
+        ok = crypto_equal(want, got, sizeof(want));
         break;
     }
     case FORGE_GITHUB:
@@ -141,16 +136,13 @@ bool forge_verify(enum forge_kind k, const void *secret, size_t secret_len, cons
     case FORGE_GITEA:
         if (strnlen(sig, 65) != 64 || !hex32(sig, got))
             return false;
-        if (!HMAC(EVP_sha256(), secret, (int)secret_len, len ? body : (const void *)&none, len,
-                  want, &n) ||
-            n != 32)
-            return false;
-        ok = CRYPTO_memcmp(want, got, 32) == 0;
+        hmac_sha256(secret, secret_len, body, len, want);
+        ok = crypto_equal(want, got, sizeof(want));
         break;
     default:
         return false;
     }
-    OPENSSL_cleanse(want, sizeof(want));
+    crypto_wipe(want, sizeof(want));
     return ok;
 }
 
@@ -605,10 +597,10 @@ void forge_set_release(struct forge_set *s)
         free(f->project);
         free(f->api_url);
         if (f->secret)
-            OPENSSL_cleanse(f->secret, f->secret_len);
+            crypto_wipe(f->secret, f->secret_len);
         free(f->secret);
         if (f->token)
-            OPENSSL_cleanse(f->token, strlen(f->token));
+            crypto_wipe(f->token, strlen(f->token));
         free(f->token);
     }
     free(s->v);
@@ -728,7 +720,7 @@ int forge_status_request(enum forge_kind k, const char *api_url, const char *pro
 void forge_request_release(struct forge_request *r)
 {
     if (r->auth.data)
-        OPENSSL_cleanse(r->auth.data, r->auth.len);
+        crypto_wipe(r->auth.data, r->auth.len);
     buf_release(&r->auth);
     buf_release(&r->url);
     buf_release(&r->body);

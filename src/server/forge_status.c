@@ -12,11 +12,11 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #include "server/webhook.h"
 #include "store/forge.h"
 #include "store/store.h"
+#include "util/crypto.h"
 #include "util/dl_curl.h"
 #include "util/xalloc.h"
 
@@ -130,7 +130,7 @@ static void reply_reason(const struct buf *reply, const char *token, struct buf 
 static void wipe_list(struct curl_slist *l)
 {
     for (struct curl_slist *p = l; p; p = p->next)
-        OPENSSL_cleanse(p->data, strlen(p->data));
+        crypto_wipe(p->data, strlen(p->data));
     curl_slist_free_all(l);
 }
 

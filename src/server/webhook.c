@@ -12,10 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-
+#include "util/crypto.h"
 #include "util/dl_curl.h"
 #include "util/xalloc.h"
 
@@ -53,19 +50,14 @@ void webhook_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, s
                              char hex[65])
 {
     static const char digits[] = "0123456789abcdef";
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    static const unsigned char none;
-    if (!HMAC(EVP_sha256(), key_len ? key : &none, (int)key_len,
-              msg_len ? msg : (const void *)&none, msg_len, mac, &n) ||
-        n != 32)
-        abort(); /* only on memory exhaustion: as xmalloc does */
+    unsigned char mac[SHA256_LEN];
+    hmac_sha256(key, key_len, msg, msg_len, mac);
     for (unsigned i = 0; i < 32; i++) {
         hex[2 * i] = digits[mac[i] >> 4];
         hex[2 * i + 1] = digits[mac[i] & 15];
     }
     hex[64] = '\0';
-    OPENSSL_cleanse(mac, sizeof(mac));
+    crypto_wipe(mac, sizeof(mac));
 }
 
 void webhook_body(struct buf *body, const char *kind, const char *line, size_t len)
@@ -171,7 +163,7 @@ int webhook_secret_read(const char *path, struct buf *out, struct buf *err)
     rc = 0;
 out:
     if (rc) {
-        OPENSSL_cleanse(out->data, out->len);
+        crypto_wipe(out->data, out->len);
         buf_reset(out);
     }
     close(fd);
@@ -299,7 +291,7 @@ static void new_delivery_id(char out[37])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char r[16];
-    if (RAND_bytes(r, sizeof(r)) != 1) {
+    if (crypto_random(r, sizeof(r))) {
         /* Unique is what matters, not unpredictable: time and a counter. */
         static uint64_t counter;
         uint64_t a = (uint64_t)mono_ms(), b = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
@@ -504,7 +496,7 @@ static void free_all(struct webhooks *w)
         free(t->url);
         free(t->origin);
         if (t->secret)
-            OPENSSL_cleanse(t->secret, t->secret_len);
+            crypto_wipe(t->secret, t->secret_len);
         free(t->secret);
     }
     free(w->t);

@@ -4,24 +4,20 @@
 #include <limits.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
 #include "store/keyfile.h"
+#include "util/crypto.h"
+#include "util/dl_crypto.h"
 
 /* A new key at path, never replacing a file: 0, -EEXIST (someone made one meanwhile), or else. */
 static int key_create(const char *path, struct buf *err)
 {
     unsigned char key[SEAL_KEY_LEN];
-    if (RAND_bytes(key, sizeof(key)) != 1) {
-        ERR_clear_error();
+    if (crypto_random(key, sizeof(key))) {
         buf_adds(err, "cannot draw a random key");
         return -EIO;
     }
     int ret = keyfile_create(path, key, sizeof(key), err);
-    OPENSSL_cleanse(key, sizeof(key));
+    crypto_wipe(key, sizeof(key));
     return ret;
 }
 
@@ -39,7 +35,7 @@ static int key_read(const char *path, unsigned char key[SEAL_KEY_LEN], struct bu
     if (!ret)
         memcpy(key, b.data, SEAL_KEY_LEN);
     if (b.alloc)
-        OPENSSL_cleanse(b.data, b.alloc);
+        crypto_wipe(b.data, b.alloc);
     buf_release(&b);
     return ret;
 }
@@ -87,8 +83,12 @@ int seal_encrypt(const unsigned char key[SEAL_KEY_LEN], const void *ad, size_t a
         buf_adds(err, "too large to seal");
         return -E2BIG;
     }
-    if (RAND_bytes(nonce, SEAL_NONCE_LEN) != 1)
-        return ssl_fail(err, "cannot draw a nonce");
+    if (dl_crypto_load(err))
+        return -ENOSYS;
+    if (crypto_random(nonce, SEAL_NONCE_LEN)) {
+        buf_adds(err, "cannot draw a nonce");
+        return -EIO;
+    }
     buf_grow(box, len + SEAL_TAG_LEN);
     unsigned char *out = (unsigned char *)box->data + start;
     if (!(c = EVP_CIPHER_CTX_new()) ||
@@ -126,6 +126,8 @@ int seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const void *ad, size_t a
         buf_adds(err, "too large to open");
         return -E2BIG;
     }
+    if (dl_crypto_load(err))
+        return -ENOSYS;
     size_t clen = len - SEAL_TAG_LEN;
     unsigned char tag[SEAL_TAG_LEN];
     memcpy(tag, in + clen, SEAL_TAG_LEN);
@@ -143,7 +145,7 @@ int seal_decrypt(const unsigned char key[SEAL_KEY_LEN], const void *ad, size_t a
     }
     if (EVP_DecryptFinal_ex(c, out + (clen ? n : 0), &n) != 1) {
         ERR_clear_error();
-        OPENSSL_cleanse(out, clen);
+        crypto_wipe(out, clen);
         buf_adds(err, "it does not decrypt: the key, the data it is bound to or the sealed bytes "
                       "are not what sealed it");
         ret = -EBADMSG;

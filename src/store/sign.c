@@ -8,13 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include "store/keyfile.h"
+#include "util/crypto.h"
+#include "util/dl_crypto.h"
 #include "util/xalloc.h"
 
 #define SIGN_RAW_LEN  32          /* a raw Ed25519 public key */
@@ -46,18 +42,17 @@ static void sign_add_ssl_error(struct buf *err)
 static int sign_compute_id(EVP_PKEY *pkey, char id[SIGN_KEYID_LEN + 1])
 {
     static const char hexdig[] = "0123456789abcdef";
-    unsigned char raw[SIGN_RAW_LEN], md[EVP_MAX_MD_SIZE];
+    unsigned char raw[SIGN_RAW_LEN], md[SHA256_LEN];
     size_t rawlen = sizeof(raw);
-    unsigned int mdlen = 0;
 
     if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519 ||
-        EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != SIGN_RAW_LEN ||
-        EVP_Digest(raw, rawlen, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != SIGN_RAW_LEN) {
         ERR_clear_error();
         return -EINVAL;
     }
+    sha256(raw, rawlen, md);
     memcpy(id, "SHA256:", 7);
-    for (unsigned int i = 0; i < mdlen; i++) {
+    for (unsigned int i = 0; i < SHA256_LEN; i++) {
         id[7 + 2 * i] = hexdig[md[i] >> 4];
         id[7 + 2 * i + 1] = hexdig[md[i] & 0xf];
     }
@@ -112,11 +107,21 @@ static int sign_create(const char *path, struct buf *err)
     ret = keyfile_create(path, pem, (size_t)pemlen, err);
 out:
     if (pem)
-        OPENSSL_cleanse(pem, pemlen > 0 ? (size_t)pemlen : 0);
+        crypto_wipe(pem, pemlen > 0 ? (size_t)pemlen : 0);
     BIO_free(bio);
     EVP_PKEY_free(pkey);
     EVP_PKEY_CTX_free(ctx);
     return ret;
+}
+
+int sign_key_check(const char *path, struct buf *err)
+{
+    struct buf pem = BUF_INIT;
+    int ret = keyfile_read(path, SIGN_FILE_MAX, &pem, err);
+    if (pem.alloc)
+        crypto_wipe(pem.data, pem.alloc);
+    buf_release(&pem);
+    return ret == -ENOENT ? 0 : ret;
 }
 
 int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf *err)
@@ -127,6 +132,8 @@ int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf 
     int ret, tries = 0;
 
     *out = NULL;
+    if (dl_crypto_load(err))
+        return -ENOSYS;
     for (;;) {
         ret = keyfile_read(path, SIGN_FILE_MAX, &pem, err);
         if (ret != -ENOENT || tries++)
@@ -166,7 +173,7 @@ out:
     EVP_PKEY_free(pkey);
     BIO_free(bio);
     if (pem.alloc)
-        OPENSSL_cleanse(pem.data, pem.alloc);
+        crypto_wipe(pem.data, pem.alloc);
     buf_release(&pem);
     return ret;
 }
@@ -221,6 +228,8 @@ int sign_pub_from_pem(struct sign_pub **out, const char *pem, size_t len, struct
     int ret = -EINVAL;
 
     *out = NULL;
+    if (dl_crypto_load(err))
+        return -ENOSYS;
     if (len > SIGN_FILE_MAX) {
         buf_addf(err, "public key is larger than %d bytes: not a key", SIGN_FILE_MAX);
         goto out;

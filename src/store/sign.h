@@ -55,6 +55,13 @@ struct sign_pub; /* a public key (verifies) */
  */
 int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf *err)
     __attribute__((warn_unused_result));
+/*
+ * Checks the key file at path as sign_key_load_or_create() does before it
+ * parses it (a regular file of mode 0600, not too large), without loading
+ * OpenSSL. Returns 0 (also when there is no file), or a negative error with
+ * the same reasons.
+ */
+int sign_key_check(const char *path, struct buf *err) __attribute__((warn_unused_result));
 void sign_key_free(struct sign_key *k);
 
 /*

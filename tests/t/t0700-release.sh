@@ -49,9 +49,10 @@ test_expect_success 'setup: a repository whose build makes two files, and a serv
     sleep 0.3
 '
 
-test_expect_success 'the signing key is created with mode 0600 and its public half is served' '
-    test "$(stat -c %a data/signing-key.pem)" = 600 &&
+test_expect_success 'the signing key is made at its first use, with mode 0600, and its public half is served' '
+    test_path_is_missing data/signing-key.pem &&
     api GET /api/v1/signing-key >key.json && status_is 200 &&
+    test "$(stat -c %a data/signing-key.pem)" = 600 &&
     json .algorithm <key.json >alg && test "$(cat alg)" = ed25519 &&
     json .keyid <key.json | grep -E "^SHA256:[0-9a-f]{64}$" &&
     json .public_key <key.json | grep "BEGIN PUBLIC KEY"
@@ -278,6 +279,15 @@ test_expect_success 'retention keeps a release an environment ran and removes th
 
 test_expect_success 'stop the server' '
     stop_server TERM
+'
+
+test_expect_success 'a key file others may read stops the server at its start, and is kept' '
+    mkdir -p loose &&
+    cp data/signing-key.pem loose/ && chmod 0644 loose/signing-key.pem &&
+    cp loose/signing-key.pem loose.want &&
+    test_must_fail timeout 30 flywheel serve --data loose --listen 127.0.0.1:0 --poll 0s 2>err &&
+    grep "signing-key.pem has mode 0644; it must be 0600" err &&
+    test_cmp loose.want loose/signing-key.pem
 '
 
 test_done

@@ -1,0 +1,115 @@
+/*
+ * crypto: SHA-256, HMAC-SHA-256, random bytes (see crypto.h).
+ */
+/* The block functions are what this file is for: see crypto.h. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include "util/crypto.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/sha.h>
+
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct sha256 *)0)->state),
+               "struct sha256 holds a SHA256_CTX");
+_Static_assert(SHA256_DIGEST_LENGTH == SHA256_LEN, "SHA-256 is 32 bytes");
+
+#define CTX(h) ((SHA256_CTX *)(void *)(h)->state)
+
+/* The block size of SHA-256, for HMAC's pads. */
+#define SHA256_BLOCK 64
+
+void sha256_init(struct sha256 *h)
+{
+    SHA256_Init(CTX(h));
+}
+
+void sha256_update(struct sha256 *h, const void *p, size_t n)
+{
+    if (n)
+        SHA256_Update(CTX(h), p, n);
+}
+
+void sha256_final(struct sha256 *h, unsigned char md[SHA256_LEN])
+{
+    SHA256_Final(md, CTX(h));
+    crypto_wipe(h->state, sizeof(h->state));
+}
+
+void sha256(const void *p, size_t n, unsigned char md[SHA256_LEN])
+{
+    struct sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, p, n);
+    sha256_final(&h, md);
+}
+
+void sha256_hex(const void *p, size_t n, char hex[2 * SHA256_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[SHA256_LEN];
+    sha256(p, n, md);
+    for (size_t i = 0; i < SHA256_LEN; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[2 * SHA256_LEN] = '\0';
+}
+
+void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                 unsigned char mac[SHA256_LEN])
+{
+    unsigned char k[SHA256_BLOCK] = {0}, pad[SHA256_BLOCK], inner[SHA256_LEN];
+    struct sha256 h;
+
+    if (key_len > SHA256_BLOCK)
+        sha256(key, key_len, k);
+    else if (key_len)
+        memcpy(k, key, key_len);
+    for (size_t i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = k[i] ^ 0x36;
+    sha256_init(&h);
+    sha256_update(&h, pad, sizeof(pad));
+    sha256_update(&h, msg, msg_len);
+    sha256_final(&h, inner);
+    for (size_t i = 0; i < SHA256_BLOCK; i++)
+        pad[i] = k[i] ^ 0x5c;
+    sha256_init(&h);
+    sha256_update(&h, pad, sizeof(pad));
+    sha256_update(&h, inner, sizeof(inner));
+    sha256_final(&h, mac);
+    crypto_wipe(k, sizeof(k));
+    crypto_wipe(pad, sizeof(pad));
+    crypto_wipe(inner, sizeof(inner));
+}
+
+bool crypto_equal(const void *a, const void *b, size_t n)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= x[i] ^ y[i];
+    return d == 0;
+}
+
+void crypto_wipe(void *p, size_t n)
+{
+    explicit_bzero(p, n);
+}
+
+int crypto_random(void *p, size_t n)
+{
+    unsigned char *o = p;
+    while (n) {
+        ssize_t got = getrandom(o, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        o += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}

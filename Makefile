@@ -10,20 +10,25 @@
 # tracked automatically (-MMD).
 
 CC       ?= cc
-PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto libmicrohttpd libcurl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS     := yaml-0.1 jansson libuv sqlite3 libcrypto libcurl
+# libmicrohttpd is built here from Debian's source, without HTTPS
+# (scripts/build-mhd; the tarball comes from scripts/fetch-sources).
+MHD_DIR := build/mhd
+MHD_LIB := $(MHD_DIR)/lib/libmicrohttpd.a
+MHD_TARBALL := deps/libmicrohttpd_0.9.75.orig.tar.xz
+PKG_CFLAGS := -I$(MHD_DIR)/include $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Linking: what every run needs is linked statically, from the archives the
-# -dev packages install (libuv's is libuv_a.a), with glibc shared; of
-# libcrypto.a only the SHA-256 block functions are used (src/util/crypto.c).
-# libcurl, libmicrohttpd (some twenty libraries between them: gnutls, krb5,
-# ldap...) and the rest of libcrypto are not linked at all:
-# src/util/dl_curl.c, dl_mhd.c and dl_crypto.c dlopen them on first use. A
-# client command starts in well under 1 ms instead of 5 ms spent in the
-# dynamic loader (docs/development.md).
+# -dev packages install (libuv's is libuv_a.a) and libmicrohttpd's built
+# here, with glibc shared; of libcrypto.a only the SHA-256 block functions
+# are used (src/util/crypto.c). libcurl (some twenty libraries: gnutls,
+# krb5, ldap...) and the rest of libcrypto are not linked at all:
+# src/util/dl_curl.c and dl_crypto.c dlopen them on first use. A client
+# command starts in well under 1 ms instead of 5 ms spent in the dynamic
+# loader (docs/development.md).
 libdir = $(shell pkg-config --variable=libdir $(1) 2>/dev/null)
 STATIC_LIBS := $(call libdir,yaml-0.1)/libyaml.a $(call libdir,jansson)/libjansson.a \
 	$(call libdir,libuv)/libuv_a.a $(call libdir,sqlite3)/libsqlite3.a \
-	$(call libdir,libcrypto)/libcrypto.a
+	$(call libdir,libcrypto)/libcrypto.a $(MHD_LIB)
 PKG_LIBS   := $(STATIC_LIBS) -lpthread -ldl
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla
@@ -241,6 +246,13 @@ format:
 
 format-check:
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
+
+$(MHD_LIB): scripts/build-mhd $(wildcard $(MHD_TARBALL))
+	@echo "  BUILD   libmicrohttpd (without HTTPS)"
+	$(Q)scripts/build-mhd $(MHD_TARBALL) $(MHD_DIR)
+
+# server/http.c includes the header built with the library.
+$(REL)/src/server/http.o $(SAN)/src/server/http.o $(FUZZ)/src/server/http.o: | $(MHD_LIB)
 
 clean:
 	rm -rf build flywheel flywheel-leader

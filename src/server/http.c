@@ -62,7 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/dl_mhd.h"
+#include <microhttpd.h>
+
 #include "util/xalloc.h"
 
 #define DEFAULT_MAX_BODY        (1u << 20)
@@ -1084,11 +1085,6 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     }
     s->timer_started = true;
 
-    /* libmicrohttpd is loaded now, not at every start of flywheel (util/dl_mhd.h). */
-    if (dl_mhd_load(err)) {
-        rc = -ENOENT;
-        goto fail;
-    }
     unsigned threads = cfg->threads ? cfg->threads : DEFAULT_THREADS;
     if (threads > MAX_THREADS) {
         buf_addf(err, "%u threads is too many (at most %u)", threads, MAX_THREADS);

@@ -1,9 +1,9 @@
 /*
  * dynlib: loading a shared library on first use (dlopen), for the libraries
- * only some commands need: libcurl (util/dl_curl.h) and libmicrohttpd
- * (util/dl_mhd.h). Linking them would make every start of flywheel pay for
- * loading them and their twenty-odd dependencies (about 5 ms), including
- * `flywheel --version` and every job's leader.
+ * only some commands need: libcurl (util/dl_curl.h) and most of libcrypto
+ * (util/dl_crypto.h). Linking them would make every start of flywheel pay
+ * for loading them and libcurl's twenty-odd dependencies (about 5 ms), or
+ * for libcrypto's 19,000 relocations, including `flywheel --version`.
  *
  * Threads: any thread. The shims call dynlib_open() once, under their own
  * pthread_once; this file keeps no state.

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -169,6 +170,7 @@ struct engine {
     int fast_triggers;
     /* mirrors' maintenance (git maintenance run --auto), off the triggers' way */
     uv_timer_t maint_timer;
+    uv_timer_t trim_timer; /* gives freed memory back when idle (on_trim) */
     uv_work_t maint_work;
     bool maint_busy;
     char **maint_dirs;
@@ -813,6 +815,27 @@ struct reap {
     struct erun *x;
 };
 
+/*
+ * Memory freed while runs went on is given back to the system once the
+ * engine has had no run for TRIM_IDLE_MS: malloc keeps the freed pages of
+ * its heaps (one for each thread that allocated) until then, and an idle
+ * server would otherwise hold what its busiest moment needed. Not sooner,
+ * so that back-to-back runs do not fault the same pages in again.
+ */
+#define TRIM_IDLE_MS 1000
+
+static void on_trim(uv_timer_t *t)
+{
+    struct engine *e = t->data;
+    if (!e->runs)
+        malloc_trim(0);
+}
+
+static void trim_later(struct engine *e)
+{
+    uv_timer_start(&e->trim_timer, on_trim, TRIM_IDLE_MS, 0);
+}
+
 static void reap_closed(uv_handle_t *h)
 {
     struct reap *rp = h->data;
@@ -823,6 +846,8 @@ static void reap_closed(uv_handle_t *h)
     pump_all(e);
     count_waiting(e);
     check_shutdown(e);
+    if (!e->runs)
+        trim_later(e);
 }
 
 static void run_reap(uv_idle_t *h)
@@ -2461,6 +2486,8 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     uv_timer_init(loop, &e->maint_timer);
     e->maint_timer.data = e;
     uv_timer_start(&e->maint_timer, on_maint, MAINT_FIRST_MS, MAINT_EVERY_MS);
+    uv_timer_init(loop, &e->trim_timer);
+    e->trim_timer.data = e;
     e->retention_timer.data = e;
 
     if (mkdir_if(cfg->data_dir, err))
@@ -2505,6 +2532,7 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
+    trim_later(e); /* what opening the store and the migrations freed */
     buf_release(&b);
     return 0;
 fail:
@@ -2615,6 +2643,7 @@ void engine_free(struct engine *e)
     uv_close((uv_handle_t *)&e->shutdown_timer, NULL);
     uv_close((uv_handle_t *)&e->retention_timer, NULL);
     uv_close((uv_handle_t *)&e->maint_timer, NULL);
+    uv_close((uv_handle_t *)&e->trim_timer, NULL);
     free(e->git_dir);
     free(e->cas_dir);
     free(e->db_path);

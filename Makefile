@@ -100,7 +100,7 @@ $(UI_C): $(UI_FILES) $(GEN)/ui-files scripts/embed-ui
 
 $(REL)/libflywheel.a: $(REL_OBJS)
 	@rm -f $@
-	$(Q)ar rcs $@ $^
+	$(Q)ar rcs $@ $(filter %.o,$^)
 
 $(REL)/%.o: %.c
 	@mkdir -p $(@D)
@@ -109,7 +109,7 @@ $(REL)/%.o: %.c
 
 $(SAN)/libflywheel.a: $(SAN_OBJS)
 	@rm -f $@
-	$(Q)ar rcs $@ $^
+	$(Q)ar rcs $@ $(filter %.o,$^)
 
 $(SAN)/%.o: %.c
 	@mkdir -p $(@D)
@@ -175,7 +175,7 @@ $(FUZZ)/%.o: %.c
 
 $(FUZZ)/libflywheel.a: $(FUZZ_OBJS)
 	@rm -f $@
-	$(Q)ar rcs $@ $^
+	$(Q)ar rcs $@ $(filter %.o,$^)
 
 $(FUZZ)/fuzz_pipeline: $(FUZZ)/tests/fuzz/fuzz_pipeline.o $(FUZZ)/libflywheel.a
 	@echo "  LINK    $@"
@@ -247,12 +247,15 @@ format:
 format-check:
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
 
-$(MHD_LIB): scripts/build-mhd $(wildcard $(MHD_TARBALL))
+$(MHD_LIB): scripts/build-mhd $(wildcard scripts/mhd-patches/*.patch) $(wildcard $(MHD_TARBALL))
 	@echo "  BUILD   libmicrohttpd (without HTTPS)"
 	$(Q)scripts/build-mhd $(MHD_TARBALL) $(MHD_DIR)
 
-# server/http.c includes the header built with the library.
+# server/http.c includes the header built with the library; what links it
+# is linked again when it changes (through libflywheel.a, which every
+# program links).
 $(REL)/src/server/http.o $(SAN)/src/server/http.o $(FUZZ)/src/server/http.o: | $(MHD_LIB)
+$(REL)/libflywheel.a $(SAN)/libflywheel.a $(FUZZ)/libflywheel.a: $(MHD_LIB)
 
 clean:
 	rm -rf build flywheel flywheel-leader

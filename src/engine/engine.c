@@ -153,6 +153,8 @@ struct engine {
     int64_t keep_ms;
     uv_timer_t retention_timer;
     uv_work_t retention_work;
+    uv_work_t logs_work; /* makes LOGS/.next (logs_ahead) */
+    bool logs_busy;
     bool retention_busy;
     /* live events, under mu: a ring of the last ENGINE_EVENTS */
     char *events[ENGINE_EVENTS];
@@ -280,14 +282,17 @@ static void call_unref(struct engine *e, struct call *c)
     free(c);
 }
 
-static void reply(struct engine *e, struct call *c, int status, int64_t id, int64_t number,
-                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void reply(struct engine *e, struct call *c, int status, int64_t id, int64_t number,
-                  const char *fmt, ...)
+/*
+ * Answers a call, and returns the status answered. A batch that the caller's
+ * handler opened (queue_run_reply) is committed with the audit entry before
+ * the caller hears back; when that commit fails, nothing of it was written
+ * and the answer is a 500.
+ */
+static int reply(struct engine *e, struct call *c, int status, int64_t id, int64_t number,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int reply(struct engine *e, struct call *c, int status, int64_t id, int64_t number,
+                 const char *fmt, ...)
 {
-    c->local.status = status;
-    c->local.id = id;
-    c->local.number = number;
     /* The audit entry, before the caller hears back, unless the caller has
      * stopped waiting (it writes its own); once claimed, the caller waits
      * for this reply however long the write takes. */
@@ -302,6 +307,21 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
             fprintf(stderr, "flywheel serve: audit: %s\n", err.data);
         buf_release(&err);
     }
+    if (store_in_batch(e->st)) {
+        struct buf err = BUF_INIT;
+        if (store_batch_commit(e->st, &err)) {
+            fprintf(stderr, "flywheel serve: %s\n", err.data);
+            status = 500;
+            id = number = 0;
+            audit = false; /* rolled back with the rest: the caller writes it */
+            buf_addf(&c->local.message, "%s", err.data);
+            fmt = NULL;
+        }
+        buf_release(&err);
+    }
+    c->local.status = status;
+    c->local.id = id;
+    c->local.number = number;
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
@@ -321,6 +341,7 @@ static void reply(struct engine *e, struct call *c, int status, int64_t id, int6
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&e->mu);
     call_unref(e, c);
+    return status;
 }
 
 int engine_call(struct engine *e, const struct engine_request *req, struct engine_reply *rep,
@@ -525,9 +546,10 @@ struct run_origin {
 };
 
 /* Records a queued run; returns its id or -1. */
-static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, const char *ref,
-                         const char *commit, const struct run_origin *o, int64_t *number,
-                         struct buf *err)
+/* Records a queued run (its first event is the caller's to emit). */
+static int64_t insert_run(struct engine *e, struct erepo *r, const char *kind, const char *ref,
+                          const char *commit, const struct run_origin *o, int64_t *number,
+                          struct buf *err)
 {
     struct store_run run = {0};
     run.kind = (char *)kind;
@@ -545,9 +567,39 @@ static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, co
     int64_t id = store_run_insert(e->st, &run, err);
     if (number)
         *number = run.number;
+    return id;
+}
+
+static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, const char *ref,
+                         const char *commit, const struct run_origin *o, int64_t *number,
+                         struct buf *err)
+{
+    int64_t id = insert_run(e, r, kind, ref, commit, o, number, err);
     if (id > 0)
         emit(e, id, NULL, "queued", 0, NULL);
     return id;
+}
+
+/*
+ * Queues a run for a caller that waits, and answers it (201, or 500 with
+ * the reason): the run and the caller's audit entry are one transaction,
+ * committed before the caller hears back, and the run's first event
+ * follows the commit.
+ */
+static void queue_run_reply(struct engine *e, struct call *c, struct erepo *r, const char *kind,
+                            const char *ref, const char *commit, const struct run_origin *o)
+{
+    struct buf err = BUF_INIT;
+    int64_t number = 0, id;
+    if (!store_in_batch(e->st) && store_batch_begin(e->st, &err))
+        fprintf(stderr, "flywheel serve: %s\n", err.data); /* each write commits alone */
+    buf_reset(&err);
+    id = insert_run(e, r, kind, ref, commit, o, &number, &err);
+    if (id < 0)
+        reply(e, c, 500, 0, 0, "%s", err.data);
+    else if (reply(e, c, 201, id, number, NULL) == 201)
+        emit(e, id, NULL, "queued", 0, NULL);
+    buf_release(&err);
 }
 
 /* Cancels the change runs of ref in repo other than keep_id: queued ones in
@@ -675,14 +727,8 @@ static void sync_done(uv_work_t *w, int status)
             }
         } else {
             const char *kind = ref_kind(r, t->fullref);
-            int64_t number = 0;
-            buf_reset(&err);
-            int64_t id = queue_run(e, r, kind ? kind : "manual", t->fullref, t->sha,
-                                   &(struct run_origin){.trigger = "api"}, &number, &err);
-            if (id < 0)
-                reply(e, t->call, 500, 0, 0, "%s", err.data);
-            else
-                reply(e, t->call, 201, id, number, NULL);
+            queue_run_reply(e, t->call, r, kind ? kind : "manual", t->fullref, t->sha,
+                            &(struct run_origin){.trigger = "api"});
         }
         free(t->ref);
         free(t->fullref);
@@ -1003,6 +1049,40 @@ static int select_jobs(const struct pipeline *p, const struct store_run *row, bo
     return sched_select(p, NULL, 0, ev, name, selected, err);
 }
 
+/*
+ * A run's log directory is made ahead, while the run before it starts: the
+ * prepared run renames LOGS/.next to LOGS/<id> instead of making it, since a
+ * mkdir is an inode allocation, 50-150 us on ext4 (see runexec.c's attempt
+ * directories), on the way to the run's first job. An empty .next left by an
+ * earlier server is used the same way.
+ */
+#define LOGS_NEXT ".next"
+
+static void logs_ahead_work(uv_work_t *w)
+{
+    struct engine *e = w->data;
+    struct buf next = BUF_INIT;
+    buf_addf(&next, "%s/logs/" LOGS_NEXT, e->cfg.data_dir);
+    (void)mkdir(next.data, 0755); /* there already, or not to be: a run makes its own */
+    buf_release(&next);
+}
+
+static void logs_ahead_done(uv_work_t *w, int status)
+{
+    struct engine *e = w->data;
+    (void)status;
+    e->logs_busy = false;
+}
+
+static void logs_ahead(struct engine *e)
+{
+    if (e->logs_busy || e->shutting_down)
+        return;
+    e->logs_busy = true;
+    e->logs_work.data = e;
+    uv_queue_work(e->loop, &e->logs_work, logs_ahead_work, logs_ahead_done);
+}
+
 static void prepare_work(uv_work_t *w)
 {
     struct erun *x = w->data;
@@ -1032,9 +1112,12 @@ static void prepare_work(uv_work_t *w)
     if (!x->p)
         return;
     /* runexec_start reports what fails here */
-    struct buf dir = BUF_INIT;
+    struct buf dir = BUF_INIT, next = BUF_INIT;
     buf_addf(&dir, "%s/logs/%lld", x->e->cfg.data_dir, (long long)x->run_id);
-    (void)mkdir(dir.data, 0755);
+    buf_addf(&next, "%s/logs/" LOGS_NEXT, x->e->cfg.data_dir);
+    if (renameat2(AT_FDCWD, next.data, AT_FDCWD, dir.data, RENAME_NOREPLACE))
+        (void)mkdir(dir.data, 0755);
+    buf_release(&next);
     buf_reset(&dir);
     buf_addf(&dir, "%s/work/%lld", x->e->cfg.data_dir, (long long)x->run_id);
     /* the work directory an earlier run of the repository left empty, if any */
@@ -1208,7 +1291,8 @@ static void prepare_done(uv_work_t *w, int status)
     }
     count_waiting(e);
     buf_release(&err);
-    return; /* on_run_done ends it */
+    logs_ahead(e); /* the next run's, while this one starts */
+    return;        /* on_run_done ends it */
 drop:
     buf_release(&err);
     erun_unlink(e, x);
@@ -1746,17 +1830,10 @@ static void fast_done(uv_work_t *w, int status)
     } else if (f->pick < 0) {
         trigger_by_sync(f->r, f->c);
     } else {
-        struct buf err = BUF_INIT;
         const char *fullref = f->full[f->pick];
         const char *kind = ref_kind(f->r, fullref);
-        int64_t number = 0;
-        int64_t id = queue_run(e, f->r, kind ? kind : "manual", fullref, f->sha,
-                               &(struct run_origin){.trigger = "api"}, &number, &err);
-        if (id < 0)
-            reply(e, f->c, 500, 0, 0, "%s", err.data);
-        else
-            reply(e, f->c, 201, id, number, NULL);
-        buf_release(&err);
+        queue_run_reply(e, f->c, f->r, kind ? kind : "manual", fullref, f->sha,
+                        &(struct run_origin){.trigger = "api"});
         schedule(e);
     }
     for (int k = 0; k < FAST_CANDIDATES; k++)
@@ -2015,15 +2092,10 @@ static void handle(struct engine *e, struct call *c)
             store_run_release(&run);
             break;
         }
-        int64_t number = 0;
         /* The same commit, ref and branch; a run of a fork's change stays one. */
         struct run_origin o = {
             .trigger = "retry", .retry_of = run.id, .branch = run.branch, .fork = run.fork};
-        int64_t id = queue_run(e, r, run.kind, run.ref, run.commit, &o, &number, &err);
-        if (id < 0)
-            reply(e, c, 500, 0, 0, "%s", err.data);
-        else
-            reply(e, c, 201, id, number, NULL);
+        queue_run_reply(e, c, r, run.kind, run.ref, run.commit, &o);
         store_run_release(&run);
         break; /* schedule() follows, as after every command */
     }
@@ -2532,6 +2604,7 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
+    logs_ahead(e);
     trim_later(e); /* what opening the store and the migrations freed */
     buf_release(&b);
     return 0;

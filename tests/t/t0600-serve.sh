@@ -197,6 +197,17 @@ test_expect_success 'empty attempt directories of a run serve the next run, and 
     grep -x "$home2" before
 '
 
+test_expect_success 'a run'"'"'s log directory is made ahead, by the run before it' '
+    for i in $(seq 50); do test -d data/logs/.next && break; sleep 0.1; done &&
+    test -d data/logs/.next && test -z "$(ls -A data/logs/.next)" &&
+    next=$(stat -c %i data/logs/.next) &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"main\"}" >out && status_is 201 &&
+    id=$(json .id <out) && test "$(wait_run $id)" = passed &&
+    test "$(stat -c %i data/logs/$id)" = "$next" &&
+    for i in $(seq 50); do test -d data/logs/.next && break; sleep 0.1; done &&
+    test "$(stat -c %i data/logs/.next)" != "$next"
+'
+
 test_expect_success 'API errors: 404, 405, 400, unknown repository and ref' '
     api GET /api/v1/nope >out && status_is 404 && json .error <out | grep not_found &&
     api DELETE /api/v1/runs >out && status_is 405 &&

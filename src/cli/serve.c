@@ -103,6 +103,15 @@ static void on_event(void *ctx, const char *line, size_t len)
     }
 }
 
+/* A job of run run_id printed: its live log viewers read on. */
+static void on_output(void *ctx, int64_t run_id)
+{
+    struct serve *s = ctx;
+    struct http_server *http = __atomic_load_n(&s->http, __ATOMIC_ACQUIRE);
+    if (http)
+        http_wake_key(http, (uint64_t)run_id);
+}
+
 /* A status token goes into a header: printable, no spaces. */
 static bool token_ok(const struct buf *t)
 {
@@ -429,6 +438,7 @@ int cmd_serve(int argc, char **argv)
     ec.fork_no_sandbox = cfg.fork_sandbox == 0;
     ec.fork_network = cfg.fork_network == 1;
     ec.event_sink = on_event;
+    ec.output_sink = on_output;
     ec.event_sink_ctx = &s;
     if (engine_open(&s.engine, &s.loop, &ec, &err)) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);

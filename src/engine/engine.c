@@ -973,6 +973,8 @@ static void on_run_output(void *ctx, size_t job, const char *data, size_t len)
     pthread_mutex_lock(&x->e->mu);
     x->e->log_bytes += (int64_t)len;
     pthread_mutex_unlock(&x->e->mu);
+    if (x->e->cfg.output_sink)
+        x->e->cfg.output_sink(x->e->cfg.event_sink_ctx, x->run_id);
 }
 
 /* Recounts the jobs ready to start and waiting for a slot, for /metrics. */

@@ -58,6 +58,13 @@ struct engine_config {
      */
     void (*event_sink)(void *ctx, const char *line, size_t len);
     void *event_sink_ctx;
+    /*
+     * Optional: called on the loop's thread after each chunk of a job's
+     * output of run run_id has been written to its log (so that a reader
+     * woken now finds it there), with event_sink_ctx. It must be quick:
+     * live log streams use it (http_wake_key).
+     */
+    void (*output_sink)(void *ctx, int64_t run_id);
 };
 
 int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config *cfg,

@@ -821,7 +821,7 @@ struct logstream {
     uint64_t sent; /* SSE: file offset up to which lines were sent */
     int64_t job_id;
     int attempt;
-    int idle_polls;
+    uint64_t quiet_since_ms; /* SSE: no byte sent since (0: bytes were just sent) */
     /* SSE: the last store query said "running", at engine event seq_seen, at checked_ms */
     bool known_running;
     uint64_t seq_seen, checked_ms;
@@ -843,6 +843,8 @@ static void logstream_free(void *p)
 }
 
 #define LIVE_RECHECK_MS 1000
+/* A live log quiet for this long sends an SSE comment. */
+#define LOG_KEEPALIVE_MS 15000
 
 static uint64_t mono_now_ms(void)
 {
@@ -941,6 +943,7 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
             return HTTP_STREAM_ERROR;
         if (n > 0) {
             ls->offset += (uint64_t)n;
+            ls->quiet_since_ms = 0;
             if (!ls->sse) {
                 buf_add(&ls->pending, chunk, (size_t)n);
                 continue;
@@ -975,12 +978,15 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
         }
         if (running) {
             free(state);
-            if (++ls->idle_polls % 300 == 0) {
-                /* about every 15 s of silence: lets a client tell a quiet job from a dead link */
+            if (!ls->quiet_since_ms) {
+                ls->quiet_since_ms = now;
+            } else if (now - ls->quiet_since_ms >= LOG_KEEPALIVE_MS) {
+                /* lets a client tell a quiet job from a dead link */
+                ls->quiet_since_ms = now;
                 buf_adds(&ls->pending, ": keep-alive\n\n");
                 continue;
             }
-            return 0; /* the server asks again shortly */
+            return 0; /* read again when the job prints, or its state changes */
         }
         if (ls->awaiting_file) {
             /* The attempt ended: its log exists now unless it printed nothing. */
@@ -1141,7 +1147,10 @@ static void h_log(struct http_request *r, void *ctx)
             }
             ls->offset = ls->sent = v;
         }
-        http_reply_stream(r, 200, "text/event-stream", logstream_read, logstream_free, ls);
+        /* Woken when a job of the run prints (engine output_sink), or its state changes. */
+        const char *run_id = http_param(r, "id"); /* a run id: find_log parsed it */
+        http_reply_stream_keyed(r, 200, "text/event-stream", logstream_read, logstream_free, ls,
+                                strtoull(run_id, NULL, 10));
         store_attempt_release(&at);
         return;
     }

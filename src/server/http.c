@@ -20,6 +20,15 @@
  * stream that waits for one (a run's end, the events stream) sees it
  * without the poll's delay.
  *
+ * A keyed stream (a live log: http_reply_stream_keyed) waits on a second
+ * list, HTTP_STREAM_KEYED_POLL_MS at most, and is resumed as soon as
+ * http_wake_key() names its key (the engine calls it for every chunk a
+ * job prints, once the chunk is in the log): a quiet log costs its viewers
+ * one read a second, and a printing one a read per chunk. The caller only
+ * records the key; the timer thread resumes. A read that began before a
+ * wake-up and found nothing is read again at once (wake_seq), so that no
+ * chunk waits for the next poll.
+ *
  * Locking: `mu` guards the wait list and `stopping`. It is held across
  * MHD_suspend_connection (from the reader) and MHD_resume_connection (from
  * the timer), so a stream is always suspended before anyone may resume it.
@@ -103,9 +112,18 @@ struct stream {
     http_stream_read read;
     http_stream_free free_ctx;
     void *ctx;
-    uint64_t due_ms;     /* while on the wait list */
+    uint64_t key;        /* 0, or what http_wake_key wakes it for */
+    uint64_t due_ms;     /* while on a wait list */
     struct stream *next; /* wait list */
 };
+
+/* Suspended streams by deadline: every stream of a list waits as long. */
+struct wait_list {
+    struct stream *head, *tail;
+};
+
+/* Keys woken since the timer last looked; more than fit wake every keyed stream. */
+#define WAKE_KEYS 16
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -122,13 +140,16 @@ struct http_server {
     pthread_cond_t cond; /* wakes the timer: new waiter, stopping or quit */
     pthread_t timer;
     bool timer_started;
-    bool stopping;             /* under mu */
-    bool quit;                 /* under mu: the timer thread ends */
-    bool wake;                 /* under mu: resume every waiting stream now */
-    struct stream *wait_head;  /* under mu; suspended streams by deadline */
-    struct stream *wait_tail;  /* under mu */
-    atomic_bool stopping_hint; /* a lock-free early look at `stopping` */
-    atomic_long streams_open;  /* created, not yet freed by MHD */
+    bool stopping;                 /* under mu */
+    bool quit;                     /* under mu: the timer thread ends */
+    bool wake;                     /* under mu: resume every waiting stream now */
+    struct wait_list polled;       /* under mu: streams that poll (HTTP_STREAM_POLL_MS) */
+    struct wait_list keyed;        /* under mu: streams woken by key */
+    uint64_t wake_keys[WAKE_KEYS]; /* under mu: keys woken (http_wake_key) */
+    size_t nwake_keys;             /* under mu; > WAKE_KEYS: all of them */
+    atomic_ulong wake_seq;         /* written under mu: wake-ups so far */
+    atomic_bool stopping_hint;     /* a lock-free early look at `stopping` */
+    atomic_long streams_open;      /* created, not yet freed by MHD */
 };
 
 struct header {
@@ -502,6 +523,7 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
     if (atomic_load(&s->stopping_hint))
         return MHD_CONTENT_READER_END_OF_STREAM;
+    unsigned long seq = atomic_load(&s->wake_seq);
     long n = st->read(st->ctx, pos, buf, max);
     if (s->idle)
         s->idle(s->ctx);
@@ -517,18 +539,66 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_unlock(&s->mu);
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
-    st->due_ms = now_ms() + HTTP_STREAM_POLL_MS;
+    /* A wake-up since the read began may be for what it did not see: then
+     * the stream is read again at once, not when its key is next woken. */
+    bool missed = st->key && atomic_load(&s->wake_seq) != seq;
+    struct wait_list *l = st->key && !missed ? &s->keyed : &s->polled;
+    st->due_ms = now_ms() + (missed    ? 0
+                             : st->key ? HTTP_STREAM_KEYED_POLL_MS
+                                       : HTTP_STREAM_POLL_MS);
     st->next = NULL;
-    if (s->wait_tail) {
-        s->wait_tail->next = st;
+    if (missed) {
+        /* due now: first in the polled list, whose order is by deadline */
+        st->next = l->head;
+        l->head = st;
+        if (!l->tail)
+            l->tail = st;
+        pthread_cond_signal(&s->cond);
+    } else if (l->tail) {
+        l->tail->next = st;
     } else {
-        s->wait_head = st;
+        l->head = st;
         pthread_cond_signal(&s->cond);
     }
-    s->wait_tail = st;
+    if (!missed)
+        l->tail = st;
     MHD_suspend_connection(st->conn);
     pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+/* Under mu: resumes the streams of l that are due by until, or all. */
+static void resume_due(struct wait_list *l, bool all, uint64_t until)
+{
+    while (l->head && (all || l->head->due_ms <= until)) {
+        struct stream *st = l->head;
+        l->head = st->next;
+        if (!l->head)
+            l->tail = NULL;
+        MHD_resume_connection(st->conn);
+    }
+}
+
+/* Under mu: resumes the keyed streams whose key was woken. */
+static void resume_woken(struct http_server *s)
+{
+    struct stream **pp = &s->keyed.head, *prev = NULL;
+    while (*pp) {
+        struct stream *st = *pp;
+        bool hit = s->nwake_keys > WAKE_KEYS;
+        for (size_t k = 0; !hit && k < s->nwake_keys; k++)
+            hit = s->wake_keys[k] == st->key;
+        if (!hit) {
+            prev = st;
+            pp = &st->next;
+            continue;
+        }
+        *pp = st->next;
+        if (s->keyed.tail == st)
+            s->keyed.tail = prev;
+        MHD_resume_connection(st->conn);
+    }
+    s->nwake_keys = 0;
 }
 
 static void stream_free_cb(void *cls)
@@ -549,15 +619,15 @@ static void *timer_main(void *arg)
         uint64_t now = now_ms();
         bool all = s->stopping || s->wake;
         s->wake = false;
-        while (s->wait_head && (all || s->wait_head->due_ms <= now + STREAM_SLACK_MS)) {
-            struct stream *st = s->wait_head;
-            s->wait_head = st->next;
-            if (!s->wait_head)
-                s->wait_tail = NULL;
-            MHD_resume_connection(st->conn);
-        }
-        if (s->wait_head) {
-            uint64_t due = s->wait_head->due_ms;
+        if (s->nwake_keys)
+            resume_woken(s);
+        resume_due(&s->polled, all, now + STREAM_SLACK_MS);
+        resume_due(&s->keyed, all, now + STREAM_SLACK_MS);
+        struct stream *first = s->polled.head;
+        if (!first || (s->keyed.head && s->keyed.head->due_ms < first->due_ms))
+            first = s->keyed.head;
+        if (first) {
+            uint64_t due = first->due_ms;
             struct timespec ts = {.tv_sec = (time_t)(due / 1000),
                                   .tv_nsec = (long)(due % 1000) * 1000000};
             pthread_cond_timedwait(&s->cond, &s->mu, &ts);
@@ -572,15 +642,41 @@ static void *timer_main(void *arg)
 void http_wake(struct http_server *s)
 {
     pthread_mutex_lock(&s->mu);
-    if (s->wait_head) {
+    atomic_fetch_add(&s->wake_seq, 1);
+    if (s->polled.head || s->keyed.head) {
         s->wake = true;
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->mu);
 }
 
+void http_wake_key(struct http_server *s, uint64_t key)
+{
+    pthread_mutex_lock(&s->mu);
+    atomic_fetch_add(&s->wake_seq, 1);
+    if (s->keyed.head && s->nwake_keys <= WAKE_KEYS) {
+        bool known = false;
+        for (size_t k = 0; !known && k < s->nwake_keys && k < WAKE_KEYS; k++)
+            known = s->wake_keys[k] == key;
+        if (!known) {
+            if (s->nwake_keys < WAKE_KEYS)
+                s->wake_keys[s->nwake_keys] = key;
+            s->nwake_keys++; /* past WAKE_KEYS: every keyed stream */
+            pthread_cond_signal(&s->cond);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 void http_reply_stream(struct http_request *r, unsigned status, const char *content_type,
                        http_stream_read read, http_stream_free free_ctx, void *ctx)
+{
+    http_reply_stream_keyed(r, status, content_type, read, free_ctx, ctx, 0);
+}
+
+void http_reply_stream_keyed(struct http_request *r, unsigned status, const char *content_type,
+                             http_stream_read read, http_stream_free free_ctx, void *ctx,
+                             uint64_t key)
 {
     if (already_replied(r)) {
         if (free_ctx)
@@ -596,6 +692,7 @@ void http_reply_stream(struct http_request *r, unsigned status, const char *cont
     st->read = read;
     st->free_ctx = free_ctx;
     st->ctx = ctx;
+    st->key = key;
     struct MHD_Response *resp = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read_cb, st, stream_free_cb);
     if (!resp) {
@@ -1056,6 +1153,7 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping_hint, false);
     atomic_init(&s->streams_open, 0);
+    atomic_init(&s->wake_seq, 0);
     for (const struct http_route *d = cfg->routes; d && d->method; d++) {
         s->routes = xrealloc(s->routes, xmul(s->nroutes + 1, sizeof(*s->routes)));
         rc = route_compile(&s->routes[s->nroutes], d, err);

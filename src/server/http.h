@@ -152,10 +152,28 @@ typedef void (*http_stream_free)(void *ctx);
 void http_reply_stream(struct http_request *r, unsigned status, const char *content_type,
                        http_stream_read read, http_stream_free free_ctx, void *ctx);
 /*
+ * A stream that is told when it has more: as http_reply_stream, but a read
+ * that returns 0 waits for http_wake_key(key) (or http_wake()), and at most
+ * HTTP_STREAM_KEYED_POLL_MS. For a live log, whose bytes the server sees
+ * arrive: a quiet log then costs its viewers one read a second, not twenty.
+ * key is not 0.
+ */
+#define HTTP_STREAM_KEYED_POLL_MS 1000
+void http_reply_stream_keyed(struct http_request *r, unsigned status, const char *content_type,
+                             http_stream_read read, http_stream_free free_ctx, void *ctx,
+                             uint64_t key);
+/*
  * Something streams may wait for has happened: every stream waiting for
  * its next read is read again now, not after its wait. Any thread; cheap
  * when no stream waits.
  */
 void http_wake(struct http_server *s);
+/*
+ * The streams made with key have more to read: those waiting are read
+ * again now. Any thread; it only records the key and signals the thread
+ * that resumes streams, so a caller that calls it for every chunk of a log
+ * (the engine's thread) is not held up by the viewers.
+ */
+void http_wake_key(struct http_server *s, uint64_t key);
 
 #endif

@@ -173,9 +173,10 @@ routes=(
 time_route() {
     local i samples="$BENCH_TMP/$1.samples"
     : >"$samples"
-    curl -sf -o "$BENCH_TMP/$1.body" "$SERVE_URL$2" || bench_die "GET $2 failed"
+    curl -sf -H "$SERVE_AUTH" -o "$BENCH_TMP/$1.body" "$SERVE_URL$2" ||
+        bench_die "GET $2 failed: $(curl -s -H "$SERVE_AUTH" "$SERVE_URL$2" | head -c 300)"
     for ((i = 0; i < BENCH_RUNS; i++)); do
-        curl -sf -o /dev/null -w '%{time_total}\n' "$SERVE_URL$2" >>"$samples" ||
+        curl -sf -H "$SERVE_AUTH" -o /dev/null -w '%{time_total}\n' "$SERVE_URL$2" >>"$samples" ||
             bench_die "GET $2 failed"
     done
     read -r "${1}_med_ms" "${1}_min_ms" "${1}_max_ms" < <(sort -n "$samples" | awk '

@@ -247,7 +247,7 @@ format:
 format-check:
 	@clang-format --dry-run -Werror $(FORMAT_FILES)
 
-$(MHD_LIB): scripts/build-mhd $(wildcard scripts/mhd-patches/*.patch) $(wildcard $(MHD_TARBALL))
+$(MHD_LIB): scripts/build-mhd $(wildcard $(MHD_TARBALL))
 	@echo "  BUILD   libmicrohttpd (without HTTPS)"
 	$(Q)scripts/build-mhd $(MHD_TARBALL) $(MHD_DIR)
 

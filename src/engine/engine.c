@@ -2606,7 +2606,6 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
-    logs_ahead(e);
     trim_later(e); /* what opening the store and the migrations freed */
     buf_release(&b);
     return 0;

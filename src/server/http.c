@@ -26,8 +26,8 @@
  * job prints, once the chunk is in the log): a quiet log costs its viewers
  * one read a second, and a printing one a read per chunk. The caller only
  * records the key; the timer thread resumes. A read that began before a
- * wake-up and found nothing is read again at once (wake_seq), so that no
- * chunk waits for the next poll.
+ * wake-up of its key (or of all) and found nothing is read again at once
+ * (wake_all, wake_slot), so that no chunk waits for the next poll.
  *
  * Locking: `mu` guards the wait list and `stopping`. It is held across
  * MHD_suspend_connection (from the reader) and MHD_resume_connection (from
@@ -124,6 +124,9 @@ struct wait_list {
 
 /* Keys woken since the timer last looked; more than fit wake every keyed stream. */
 #define WAKE_KEYS 16
+/* Counters of wake-ups by key (hashed), for a reader to tell whether one came
+ * while it read (stream_read_cb). */
+#define WAKE_SLOTS 64
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -147,9 +150,11 @@ struct http_server {
     struct wait_list keyed;        /* under mu: streams woken by key */
     uint64_t wake_keys[WAKE_KEYS]; /* under mu: keys woken (http_wake_key) */
     size_t nwake_keys;             /* under mu; > WAKE_KEYS: all of them */
-    atomic_ulong wake_seq;         /* written under mu: wake-ups so far */
-    atomic_bool stopping_hint;     /* a lock-free early look at `stopping` */
-    atomic_long streams_open;      /* created, not yet freed by MHD */
+    /* Wake-ups so far, written under mu: by http_wake (wake_all), and by
+     * http_wake_key in the slot of the key's hash (wake_slot). */
+    atomic_ulong wake_all, wake_slot[WAKE_SLOTS];
+    atomic_bool stopping_hint; /* a lock-free early look at `stopping` */
+    atomic_long streams_open;  /* created, not yet freed by MHD */
 };
 
 struct header {
@@ -523,7 +528,8 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
     if (atomic_load(&s->stopping_hint))
         return MHD_CONTENT_READER_END_OF_STREAM;
-    unsigned long seq = atomic_load(&s->wake_seq);
+    atomic_ulong *slot = &s->wake_slot[st->key % WAKE_SLOTS];
+    unsigned long all = atomic_load(&s->wake_all), mine = atomic_load(slot);
     long n = st->read(st->ctx, pos, buf, max);
     if (s->idle)
         s->idle(s->ctx);
@@ -541,7 +547,7 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
     }
     /* A wake-up since the read began may be for what it did not see: then
      * the stream is read again at once, not when its key is next woken. */
-    bool missed = st->key && atomic_load(&s->wake_seq) != seq;
+    bool missed = st->key && (atomic_load(&s->wake_all) != all || atomic_load(slot) != mine);
     struct wait_list *l = st->key && !missed ? &s->keyed : &s->polled;
     st->due_ms = now_ms() + (missed    ? 0
                              : st->key ? HTTP_STREAM_KEYED_POLL_MS
@@ -642,7 +648,7 @@ static void *timer_main(void *arg)
 void http_wake(struct http_server *s)
 {
     pthread_mutex_lock(&s->mu);
-    atomic_fetch_add(&s->wake_seq, 1);
+    atomic_fetch_add(&s->wake_all, 1);
     if (s->polled.head || s->keyed.head) {
         s->wake = true;
         pthread_cond_signal(&s->cond);
@@ -653,7 +659,7 @@ void http_wake(struct http_server *s)
 void http_wake_key(struct http_server *s, uint64_t key)
 {
     pthread_mutex_lock(&s->mu);
-    atomic_fetch_add(&s->wake_seq, 1);
+    atomic_fetch_add(&s->wake_slot[key % WAKE_SLOTS], 1);
     if (s->keyed.head && s->nwake_keys <= WAKE_KEYS) {
         bool known = false;
         for (size_t k = 0; !known && k < s->nwake_keys && k < WAKE_KEYS; k++)
@@ -1153,7 +1159,9 @@ int http_start(struct http_server **out, const struct http_config *cfg, struct b
     s->max_body = cfg->max_body ? cfg->max_body : DEFAULT_MAX_BODY;
     atomic_init(&s->stopping_hint, false);
     atomic_init(&s->streams_open, 0);
-    atomic_init(&s->wake_seq, 0);
+    atomic_init(&s->wake_all, 0);
+    for (size_t k = 0; k < WAKE_SLOTS; k++)
+        atomic_init(&s->wake_slot[k], 0);
     for (const struct http_route *d = cfg->routes; d && d->method; d++) {
         s->routes = xrealloc(s->routes, xmul(s->nroutes + 1, sizeof(*s->routes)));
         rc = route_compile(&s->routes[s->nroutes], d, err);

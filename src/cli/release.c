@@ -394,8 +394,7 @@ static void seen_release(struct seen *s)
 static void hex_digest(const unsigned char *md, unsigned len, char *out)
 {
     memcpy(out, "sha256:", 7);
-    for (unsigned i = 0; i < len; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    crypto_hex(md, len, out + 7);
 }
 
 static int read_archive(const char *file, struct seen *s, struct buf *err)

@@ -49,14 +49,9 @@ const char *webhook_event_kind(const char *line, size_t len, unsigned *bit)
 void webhook_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                              char hex[65])
 {
-    static const char digits[] = "0123456789abcdef";
     unsigned char mac[SHA256_LEN];
     hmac_sha256(key, key_len, msg, msg_len, mac);
-    for (unsigned i = 0; i < 32; i++) {
-        hex[2 * i] = digits[mac[i] >> 4];
-        hex[2 * i + 1] = digits[mac[i] & 15];
-    }
-    hex[64] = '\0';
+    crypto_hex(mac, sizeof(mac), hex);
     crypto_wipe(mac, sizeof(mac));
 }
 

@@ -161,47 +161,15 @@ static int cas_write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
-/* SHA-256 (util/crypto.h: OpenSSL's, with the CPU's SHA extensions when it
- * has them). */
-struct cas_hash {
-    struct sha256 h;
-};
-
-static int cas_hash_begin(struct cas_hash *h, struct buf *err)
+/* Writes "sha256:<hex>" of what h hashed to digest (util/crypto.h: OpenSSL's
+ * SHA-256, with the CPU's SHA extensions when it has them). */
+static void cas_hash_end(struct sha256 *h, char digest[CAS_DIGEST_LEN + 1])
 {
-    (void)err;
-    sha256_init(&h->h);
-    return 0;
-}
-
-static int cas_hash_add(struct cas_hash *h, const void *p, size_t n, struct buf *err)
-{
-    (void)err;
-    sha256_update(&h->h, p, n);
-    return 0;
-}
-
-/* Writes "sha256:<hex>" to digest. */
-static int cas_hash_end(struct cas_hash *h, char digest[CAS_DIGEST_LEN + 1], struct buf *err)
-{
-    static const char hexdig[] = "0123456789abcdef";
     unsigned char md[SHA256_LEN];
-
-    (void)err;
     _Static_assert(SHA256_LEN * 2 == CAS_HEX_LEN, "a digest is 64 hex digits");
-    sha256_final(&h->h, md);
+    sha256_final(h, md);
     memcpy(digest, CAS_PREFIX, CAS_PREFIX_LEN);
-    for (unsigned int i = 0; i < SHA256_LEN; i++) {
-        digest[CAS_PREFIX_LEN + 2 * i] = hexdig[md[i] >> 4];
-        digest[CAS_PREFIX_LEN + 2 * i + 1] = hexdig[md[i] & 0xf];
-    }
-    digest[CAS_DIGEST_LEN] = '\0';
-    return 0;
-}
-
-static void cas_hash_free(struct cas_hash *h)
-{
-    (void)h; /* nothing is held */
+    crypto_hex(md, sizeof(md), digest + CAS_PREFIX_LEN);
 }
 
 /*
@@ -211,14 +179,13 @@ static void cas_hash_free(struct cas_hash *h)
 static int cas_stream(int fd, const char *path, char digest[CAS_DIGEST_LEN + 1], int64_t *size,
                       struct buf *err)
 {
-    struct cas_hash h = {0};
+    struct sha256 h;
     unsigned char *chunk = xmalloc(CAS_CHUNK);
     int64_t total = 0;
-    int ret;
+    int ret = 0;
 
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((ret = cas_hash_begin(&h, err)))
-        goto out;
+    sha256_init(&h);
     for (;;) {
         ssize_t n = read(fd, chunk, CAS_CHUNK);
         if (n < 0) {
@@ -230,16 +197,13 @@ static int cas_stream(int fd, const char *path, char digest[CAS_DIGEST_LEN + 1],
         }
         if (n == 0)
             break;
-        if ((ret = cas_hash_add(&h, chunk, (size_t)n, err)))
-            goto out;
+        sha256_update(&h, chunk, (size_t)n);
         total += n;
     }
-    if ((ret = cas_hash_end(&h, digest, err)))
-        goto out;
+    cas_hash_end(&h, digest);
     if (size)
         *size = total;
 out:
-    cas_hash_free(&h);
     free(chunk);
     return ret;
 }
@@ -248,7 +212,7 @@ out:
  * Hashes the bytes [off, off + len) of out (what was just written there),
  * reading them back in CAS_CHUNK pieces.
  */
-static int cas_hash_back(struct cas_hash *h, int out, const char *out_path, int64_t off, size_t len,
+static int cas_hash_back(struct sha256 *h, int out, const char *out_path, int64_t off, size_t len,
                          unsigned char *chunk, struct buf *err)
 {
     while (len) {
@@ -261,9 +225,7 @@ static int cas_hash_back(struct cas_hash *h, int out, const char *out_path, int6
             buf_addf(err, "%s: %s", out_path, n < 0 ? strerror(e) : "shorter than written");
             return -e;
         }
-        int ret = cas_hash_add(h, chunk, (size_t)n, err);
-        if (ret)
-            return ret;
+        sha256_update(h, chunk, (size_t)n);
         off += n;
         len -= (size_t)n;
     }
@@ -287,15 +249,14 @@ static int cas_hash_back(struct cas_hash *h, int out, const char *out_path, int6
 static int cas_copy(int in, const char *path, int out, const char *out_path,
                     char digest[CAS_DIGEST_LEN + 1], int64_t *size, struct buf *err)
 {
-    struct cas_hash h = {0};
+    struct sha256 h;
     unsigned char *chunk = xmalloc(CAS_CHUNK);
     int64_t total = 0;
     bool kernel = true;
-    int ret;
+    int ret = 0;
 
     (void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if ((ret = cas_hash_begin(&h, err)))
-        goto out;
+    sha256_init(&h);
     for (;;) {
         ssize_t n;
         if (kernel) {
@@ -316,8 +277,7 @@ static int cas_copy(int in, const char *path, int out, const char *out_path,
         } else {
             n = pread(in, chunk, CAS_CHUNK, (off_t)total);
             if (n > 0) {
-                if ((ret = cas_hash_add(&h, chunk, (size_t)n, err)))
-                    goto out;
+                sha256_update(&h, chunk, (size_t)n);
                 if ((ret = cas_write_all(out, chunk, (size_t)n))) {
                     buf_addf(err, "%s: %s", out_path, strerror(-ret));
                     goto out;
@@ -335,12 +295,10 @@ static int cas_copy(int in, const char *path, int out, const char *out_path,
             break;
         total += n;
     }
-    if ((ret = cas_hash_end(&h, digest, err)))
-        goto out;
+    cas_hash_end(&h, digest);
     if (size)
         *size = total;
 out:
-    cas_hash_free(&h);
     free(chunk);
     return ret;
 }

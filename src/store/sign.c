@@ -41,7 +41,6 @@ static void sign_add_ssl_error(struct buf *err)
 /* Writes the key id of pkey to id; -EINVAL when it is not an Ed25519 key. */
 static int sign_compute_id(EVP_PKEY *pkey, char id[SIGN_KEYID_LEN + 1])
 {
-    static const char hexdig[] = "0123456789abcdef";
     unsigned char raw[SIGN_RAW_LEN], md[SHA256_LEN];
     size_t rawlen = sizeof(raw);
 
@@ -52,11 +51,7 @@ static int sign_compute_id(EVP_PKEY *pkey, char id[SIGN_KEYID_LEN + 1])
     }
     sha256(raw, rawlen, md);
     memcpy(id, "SHA256:", 7);
-    for (unsigned int i = 0; i < SHA256_LEN; i++) {
-        id[7 + 2 * i] = hexdig[md[i] >> 4];
-        id[7 + 2 * i + 1] = hexdig[md[i] & 0xf];
-    }
-    id[SIGN_KEYID_LEN] = '\0';
+    crypto_hex(md, sizeof(md), id + 7);
     return 0;
 }
 

@@ -45,16 +45,21 @@ void sha256(const void *p, size_t n, unsigned char md[SHA256_LEN])
     sha256_final(&h, md);
 }
 
-void sha256_hex(const void *p, size_t n, char hex[2 * SHA256_LEN + 1])
+void crypto_hex(const unsigned char *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void sha256_hex(const void *p, size_t n, char hex[2 * SHA256_LEN + 1])
+{
     unsigned char md[SHA256_LEN];
     sha256(p, n, md);
-    for (size_t i = 0; i < SHA256_LEN; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[2 * SHA256_LEN] = '\0';
+    crypto_hex(md, sizeof(md), hex);
 }
 
 void hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,

@@ -41,6 +41,8 @@ void sha256_final(struct sha256 *h, unsigned char md[SHA256_LEN]);
 void sha256(const void *p, size_t n, unsigned char md[SHA256_LEN]);
 /* The digest as 64 lower-case hex digits and a NUL. */
 void sha256_hex(const void *p, size_t n, char hex[2 * SHA256_LEN + 1]);
+/* The n bytes at p as 2n lower-case hex digits at out, and a NUL. */
+void crypto_hex(const unsigned char *p, size_t n, char *out);
 
 /* HMAC-SHA-256 (RFC 2104) of msg under key; either may be NULL when its
  * length is 0. */

@@ -154,7 +154,7 @@ struct engine {
     uv_timer_t retention_timer;
     uv_work_t retention_work;
     uv_work_t logs_work; /* makes LOGS/.next (logs_ahead) */
-    bool logs_busy;
+    bool logs_busy, logs_again;
     bool retention_busy;
     /* live events, under mu: a ring of the last ENGINE_EVENTS */
     char *events[ENGINE_EVENTS];
@@ -1052,11 +1052,13 @@ static int select_jobs(const struct pipeline *p, const struct store_run *row, bo
 }
 
 /*
- * A run's log directory is made ahead, while the run before it starts: the
- * prepared run renames LOGS/.next to LOGS/<id> instead of making it, since a
- * mkdir is an inode allocation, 50-150 us on ext4 (see runexec.c's attempt
- * directories), on the way to the run's first job. An empty .next left by an
- * earlier server is used the same way.
+ * A run's log directory is made at its first byte of output (a run whose
+ * jobs print nothing has none), and made ahead: runexec renames LOGS/.next
+ * to LOGS/<id> instead of making it, since a mkdir is an inode allocation,
+ * 20-400 us on ext4 (more when many inodes were freed in the last minutes),
+ * on the engine thread. .next is made again on the thread pool each time a
+ * run's log directory was made. An empty .next left by an earlier server is
+ * used the same way.
  */
 #define LOGS_NEXT ".next"
 
@@ -1069,20 +1071,34 @@ static void logs_ahead_work(uv_work_t *w)
     buf_release(&next);
 }
 
+static void logs_ahead(struct engine *e);
+
 static void logs_ahead_done(uv_work_t *w, int status)
 {
     struct engine *e = w->data;
     (void)status;
     e->logs_busy = false;
+    if (e->logs_again) {
+        e->logs_again = false;
+        logs_ahead(e);
+    }
 }
 
 static void logs_ahead(struct engine *e)
 {
+    if (e->logs_busy)
+        e->logs_again = true; /* its mkdir may have come before the rename */
     if (e->logs_busy || e->shutting_down)
         return;
     e->logs_busy = true;
     e->logs_work.data = e;
     uv_queue_work(e->loop, &e->logs_work, logs_ahead_work, logs_ahead_done);
+}
+
+static void on_log_spare(void *ctx)
+{
+    struct erun *x = ctx;
+    logs_ahead(x->e);
 }
 
 static void prepare_work(uv_work_t *w)
@@ -1106,21 +1122,15 @@ static void prepare_work(uv_work_t *w)
     if (x->prep_rc)
         return;
     x->have_src = true;
-    /* Off the engine thread as well: the parse, and the run's log and work
-     * directories (runexec_start finds them there), whose creation costs an
-     * inode allocation each. */
+    /* Off the engine thread as well: the parse, and the run's work
+     * directory (runexec_start finds it there), whose creation costs an
+     * inode allocation. */
     x->p =
         pipeline_parse(PIPELINE_FILE, x->pipeline_src.data, x->pipeline_src.len, NULL, 0, &x->diag);
     if (!x->p)
         return;
     /* runexec_start reports what fails here */
-    struct buf dir = BUF_INIT, next = BUF_INIT;
-    buf_addf(&dir, "%s/logs/%lld", x->e->cfg.data_dir, (long long)x->run_id);
-    buf_addf(&next, "%s/logs/" LOGS_NEXT, x->e->cfg.data_dir);
-    if (renameat2(AT_FDCWD, next.data, AT_FDCWD, dir.data, RENAME_NOREPLACE))
-        (void)mkdir(dir.data, 0755);
-    buf_release(&next);
-    buf_reset(&dir);
+    struct buf dir = BUF_INIT;
     buf_addf(&dir, "%s/work/%lld", x->e->cfg.data_dir, (long long)x->run_id);
     /* the work directory an earlier run of the repository left empty, if any */
     if (x->row.fork || runexec_spare_dir(x->mirror_dir, dir.data))
@@ -1262,6 +1272,9 @@ static void prepare_done(uv_work_t *w, int status)
     /* Runs follow one another: their empty directories serve the next runs
      * of the same repository, never a fork's (whose processes may linger). */
     cfg.spare_pool = x->row.fork ? NULL : x->mirror_dir;
+    struct buf next = BUF_INIT;
+    buf_addf(&next, "%s/logs/" LOGS_NEXT, e->cfg.data_dir);
+    cfg.log_spare = next.data;
     cfg.kind = x->row.kind;
     cfg.self_exe = e->cfg.self_exe;
     cfg.slots = e->cfg.slots;
@@ -1277,11 +1290,13 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.obs.on_output = on_run_output;
     cfg.obs.on_job_end = on_job_end;
     cfg.obs.on_done = on_run_done;
+    cfg.obs.on_log_spare = on_log_spare;
     /* A run adopted after a restart, or reopened by a retry of its jobs, was
      * "running" already: its event was sent then. */
     if (!strcmp(x->row.state, "queued"))
         emit(e, x->run_id, NULL, "running", 0, NULL);
     int start_rc = runexec_start(&x->rx, e->loop, &cfg, &err);
+    buf_release(&next);
     free(secrets); /* runexec has its own copy */
     store_secret_values_release(vals, nvals);
     if (start_rc) {
@@ -1293,8 +1308,7 @@ static void prepare_done(uv_work_t *w, int status)
     }
     count_waiting(e);
     buf_release(&err);
-    logs_ahead(e); /* the next run's, while this one starts */
-    return;        /* on_run_done ends it */
+    return; /* on_run_done ends it */
 drop:
     buf_release(&err);
     erun_unlink(e, x);

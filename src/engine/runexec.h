@@ -47,6 +47,9 @@ struct runexec_observer {
     void (*on_job_end)(void *ctx, size_t job, enum job_state state, int64_t duration_ms);
     /* The run ended. */
     void (*on_done)(void *ctx, enum sched_result result);
+    /* The run's log directory was made (from cfg.log_spare, or without it
+     * when it was not there): time to make another spare. Optional. */
+    void (*on_log_spare)(void *ctx);
 };
 
 enum runexec_isolation { RUNEXEC_ISO_JOB = -1 }; /* or enum pl_isolation to force one */
@@ -78,6 +81,12 @@ struct runexec_config {
      * repository's, for runs of its own code. NULL: none (the directories
      * left at the end are removed). */
     const char *spare_pool;
+    /* Server runs: the run's log directory (STATE_DIR/logs/ID) is made when
+     * a job first writes to it, by renaming this empty directory there when
+     * it exists (made ahead off the loop), so that a run whose jobs print
+     * nothing allocates no inode for it. NULL: the log directory is made at
+     * the start. */
+    const char *log_spare;
     long grace_ms; /* SIGTERM -> SIGKILL, default 5000 */
     struct runexec_observer obs;
     /* Server runs: repo_id, ref, trigger and retry_of are recorded with the run

@@ -81,15 +81,25 @@ sqlite3_stmt *store_prep(struct store *st, struct buf *err, const char *sql, con
 int store_exec(struct store *st, struct buf *err, const char *what, const char *sql,
                const char *fmt, ...)
 {
+    bool cached;
+    sqlite3_stmt *s = store_exec_stmt_of(st, sql, &cached);
+    if (!s)
+        return store_fail(st, sqlite3_errcode(store_sqlite(st)), err, "cannot prepare \"%s\"", sql);
     va_list ap;
     va_start(ap, fmt);
-    sqlite3_stmt *s = store_prepv(st, sql, err, fmt, ap);
+    int rc = store_bindv(s, fmt, ap);
     va_end(ap);
-    if (!s)
-        return -EIO;
-    int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_DONE ? 0 : store_fail(st, rc, err, "%s", what);
-    sqlite3_finalize(s);
+    int ret = 0;
+    if (rc != SQLITE_OK)
+        ret = store_fail(st, rc, err, "cannot prepare \"%s\"", sql);
+    else if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+        ret = store_fail(st, rc, err, "%s", what);
+    if (cached) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    } else {
+        sqlite3_finalize(s);
+    }
     return ret;
 }
 

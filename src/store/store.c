@@ -671,6 +671,12 @@ struct store {
     /* those with a state filter of query_states[i] written in, at [mask][i] */
     sqlite3_stmt *query_state[QUERY_COMBINATIONS][QUERY_STATES];
     bool batch; /* a transaction of store_batch_begin() is open */
+    /* store_exec's statements, by the address of their (constant) SQL text */
+    struct {
+        const char *sql;
+        sqlite3_stmt *s;
+    } exec[STORE_EXEC_CACHE];
+    size_t nexec;
 };
 
 /* Added to the wall clock by store_now_ms(); set once, read by every thread. */
@@ -1133,6 +1139,8 @@ void store_close(struct store *st)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (size_t i = 0; i < st->nexec; i++)
+        sqlite3_finalize(st->exec[i].s);
     for (int i = 0; i < QUERY_COMBINATIONS; i++) {
         sqlite3_finalize(st->query[i]);
         for (size_t k = 0; k < QUERY_STATES; k++)
@@ -1143,6 +1151,29 @@ void store_close(struct store *st)
     sqlite3_close_v2(st->db);
     free(st->path);
     free(st);
+}
+
+sqlite3_stmt *store_exec_stmt_of(struct store *st, const char *sql, bool *cached)
+{
+    for (size_t i = 0; i < st->nexec; i++) {
+        if (st->exec[i].sql == sql) {
+            *cached = true;
+            return st->exec[i].s;
+        }
+    }
+    sqlite3_stmt *s = NULL;
+    *cached = st->nexec < STORE_EXEC_CACHE;
+    if (sqlite3_prepare_v3(st->db, sql, -1, *cached ? SQLITE_PREPARE_PERSISTENT : 0, &s, NULL) !=
+        SQLITE_OK) {
+        sqlite3_finalize(s);
+        *cached = false;
+        return NULL;
+    }
+    if (*cached) {
+        st->exec[st->nexec].sql = sql;
+        st->exec[st->nexec++].s = s;
+    }
+    return s;
 }
 
 sqlite3 *store_sqlite(struct store *st)

@@ -7,12 +7,20 @@
 #define FLYWHEEL_STORE_STORE_INT_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
 
 sqlite3 *store_sqlite(struct store *st);
+#define STORE_EXEC_CACHE 64
+/*
+ * store_exec's statement of sql, prepared or kept from an earlier call (set
+ * *cached: the caller resets it instead of finalizing it); NULL when it
+ * cannot be prepared (sqlite3_errmsg says why).
+ */
+sqlite3_stmt *store_exec_stmt_of(struct store *st, const char *sql, bool *cached);
 int store_begin(struct store *st, struct buf *err);
 int store_commit(struct store *st, struct buf *err);
 /* Rolls back the open transaction, if SQLite has not already. */
@@ -36,7 +44,11 @@ sqlite3_stmt *store_prepv(struct store *st, const char *sql, struct buf *err, co
 /* Binds parameters 1.. of s by fmt as store_prep does; SQLITE_OK or the first failure. */
 int store_bind(sqlite3_stmt *s, const char *fmt, ...);
 int store_bindv(sqlite3_stmt *s, const char *fmt, va_list ap);
-/* Runs a statement that returns no rows; 0, or a negative code with "what: ..." in err. */
+/*
+ * Runs a statement that returns no rows; 0, or a negative code with "what: ..." in err.
+ * sql must be a constant: its statement is prepared once and kept, by the
+ * address of the text, until the store is closed (STORE_EXEC_CACHE of them).
+ */
 int store_exec(struct store *st, struct buf *err, const char *what, const char *sql,
                const char *fmt, ...);
 /*

@@ -197,10 +197,20 @@ test_expect_success 'empty attempt directories of a run serve the next run, and 
     grep -x "$home2" before
 '
 
-test_expect_success 'a run'"'"'s log directory is made ahead, by the run before it' '
+test_expect_success 'a run'"'"'s log directory is made ahead, and only for output' '
+    (cd src && git checkout -q -b quiet &&
+     printf "jobs:\n  q: { run: \"true\", checkout: false }\n" >.flywheel.yml &&
+     git commit -qam quiet && git checkout -q main) &&
     for i in $(seq 50); do test -d data/logs/.next && break; sleep 0.1; done &&
     test -d data/logs/.next && test -z "$(ls -A data/logs/.next)" &&
     next=$(stat -c %i data/logs/.next) &&
+    # a run whose jobs print nothing has no log directory, and its log reads empty
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"quiet\"}" >out && status_is 201 &&
+    id=$(json .id <out) && test "$(wait_run $id)" = passed &&
+    test ! -e data/logs/$id &&
+    api GET /api/v1/runs/$id/jobs/q/log >log && status_is 200 && test ! -s log &&
+    test "$(stat -c %i data/logs/.next)" = "$next" &&
+    # a run that prints takes the one made ahead, and another is made
     api POST /api/v1/repos/app/trigger "{\"ref\": \"main\"}" >out && status_is 201 &&
     id=$(json .id <out) && test "$(wait_run $id)" = passed &&
     test "$(stat -c %i data/logs/$id)" = "$next" &&

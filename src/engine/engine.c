@@ -119,6 +119,7 @@ struct erun {
     struct diag_list diag; /* pipeline_parse's, when p is NULL */
     int prep_rc;
     bool cancel_requested;
+    bool gone;           /* its row was rolled back (unschedule) */
     bool release_wanted; /* a main or tag run whose pipeline makes a release */
     struct erun *next;
 };
@@ -580,6 +581,20 @@ static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, co
     return id;
 }
 
+static struct erun *any_run(struct engine *e, int64_t run_id);
+
+/* A run taken up by schedule() whose row was rolled back: it is dropped when
+ * its preparation is back, and its id (given again to the next run) is read
+ * again. */
+static void unschedule(struct engine *e, int64_t id)
+{
+    struct erun *x = any_run(e, id);
+    if (x)
+        x->gone = true;
+    if (e->sched_after >= id)
+        e->sched_after = id - 1;
+}
+
 /*
  * Queues a run for a caller that waits, and answers it (201, or 500 with
  * the reason): the run and the caller's audit entry are one transaction,
@@ -595,10 +610,18 @@ static void queue_run_reply(struct engine *e, struct call *c, struct erepo *r, c
         fprintf(stderr, "flywheel serve: %s\n", err.data); /* each write commits alone */
     buf_reset(&err);
     id = insert_run(e, r, kind, ref, commit, o, &number, &err);
-    if (id < 0)
+    if (id < 0) {
         reply(e, c, 500, 0, 0, "%s", err.data);
-    else if (reply(e, c, 201, id, number, NULL) == 201)
-        emit(e, id, NULL, "queued", 0, NULL);
+    } else {
+        /* Taken up at once: its preparation on the thread pool (the pipeline
+         * file read, its work directory) goes on beside the commit and the
+         * answer. The run starts after both (prepare_done). */
+        schedule(e);
+        if (reply(e, c, 201, id, number, NULL) == 201)
+            emit(e, id, NULL, "queued", 0, NULL);
+        else
+            unschedule(e, id);
+    }
     buf_release(&err);
 }
 
@@ -1185,8 +1208,8 @@ static void prepare_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
 
-    if (x->cancel_requested || e->shutting_down) {
-        if (x->cancel_requested)
+    if (x->gone || x->cancel_requested || e->shutting_down) {
+        if (x->cancel_requested && !x->gone)
             finish_row(e, x, "cancelled");
         goto drop;
     }
@@ -1497,7 +1520,7 @@ static struct erun *live_run(struct engine *e, int64_t run_id)
 static struct erun *any_run(struct engine *e, int64_t run_id)
 {
     for (struct erun *x = e->runs; x; x = x->next)
-        if (x->run_id == run_id)
+        if (x->run_id == run_id && !x->gone)
             return x;
     return NULL;
 }
@@ -2588,6 +2611,11 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     e->db_path = buf_detach(&b, NULL);
     buf_addf(&b, "%s/state", cfg->data_dir);
     if (mkdir_if(e->git_dir, err) || mkdir_if(b.data, err))
+        goto fail;
+    buf_reset(&b);
+    /* the runs' log directories are made in it at their first output */
+    buf_addf(&b, "%s/logs", cfg->data_dir);
+    if (mkdir_if(b.data, err))
         goto fail;
     buf_reset(&b);
     if (store_open(&e->st, e->db_path, err) || cas_open(&e->cas, e->cas_dir, err))

@@ -14,7 +14,7 @@ test_expect_success 'setup: a repository from the configuration, polled every se
     new_repo src &&
     cat >src/.flywheel.yml <<-\EOT &&
 	jobs:
-	  build: { run: "head -c 1000 /dev/urandom >out.bin", artifacts: [out.bin] }
+	  build: { run: "echo building; head -c 1000 /dev/urandom >out.bin", artifacts: [out.bin] }
 	EOT
     commit_all src pipeline &&
     cat >server.yml <<-EOT &&

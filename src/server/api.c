@@ -659,6 +659,7 @@ struct runwait {
     struct api *a;
     int64_t id;
     uint64_t deadline_ms;
+    struct api_grant grant;
     struct buf body; /* once written: what is left to send */
     size_t sent;
     bool ready;
@@ -675,6 +676,8 @@ static long runwait_read(void *ctx, uint64_t pos, char *out, size_t max)
 {
     struct runwait *w = ctx;
     (void)pos;
+    if (!api_grant_valid(w->a, &w->grant))
+        return HTTP_STREAM_END; /* its token is revoked or expired */
     if (!w->ready) {
         struct buf err = BUF_INIT;
         struct store *st = api_store_quiet(w->a, &err);
@@ -749,6 +752,7 @@ static void h_run(struct http_request *r, void *ctx)
         w->a = a;
         w->id = id;
         w->deadline_ms = (uint64_t)store_now_ms() + (uint64_t)wait_s * 1000;
+        api_grant_init(&w->grant, r);
         buf_init(&w->body, 0);
         http_reply_stream(r, 200, "application/json", runwait_read, runwait_free, w);
     } else {
@@ -827,6 +831,7 @@ struct logstream {
     uint64_t seq_seen, checked_ms;
     char *path;         /* the log file, opened once the job has created it */
     bool awaiting_file; /* fd is /dev/null until the job creates its log */
+    struct api_grant grant;
     struct buf pending; /* formatted and not yet handed to the server */
     struct buf partial; /* SSE: an unfinished line */
 };
@@ -916,6 +921,8 @@ static long logstream_read(void *ctx, uint64_t pos, char *out, size_t max)
 {
     struct logstream *ls = ctx;
     (void)pos;
+    if (the_api && !api_grant_valid(the_api, &ls->grant))
+        return HTTP_STREAM_END; /* its token is revoked or expired */
     for (;;) {
         if (ls->pending.len) {
             size_t n = ls->pending.len < max ? ls->pending.len : max;
@@ -1113,6 +1120,7 @@ static void h_log(struct http_request *r, void *ctx)
     buf_init(&ls->partial, 0);
     ls->job_id = job_id;
     ls->attempt = at.number;
+    api_grant_init(&ls->grant, r);
     ls->path = xstrdup(at.log_path);
     ls->fd = open(at.log_path, O_RDONLY | O_CLOEXEC);
     if (ls->fd < 0) {
@@ -1295,6 +1303,8 @@ static void h_metrics(struct http_request *r, void *ctx)
 
 struct evstream {
     struct engine *e;
+    struct api *a;
+    struct api_grant grant;
     uint64_t seq;
     struct buf pending;
     int polls;
@@ -1311,6 +1321,8 @@ static long evstream_read(void *ctx, uint64_t pos, char *out, size_t max)
 {
     struct evstream *es = ctx;
     (void)pos;
+    if (!api_grant_valid(es->a, &es->grant))
+        return HTTP_STREAM_END; /* its token is revoked or expired */
     if (!es->pending.len) {
         struct buf lines = BUF_INIT;
         uint64_t last;
@@ -1353,6 +1365,8 @@ static void h_events(struct http_request *r, void *ctx)
     struct api *a = ctx;
     struct evstream *es = xcalloc(1, sizeof(*es));
     es->e = a->e;
+    es->a = a;
+    api_grant_init(&es->grant, r);
     buf_init(&es->pending, 0);
     const char *last = http_header(r, "Last-Event-ID");
     const char *after = last ? last : http_query(r, "after");

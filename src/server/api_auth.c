@@ -161,6 +161,39 @@ static void audit_refusal(struct http_request *r, struct api *a, const char *act
     buf_release(&err);
 }
 
+void api_grant_init(struct api_grant *g, const struct http_request *r)
+{
+    g->token_id = http_token(r, &g->expires_ms);
+    pthread_mutex_lock(&token_cache_mu);
+    g->gen = token_cache_gen;
+    pthread_mutex_unlock(&token_cache_mu);
+    g->asked_ms = wall_ms();
+}
+
+bool api_grant_valid(struct api *a, struct api_grant *g)
+{
+    if (!g->token_id)
+        return true;
+    int64_t now = store_now_ms();
+    if (g->expires_ms && g->expires_ms <= now)
+        return false;
+    pthread_mutex_lock(&token_cache_mu);
+    uint64_t gen = token_cache_gen;
+    pthread_mutex_unlock(&token_cache_mu);
+    uint64_t t = wall_ms();
+    if (gen == g->gen && t - g->asked_ms < API_GRANT_RECHECK_MS)
+        return true;
+    struct buf err = BUF_INIT;
+    struct store *st = api_store_quiet(a, &err);
+    int rc = st ? store_token_live(st, g->token_id, now, &err) : -EIO;
+    if (rc && rc != -ENOENT)
+        fprintf(stderr, "flywheel serve: %s\n", err.data);
+    buf_release(&err);
+    g->gen = gen;
+    g->asked_ms = t;
+    return rc == 0;
+}
+
 bool api_authorize(struct http_request *r, unsigned need, void *ctx)
 {
     struct api *a = ctx;
@@ -233,6 +266,7 @@ bool api_authorize(struct http_request *r, unsigned need, void *ctx)
         goto out;
     }
     http_set_user(r, t.name, (unsigned)role);
+    http_set_token(r, t.id, t.expires_ms);
     /* Its last use is kept to the minute: a write only when that has moved. */
     if (t.used_ms < now - 60000) {
         if (!st)

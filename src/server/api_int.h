@@ -40,6 +40,23 @@ struct api {
 struct store *api_store(struct http_request *r, struct api *a);
 /* The same without replying: NULL with a reason in err. */
 struct store *api_store_quiet(struct api *a, struct buf *err);
+/*
+ * The token behind an answer that lasts (a live log, the event stream, a
+ * wait for a run's end), asked again while it lasts: a stream ends once its
+ * token is revoked or expired, as its next request would be refused.
+ */
+struct api_grant {
+    int64_t token_id;   /* 0: none (reading open to anyone) */
+    int64_t expires_ms; /* 0: never */
+    uint64_t gen;       /* the token cache's generation when last asked */
+    uint64_t asked_ms;  /* when the store was last asked (monotonic) */
+};
+/* A revocation through the API is seen at the stream's next read; one made
+ * in the store directly, within API_GRANT_RECHECK_MS. */
+#define API_GRANT_RECHECK_MS 5000
+void api_grant_init(struct api_grant *g, const struct http_request *r);
+/* False once the token is revoked or expired (or the store cannot say). */
+bool api_grant_valid(struct api *a, struct api_grant *g);
 /* Hands a request to the engine and answers with what it says. */
 void api_call_engine(struct http_request *r, struct api *a, const struct engine_request *q);
 /* Answers with the engine's reply (rc: engine_call's return). */

@@ -189,6 +189,7 @@ struct http_request {
     size_t nhdrs, alloc_hdrs;
     char *user; /* set by authorize */
     unsigned user_role;
+    int64_t token_id, token_expires_ms; /* set by authorize (http_set_token) */
     char peer[64];
 };
 
@@ -798,6 +799,18 @@ void http_set_user(struct http_request *r, const char *name, unsigned role)
 const char *http_user(const struct http_request *r)
 {
     return r->user;
+}
+
+void http_set_token(struct http_request *r, int64_t id, int64_t expires_ms)
+{
+    r->token_id = id;
+    r->token_expires_ms = expires_ms;
+}
+
+int64_t http_token(const struct http_request *r, int64_t *expires_ms)
+{
+    *expires_ms = r->token_expires_ms;
+    return r->token_id;
 }
 
 unsigned http_user_role(const struct http_request *r)

@@ -108,6 +108,10 @@ bool http_audited(const struct http_request *r);
 void http_set_user(struct http_request *r, const char *name, unsigned role);
 /* NULL when no one was named. */
 const char *http_user(const struct http_request *r);
+/* The token that authorized the request (its store id, 0 when none) and when it expires (0:
+ * never). Set by authorize with http_set_token, for answers that last (api_grant). */
+void http_set_token(struct http_request *r, int64_t id, int64_t expires_ms);
+int64_t http_token(const struct http_request *r, int64_t *expires_ms);
 unsigned http_user_role(const struct http_request *r);
 /*
  * Parses the body as a JSON object. On failure replies 400 with what was

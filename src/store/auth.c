@@ -68,6 +68,17 @@ int store_token_find(struct store *st, const char *hash_hex, int64_t now_ms, str
     return token_one(st, s, t, err);
 }
 
+int store_token_live(struct store *st, int64_t id, int64_t now_ms, struct buf *err)
+{
+    sqlite3_stmt *s = store_prep(st, err,
+                                 "SELECT 1 FROM tokens WHERE id = ?"
+                                 " AND revoked_ms = 0 AND (expires_ms = 0 OR expires_ms > ?)",
+                                 "ii", id, now_ms);
+    if (!s)
+        return -EIO;
+    return store_row(st, s, NULL, NULL, err, "cannot read a token");
+}
+
 void store_token_used(struct store *st, int64_t id, int64_t now_ms)
 {
     struct buf err = BUF_INIT;

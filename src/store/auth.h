@@ -39,6 +39,9 @@ int64_t store_token_insert(struct store *st, const struct store_token *t, const 
  */
 int store_token_find(struct store *st, const char *hash_hex, int64_t now_ms, struct store_token *t,
                      struct buf *err) __attribute__((warn_unused_result));
+/* Whether token id is live (not revoked, not expired at now_ms): 0, -ENOENT, or another code. */
+int store_token_live(struct store *st, int64_t id, int64_t now_ms, struct buf *err)
+    __attribute__((warn_unused_result));
 /* Notes a use (cheap: written only when the minute changed). */
 void store_token_used(struct store *st, int64_t id, int64_t now_ms);
 /* Every token, newest first (revoked ones too when all); caller frees with store_token_free. */

@@ -135,6 +135,26 @@ test_expect_success 'revoking a token takes effect at once' '
     test_expect_code 1 fw token revoke developer-1 2>err && grep "no live token" err
 '
 
+test_expect_success 'revoking a token ends the streams it opened' '
+    fw token create --name watcher --role viewer >watcher.token &&
+    fw token create --name other --role viewer >other.token &&
+    URL=$(cat url) &&
+    for t in watcher other; do
+        curl -s -N --max-time 30 -H "Authorization: Bearer $(cat $t.token)" \
+            "$URL/api/v1/events" >$t.events &
+        echo $! >$t.pid || return 1
+    done &&
+    sleep 1 &&
+    kill -0 "$(cat watcher.pid)" && kill -0 "$(cat other.pid)" &&
+    fw token revoke watcher >/dev/null &&
+    i=0 && while kill -0 "$(cat watcher.pid)" 2>/dev/null; do
+        sleep 0.1; i=$((i+1)); [ $i -lt 50 ] || return 1
+    done &&
+    # the other token'"'"'s stream goes on
+    kill -0 "$(cat other.pid)" &&
+    kill "$(cat other.pid)"
+'
+
 test_expect_success 'a token expires' '
     fw token create --name brief --role viewer --expires 1s >brief.token &&
     test "$(as "$(cat brief.token)" GET /api/v1/runs)" = 200 &&

@@ -18,6 +18,7 @@
 #include "core/window_eval.h"
 #include "deploy/check.h"
 #include "exec/workspace.h"
+#include "store/auth.h"
 #include "store/deploy.h"
 #include "store/release.h"
 #include "store/secret.h"
@@ -1401,6 +1402,38 @@ static void after_wave(struct dep *a, int wave)
     start_period(a, PH_BAKING, wave, a->env->bake_ms);
 }
 
+/*
+ * What flywheel does on its own, as the API call a person would make for it:
+ * a promotion (POST .../deploy), a stopped line (POST .../line/stop) and a
+ * rollback (POST .../rollback), by actor "flywheel" of role "system" from
+ * "local", in the audit log.
+ */
+static void audit_auto(struct deployer *d, const char *repo, const char *what, unsigned status,
+                       json_t *detail)
+{
+    struct buf path = BUF_INIT, action = BUF_INIT, err = BUF_INIT;
+    buf_addf(&path, "/api/v1/repos/%s/%s", repo, what);
+    buf_addf(&action, "POST /api/v1/repos/{name}/%s", what);
+    char *ds = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+    struct store_audit e = {0};
+    e.time_ms = now_ms(d);
+    e.actor = "flywheel";
+    e.role = "system";
+    e.peer = "local";
+    e.method = "POST";
+    e.path = path.data;
+    e.action = action.data;
+    e.status = (int)status;
+    e.detail = ds ? ds : "";
+    if (store_audit_add(d->cfg.st, &e, &err))
+        fprintf(stderr, "flywheel serve: audit: %s\n", err.data);
+    free(ds);
+    json_decref(detail);
+    buf_release(&path);
+    buf_release(&action);
+    buf_release(&err);
+}
+
 static void promote(struct dep *a)
 {
     size_t idx = 0;
@@ -1417,10 +1450,15 @@ static void promote(struct dep *a)
     nd.reason = "";
     nd.actor = "flywheel";
     nd.created_ms = now_ms(a->d);
-    if (store_deploy_insert(a->d->cfg.st, &nd, &err) < 0)
+    int64_t id = store_deploy_insert(a->d->cfg.st, &nd, &err);
+    if (id < 0) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
-    else
+    } else {
+        audit_auto(a->d, a->repo, "deploy", 201,
+                   json_pack("{sssIsI}", "env", nd.env, "release", (json_int_t)nd.release_id,
+                             "deployment", (json_int_t)id));
         row_event(a->d, &nd);
+    }
     buf_release(&err);
     kick(a->d, a->row.repo_id, p->envs[idx + 1].name);
 }
@@ -1527,6 +1565,8 @@ static void fail(struct dep *a, const char *fmt, ...)
         if (store_release_set_bad(d->cfg.st, a->row.release_id, why.data, &err) ||
             store_line_set(d->cfg.st, repo, true, "flywheel", why.data, &err) < 0)
             fprintf(stderr, "flywheel serve: %s\n", err.data);
+        audit_auto(d, a->repo, "line/stop", 200,
+                   json_pack("{sssI}", "reason", why.data, "deployment", (json_int_t)id));
         json_t *o = json_object();
         json_object_set_new(o, "repo", json_string(a->repo));
         json_object_set_new(o, "line", json_string("stopped"));
@@ -1659,6 +1699,12 @@ static struct dep *start_rollback(struct deployer *d, int64_t repo_id, const cha
         s.log_path = "";
         if (store_step_insert(st, &s, err) < 0)
             goto out;
+    }
+    if (failed_id && !strcmp(actor, "flywheel")) {
+        const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, repo_id) : NULL;
+        audit_auto(d, name ? name : "?", "rollback", 201,
+                   json_pack("{sssIsI}", "env", env, "after", (json_int_t)failed_id, "deployment",
+                             (json_int_t)row.id));
     }
     struct store_deployment loaded = {0};
     if (store_deploy_get(st, row.id, &loaded, err))
@@ -1872,9 +1918,14 @@ void deployer_release_made(struct deployer *d, int64_t release_id)
         nd.reason = "";
         nd.actor = "flywheel";
         nd.created_ms = now_ms(d);
-        if (store_deploy_insert(d->cfg.st, &nd, &err) < 0) {
+        int64_t id = store_deploy_insert(d->cfg.st, &nd, &err);
+        if (id < 0) {
             fprintf(stderr, "flywheel serve: %s\n", err.data);
         } else {
+            const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, rel.repo_id) : NULL;
+            audit_auto(d, name ? name : "?", "deploy", 201,
+                       json_pack("{sssIsI}", "env", nd.env, "release", (json_int_t)release_id,
+                                 "deployment", (json_int_t)id));
             row_event(d, &nd);
             kick(d, rel.repo_id, p->envs[0].name);
         }

@@ -83,7 +83,15 @@ test_expect_success 'a failing check in the second wave rolls back the touched t
     fw line status app >line &&
     grep "STOPPED.*by flywheel" line &&
     api GET /api/v1/repos/app/incidents | jq -r ".incidents[0] | .env + \" \" + .release + \" \" + (.closed_ms > 0 | tostring)" >inc &&
-    test "$(cat inc)" = "production r2 true"
+    test "$(cat inc)" = "production r2 true" &&
+    # what flywheel did on its own is in the audit log, as the API calls for it
+    api GET "/api/v1/audit?actor=flywheel&limit=100" >audit.json &&
+    jq -r ".entries[] | select(.role == \"system\" and .peer == \"local\") | .action" audit.json >auto &&
+    grep -x "POST /api/v1/repos/{name}/line/stop" auto &&
+    grep -x "POST /api/v1/repos/{name}/rollback" auto &&
+    grep -x "POST /api/v1/repos/{name}/deploy" auto &&
+    jq -e ".entries[] | select(.action | endswith(\"/rollback\")) | .detail.env == \"production\"" audit.json &&
+    jq -e ".entries[] | select(.action | endswith(\"/line/stop\")) | .detail.reason | test(\"check .healthy. failed on eu\")" audit.json
 '
 
 test_expect_success 'while the line is stopped nothing is promoted; a bad release is refused' '

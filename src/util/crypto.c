@@ -5,11 +5,43 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "util/crypto.h"
 
+#include <cpuid.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include <openssl/sha.h>
+
+/*
+ * What OpenSSL's SHA-256 assembly reads to choose its code: the words its
+ * own start-up code (x86_64cpuid.o, linked for these two symbols alone)
+ * would fill from CPUID in a constructor, at the start of every process,
+ * flywheel's clients included. Here they are filled at the first hash, and
+ * with the two features it is chosen by alone that need no more than the
+ * SSE registers every x86-64 system saves: the SHA extensions (word 2, bit
+ * 29, as CPUID 7's EBX has it) and SSSE3 (word 1, bit 9, CPUID 1's ECX).
+ * Without them the assembly takes its plain x86-64 code.
+ */
+unsigned int OPENSSL_ia32cap_P[16];
+
+static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+
+static void caps_init(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d))
+        OPENSSL_ia32cap_P[1] = c & bit_SSSE3;
+    if (__get_cpuid_max(0, NULL) >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d))
+        OPENSSL_ia32cap_P[2] = b & bit_SHA;
+}
+
+/* What SHA256_Final wipes its state with. */
+void OPENSSL_cleanse(void *p, size_t n);
+void OPENSSL_cleanse(void *p, size_t n)
+{
+    explicit_bzero(p, n);
+}
 
 _Static_assert(sizeof(SHA256_CTX) <= sizeof(((struct sha256 *)0)->state),
                "struct sha256 holds a SHA256_CTX");
@@ -22,6 +54,7 @@ _Static_assert(SHA256_DIGEST_LENGTH == SHA256_LEN, "SHA-256 is 32 bytes");
 
 void sha256_init(struct sha256 *h)
 {
+    pthread_once(&caps_once, caps_init);
     SHA256_Init(CTX(h));
 }
 

@@ -67,6 +67,10 @@ struct pending_trigger {
     struct pending_trigger *next;
 };
 
+#define PEELED_MEMO       8
+#define PIPELINE_MEMO     4
+#define PIPELINE_MEMO_MAX (64 << 10) /* a larger pipeline file is read each time */
+
 struct erepo {
     struct engine *e;
     int64_t id;
@@ -90,6 +94,22 @@ struct erepo {
     bool seen_known;
     /* questions about the mirror's objects, from the thread pool */
     struct gitbatch *batch;
+    /*
+     * What those questions answered of late, for runs of the same commits
+     * (retries, runs of a commit on a branch and then on main): what an
+     * object id peels to, and a commit's pipeline file. Both are
+     * immutable, being named by an object id. The engine thread's.
+     */
+    struct peeled_memo {
+        char oid[41], commit[41];
+    } peeled_memo[PEELED_MEMO];
+    unsigned peeled_next;
+    struct pipeline_memo {
+        char commit[41];
+        char *src;
+        size_t len;
+    } pipeline_memo[PIPELINE_MEMO];
+    unsigned pipeline_next;
     struct erepo *next;
 };
 
@@ -118,6 +138,8 @@ struct erun {
     struct buf pipeline_src, err;
     struct diag_list diag; /* pipeline_parse's, when p is NULL */
     int prep_rc;
+    bool src_memo; /* pipeline_src came from the repository's memo: not read */
+    bool src_read; /* pipeline_src was read from the mirror (for the memo) */
     bool cancel_requested;
     bool gone;           /* its row was rolled back (unschedule) */
     bool release_wanted; /* a main or tag run whose pipeline makes a release */
@@ -429,6 +451,49 @@ static struct erepo *repo_by_id(struct engine *e, int64_t id)
         if (r->id == id)
             return r;
     return NULL;
+}
+
+/* What oid peels to, if asked of late (else NULL). */
+static const char *peeled_find(struct erepo *r, const char *oid)
+{
+    for (size_t i = 0; i < PEELED_MEMO; i++)
+        if (r->peeled_memo[i].oid[0] && !strcmp(r->peeled_memo[i].oid, oid))
+            return r->peeled_memo[i].commit;
+    return NULL;
+}
+
+static void peeled_put(struct erepo *r, const char *oid, const char *commit)
+{
+    if (strlen(oid) != 40 || strlen(commit) != 40 || peeled_find(r, oid))
+        return;
+    struct peeled_memo *m = &r->peeled_memo[r->peeled_next++ % PEELED_MEMO];
+    memcpy(m->oid, oid, 41);
+    memcpy(m->commit, commit, 41);
+}
+
+static const struct pipeline_memo *pipeline_find(struct erepo *r, const char *commit)
+{
+    for (size_t i = 0; i < PIPELINE_MEMO; i++)
+        if (r->pipeline_memo[i].src && !strcmp(r->pipeline_memo[i].commit, commit))
+            return &r->pipeline_memo[i];
+    return NULL;
+}
+
+static void pipeline_put(struct erepo *r, const char *commit, const char *src, size_t len)
+{
+    if (strlen(commit) != 40 || len > PIPELINE_MEMO_MAX || pipeline_find(r, commit))
+        return;
+    struct pipeline_memo *m = &r->pipeline_memo[r->pipeline_next++ % PIPELINE_MEMO];
+    free(m->src);
+    memcpy(m->commit, commit, 41);
+    m->src = xmemdupz(src, len);
+    m->len = len;
+}
+
+static void memos_release(struct erepo *r)
+{
+    for (size_t i = 0; i < PIPELINE_MEMO; i++)
+        free(r->pipeline_memo[i].src);
 }
 
 static void on_poll(uv_timer_t *t)
@@ -1127,8 +1192,11 @@ static void on_log_spare(void *ctx)
 static void prepare_work(uv_work_t *w)
 {
     struct erun *x = w->data;
-    x->prep_rc = mirror_read_file_with(x->batch, x->mirror_dir, x->row.commit, PIPELINE_FILE,
-                                       1 << 20, &x->pipeline_src, &x->err);
+    if (!x->src_memo) {
+        x->prep_rc = mirror_read_file_with(x->batch, x->mirror_dir, x->row.commit, PIPELINE_FILE,
+                                           1 << 20, &x->pipeline_src, &x->err);
+        x->src_read = !x->prep_rc;
+    }
     if (x->prep_rc == -ENOENT) {
         buf_reset(&x->err);
         buf_addf(&x->err, "no %s at commit %.12s", PIPELINE_FILE, x->row.commit);
@@ -1208,6 +1276,11 @@ static void prepare_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
 
+    if (x->src_read) {
+        struct erepo *r = repo_by_id(e, x->repo_id);
+        if (r)
+            pipeline_put(r, x->row.commit, x->pipeline_src.data, x->pipeline_src.len);
+    }
     if (x->gone || x->cancel_requested || e->shutting_down) {
         if (x->cancel_requested && !x->gone)
             finish_row(e, x, "cancelled");
@@ -1461,6 +1534,11 @@ static void schedule(struct engine *e)
             x->state_dir = buf_detach(&sd, NULL);
             buf_init(&x->pipeline_src, 1 << 20);
             buf_init(&x->err, 0);
+            const struct pipeline_memo *pm = pipeline_find(r, x->row.commit);
+            if (pm) {
+                buf_add(&x->pipeline_src, pm->src, pm->len);
+                x->src_memo = true;
+            }
             read_change(e, &x->row, x->mirror_dir);
             /* keep the list in id order */
             struct erun **pp = &e->runs;
@@ -1819,7 +1897,9 @@ struct fast_trigger {
     /* the names the ref may mean, in the sync's order, and the mirror's object for each */
     char *full[FAST_CANDIDATES];
     char known[FAST_CANDIDATES][41];
-    int pick; /* the candidate taken, or -1: the sync's way */
+    char known_peeled[FAST_CANDIDATES][41]; /* what known peels to, when the repository knows */
+    bool resolved;                          /* sha was asked of the batch process */
+    int pick;                               /* the candidate taken, or -1: the sync's way */
     char sha[41];
     uv_work_t work;
 };
@@ -1847,8 +1927,13 @@ static void fast_work(uv_work_t *w)
             goto out; /* moved, created, deleted or unreadable: fetch */
         char commit[41];
         buf_reset(&err);
-        if (mirror_resolve_with(f->batch, f->dir, sha, commit, &err))
-            goto out;
+        if (f->known_peeled[k][0]) {
+            memcpy(commit, f->known_peeled[k], sizeof(commit));
+        } else {
+            if (mirror_resolve_with(f->batch, f->dir, sha, commit, &err))
+                goto out;
+            f->resolved = true;
+        }
         memcpy(f->sha, commit, sizeof(commit));
         f->pick = k;
         break;
@@ -1871,6 +1956,8 @@ static void fast_done(uv_work_t *w, int status)
     } else {
         const char *fullref = f->full[f->pick];
         const char *kind = ref_kind(f->r, fullref);
+        if (f->resolved)
+            peeled_put(f->r, f->known[f->pick], f->sha);
         queue_run_reply(e, f->c, f->r, kind ? kind : "manual", fullref, f->sha,
                         &(struct run_origin){.trigger = "api"});
         schedule(e);
@@ -1898,8 +1985,12 @@ static bool fast_trigger(struct engine *e, struct erepo *r, struct call *c)
         buf_addf(&full, "%s%s", prefixes[k], ref);
         /* the mirror has branches and tags only: another ref is "not there" */
         const char *sha = refs_get(&r->seen, full.data);
-        if (sha)
+        if (sha) {
             memcpy(f->known[k], sha, 41);
+            const char *peeled = peeled_find(r, sha);
+            if (peeled)
+                memcpy(f->known_peeled[k], peeled, 41);
+        }
         f->full[k] = buf_detach(&full, NULL);
     }
     f->e = e;
@@ -1910,7 +2001,19 @@ static bool fast_trigger(struct engine *e, struct erepo *r, struct call *c)
     f->batch = r->batch;
     f->work.data = f;
     e->fast_triggers++;
-    uv_queue_work(e->loop, &f->work, fast_work, fast_done);
+    /* With every name's commit known already, what is left is reading a
+     * ref file or two of the origin: done here, without the thread pool's
+     * round trip. */
+    bool inline_ok = true;
+    for (int k = 0; k < FAST_CANDIDATES; k++)
+        if (f->known[k][0] && !f->known_peeled[k][0])
+            inline_ok = false;
+    if (inline_ok) {
+        fast_work(&f->work);
+        fast_done(&f->work, 0);
+    } else {
+        uv_queue_work(e->loop, &f->work, fast_work, fast_done);
+    }
     return true;
 }
 
@@ -2726,6 +2829,7 @@ void engine_free(struct engine *e)
         free(r->url);
         free(r->main_branch);
         free(r->dir);
+        memos_release(r);
         gitbatch_free(r->batch);
         refs_release(&r->seen);
         buf_release(&r->err);

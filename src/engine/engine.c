@@ -89,7 +89,7 @@ struct erepo {
     int rc;
     struct buf err;
     struct pending_trigger *triggers, *triggers_next;
-    /* the refs of the mirror after the last sync (seen_known: since this start) */
+    /* the refs of the mirror after the last sync (seen_known: one is recorded) */
     struct ref_list seen;
     bool seen_known;
     /* questions about the mirror's objects, from the thread pool */
@@ -500,6 +500,24 @@ static void on_poll(uv_timer_t *t)
 {
     struct erepo *r = t->data;
     start_sync(r);
+}
+
+/*
+ * At start, a repository's refs as its last sync recorded them (with the
+ * runs they caused): the mirror has their objects, so the trigger's fast
+ * path may compare a local origin with them before the first sync. None
+ * recorded (never synced): the fast path waits for the first sync.
+ */
+static void seen_from_store(struct erepo *r)
+{
+    struct buf text = BUF_INIT, err = BUF_INIT;
+    if (store_repo_refs_get(r->e->st, r->id, &text, &err) == 0 && text.len &&
+        refs_parse(text.data, MAX_REFS, &r->seen, &err) == 0)
+        r->seen_known = true;
+    else
+        refs_release(&r->seen);
+    buf_release(&text);
+    buf_release(&err);
 }
 
 static struct erepo *repo_attach(struct engine *e, const struct store_repo *sr)
@@ -2726,7 +2744,7 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     if (store_repo_list(e->st, &repos, &nrepos, err))
         goto fail;
     for (size_t i = 0; i < nrepos; i++)
-        repo_attach(e, &repos[i]);
+        seen_from_store(repo_attach(e, &repos[i]));
     store_repos_release(repos, nrepos);
     /* A key file that is there is checked now, though parsed at first use. */
     buf_addf(&b, "%s/signing-key.pem", cfg->data_dir);

@@ -266,6 +266,19 @@ test_expect_success 'metrics in Prometheus text format' '
     grep "^flywheel_runs{state=\"passed\"} [1-9]" m
 '
 
+test_expect_success 'after a restart, a trigger of an unmoved ref of a local origin fetches nothing' '
+    stop_server TERM &&
+    start_server data --slots 2 &&
+    # a fetch from the origin fails while its configuration is broken; its refs stay readable
+    cp src/.git/config config.ok &&
+    echo "[broken" >>src/.git/config &&
+    api POST /api/v1/repos/app/trigger "{\"ref\": \"main\"}" >out
+    rc=$?
+    cp config.ok src/.git/config &&
+    test $rc = 0 && status_is 201 &&
+    id=$(json .id <out) && test "$(wait_run $id)" = passed
+'
+
 test_expect_success 'SIGTERM stops the server' '
     stop_server TERM &&
     grep "stopped" serve.err

@@ -528,9 +528,16 @@ int cmd_serve(int argc, char **argv)
 out:
     if (s.http)
         http_stop(s.http);
+    if (s.engine) {
+        /* The engine's thread pool may be at work for it already (runs
+         * adopted again, a repository's first fetch): a server that could
+         * not start ends here, as a stopped one does, without freeing what
+         * those threads use. What they record is committed or not at all. */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc);
+    }
     api_free(api);
-    if (s.engine)
-        engine_free(s.engine);
     webhooks_stop(s.hooks, 0);
     forge_status_stop(s.statuses);
     forge_set_release(&forges);

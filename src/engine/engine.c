@@ -70,6 +70,7 @@ struct pending_trigger {
 #define PEELED_MEMO       8
 #define PIPELINE_MEMO     4
 #define PIPELINE_MEMO_MAX (64 << 10) /* a larger pipeline file is read each time */
+#define PREPARE_HERE_MAX  (16 << 10) /* a run of a known pipeline this small: prepared inline */
 
 struct erepo {
     struct engine *e;
@@ -1515,10 +1516,13 @@ static void read_change(struct engine *e, const struct store_run *row, const cha
 #define SCHEDULE_BATCH 256
 static void schedule(struct engine *e)
 {
-    int64_t back = -1; /* where the cursor goes back to, for a run not adopted yet */
+    int64_t back = -1;         /* where the cursor goes back to, for a run not adopted yet */
+    struct erun **here = NULL; /* prepared on this thread, after the loop */
+    size_t nhere = 0, ahere = 0;
+    bool stop = false;
     if (e->shutting_down)
         return;
-    for (;;) {
+    while (!stop) {
         struct store_run *v = NULL;
         size_t n = 0;
         struct buf err = BUF_INIT;
@@ -1528,7 +1532,7 @@ static void schedule(struct engine *e)
             return;
         }
         buf_release(&err);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !stop; i++) {
             struct erun *old = any_run(e, v[i].id);
             e->sched_after = v[i].id;
             if (finishing(old) && back < 0)
@@ -1538,6 +1542,14 @@ static void schedule(struct engine *e)
             struct erepo *r = repo_by_id(e, v[i].repo_id);
             if (!r)
                 continue;
+            const struct pipeline_memo *pm = pipeline_find(r, v[i].commit);
+            if (pm && pm->len <= PREPARE_HERE_MAX && store_in_batch(e->st)) {
+                /* Prepared here, but after the batch that records it is
+                 * committed: taken up by the next call, after the answer. */
+                e->sched_after = v[i].id - 1;
+                stop = true;
+                break;
+            }
             struct erun *x = xcalloc(1, sizeof(*x));
             x->e = e;
             x->run_id = v[i].id;
@@ -1552,7 +1564,6 @@ static void schedule(struct engine *e)
             x->state_dir = buf_detach(&sd, NULL);
             buf_init(&x->pipeline_src, 1 << 20);
             buf_init(&x->err, 0);
-            const struct pipeline_memo *pm = pipeline_find(r, x->row.commit);
             if (pm) {
                 buf_add(&x->pipeline_src, pm->src, pm->len);
                 x->src_memo = true;
@@ -1565,7 +1576,12 @@ static void schedule(struct engine *e)
             x->next = *pp;
             *pp = x;
             x->work.data = x;
-            uv_queue_work(e->loop, &x->work, prepare_work, prepare_done);
+            if (pm && pm->len <= PREPARE_HERE_MAX) {
+                ALLOC_GROW(here, nhere + 1, ahere);
+                here[nhere++] = x;
+            } else {
+                uv_queue_work(e->loop, &x->work, prepare_work, prepare_done);
+            }
         }
         store_runs_release(v, n);
         if (n < SCHEDULE_BATCH)
@@ -1573,6 +1589,16 @@ static void schedule(struct engine *e)
     }
     if (back >= 0 && back < e->sched_after)
         e->sched_after = back;
+    /*
+     * A run whose pipeline file is known (a retry, a commit run before) has
+     * little left to prepare: its parse and its work directory. That is done
+     * here rather than on the thread pool, whose round trip took longer.
+     */
+    for (size_t i = 0; i < nhere; i++) {
+        prepare_work(&here[i]->work);
+        prepare_done(&here[i]->work, 0);
+    }
+    free(here);
 }
 
 /* ---- commands --------------------------------------------------------------- */

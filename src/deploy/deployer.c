@@ -1562,11 +1562,14 @@ static void fail(struct dep *a, const char *fmt, ...)
     if (!rollback && !approval) {
         struct buf why = BUF_INIT;
         buf_addf(&why, "deployment %lld to %s failed: %s", (long long)id, env, reason.data);
-        if (store_release_set_bad(d->cfg.st, a->row.release_id, why.data, &err) ||
-            store_line_set(d->cfg.st, repo, true, "flywheel", why.data, &err) < 0)
+        int stopped = store_release_set_bad(d->cfg.st, a->row.release_id, why.data, &err);
+        if (!stopped)
+            stopped = store_line_set(d->cfg.st, repo, true, "flywheel", why.data, &err);
+        if (stopped < 0)
             fprintf(stderr, "flywheel serve: %s\n", err.data);
-        audit_auto(d, a->repo, "line/stop", 200,
-                   json_pack("{sssI}", "reason", why.data, "deployment", (json_int_t)id));
+        if (stopped == 1) /* not when it was stopped already */
+            audit_auto(d, a->repo, "line/stop", 200,
+                       json_pack("{sssI}", "reason", why.data, "deployment", (json_int_t)id));
         json_t *o = json_object();
         json_object_set_new(o, "repo", json_string(a->repo));
         json_object_set_new(o, "line", json_string("stopped"));

@@ -666,6 +666,7 @@ static int64_t queue_run(struct engine *e, struct erepo *r, const char *kind, co
 }
 
 static struct erun *any_run(struct engine *e, int64_t run_id);
+static void erun_unlink(struct engine *e, struct erun *x);
 
 /* A run taken up by schedule() whose row was rolled back: it is dropped when
  * its preparation is back, and its id (given again to the next run) is read
@@ -673,8 +674,11 @@ static struct erun *any_run(struct engine *e, int64_t run_id);
 static void unschedule(struct engine *e, int64_t id)
 {
     struct erun *x = any_run(e, id);
-    if (x)
+    if (x) {
+        /* out of the list at once: the next run has its id */
         x->gone = true;
+        erun_unlink(e, x);
+    }
     if (e->sched_after >= id)
         e->sched_after = id - 1;
 }
@@ -1464,6 +1468,14 @@ static void change_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
     e->changes_reading--;
+    /* The run is still the one read for: a run whose row was rolled back
+     * (unschedule) may have left its id to a run of another commit. */
+    struct store_run now = {0};
+    if (!c->rc && store_run_get(e->st, c->run_id, &now, &err) == 0 &&
+        strcmp(now.commit ? now.commit : "", c->commit))
+        c->rc = -ESTALE;
+    store_run_release(&now);
+    buf_reset(&err);
     /* -ENOENT: the run is gone meanwhile (retention), nothing to record */
     if (!c->rc &&
         store_run_set_change(e->st, c->run_id, c->change.commit_ms, c->change.first_ms,
@@ -1529,7 +1541,7 @@ static void schedule(struct engine *e)
         if (store_runs_waiting(e->st, e->sched_after, SCHEDULE_BATCH, &v, &n, &err)) {
             fprintf(stderr, "flywheel serve: %s\n", err.data);
             buf_release(&err);
-            return;
+            break; /* those taken up so far are prepared all the same */
         }
         buf_release(&err);
         for (size_t i = 0; i < n && !stop; i++) {
@@ -1931,7 +1943,8 @@ static void trigger_by_sync(struct erepo *r, struct call *c)
  * changes what the server has seen: a push it passes by is still found by
  * the next sync (notify or poll) and starts its run then.
  */
-#define FAST_CANDIDATES 3
+#define FAST_CANDIDATES    3
+#define FAST_INLINE_PACKED (64 << 10)
 struct fast_trigger {
     struct engine *e;
     struct erepo *r;
@@ -2045,13 +2058,29 @@ static bool fast_trigger(struct engine *e, struct erepo *r, struct call *c)
     f->batch = r->batch;
     f->work.data = f;
     e->fast_triggers++;
-    /* With every name's commit known already, what is left is reading a
-     * ref file or two of the origin: done here, without the thread pool's
-     * round trip. */
-    bool inline_ok = true;
+    /* With a name's commit known, and every known one's peeled commit,
+     * what is left is reading a ref file or two of the origin (or a small
+     * packed-refs): done here, without the thread pool's round trip. */
+    bool inline_ok = false;
+    for (int k = 0; k < FAST_CANDIDATES; k++)
+        if (f->known[k][0])
+            inline_ok = true;
     for (int k = 0; k < FAST_CANDIDATES; k++)
         if (f->known[k][0] && !f->known_peeled[k][0])
             inline_ok = false;
+    if (inline_ok) {
+        /* and only a small packed-refs to look through, if any */
+        struct buf gitdir = BUF_INIT, ignored = BUF_INIT;
+        struct stat st;
+        if (originref_gitdir(f->url, &gitdir, &ignored)) {
+            inline_ok = false;
+        } else {
+            buf_adds(&gitdir, "/packed-refs");
+            inline_ok = stat(gitdir.data, &st) ? errno == ENOENT : st.st_size <= FAST_INLINE_PACKED;
+        }
+        buf_release(&gitdir);
+        buf_release(&ignored);
+    }
     if (inline_ok) {
         fast_work(&f->work);
         fast_done(&f->work, 0);

@@ -91,7 +91,7 @@ int store_exec(struct store *st, struct buf *err, const char *what, const char *
     va_end(ap);
     int ret = 0;
     if (rc != SQLITE_OK)
-        ret = store_fail(st, rc, err, "cannot prepare \"%s\"", sql);
+        ret = store_fail(st, rc, err, "cannot bind the values of \"%s\"", sql);
     else if ((rc = sqlite3_step(s)) != SQLITE_DONE)
         ret = store_fail(st, rc, err, "%s", what);
     if (cached) {

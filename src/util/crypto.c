@@ -17,11 +17,13 @@
  * What OpenSSL's SHA-256 assembly reads to choose its code: the words its
  * own start-up code (x86_64cpuid.o, linked for these two symbols alone)
  * would fill from CPUID in a constructor, at the start of every process,
- * flywheel's clients included. Here they are filled at the first hash, and
- * with the two features it is chosen by alone that need no more than the
- * SSE registers every x86-64 system saves: the SHA extensions (word 2, bit
- * 29, as CPUID 7's EBX has it) and SSSE3 (word 1, bit 9, CPUID 1's ECX).
- * Without them the assembly takes its plain x86-64 code.
+ * flywheel's clients included. Here they are filled at the first hash, with
+ * the bits that assembly chooses by, where OpenSSL puts them:
+ *   word 0, bit 30: an Intel CPU (its AVX code is taken on Intel's only);
+ *   word 1: CPUID 1's ECX, SSSE3 (bit 9) and AVX (bit 28);
+ *   word 2: CPUID 7's EBX, BMI1 (3), AVX2 (5), BMI2 (8), SHA (29).
+ * AVX and AVX2 only when the system saves the YMM registers (XGETBV), as
+ * OpenSSL checks too. With none, the assembly takes its plain x86-64 code.
  */
 unsigned int OPENSSL_ia32cap_P[16];
 
@@ -29,11 +31,20 @@ static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
 
 static void caps_init(void)
 {
-    unsigned a, b, c, d;
-    if (__get_cpuid(1, &a, &b, &c, &d))
-        OPENSSL_ia32cap_P[1] = c & bit_SSSE3;
-    if (__get_cpuid_max(0, NULL) >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d))
-        OPENSSL_ia32cap_P[2] = b & bit_SHA;
+    unsigned a, b, c, d, max = __get_cpuid_max(0, NULL);
+    bool ymm = false;
+    if (max >= 1 && __get_cpuid(1, &a, &b, &c, &d)) {
+        if (c & bit_OSXSAVE) {
+            unsigned lo, hi;
+            __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+            ymm = (lo & 6) == 6;
+        }
+        OPENSSL_ia32cap_P[1] = c & (bit_SSSE3 | (ymm ? bit_AVX : 0));
+    }
+    if (max >= 7 && __get_cpuid_count(7, 0, &a, &b, &c, &d))
+        OPENSSL_ia32cap_P[2] = b & (bit_BMI | bit_BMI2 | bit_SHA | (ymm ? bit_AVX2 : 0));
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e)
+        OPENSSL_ia32cap_P[0] = 1u << 30; /* "GenuineIntel" */
 }
 
 /* What SHA256_Final wipes its state with. */

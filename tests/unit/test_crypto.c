@@ -37,6 +37,35 @@ static void test_sha256_known(void **state)
                   "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+/* The capability words crypto.c fills for OpenSSL's assembly. */
+extern unsigned int OPENSSL_ia32cap_P[16];
+
+/* Every code the assembly may choose gives the same digests: with the
+ * features this CPU has taken away one by one (SHA extensions, then AVX2,
+ * then AVX, then SSSE3: the plain code last). */
+static void test_sha256_each_code(void **state)
+{
+    (void)state;
+    unsigned char md[SHA256_LEN];
+    sha256("x", 1, md); /* the words are filled at the first hash */
+    unsigned int saved[3] = {OPENSSL_ia32cap_P[0], OPENSSL_ia32cap_P[1], OPENSSL_ia32cap_P[2]};
+    static const struct {
+        int word;
+        unsigned int bits;
+    } off[] = {{2, 1u << 29}, {2, 1u << 5}, {1, 1u << 28}, {1, 1u << 9}};
+    char *a = malloc(100000);
+    memset(a, 'a', 100000);
+    for (size_t k = 0; k <= sizeof(off) / sizeof(off[0]); k++) {
+        expect_sha256("abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        expect_sha256(a, 100000,
+                      "6d1cf22d7cc09b085dfc25ee1a1f3ae0265804c607bc2074ad253bcc82fd81ee");
+        if (k < sizeof(off) / sizeof(off[0]))
+            OPENSSL_ia32cap_P[off[k].word] &= ~off[k].bits;
+    }
+    free(a);
+    memcpy(OPENSSL_ia32cap_P, saved, sizeof(saved));
+}
+
 /* A million 'a's, fed in pieces of every size from 1 to 997 bytes: the
  * same digest as in one piece. */
 static void test_sha256_pieces(void **state)
@@ -131,9 +160,8 @@ static void test_equal_wipe_random(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256_known),
-        cmocka_unit_test(test_sha256_pieces),
-        cmocka_unit_test(test_hmac_known),
+        cmocka_unit_test(test_sha256_known),      cmocka_unit_test(test_sha256_pieces),
+        cmocka_unit_test(test_sha256_each_code),  cmocka_unit_test(test_hmac_known),
         cmocka_unit_test(test_equal_wipe_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -703,8 +703,10 @@ static void queue_run_reply(struct engine *e, struct call *c, struct erepo *r, c
     } else {
         /* Taken up at once: its preparation on the thread pool (the pipeline
          * file read, its work directory) goes on beside the commit and the
-         * answer. The run starts after both (prepare_done). */
-        schedule(e);
+         * answer. The run starts after both (prepare_done). Without a batch
+         * (it could not begin), by the schedule() after the answer. */
+        if (store_in_batch(e->st))
+            schedule(e);
         if (reply(e, c, 201, id, number, NULL) == 201)
             emit(e, id, NULL, "queued", 0, NULL);
         else
@@ -2824,6 +2826,7 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     *out = e;
     /* Runs that were running when the server stopped are adopted again. */
     schedule(e);
+    logs_ahead(e); /* for the first run that prints */
     trim_later(e); /* what opening the store and the migrations freed */
     buf_release(&b);
     return 0;

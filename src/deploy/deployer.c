@@ -1408,11 +1408,12 @@ static void after_wave(struct dep *a, int wave)
  * rollback (POST .../rollback), by actor "flywheel" of role "system" from
  * "local", in the audit log.
  */
-static void audit_auto(struct deployer *d, const char *repo, const char *what, unsigned status,
+static void audit_auto(struct deployer *d, int64_t repo_id, const char *what, unsigned status,
                        json_t *detail)
 {
     struct buf path = BUF_INIT, action = BUF_INIT, err = BUF_INIT;
-    buf_addf(&path, "/api/v1/repos/%s/%s", repo, what);
+    const char *repo = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, repo_id) : NULL;
+    buf_addf(&path, "/api/v1/repos/%s/%s", repo ? repo : "?", what);
     buf_addf(&action, "POST /api/v1/repos/{name}/%s", what);
     char *ds = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     struct store_audit e = {0};
@@ -1454,7 +1455,7 @@ static void promote(struct dep *a)
     if (id < 0) {
         fprintf(stderr, "flywheel serve: %s\n", err.data);
     } else {
-        audit_auto(a->d, a->repo, "deploy", 201,
+        audit_auto(a->d, a->row.repo_id, "deploy", 201,
                    json_pack("{sssIsI}", "env", nd.env, "release", (json_int_t)nd.release_id,
                              "deployment", (json_int_t)id));
         row_event(a->d, &nd);
@@ -1568,7 +1569,7 @@ static void fail(struct dep *a, const char *fmt, ...)
         if (stopped < 0)
             fprintf(stderr, "flywheel serve: %s\n", err.data);
         if (stopped == 1) /* not when it was stopped already */
-            audit_auto(d, a->repo, "line/stop", 200,
+            audit_auto(d, repo, "line/stop", 200,
                        json_pack("{sssI}", "reason", why.data, "deployment", (json_int_t)id));
         json_t *o = json_object();
         json_object_set_new(o, "repo", json_string(a->repo));
@@ -1704,8 +1705,7 @@ static struct dep *start_rollback(struct deployer *d, int64_t repo_id, const cha
             goto out;
     }
     if (failed_id && !strcmp(actor, "flywheel")) {
-        const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, repo_id) : NULL;
-        audit_auto(d, name ? name : "?", "rollback", 201,
+        audit_auto(d, repo_id, "rollback", 201,
                    json_pack("{sssIsI}", "env", env, "after", (json_int_t)failed_id, "deployment",
                              (json_int_t)row.id));
     }
@@ -1925,8 +1925,7 @@ void deployer_release_made(struct deployer *d, int64_t release_id)
         if (id < 0) {
             fprintf(stderr, "flywheel serve: %s\n", err.data);
         } else {
-            const char *name = d->cfg.repo_name ? d->cfg.repo_name(d->cfg.ctx, rel.repo_id) : NULL;
-            audit_auto(d, name ? name : "?", "deploy", 201,
+            audit_auto(d, rel.repo_id, "deploy", 201,
                        json_pack("{sssIsI}", "env", nd.env, "release", (json_int_t)release_id,
                                  "deployment", (json_int_t)id));
             row_event(d, &nd);

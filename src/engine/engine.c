@@ -67,8 +67,20 @@ struct pending_trigger {
     struct pending_trigger *next;
 };
 
-#define PEELED_MEMO       8
-#define PIPELINE_MEMO     4
+/*
+ * What an object id names, remembered: the last few answers of one kind,
+ * by id, oldest replaced first. Object ids name immutable things.
+ */
+#define OID_MEMO 8
+struct oid_memo {
+    struct {
+        char oid[41];
+        char *val; /* NULL: an empty slot */
+        size_t len;
+    } v[OID_MEMO];
+    unsigned n, next; /* slots used at most (n <= OID_MEMO), the next to replace */
+};
+#define PIPELINE_MEMO     4          /* pipeline files remembered per repository */
 #define PIPELINE_MEMO_MAX (64 << 10) /* a larger pipeline file is read each time */
 #define PREPARE_HERE_MAX  (16 << 10) /* a run of a known pipeline this small: prepared inline */
 
@@ -101,16 +113,8 @@ struct erepo {
      * object id peels to, and a commit's pipeline file. Both are
      * immutable, being named by an object id. The engine thread's.
      */
-    struct peeled_memo {
-        char oid[41], commit[41];
-    } peeled_memo[PEELED_MEMO];
-    unsigned peeled_next;
-    struct pipeline_memo {
-        char commit[41];
-        char *src;
-        size_t len;
-    } pipeline_memo[PIPELINE_MEMO];
-    unsigned pipeline_next;
+    struct oid_memo peel_memo;     /* an object id -> the commit it peels to */
+    struct oid_memo pipeline_memo; /* a commit -> its pipeline file */
     struct erepo *next;
 };
 
@@ -140,7 +144,6 @@ struct erun {
     struct diag_list diag; /* pipeline_parse's, when p is NULL */
     int prep_rc;
     bool src_memo; /* pipeline_src came from the repository's memo: not read */
-    bool src_read; /* pipeline_src was read from the mirror (for the memo) */
     bool cancel_requested;
     bool gone;           /* its row was rolled back (unschedule) */
     bool release_wanted; /* a main or tag run whose pipeline makes a release */
@@ -177,7 +180,8 @@ struct engine {
     int64_t keep_ms;
     uv_timer_t retention_timer;
     uv_work_t retention_work;
-    uv_work_t logs_work; /* makes LOGS/.next (logs_ahead) */
+    uv_work_t logs_work; /* makes logs_next (logs_ahead) */
+    char *logs_next;     /* LOGS/.next: the next run's log directory, made ahead */
     bool logs_busy, logs_again;
     bool retention_busy;
     /* live events, under mu: a ring of the last ENGINE_EVENTS */
@@ -454,47 +458,33 @@ static struct erepo *repo_by_id(struct engine *e, int64_t id)
     return NULL;
 }
 
-/* What oid peels to, if asked of late (else NULL). */
-static const char *peeled_find(struct erepo *r, const char *oid)
+/* The slot remembered for oid, or -1. */
+static int memo_find(const struct oid_memo *m, const char *oid)
 {
-    for (size_t i = 0; i < PEELED_MEMO; i++)
-        if (r->peeled_memo[i].oid[0] && !strcmp(r->peeled_memo[i].oid, oid))
-            return r->peeled_memo[i].commit;
-    return NULL;
+    for (unsigned i = 0; i < m->n; i++)
+        if (m->v[i].val && !strcmp(m->v[i].oid, oid))
+            return (int)i;
+    return -1;
 }
 
-static void peeled_put(struct erepo *r, const char *oid, const char *commit)
+/* Remembers val for oid (a full object id), keeping at most cap (<= OID_MEMO). */
+static void memo_put(struct oid_memo *m, unsigned cap, const char *oid, const char *val, size_t len)
 {
-    if (strlen(oid) != 40 || strlen(commit) != 40 || peeled_find(r, oid))
+    if (strlen(oid) != 40 || memo_find(m, oid) >= 0)
         return;
-    struct peeled_memo *m = &r->peeled_memo[r->peeled_next++ % PEELED_MEMO];
-    memcpy(m->oid, oid, 41);
-    memcpy(m->commit, commit, 41);
+    unsigned i = m->next++ % cap;
+    if (m->n < cap)
+        m->n++;
+    free(m->v[i].val);
+    memcpy(m->v[i].oid, oid, 41);
+    m->v[i].val = xmemdupz(val, len);
+    m->v[i].len = len;
 }
 
-static const struct pipeline_memo *pipeline_find(struct erepo *r, const char *commit)
+static void memo_release(struct oid_memo *m)
 {
-    for (size_t i = 0; i < PIPELINE_MEMO; i++)
-        if (r->pipeline_memo[i].src && !strcmp(r->pipeline_memo[i].commit, commit))
-            return &r->pipeline_memo[i];
-    return NULL;
-}
-
-static void pipeline_put(struct erepo *r, const char *commit, const char *src, size_t len)
-{
-    if (strlen(commit) != 40 || len > PIPELINE_MEMO_MAX || pipeline_find(r, commit))
-        return;
-    struct pipeline_memo *m = &r->pipeline_memo[r->pipeline_next++ % PIPELINE_MEMO];
-    free(m->src);
-    memcpy(m->commit, commit, 41);
-    m->src = xmemdupz(src, len);
-    m->len = len;
-}
-
-static void memos_release(struct erepo *r)
-{
-    for (size_t i = 0; i < PIPELINE_MEMO; i++)
-        free(r->pipeline_memo[i].src);
+    for (unsigned i = 0; i < m->n; i++)
+        free(m->v[i].val);
 }
 
 static void on_poll(uv_timer_t *t)
@@ -1178,10 +1168,7 @@ static int select_jobs(const struct pipeline *p, const struct store_run *row, bo
 static void logs_ahead_work(uv_work_t *w)
 {
     struct engine *e = w->data;
-    struct buf next = BUF_INIT;
-    buf_addf(&next, "%s/logs/" LOGS_NEXT, e->cfg.data_dir);
-    (void)mkdir(next.data, 0755); /* there already, or not to be: a run makes its own */
-    buf_release(&next);
+    (void)mkdir(e->logs_next, 0755); /* there already, or not to be: a run makes its own */
 }
 
 static void logs_ahead(struct engine *e);
@@ -1208,7 +1195,7 @@ static void logs_ahead(struct engine *e)
     uv_queue_work(e->loop, &e->logs_work, logs_ahead_work, logs_ahead_done);
 }
 
-static void on_log_spare(void *ctx)
+static void on_log_dir(void *ctx)
 {
     struct erun *x = ctx;
     logs_ahead(x->e);
@@ -1217,11 +1204,9 @@ static void on_log_spare(void *ctx)
 static void prepare_work(uv_work_t *w)
 {
     struct erun *x = w->data;
-    if (!x->src_memo) {
+    if (!x->src_memo)
         x->prep_rc = mirror_read_file_with(x->batch, x->mirror_dir, x->row.commit, PIPELINE_FILE,
                                            1 << 20, &x->pipeline_src, &x->err);
-        x->src_read = !x->prep_rc;
-    }
     if (x->prep_rc == -ENOENT) {
         buf_reset(&x->err);
         buf_addf(&x->err, "no %s at commit %.12s", PIPELINE_FILE, x->row.commit);
@@ -1301,11 +1286,12 @@ static void prepare_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
 
-    if (x->src_read) {
-        struct erepo *r = repo_by_id(e, x->repo_id);
-        if (r)
-            pipeline_put(r, x->row.commit, x->pipeline_src.data, x->pipeline_src.len);
-    }
+    struct erepo *r = x->have_src && !x->src_memo && x->pipeline_src.len <= PIPELINE_MEMO_MAX
+                          ? repo_by_id(e, x->repo_id)
+                          : NULL;
+    if (r)
+        memo_put(&r->pipeline_memo, PIPELINE_MEMO, x->row.commit, x->pipeline_src.data,
+                 x->pipeline_src.len);
     if (x->gone || x->cancel_requested || e->shutting_down) {
         if (x->cancel_requested && !x->gone)
             finish_row(e, x, "cancelled");
@@ -1393,9 +1379,7 @@ static void prepare_done(uv_work_t *w, int status)
     /* Runs follow one another: their empty directories serve the next runs
      * of the same repository, never a fork's (whose processes may linger). */
     cfg.spare_pool = x->row.fork ? NULL : x->mirror_dir;
-    struct buf next = BUF_INIT;
-    buf_addf(&next, "%s/logs/" LOGS_NEXT, e->cfg.data_dir);
-    cfg.log_spare = next.data;
+    cfg.log_spare = e->logs_next;
     cfg.kind = x->row.kind;
     cfg.self_exe = e->cfg.self_exe;
     cfg.slots = e->cfg.slots;
@@ -1411,13 +1395,12 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.obs.on_output = on_run_output;
     cfg.obs.on_job_end = on_job_end;
     cfg.obs.on_done = on_run_done;
-    cfg.obs.on_log_spare = on_log_spare;
+    cfg.obs.on_log_dir = on_log_dir;
     /* A run adopted after a restart, or reopened by a retry of its jobs, was
      * "running" already: its event was sent then. */
     if (!strcmp(x->row.state, "queued"))
         emit(e, x->run_id, NULL, "running", 0, NULL);
     int start_rc = runexec_start(&x->rx, e->loop, &cfg, &err);
-    buf_release(&next);
     free(secrets); /* runexec has its own copy */
     store_secret_values_release(vals, nvals);
     if (start_rc) {
@@ -1556,8 +1539,9 @@ static void schedule(struct engine *e)
             struct erepo *r = repo_by_id(e, v[i].repo_id);
             if (!r)
                 continue;
-            const struct pipeline_memo *pm = pipeline_find(r, v[i].commit);
-            if (pm && pm->len <= PREPARE_HERE_MAX && store_in_batch(e->st)) {
+            int k = memo_find(&r->pipeline_memo, v[i].commit);
+            bool here_ok = k >= 0 && r->pipeline_memo.v[k].len <= PREPARE_HERE_MAX;
+            if (here_ok && store_in_batch(e->st)) {
                 /* Prepared here, but after the batch that records it is
                  * committed: taken up by the next call, after the answer. */
                 e->sched_after = v[i].id - 1;
@@ -1578,8 +1562,8 @@ static void schedule(struct engine *e)
             x->state_dir = buf_detach(&sd, NULL);
             buf_init(&x->pipeline_src, 1 << 20);
             buf_init(&x->err, 0);
-            if (pm) {
-                buf_add(&x->pipeline_src, pm->src, pm->len);
+            if (k >= 0) {
+                buf_add(&x->pipeline_src, r->pipeline_memo.v[k].val, r->pipeline_memo.v[k].len);
                 x->src_memo = true;
             }
             read_change(e, &x->row, x->mirror_dir);
@@ -1590,7 +1574,7 @@ static void schedule(struct engine *e)
             x->next = *pp;
             *pp = x;
             x->work.data = x;
-            if (pm && pm->len <= PREPARE_HERE_MAX) {
+            if (here_ok) {
                 ALLOC_GROW(here, nhere + 1, ahere);
                 here[nhere++] = x;
             } else {
@@ -1656,7 +1640,7 @@ static struct erun *live_run(struct engine *e, int64_t run_id)
 static struct erun *any_run(struct engine *e, int64_t run_id)
 {
     for (struct erun *x = e->runs; x; x = x->next)
-        if (x->run_id == run_id && !x->gone)
+        if (x->run_id == run_id)
             return x;
     return NULL;
 }
@@ -2016,7 +2000,7 @@ static void fast_done(uv_work_t *w, int status)
         const char *fullref = f->full[f->pick];
         const char *kind = ref_kind(f->r, fullref);
         if (f->resolved)
-            peeled_put(f->r, f->known[f->pick], f->sha);
+            memo_put(&f->r->peel_memo, OID_MEMO, f->known[f->pick], f->sha, 40);
         queue_run_reply(e, f->c, f->r, kind ? kind : "manual", fullref, f->sha,
                         &(struct run_origin){.trigger = "api"});
         schedule(e);
@@ -2046,9 +2030,9 @@ static bool fast_trigger(struct engine *e, struct erepo *r, struct call *c)
         const char *sha = refs_get(&r->seen, full.data);
         if (sha) {
             memcpy(f->known[k], sha, 41);
-            const char *peeled = peeled_find(r, sha);
-            if (peeled)
-                memcpy(f->known_peeled[k], peeled, 41);
+            int m = memo_find(&r->peel_memo, sha);
+            if (m >= 0)
+                memcpy(f->known_peeled[k], r->peel_memo.v[m].val, 41);
         }
         f->full[k] = buf_detach(&full, NULL);
     }
@@ -2795,7 +2779,8 @@ int engine_open(struct engine **out, uv_loop_t *loop, const struct engine_config
     buf_addf(&b, "%s/logs", cfg->data_dir);
     if (mkdir_if(b.data, err))
         goto fail;
-    buf_reset(&b);
+    buf_adds(&b, "/" LOGS_NEXT);
+    e->logs_next = buf_detach(&b, NULL);
     if (store_open(&e->st, e->db_path, err) || cas_open(&e->cas, e->cas_dir, err))
         goto fail;
     if (store_repo_list(e->st, &repos, &nrepos, err))
@@ -2905,7 +2890,8 @@ void engine_free(struct engine *e)
         free(r->url);
         free(r->main_branch);
         free(r->dir);
-        memos_release(r);
+        memo_release(&r->peel_memo);
+        memo_release(&r->pipeline_memo);
         gitbatch_free(r->batch);
         refs_release(&r->seen);
         buf_release(&r->err);
@@ -2942,6 +2928,7 @@ void engine_free(struct engine *e)
     uv_close((uv_handle_t *)&e->trim_timer, NULL);
     free(e->git_dir);
     free(e->cas_dir);
+    free(e->logs_next);
     free(e->db_path);
     for (size_t i = 0; i < ENGINE_EVENTS; i++)
         free(e->events[i]);

@@ -90,7 +90,6 @@ struct runexec {
     int64_t run_id, run_number;
     char *leader_exe; /* flywheel-leader next to self_exe, or NULL: self_exe __leader */
     char *log_dir, *work_dir;
-    char *log_spare;     /* cfg.log_spare, copied */
     bool log_dir_made;   /* log_dir is there (or could not be made: said once) */
     char *work_dir_real; /* work_dir without symbolic links, or NULL */
     size_t in_flight;    /* work items not yet back */
@@ -997,23 +996,23 @@ static void remove_workspace(struct rjob *j, bool keep_ws)
 static void log_dir_make(struct runexec *rx)
 {
     rx->log_dir_made = true;
-    if (!rx->log_spare ||
-        renameat2(AT_FDCWD, rx->log_spare, AT_FDCWD, rx->log_dir, RENAME_NOREPLACE)) {
+    if (!rx->cfg.log_spare ||
+        renameat2(AT_FDCWD, rx->cfg.log_spare, AT_FDCWD, rx->log_dir, RENAME_NOREPLACE)) {
         struct buf err = BUF_INIT;
         (void)mkdir_p(rx->log_dir, &err);
         buf_release(&err);
     }
-    if (rx->cfg.obs.on_log_spare)
-        rx->cfg.obs.on_log_spare(rx->cfg.obs.ctx);
+    if (rx->cfg.obs.on_log_dir)
+        rx->cfg.obs.on_log_dir(rx->cfg.obs.ctx);
 }
 
 static void log_raw(void *ctx, const char *data, size_t len)
 {
     struct rjob *j = ctx;
     struct runexec *rx = j->rx;
-    if (j->log_fd < 0 && len && !rx->log_dir_made)
-        log_dir_make(rx);
     if (j->log_fd < 0 && len) {
+        if (!rx->log_dir_made)
+            log_dir_make(rx);
         /*
          * Created with its first byte: a job that prints nothing leaves no
          * file (readers take a missing log for an empty one), which saves an
@@ -2052,7 +2051,6 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
     if ((!cfg->log_spare && mkdir_p(rx->log_dir, err)) || mkdir_p(rx->work_dir, err))
         goto fail;
     rx->log_dir_made = !cfg->log_spare;
-    rx->log_spare = cfg->log_spare ? xstrdup(cfg->log_spare) : NULL;
     rx->work_dir_real = realpath(rx->work_dir, NULL);
 
     for (size_t i = 0; i < p->njobs; i++) {
@@ -2222,7 +2220,6 @@ void runexec_free(struct runexec *rx)
     spares_remove(rx);
     sched_free(rx->sched);
     free(rx->log_dir);
-    free(rx->log_spare);
     free(rx->work_dir);
     free(rx->work_dir_real);
     for (size_t k = 0; k < rx->nfound; k++)

@@ -49,7 +49,7 @@ struct runexec_observer {
     void (*on_done)(void *ctx, enum sched_result result);
     /* The run's log directory was made (from cfg.log_spare, or without it
      * when it was not there): time to make another spare. Optional. */
-    void (*on_log_spare)(void *ctx);
+    void (*on_log_dir)(void *ctx);
 };
 
 enum runexec_isolation { RUNEXEC_ISO_JOB = -1 }; /* or enum pl_isolation to force one */
@@ -85,7 +85,7 @@ struct runexec_config {
      * a job first writes to it, by renaming this empty directory there when
      * it exists (made ahead off the loop), so that a run whose jobs print
      * nothing allocates no inode for it. NULL: the log directory is made at
-     * the start. */
+     * the start. Outlives the run. */
     const char *log_spare;
     long grace_ms; /* SIGTERM -> SIGKILL, default 5000 */
     struct runexec_observer obs;

@@ -468,12 +468,14 @@ static void spare_add(struct runexec *rx, const char *path, mode_t mode)
  * moved to STATE/work/.spares (out of the run's directory, which retention
  * removes later) and their paths kept, up to SPARE_POOL of them, under the
  * pool's name (the repository: one repository's jobs never get another's
- * directories). One is taken only if it is still an empty directory of ours
- * (dir_reusable again); one that is gone is dropped. A run in which a job's
- * leader was killed (a hard cancel, the backstop) or died gives nothing:
- * its job's processes may have outlived it, with a directory as their
- * working directory. What a previous process left in .spares is removed
- * when the pool is first used.
+ * directories). A spare went in empty after every process of its job had
+ * ended (the leader, a subreaper, waits for them all), into a directory
+ * only flywheel uses (0700): it is taken as it is, without reading it
+ * again; one that is gone is dropped. A run in which a job's leader was
+ * killed (a hard cancel, the backstop) or died gives nothing: its job's
+ * processes may have outlived it, with a directory as their working
+ * directory. What a previous process left in .spares is removed when the
+ * pool is first used.
  */
 #define SPARE_POOL 32
 struct pooled {
@@ -486,11 +488,12 @@ static struct {
     size_t n;
     unsigned long made; /* names .spares/PID-N */
     bool swept;         /* .spares emptied of a previous process's leftovers */
+    bool dir_made;      /* .spares is there (made, or found) */
     mode_t ws_mode;     /* as runexec.ws_mode, for the runs to come */
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Moves one of key's spares of mode want to path; 0, or -1 (none fits). Any thread. */
-static int pool_take_key(const char *key, uid_t euid, mode_t ws_mode, const char *path, mode_t want)
+static int pool_take_key(const char *key, const char *path, mode_t want)
 {
     for (;;) {
         struct pooled sp = {NULL, NULL, 0};
@@ -505,10 +508,7 @@ static int pool_take_key(const char *key, uid_t euid, mode_t ws_mode, const char
         pthread_mutex_unlock(&pool.mu);
         if (!sp.path)
             return -1;
-        mode_t mode;
-        int rc = -1;
-        if (dir_reusable_as(euid, ws_mode, sp.path, &mode) && mode == want)
-            rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
+        int rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
         bool exists = rc && errno == EEXIST;
         if (exists) {
             /* path is there already: the spare goes back, for another */
@@ -532,12 +532,12 @@ static int pool_take_key(const char *key, uid_t euid, mode_t ws_mode, const char
 
 static int pool_take(struct runexec *rx, const char *path, mode_t want)
 {
-    return pool_take_key(rx->cfg.spare_pool, rx->euid, rx->ws_mode, path, want);
+    return pool_take_key(rx->cfg.spare_pool, path, want);
 }
 
 int runexec_spare_dir(const char *pool_name, const char *path)
 {
-    return pool_take_key(pool_name, geteuid(), 0, path, 0755);
+    return pool_take_key(pool_name, path, 0755);
 }
 
 /* The run's spares to the pool (moved under .spares); returns how many. */
@@ -557,12 +557,15 @@ static size_t pool_give(struct runexec *rx)
         buf_release(&err);
     }
     /* nowhere to keep them: none is given, the caller removes them */
-    bool place = !mkdir(dir.data, 0700) || errno == EEXIST;
-    for (; place && k < rx->nspares && pool.n < SPARE_POOL; k++) {
+    if (!pool.dir_made)
+        pool.dir_made = !mkdir(dir.data, 0700) || errno == EEXIST;
+    for (; pool.dir_made && k < rx->nspares && pool.n < SPARE_POOL; k++) {
         buf_reset(&to);
         buf_addf(&to, "%s/%ld-%lu", dir.data, (long)getpid(), ++pool.made);
-        if (rename(rx->spares[k].path, to.data))
+        if (rename(rx->spares[k].path, to.data)) {
+            pool.dir_made = errno != ENOENT; /* made again next time */
             break;
+        }
         free(rx->spares[k].path);
         pool.v[pool.n].path = buf_detach(&to, NULL);
         pool.v[pool.n].key = xstrdup(rx->cfg.spare_pool);
@@ -1955,6 +1958,34 @@ fail:
     return -1;
 }
 
+/*
+ * STATE/work/ID without symbolic links: that of STATE/work, found once
+ * for the last STATE, and ID (a directory just made). NULL if there is none.
+ */
+static char *work_dir_real(const char *state_dir, int64_t id)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char *state, *real;
+    char *ret = NULL;
+    pthread_mutex_lock(&mu);
+    if (!state || strcmp(state, state_dir)) {
+        struct buf b = BUF_INIT;
+        buf_addf(&b, "%s/work", state_dir);
+        free(state);
+        free(real);
+        state = xstrdup(state_dir);
+        real = realpath(b.data, NULL);
+        buf_release(&b);
+    }
+    if (real) {
+        struct buf b = BUF_INIT;
+        buf_addf(&b, "%s/%lld", real, (long long)id);
+        ret = buf_detach(&b, NULL);
+    }
+    pthread_mutex_unlock(&mu);
+    return ret;
+}
+
 int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_config *cfg,
                   struct buf *err)
 {
@@ -2051,7 +2082,7 @@ int runexec_start(struct runexec **out, uv_loop_t *loop, const struct runexec_co
     if ((!cfg->log_spare && mkdir_p(rx->log_dir, err)) || mkdir_p(rx->work_dir, err))
         goto fail;
     rx->log_dir_made = !cfg->log_spare;
-    rx->work_dir_real = realpath(rx->work_dir, NULL);
+    rx->work_dir_real = work_dir_real(cfg->state_dir, rx->run_id);
 
     for (size_t i = 0; i < p->njobs; i++) {
         struct rjob *j = &rx->jobs[i];

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "store/store_int.h"
+#include "store/walvfs.h"
 #include "util/xalloc.h"
 
 /*
@@ -1071,7 +1072,8 @@ int store_open(struct store **out, const char *path, struct buf *err)
     if (ret)
         goto out;
     rc = sqlite3_open_v2(path, &st->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                         walvfs_name());
     if (rc != SQLITE_OK) {
         if (st->db)
             ret = store_fail(st, rc, err, "cannot open %s", path);
@@ -1111,6 +1113,7 @@ int store_open(struct store **out, const char *path, struct buf *err)
         sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
         sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     }
+    sqlite3_wal_autocheckpoint(st->db, 8000);
     ret = store_exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", err);
     if (ret)
         goto out;

@@ -87,14 +87,23 @@ static void on_signal(uv_signal_t *h, int sig)
 }
 
 /* Every event of the engine: to the outgoing webhooks and the streams that
- * wait for one; a run's new state also wakes the sender of commit statuses. */
+ * wait for one (those that wait on a run only for that run's); a run's new
+ * state also wakes the sender of commit statuses. */
 static void on_event(void *ctx, const char *line, size_t len)
 {
     struct serve *s = ctx;
     unsigned bit = 0;
     struct http_server *http = __atomic_load_n(&s->http, __ATOMIC_ACQUIRE);
-    if (http)
+    if (http) {
+        bool job;
+        int64_t run = api_event_run(line, len, &job);
+        if (run > 0) {
+            http_wake_key(http, API_KEY_RUN_OUTPUT(run));
+            if (!job)
+                http_wake_key(http, API_KEY_RUN_STATE(run));
+        }
         http_wake(http);
+    }
     webhooks_event(s->hooks, line, len);
     if (s->statuses) {
         webhook_event_kind(line, len, &bit);

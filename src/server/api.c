@@ -649,9 +649,9 @@ static bool state_ended(const char *state)
 /*
  * GET /runs/{id}?wait=S: the reply waits until the run has ended, or S
  * seconds have passed, and then is the run as without wait. Its status and
- * headers go at once; the body follows. The stream is woken by every event
- * of the engine (a run's state change among them), and looks at the run's
- * state in the store each time.
+ * headers go at once; the body follows. The stream is woken by each change
+ * of the run's own state (API_KEY_RUN_STATE), and once a second, and looks
+ * at the run's state in the store each time.
  */
 #define RUN_WAIT_MAX_S 300
 
@@ -719,6 +719,24 @@ static long runwait_read(void *ctx, uint64_t pos, char *out, size_t max)
     return (long)n;
 }
 
+int64_t api_event_run(const char *line, size_t len, bool *job)
+{
+    /* The engine writes every run event as {"run":N,...} (engine.c emit):
+     * compact, with the run first. */
+    static const char lead[] = "{\"run\":";
+    *job = false;
+    if (len <= sizeof(lead) - 1 || memcmp(line, lead, sizeof(lead) - 1))
+        return 0;
+    int64_t id = 0;
+    size_t i = sizeof(lead) - 1;
+    for (; i < len && line[i] >= '0' && line[i] <= '9' && id < INT64_MAX / 10 - 10; i++)
+        id = id * 10 + (line[i] - '0');
+    if (i == len || line[i] != ',')
+        return 0;
+    *job = memmem(line, len, "\"job\":", 6) != NULL;
+    return id;
+}
+
 static void h_run(struct http_request *r, void *ctx)
 {
     struct api *a = ctx;
@@ -754,7 +772,8 @@ static void h_run(struct http_request *r, void *ctx)
         w->deadline_ms = (uint64_t)store_now_ms() + (uint64_t)wait_s * 1000;
         api_grant_init(&w->grant, r);
         buf_init(&w->body, 0);
-        http_reply_stream(r, 200, "application/json", runwait_read, runwait_free, w);
+        http_reply_stream_keyed(r, 200, "application/json", runwait_read, runwait_free, w,
+                                API_KEY_RUN_STATE(id));
     } else {
         http_reply_json(r, 200, o);
     }
@@ -1158,7 +1177,7 @@ static void h_log(struct http_request *r, void *ctx)
         /* Woken when a job of the run prints (engine output_sink), or its state changes. */
         const char *run_id = http_param(r, "id"); /* a run id: find_log parsed it */
         http_reply_stream_keyed(r, 200, "text/event-stream", logstream_read, logstream_free, ls,
-                                strtoull(run_id, NULL, 10));
+                                API_KEY_RUN_OUTPUT(strtoull(run_id, NULL, 10)));
         store_attempt_release(&at);
         return;
     }

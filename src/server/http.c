@@ -16,18 +16,20 @@
  * per interval, and idle streams share the timer's wake-ups. MHD does not
  * watch a suspended socket, so that poll() is what notices a client that
  * left a quiet stream. http_wake() has the timer resume every waiting
- * stream at once: the server calls it on each event of the engine, so a
- * stream that waits for one (a run's end, the events stream) sees it
+ * stream without a key at once: the server calls it on each event of the
+ * engine, so a stream that waits for any event (the events stream) sees it
  * without the poll's delay.
  *
- * A keyed stream (a live log: http_reply_stream_keyed) waits on a second
- * list, HTTP_STREAM_KEYED_POLL_MS at most, and is resumed as soon as
- * http_wake_key() names its key (the engine calls it for every chunk a
- * job prints, once the chunk is in the log): a quiet log costs its viewers
- * one read a second, and a printing one a read per chunk. The caller only
- * records the key; the timer thread resumes. A read that began before a
- * wake-up of its key (or of all) and found nothing is read again at once
- * (wake_all, wake_slot), so that no chunk waits for the next poll.
+ * A keyed stream (a live log, a wait for a run's end:
+ * http_reply_stream_keyed) waits on a second list, HTTP_STREAM_KEYED_POLL_MS
+ * at most, and is resumed as soon as http_wake_key() names its key, and only
+ * then (the engine's events and the chunks its jobs print name the run's
+ * keys, once the chunk is in the log): a quiet log costs its viewers one
+ * read a second, a printing one a read per chunk, and the events of other
+ * runs nothing. The caller only records the key; the timer thread resumes.
+ * A read that began before a wake-up of its key (of any key, for a stream
+ * without one) and found nothing is read again at once (wake_slot,
+ * wake_all), so that nothing waits for the next poll.
  *
  * Locking: `mu` guards the wait list and `stopping`. It is held across
  * MHD_suspend_connection (from the reader) and MHD_resume_connection (from
@@ -548,7 +550,7 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
     }
     /* A wake-up since the read began may be for what it did not see: then
      * the stream is read again at once, not when its key is next woken. */
-    bool missed = st->key && (atomic_load(&s->wake_all) != all || atomic_load(slot) != mine);
+    bool missed = st->key ? atomic_load(slot) != mine : atomic_load(&s->wake_all) != all;
     struct wait_list *l = st->key && !missed ? &s->keyed : &s->polled;
     st->due_ms = now_ms() + (missed    ? 0
                              : st->key ? HTTP_STREAM_KEYED_POLL_MS
@@ -629,7 +631,7 @@ static void *timer_main(void *arg)
         if (s->nwake_keys)
             resume_woken(s);
         resume_due(&s->polled, all, now + STREAM_SLACK_MS);
-        resume_due(&s->keyed, all, now + STREAM_SLACK_MS);
+        resume_due(&s->keyed, s->stopping, now + STREAM_SLACK_MS);
         struct stream *first = s->polled.head;
         if (!first || (s->keyed.head && s->keyed.head->due_ms < first->due_ms))
             first = s->keyed.head;
@@ -650,7 +652,7 @@ void http_wake(struct http_server *s)
 {
     pthread_mutex_lock(&s->mu);
     atomic_fetch_add(&s->wake_all, 1);
-    if (s->polled.head || s->keyed.head) {
+    if (s->polled.head) {
         s->wake = true;
         pthread_cond_signal(&s->cond);
     }

@@ -157,7 +157,7 @@ void http_reply_stream(struct http_request *r, unsigned status, const char *cont
                        http_stream_read read, http_stream_free free_ctx, void *ctx);
 /*
  * A stream that is told when it has more: as http_reply_stream, but a read
- * that returns 0 waits for http_wake_key(key) (or http_wake()), and at most
+ * that returns 0 waits for http_wake_key(key) (not http_wake()), and at most
  * HTTP_STREAM_KEYED_POLL_MS. For a live log, whose bytes the server sees
  * arrive: a quiet log then costs its viewers one read a second, not twenty.
  * key is not 0.
@@ -167,9 +167,9 @@ void http_reply_stream_keyed(struct http_request *r, unsigned status, const char
                              http_stream_read read, http_stream_free free_ctx, void *ctx,
                              uint64_t key);
 /*
- * Something streams may wait for has happened: every stream waiting for
- * its next read is read again now, not after its wait. Any thread; cheap
- * when no stream waits.
+ * Something streams may wait for has happened: every stream without a key
+ * waiting for its next read is read again now, not after its wait. Any
+ * thread; cheap when no stream waits.
  */
 void http_wake(struct http_server *s);
 /*

@@ -191,34 +191,26 @@ static void recycle_pending(struct runexec *rx)
         recycle_dirs(rx, rc[k].paths);
         for (int d = 0; d < 3; d++)
             free(rc[k].paths[d]);
-        rx->in_flight--;
     }
     free(rc);
-    maybe_done(rx);
     rx->depth--;
 }
 
 /*
- * Commits, then releases what waited for the commit: the observer's events,
- * this run's own pump when a shared pool is in use (see attempt_end), the
- * processes of prepared jobs, and the end of the run. The directories of
- * ended attempts are no effect anyone sees: when no process waits, they
- * are dealt with before the commit, which then records the run's end too. What these do in
- * turn (a spawn that fails ends its attempt) makes a new batch, committed
- * before its own effects, until nothing is left. An observer may call back
- * into runexec meanwhile: that call queues, and this loop releases it.
+ * Commits, then releases what waited for the commit: the processes of
+ * prepared jobs, the observer's events, this run's own pump when a shared
+ * pool is in use (see attempt_end), and the end of the run. The directories
+ * of ended attempts are no effect anyone sees, and nothing waits for them:
+ * they are dealt with last, before the end of the run is told. What these
+ * do in turn (a spawn that fails ends its attempt) makes a new batch,
+ * committed before its own effects, until nothing is left. An observer may
+ * call back into runexec meanwhile: that call queues, and this loop
+ * releases it.
  */
 static void flush(struct runexec *rx)
 {
     rx->flushing = true;
     for (;;) {
-        if (!rx->nspawn && rx->nrecycle) {
-            /* No process waits: the directories of the attempts that ended
-             * go first, so that the run's end, when it follows, joins the
-             * batch that records theirs. */
-            recycle_pending(rx);
-            continue;
-        }
         commit(rx);
         /* The processes first: they wait for nothing else. */
         if (rx->nspawn) {
@@ -238,11 +230,6 @@ static void flush(struct runexec *rx)
             free(sp);
             continue;
         }
-        if (rx->nrecycle) {
-            /* Then the directories of the attempts that ended (see recycle). */
-            recycle_pending(rx);
-            continue;
-        }
         if (rx->nevents) {
             struct event *ev = rx->events;
             size_t n = rx->nevents;
@@ -255,6 +242,11 @@ static void flush(struct runexec *rx)
                 free(ev[k].reason);
             }
             free(ev);
+            continue;
+        }
+        if (rx->nrecycle) {
+            /* Then the directories of the attempts that ended (see recycle). */
+            recycle_pending(rx);
             continue;
         }
         if (rx->pump_pending) {
@@ -984,7 +976,6 @@ static void remove_workspace(struct rjob *j, bool keep_ws)
     rc->paths[0] = keep_ws ? NULL : xstrdup(j->ws_dir);
     rc->paths[1] = xstrdup(j->home_dir);
     rc->paths[2] = xstrdup(j->tmp_dir);
-    rx->in_flight++; /* the run is not done before they are dealt with */
     if (rx->depth == 0 && !rx->flushing)
         flush(rx);
 }
@@ -1868,7 +1859,6 @@ static void maybe_done(struct runexec *rx)
     if (rx->done || !sched_done(rx->sched) || rx->in_flight)
         return;
     rx->done = true;
-    spares_remove(rx);
     enum sched_result r = sched_result(rx->sched);
     struct store_run run = {0};
     struct buf err = BUF_INIT;

@@ -663,7 +663,10 @@ void http_wake_key(struct http_server *s, uint64_t key)
 {
     pthread_mutex_lock(&s->mu);
     atomic_fetch_add(&s->wake_slot[key % WAKE_SLOTS], 1);
-    if (s->keyed.head && s->nwake_keys <= WAKE_KEYS) {
+    bool waits = false; /* a stream of key waits: else there is no one to wake */
+    for (struct stream *st = s->keyed.head; st && !waits; st = st->next)
+        waits = st->key == key;
+    if (waits && s->nwake_keys <= WAKE_KEYS) {
         bool known = false;
         for (size_t k = 0; !known && k < s->nwake_keys && k < WAKE_KEYS; k++)
             known = s->wake_keys[k] == key;

@@ -1057,10 +1057,18 @@ static void make_release(struct engine *e, int64_t run_id, const struct erepo *r
     buf_release(&err);
 }
 
-static void on_run_done(void *ctx, enum sched_result r)
+/* The run's end is in the store: its viewers hear of it now, not once its
+ * workspaces are removed (on_run_done). */
+static void on_run_end(void *ctx, enum sched_result r)
 {
     struct erun *x = ctx;
     emit(x->e, x->run_id, NULL, sched_result_name(r), 0, NULL);
+}
+
+static void on_run_done(void *ctx, enum sched_result r)
+{
+    struct erun *x = ctx;
+    (void)r;
     struct erepo *repo = repo_by_id(x->e, x->repo_id);
     if (x->release_wanted && repo)
         make_release(x->e, x->run_id, repo, x->p, x->pipeline_src.data, x->pipeline_src.len);
@@ -1394,6 +1402,7 @@ static void prepare_done(uv_work_t *w, int status)
     cfg.obs.on_state = on_job_state;
     cfg.obs.on_output = on_run_output;
     cfg.obs.on_job_end = on_job_end;
+    cfg.obs.on_end = on_run_end;
     cfg.obs.on_done = on_run_done;
     cfg.obs.on_log_dir = on_log_dir;
     /* A run adopted after a restart, or reopened by a retry of its jobs, was

@@ -107,6 +107,7 @@ struct runexec {
      */
     int depth;
     bool tx_open, flushing, done_pending, pump_pending;
+    bool end_told; /* on_end was called */
     enum sched_result done_result;
     struct event *events;
     size_t nevents, aevents;
@@ -198,8 +199,9 @@ static void recycle_pending(struct runexec *rx)
 
 /*
  * Commits, then releases what waited for the commit: the processes of
- * prepared jobs, the observer's events, this run's own pump when a shared
- * pool is in use (see attempt_end), and the end of the run. The directories
+ * prepared jobs, the observer's events (the run's end last, on_end), this
+ * run's own pump when a shared pool is in use (see attempt_end), and the
+ * release of the run (on_done, once nothing is held). The directories
  * of ended attempts are no effect anyone sees, and nothing waits for them:
  * they are dealt with last, before the end of the run is told. What these
  * do in turn (a spawn that fails ends its attempt) makes a new batch,
@@ -207,6 +209,13 @@ static void recycle_pending(struct runexec *rx)
  * call back into runexec meanwhile: that call queues, and this loop
  * releases it.
  */
+static void tell_end(struct runexec *rx)
+{
+    rx->end_told = true;
+    if (rx->cfg.obs.on_end)
+        rx->cfg.obs.on_end(rx->cfg.obs.ctx, rx->done_result);
+}
+
 static void flush(struct runexec *rx)
 {
     rx->flushing = true;
@@ -244,6 +253,11 @@ static void flush(struct runexec *rx)
             free(ev);
             continue;
         }
+        if (rx->done && !rx->end_told) {
+            /* Nothing since the commit: the run's end is in the store. */
+            tell_end(rx);
+            continue;
+        }
         if (rx->nrecycle) {
             /* Then the directories of the attempts that ended (see recycle). */
             recycle_pending(rx);
@@ -262,6 +276,8 @@ static void flush(struct runexec *rx)
     if (rx->done_pending && !rx->closing) {
         /* Last: the observer may free the run from here on. */
         rx->done_pending = false;
+        if (!rx->end_told)
+            tell_end(rx);
         if (rx->cfg.obs.on_done)
             rx->cfg.obs.on_done(rx->cfg.obs.ctx, rx->done_result);
     }

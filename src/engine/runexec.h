@@ -45,7 +45,10 @@ struct runexec_observer {
     /* A job ended after running (not one skipped or cancelled before it
      * started): its final state and how long its last attempt took. Optional. */
     void (*on_job_end)(void *ctx, size_t job, enum job_state state, int64_t duration_ms);
-    /* The run ended. */
+    /* The run's end is committed (its jobs' last events told before it): told
+     * at once, before the run lets go of what it held. Optional. */
+    void (*on_end)(void *ctx, enum sched_result result);
+    /* The run ended, and let go of all it held (its directories removed). */
     void (*on_done)(void *ctx, enum sched_result result);
     /* The run's log directory was made (from cfg.log_spare, or without it
      * when it was not there): time to make another spare. Optional. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "store/cas.h"
+#include "tmpdir.h"
 
 #define DIGEST_ABC   "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define DIGEST_EMPTY "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -26,14 +27,6 @@ struct fixture {
     char root[128];
     struct cas *cas;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -61,7 +54,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     cas_close(f->cas);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

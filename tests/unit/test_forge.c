@@ -25,6 +25,7 @@
 #include "store/forge.h"
 #include "store/store.h"
 #include "util/fileio.h"
+#include "tmpdir.h"
 
 #define DATA "tests/data/forges/"
 
@@ -504,14 +505,6 @@ struct fixture {
     char dir[64], db[128];
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -528,7 +521,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "util/xalloc.h"
+#include "tmpdir.h"
 
 #define C1 "1111111111111111111111111111111111111111"
 #define C2 "2222222222222222222222222222222222222222"
@@ -29,14 +30,6 @@ struct fixture {
     struct store *st;
     int64_t repo;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -59,7 +52,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     store_close(f->st);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

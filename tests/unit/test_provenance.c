@@ -15,6 +15,7 @@
 
 #include "core/provenance.h"
 #include "util/base64.h"
+#include "tmpdir.h"
 
 #define HEX_ABC   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define HEX_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -81,14 +82,6 @@ struct fixture {
     char keyid[SIGN_KEYID_LEN + 1], other_id[SIGN_KEYID_LEN + 1];
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -127,7 +120,7 @@ static int teardown(void **state)
     sign_key_free(f->other);
     sign_pub_free(f->pub);
     sign_pub_free(f->other_pub);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

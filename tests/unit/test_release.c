@@ -14,6 +14,7 @@
 #include "store/release.h"
 #include "store/store.h"
 #include "util/xalloc.h"
+#include "tmpdir.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
@@ -24,14 +25,6 @@ struct fixture {
     struct store *st;
     int64_t repo;
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -54,7 +47,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
     store_close(f->st);
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

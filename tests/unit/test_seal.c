@@ -18,20 +18,13 @@
 #include "store/secret.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "tmpdir.h"
 
 struct fixture {
     char dir[64];
     char key[128];
     char db[128];
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -52,7 +45,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

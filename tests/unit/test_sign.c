@@ -15,6 +15,7 @@
 
 #include "store/sign.h"
 #include "util/dl_crypto.h"
+#include "tmpdir.h"
 
 /* RFC 8032, section 7.1, test 1: the key, and its signature of the empty message. */
 static const char rfc8032_key_pem[] =
@@ -40,14 +41,6 @@ struct fixture {
     char key[128];
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -66,7 +59,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "tmpdir.h"
 
 /* The schema version store.c migrates to; bump it with each new migration. */
 #define SCHEMA_VERSION 12
@@ -22,14 +23,6 @@ struct fixture {
     char dir[64];
     char db[128];
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -53,7 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

@@ -15,20 +15,13 @@
 #include <unistd.h>
 
 #include "util/tar.h"
+#include "tmpdir.h"
 
 #define GIB (UINT64_C(1) << 30)
 
 struct fixture {
     char dir[64];
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -47,7 +40,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "store/walvfs.h"
+#include "tmpdir.h"
 
 /*
  * Under the store's VFS sits a counting one, registered as the default
@@ -70,14 +71,6 @@ struct fixture {
     char db[128];
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -96,7 +89,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = tmpdir_remove(f->dir);
     free(f);
     return rc;
 }

@@ -738,7 +738,9 @@ static void cancel_older(struct engine *e, struct erepo *r, const char *ref, int
             free(v[i].state);
             v[i].state = xstrdup("cancelled");
             v[i].finished_ms = store_now_ms();
-            store_run_update(e->st, &v[i], &err);
+            if (store_run_update(e->st, &v[i], &err) == 0 && !store_in_batch(e->st))
+                emit(e, v[i].id, NULL, "cancelled", 0, reason);
+            buf_reset(&err);
         }
     }
 out:
@@ -1128,7 +1130,6 @@ static void on_job_end(void *ctx, size_t job, enum job_state st, int64_t ms)
 static void finish_row(struct engine *e, struct erun *x, const char *state)
 {
     struct buf err = BUF_INIT;
-    emit(e, x->run_id, NULL, state, 0, NULL);
     free(x->row.state);
     x->row.state = xstrdup(state);
     if (!x->row.started_ms)
@@ -1137,6 +1138,7 @@ static void finish_row(struct engine *e, struct erun *x, const char *state)
     if (store_run_set_state(e->st, x->run_id, state, x->row.started_ms, x->row.finished_ms, &err))
         fprintf(stderr, "flywheel serve: %s\n", err.data);
     buf_release(&err);
+    emit(e, x->run_id, NULL, state, 0, NULL); /* once recorded */
 }
 
 /* The branch of a run: its ref's, else the one recorded (a pull request's
@@ -2198,6 +2200,7 @@ static void handle(struct engine *e, struct call *c)
             break;
         }
         struct erun *x = NULL;
+        bool recorded = false; /* here, not by the run's executor */
         for (struct erun *y = e->runs; y; y = y->next)
             if (y->run_id == run.id)
                 x = y;
@@ -2209,9 +2212,10 @@ static void handle(struct engine *e, struct call *c)
             free(run.state);
             run.state = xstrdup("cancelled");
             run.finished_ms = store_now_ms();
-            store_run_update(e->st, &run, &err);
+            recorded = store_run_update(e->st, &run, &err) == 0;
         }
-        reply(e, c, 202, run.id, run.number, NULL);
+        if (reply(e, c, 202, run.id, run.number, NULL) == 202 && recorded)
+            emit(e, run.id, NULL, "cancelled", 0, "cancelled through the API");
         store_run_release(&run);
         break;
     }

@@ -203,11 +203,11 @@ static void recycle_pending(struct runexec *rx)
  * run's own pump when a shared pool is in use (see attempt_end), and the
  * release of the run (on_done, once nothing is held). The directories
  * of ended attempts are no effect anyone sees, and nothing waits for them:
- * they are dealt with last, before the end of the run is told. What these
- * do in turn (a spawn that fails ends its attempt) makes a new batch,
- * committed before its own effects, until nothing is left. An observer may
- * call back into runexec meanwhile: that call queues, and this loop
- * releases it.
+ * they are dealt with after the events, before this run's own pump (whose
+ * next jobs may take them). What these do in turn (a spawn that fails ends
+ * its attempt) makes a new batch, committed before its own effects, until
+ * nothing is left. An observer may call back into runexec meanwhile: that
+ * call queues, and this loop releases it.
  */
 static void tell_end(struct runexec *rx)
 {
@@ -476,14 +476,13 @@ static void spare_add(struct runexec *rx, const char *path, mode_t mode)
  * moved to STATE/work/.spares (out of the run's directory, which retention
  * removes later) and their paths kept, up to SPARE_POOL of them, under the
  * pool's name (the repository: one repository's jobs never get another's
- * directories). A spare went in empty after every process of its job had
- * ended (the leader, a subreaper, waits for them all), into a directory
- * only flywheel uses (0700): it is taken as it is, without reading it
- * again; one that is gone is dropped. A run in which a job's leader was
- * killed (a hard cancel, the backstop) or died gives nothing: its job's
- * processes may have outlived it, with a directory as their working
- * directory. What a previous process left in .spares is removed when the
- * pool is first used.
+ * directories). One is taken only if it is still an empty directory of ours
+ * (dir_reusable again: the other jobs of its run went on after its own
+ * ended, and could have written into it); one that is gone is dropped. A
+ * run in which a job's leader was killed (a hard cancel, the backstop) or
+ * died gives nothing: its job's processes may have outlived it, with a
+ * directory as their working directory. What a previous process left in
+ * .spares is removed when the pool is first used.
  */
 #define SPARE_POOL 32
 struct pooled {
@@ -501,7 +500,7 @@ static struct {
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Moves one of key's spares of mode want to path; 0, or -1 (none fits). Any thread. */
-static int pool_take_key(const char *key, const char *path, mode_t want)
+static int pool_take_key(const char *key, uid_t euid, mode_t ws_mode, const char *path, mode_t want)
 {
     for (;;) {
         struct pooled sp = {NULL, NULL, 0};
@@ -516,7 +515,10 @@ static int pool_take_key(const char *key, const char *path, mode_t want)
         pthread_mutex_unlock(&pool.mu);
         if (!sp.path)
             return -1;
-        int rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
+        mode_t mode;
+        int rc = -1;
+        if (dir_reusable_as(euid, ws_mode, sp.path, &mode) && mode == want)
+            rc = renameat2(AT_FDCWD, sp.path, AT_FDCWD, path, RENAME_NOREPLACE);
         bool exists = rc && errno == EEXIST;
         if (exists) {
             /* path is there already: the spare goes back, for another */
@@ -540,12 +542,12 @@ static int pool_take_key(const char *key, const char *path, mode_t want)
 
 static int pool_take(struct runexec *rx, const char *path, mode_t want)
 {
-    return pool_take_key(rx->cfg.spare_pool, path, want);
+    return pool_take_key(rx->cfg.spare_pool, rx->euid, rx->ws_mode, path, want);
 }
 
 int runexec_spare_dir(const char *pool_name, const char *path)
 {
-    return pool_take_key(pool_name, path, 0755);
+    return pool_take_key(pool_name, geteuid(), 0, path, 0755);
 }
 
 /* The run's spares to the pool (moved under .spares); returns how many. */
@@ -1966,7 +1968,8 @@ fail:
 
 /*
  * STATE/work/ID without symbolic links: that of STATE/work, found once
- * for the last STATE, and ID (a directory just made). NULL if there is none.
+ * for the last STATE, and ID (a directory just made). NULL if there is none
+ * (looked for again next time).
  */
 static char *work_dir_real(const char *state_dir, int64_t id)
 {
@@ -1974,7 +1977,7 @@ static char *work_dir_real(const char *state_dir, int64_t id)
     static char *state, *real;
     char *ret = NULL;
     pthread_mutex_lock(&mu);
-    if (!state || strcmp(state, state_dir)) {
+    if (!state || !real || strcmp(state, state_dir)) {
         struct buf b = BUF_INIT;
         buf_addf(&b, "%s/work", state_dir);
         free(state);

@@ -208,9 +208,9 @@ static int parse_chunk_size(struct http1_response *r, struct buf *err)
 {
     const char *p = r->line.data;
     uint64_t size = 0;
-    int digits = 0;
+    int digits = 0, significant = 0; /* leading zeros are allowed (1*HEXDIG), and not counted */
     for (; isxdigit((unsigned char)*p); p++, digits++) {
-        if (digits == 15)
+        if ((size || *p != '0') && ++significant == 16)
             goto bad;
         size = size * 16 + (uint64_t)(isdigit((unsigned char)*p)
                                           ? *p - '0'

@@ -121,6 +121,10 @@ static void test_chunked_across_reads(void **state)
     parse_ok(
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\nf\r\n0123456789abcde\r\n0\r\n\r\n", 1,
         200, "0123456789abcde", false);
+    /* Sizes padded with zeros (chunk-size is 1*HEXDIG), as some servers send them. */
+    parse_ok("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "00000000000000000005\r\nhello\r\n0000\r\n\r\n",
+             3, 200, "hello", false);
 }
 
 static void test_response_ends_within_the_data(void **state)
@@ -166,7 +170,9 @@ static void test_bad_chunk_sizes(void **state)
 {
     (void)state;
     const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-    const char *bad[] = {"zz\r\n", "\r\n", "-1\r\n", "5 5\r\n", "1000000000000000\r\n", NULL};
+    const char *bad[] = {
+        "zz\r\n", "\r\n", "-1\r\n", "5 5\r\n", "1000000000000000\r\n", "0001000000000000000\r\n",
+        NULL};
     for (size_t i = 0; bad[i]; i++) {
         char m[256];
         snprintf(m, sizeof(m), "%s%s", h, bad[i]);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "store/keyfile.h"
+#include "util/base64.h"
 #include "util/crypto.h"
 #include "util/dl_crypto.h"
 #include "util/xalloc.h"
@@ -109,10 +110,60 @@ out:
     return ret;
 }
 
+/*
+ * Whether pem holds one unencrypted Ed25519 private key in PKCS#8 (RFC 8410:
+ * version 0 or 1, the algorithm 1.3.101.112, the 32-byte key as an OCTET
+ * STRING in the OCTET STRING), read without OpenSSL. The reason in err if
+ * not, as sign_key_load_or_create() would give it.
+ */
+static int sign_pem_check(const char *path, const struct buf *pem, struct buf *err)
+{
+    static const char begin[] = "-----BEGIN PRIVATE KEY-----", end[] = "-----END PRIVATE KEY-----";
+    /* SEQUENCE { INTEGER v, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } ... }
+     */
+    static const unsigned char alg[] = {0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
+                                        0x70, 0x04, 0x22, 0x04, 0x20};
+    const char *b = memmem(pem->data, pem->len, begin, sizeof(begin) - 1);
+    const char *e = b ? memmem(b, pem->len - (size_t)(b - pem->data), end, sizeof(end) - 1) : NULL;
+    struct buf b64 = BUF_INIT, der = BUF_INIT;
+    int ret = -EINVAL;
+    if (!b || !e) {
+        buf_addf(err, "key file %s is not a PEM private key (or it is encrypted)", path);
+        goto out;
+    }
+    for (const char *p = b + sizeof(begin) - 1; p < e; p++)
+        if (*p != '\n' && *p != '\r' && *p != ' ' && *p != '\t')
+            buf_addch(&b64, *p);
+    if (base64_decode(b64.data ? b64.data : "", b64.len, &der) || der.len < 2 + 3 + sizeof(alg)) {
+        buf_addf(err, "key file %s is not a PEM private key (or it is encrypted)", path);
+        goto out;
+    }
+    const unsigned char *d = (const unsigned char *)der.data;
+    if (d[0] != 0x30 || d[1] >= 0x80 || (size_t)d[1] + 2 != der.len || d[2] != 0x02 ||
+        d[3] != 0x01 || d[4] > 1 || memcmp(d + 5, alg, sizeof(alg)) ||
+        der.len < 5 + sizeof(alg) + 32) {
+        buf_addf(err,
+                 "key file %s does not hold an Ed25519 key; flywheel signs with Ed25519 keys only",
+                 path);
+        goto out;
+    }
+    ret = 0;
+out:
+    if (b64.alloc)
+        crypto_wipe(b64.data, b64.alloc);
+    if (der.alloc)
+        crypto_wipe(der.data, der.alloc);
+    buf_release(&b64);
+    buf_release(&der);
+    return ret;
+}
+
 int sign_key_check(const char *path, struct buf *err)
 {
     struct buf pem = BUF_INIT;
     int ret = keyfile_read(path, SIGN_FILE_MAX, &pem, err);
+    if (!ret)
+        ret = sign_pem_check(path, &pem, err);
     if (pem.alloc)
         crypto_wipe(pem.data, pem.alloc);
     buf_release(&pem);

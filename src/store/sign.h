@@ -56,10 +56,12 @@ struct sign_pub; /* a public key (verifies) */
 int sign_key_load_or_create(struct sign_key **out, const char *path, struct buf *err)
     __attribute__((warn_unused_result));
 /*
- * Checks the key file at path as sign_key_load_or_create() does before it
- * parses it (a regular file of mode 0600, not too large), without loading
- * OpenSSL. Returns 0 (also when there is no file), or a negative error with
- * the same reasons.
+ * Checks the key file at path as sign_key_load_or_create() does (a regular
+ * file of mode 0600, not too large, one unencrypted Ed25519 private key in
+ * PKCS#8 PEM), without loading OpenSSL: the key's bytes are read, not used.
+ * Returns 0 (also when there is no file), or a negative error with the same
+ * reasons (another algorithm: "key file %s does not hold an Ed25519 key;
+ * flywheel signs with Ed25519 keys only").
  */
 int sign_key_check(const char *path, struct buf *err) __attribute__((warn_unused_result));
 void sign_key_free(struct sign_key *k);

@@ -290,4 +290,13 @@ test_expect_success 'a key file others may read stops the server at its start, a
     test_cmp loose.want loose/signing-key.pem
 '
 
+test_expect_success 'a key file that holds no Ed25519 key stops the server at its start, and is kept' '
+    mkdir -p garbled &&
+    printf "not a key\n" >garbled/signing-key.pem && chmod 0600 garbled/signing-key.pem &&
+    cp garbled/signing-key.pem garbled.want &&
+    test_must_fail timeout 30 flywheel serve --data garbled --listen 127.0.0.1:0 --poll 0s 2>err &&
+    grep "signing-key.pem is not a PEM private key (or it is encrypted)" err &&
+    test_cmp garbled.want garbled/signing-key.pem
+'
+
 test_done

@@ -248,6 +248,71 @@ static void test_refuses_other_files(void **state)
     buf_release(&err);
 }
 
+/* sign_key_check reads the key's PEM without OpenSSL: it takes what
+ * sign_key_load_or_create takes, and refuses what it refuses, with its reason. */
+static void check_says(const char *path, int code, const char *msg)
+{
+    struct buf err = BUF_INIT;
+    assert_int_equal(sign_key_check(path, &err), code);
+    if (msg)
+        assert_string_equal(err.data, msg);
+    else
+        assert_int_equal(err.len, 0);
+    buf_release(&err);
+}
+
+static void test_check_without_openssl(void **state)
+{
+    struct fixture *f = *state;
+    char bad[256], other[256];
+    snprintf(bad, sizeof(bad), "key file %s is not a PEM private key (or it is encrypted)", f->key);
+    snprintf(other, sizeof(other),
+             "key file %s does not hold an Ed25519 key; flywheel signs with Ed25519 keys only",
+             f->key);
+
+    check_says(f->key, 0, NULL); /* none yet */
+    sign_key_free(load_ok(f->key));
+    check_says(f->key, 0, NULL); /* the one made */
+    write_file(f->key, rfc8032_key_pem, 0600);
+    check_says(f->key, 0, NULL);
+
+    write_file(f->key, "not a key\n", 0600);
+    check_says(f->key, -EINVAL, bad);
+    write_file(f->key, rfc8032_pub_pem, 0600);
+    check_says(f->key, -EINVAL, bad);
+    write_file(f->key, "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n",
+               0600);
+    check_says(f->key, -EINVAL, bad);
+
+    /* Another algorithm. */
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ec);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, ec, NULL, NULL, 0, NULL, NULL), 1);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    assert_true(n > 0);
+    char *pem = strndup(data, (size_t)n);
+    write_file(f->key, pem, 0600);
+    check_says(f->key, -EINVAL, other);
+    free(pem);
+    BIO_free(bio);
+    EVP_PKEY_free(ec);
+
+    /* An encrypted one (PKCS#8 EncryptedPrivateKeyInfo). */
+    write_file(f->key,
+               "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+               "MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAiVl3HXY0sG8AICCAAw\n"
+               "-----END ENCRYPTED PRIVATE KEY-----\n",
+               0600);
+    check_says(f->key, -EINVAL, bad);
+
+    /* The file's own checks come first. */
+    assert_int_equal(chmod(f->key, 0644), 0);
+    snprintf(bad, sizeof(bad), "key file %s has mode 0644; it must be 0600", f->key);
+    check_says(f->key, -EPERM, bad);
+}
+
 static void test_known_answer(void **state)
 {
     struct fixture *f = *state;
@@ -372,8 +437,9 @@ int main(void)
     buf_release(&why);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_create_and_reload), T(test_refuses_open_mode),    T(test_refuses_other_files),
-        T(test_known_answer),      T(test_roundtrip_and_tamper), T(test_pub_from_pem_errors),
+        T(test_create_and_reload),     T(test_refuses_open_mode), T(test_refuses_other_files),
+        T(test_check_without_openssl), T(test_known_answer),      T(test_roundtrip_and_tamper),
+        T(test_pub_from_pem_errors),
     };
 #undef T
     return cmocka_run_group_tests_name("sign", tests, NULL, NULL);

@@ -861,8 +861,21 @@ int ws_create(const struct ws_source *src, const char *dir, int checkout, struct
     buf_addf(&env_obj, "GIT_OBJECT_DIRECTORY=%s", rp.objects.data);
     buf_addf(&env_alt, "GIT_ALTERNATE_OBJECT_DIRECTORIES=%s/objects", src->state_dir);
     const char *const rt_env[] = {env_obj.data, env_alt.data, NULL};
-    if ((rc = git_line(dir, rt, rt_env, &ignored, err)))
+    if ((rc = git_line(dir, rt, rt_env, &ignored, err))) {
+        /* The likely reason, said plainly: a run of a commit read before
+         * (a retry) does not ask the mirror for it again before now. */
+        struct buf spec = BUF_INIT, none = BUF_INIT;
+        buf_addf(&spec, "%s^{commit}", src->commit);
+        const char *const ce[] = {"cat-file", "-e", spec.data, NULL};
+        if (git_line(dir, ce, rt_env, &ignored, &none))
+            buf_addf(err,
+                     "; commit %s is not in the mirror any more (its branch moved away from it "
+                     "or was deleted, and the mirror's maintenance removed it)",
+                     src->commit);
+        buf_release(&spec);
+        buf_release(&none);
         goto out;
+    }
     if ((rc = git_line(dir, ur, NULL, &ignored, err)))
         goto out;
 out:

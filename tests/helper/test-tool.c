@@ -163,6 +163,7 @@ static int cmd_gen_pipeline(int argc, char **argv)
  * test-tool workspace rev REPO STATE REV           the source of REV
  * test-tool workspace create REPO STATE [REV] DIR  a workspace (snapshot without REV)
  * test-tool workspace create-empty REPO STATE DIR  a workspace without checkout
+ * test-tool workspace create-mirror MIRROR STATE COMMIT DIR  ws_source_mirror, then a checkout
  * test-tool workspace init REPO STATE              ws_state_init
  * test-tool workspace find-repo DIR                the top level
  * test-tool workspace remove DIR                   ws_remove
@@ -185,6 +186,10 @@ static int cmd_workspace(int argc, char **argv)
                        : ws_source_worktree(&src, argv[3], argv[4], &err);
         if (!rc)
             rc = ws_create(&src, argv[argc - 1], !strcmp(sub, "create"), &err);
+    } else if (!strcmp(sub, "create-mirror") && argc == 7) {
+        rc = ws_source_mirror(&src, argv[3], argv[4], argv[5], &err);
+        if (!rc)
+            rc = ws_create(&src, argv[6], 1, &err);
     } else if (!strcmp(sub, "init") && argc == 5) {
         rc = ws_state_init(argv[3], argv[4], &err);
     } else if (!strcmp(sub, "find-repo") && argc == 4) {

@@ -130,6 +130,16 @@ test_expect_success 'a rev checkout ignores uncommitted changes' '
     test "$(git -C ws-first log -1 --format=%s)" = first
 '
 
+test_expect_success 'a commit the mirror no longer has: the checkout says so, and leaves nothing' '
+    git clone -q --bare repo mirror.git &&
+    test-tool workspace create-mirror mirror.git mirror-state "$(git -C repo rev-parse HEAD)" ws-m >out &&
+    echo two >expect && test_cmp expect ws-m/README &&
+    gone=0123456789abcdef0123456789abcdef01234567 &&
+    test_must_fail test-tool workspace create-mirror mirror.git mirror-state $gone ws-gone 2>err &&
+    grep "commit $gone is not in the mirror any more" err &&
+    test_path_is_missing ws-gone
+'
+
 test_expect_success 'a clean working tree snapshot is HEAD itself' '
     git clone -q repo clean &&
     test-tool workspace snapshot clean clean/.flywheel >out &&

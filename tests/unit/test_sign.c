@@ -156,6 +156,23 @@ static void test_create_and_reload(void **state)
     buf_release(&err);
 }
 
+/* A new P-256 key in PEM (PKCS#8) at path, mode 0600. */
+static void write_ec_key(const char *path)
+{
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ec);
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, ec, NULL, NULL, 0, NULL, NULL), 1);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    assert_true(n > 0);
+    char *pem = strndup(data, (size_t)n);
+    write_file(path, pem, 0600);
+    free(pem);
+    BIO_free(bio);
+    EVP_PKEY_free(ec);
+}
+
 static void expect_refused(const char *path, int code, const char *msg)
 {
     struct sign_key *k = (struct sign_key *)1;
@@ -222,21 +239,10 @@ static void test_refuses_other_files(void **state)
     expect_refused(f->key, -EINVAL, msg);
 
     /* Another algorithm. */
-    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    assert_non_null(ec);
-    BIO *bio = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_PrivateKey(bio, ec, NULL, NULL, 0, NULL, NULL), 1);
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    assert_true(n > 0);
-    char *pem = strndup(data, (size_t)n);
-    write_file(f->key, pem, 0600);
+    write_ec_key(f->key);
     snprintf(msg, sizeof(msg),
              "key file %s holds a key of type EC; flywheel signs with Ed25519 keys only", f->key);
     expect_refused(f->key, -EINVAL, msg);
-    free(pem);
-    BIO_free(bio);
-    EVP_PKEY_free(ec);
 
     /* A directory that does not exist: no key, a reason. */
     struct sign_key *k = NULL;
@@ -285,19 +291,8 @@ static void test_check_without_openssl(void **state)
     check_says(f->key, -EINVAL, bad);
 
     /* Another algorithm. */
-    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    assert_non_null(ec);
-    BIO *bio = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_PrivateKey(bio, ec, NULL, NULL, 0, NULL, NULL), 1);
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    assert_true(n > 0);
-    char *pem = strndup(data, (size_t)n);
-    write_file(f->key, pem, 0600);
+    write_ec_key(f->key);
     check_says(f->key, -EINVAL, other);
-    free(pem);
-    BIO_free(bio);
-    EVP_PKEY_free(ec);
 
     /* An encrypted one (PKCS#8 EncryptedPrivateKeyInfo). */
     write_file(f->key,

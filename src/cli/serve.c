@@ -94,16 +94,8 @@ static void on_event(void *ctx, const char *line, size_t len)
     struct serve *s = ctx;
     unsigned bit = 0;
     struct http_server *http = __atomic_load_n(&s->http, __ATOMIC_ACQUIRE);
-    if (http) {
-        bool job;
-        int64_t run = api_event_run(line, len, &job);
-        if (run > 0) {
-            http_wake_key(http, API_KEY_RUN_OUTPUT(run));
-            if (!job)
-                http_wake_key(http, API_KEY_RUN_STATE(run));
-        }
-        http_wake(http);
-    }
+    if (http)
+        api_wake_for_event(http, line, len);
     webhooks_event(s->hooks, line, len);
     if (s->statuses) {
         webhook_event_kind(line, len, &bit);
@@ -118,7 +110,7 @@ static void on_output(void *ctx, int64_t run_id)
     struct serve *s = ctx;
     struct http_server *http = __atomic_load_n(&s->http, __ATOMIC_ACQUIRE);
     if (http)
-        http_wake_key(http, (uint64_t)run_id);
+        api_wake_for_output(http, run_id);
 }
 
 /* A status token goes into a header: printable, no spaces. */

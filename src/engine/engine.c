@@ -67,22 +67,7 @@ struct pending_trigger {
     struct pending_trigger *next;
 };
 
-/*
- * What an object id names, remembered: the last few answers of one kind,
- * by id, oldest replaced first. Object ids name immutable things.
- */
-#define OID_MEMO 8
-struct oid_memo {
-    struct {
-        char oid[41];
-        char *val; /* NULL: an empty slot */
-        size_t len;
-    } v[OID_MEMO];
-    unsigned n, next; /* slots used at most (n <= OID_MEMO), the next to replace */
-};
-#define PIPELINE_MEMO     4          /* pipeline files remembered per repository */
-#define PIPELINE_MEMO_MAX (64 << 10) /* a larger pipeline file is read each time */
-#define PREPARE_HERE_MAX  (16 << 10) /* a run of a known pipeline this small: prepared inline */
+#define PREPARE_HERE_MAX (16 << 10) /* a run of a known pipeline this small: prepared inline */
 
 struct erepo {
     struct engine *e;
@@ -105,16 +90,9 @@ struct erepo {
     /* the refs of the mirror after the last sync (seen_known: one is recorded) */
     struct ref_list seen;
     bool seen_known;
-    /* questions about the mirror's objects, from the thread pool */
+    /* questions about the mirror's objects, from the thread pool; what they
+     * answered of late the engine thread looks up (mirror_*_known) */
     struct gitbatch *batch;
-    /*
-     * What those questions answered of late, for runs of the same commits
-     * (retries, runs of a commit on a branch and then on main): what an
-     * object id peels to, and a commit's pipeline file. Both are
-     * immutable, being named by an object id. The engine thread's.
-     */
-    struct oid_memo peel_memo;     /* an object id -> the commit it peels to */
-    struct oid_memo pipeline_memo; /* a commit -> its pipeline file */
     struct erepo *next;
 };
 
@@ -143,7 +121,7 @@ struct erun {
     struct buf pipeline_src, err;
     struct diag_list diag; /* pipeline_parse's, when p is NULL */
     int prep_rc;
-    bool src_memo; /* pipeline_src came from the repository's memo: not read */
+    bool src_memo; /* pipeline_src was remembered (mirror_read_file_known): not read */
     bool cancel_requested;
     bool gone;           /* its row was rolled back (unschedule) */
     bool release_wanted; /* a main or tag run whose pipeline makes a release */
@@ -456,35 +434,6 @@ static struct erepo *repo_by_id(struct engine *e, int64_t id)
         if (r->id == id)
             return r;
     return NULL;
-}
-
-/* The slot remembered for oid, or -1. */
-static int memo_find(const struct oid_memo *m, const char *oid)
-{
-    for (unsigned i = 0; i < m->n; i++)
-        if (m->v[i].val && !strcmp(m->v[i].oid, oid))
-            return (int)i;
-    return -1;
-}
-
-/* Remembers val for oid (a full object id), keeping at most cap (<= OID_MEMO). */
-static void memo_put(struct oid_memo *m, unsigned cap, const char *oid, const char *val, size_t len)
-{
-    if (strlen(oid) != 40 || memo_find(m, oid) >= 0)
-        return;
-    unsigned i = m->next++ % cap;
-    if (m->n < cap)
-        m->n++;
-    free(m->v[i].val);
-    memcpy(m->v[i].oid, oid, 41);
-    m->v[i].val = xmemdupz(val, len);
-    m->v[i].len = len;
-}
-
-static void memo_release(struct oid_memo *m)
-{
-    for (unsigned i = 0; i < m->n; i++)
-        free(m->v[i].val);
 }
 
 static void on_poll(uv_timer_t *t)
@@ -1296,12 +1245,6 @@ static void prepare_done(uv_work_t *w, int status)
     struct buf err = BUF_INIT;
     (void)status;
 
-    struct erepo *r = x->have_src && !x->src_memo && x->pipeline_src.len <= PIPELINE_MEMO_MAX
-                          ? repo_by_id(e, x->repo_id)
-                          : NULL;
-    if (r)
-        memo_put(&r->pipeline_memo, PIPELINE_MEMO, x->row.commit, x->pipeline_src.data,
-                 x->pipeline_src.len);
     if (x->gone || x->cancel_requested || e->shutting_down) {
         if (x->cancel_requested && !x->gone)
             finish_row(e, x, "cancelled");
@@ -1550,11 +1493,13 @@ static void schedule(struct engine *e)
             struct erepo *r = repo_by_id(e, v[i].repo_id);
             if (!r)
                 continue;
-            int k = memo_find(&r->pipeline_memo, v[i].commit);
-            bool here_ok = k >= 0 && r->pipeline_memo.v[k].len <= PREPARE_HERE_MAX;
+            struct buf src = BUF_INIT;
+            bool known = mirror_read_file_known(r->dir, v[i].commit, PIPELINE_FILE, 1 << 20, &src);
+            bool here_ok = known && src.len <= PREPARE_HERE_MAX;
             if (here_ok && store_in_batch(e->st)) {
                 /* Prepared here, but after the batch that records it is
                  * committed: taken up by the next call, after the answer. */
+                buf_release(&src);
                 e->sched_after = v[i].id - 1;
                 stop = true;
                 break;
@@ -1573,10 +1518,11 @@ static void schedule(struct engine *e)
             x->state_dir = buf_detach(&sd, NULL);
             buf_init(&x->pipeline_src, 1 << 20);
             buf_init(&x->err, 0);
-            if (k >= 0) {
-                buf_add(&x->pipeline_src, r->pipeline_memo.v[k].val, r->pipeline_memo.v[k].len);
+            if (known) {
+                buf_add(&x->pipeline_src, src.data, src.len);
                 x->src_memo = true;
             }
+            buf_release(&src);
             read_change(e, &x->row, x->mirror_dir);
             /* keep the list in id order */
             struct erun **pp = &e->runs;
@@ -1951,8 +1897,7 @@ struct fast_trigger {
     /* the names the ref may mean, in the sync's order, and the mirror's object for each */
     char *full[FAST_CANDIDATES];
     char known[FAST_CANDIDATES][41];
-    char known_peeled[FAST_CANDIDATES][41]; /* what known peels to, when the repository knows */
-    bool resolved;                          /* sha was asked of the batch process */
+    char known_peeled[FAST_CANDIDATES][41]; /* what known peels to, when remembered */
     int pick;                               /* the candidate taken, or -1: the sync's way */
     char sha[41];
     uv_work_t work;
@@ -1981,13 +1926,10 @@ static void fast_work(uv_work_t *w)
             goto out; /* moved, created, deleted or unreadable: fetch */
         char commit[41];
         buf_reset(&err);
-        if (f->known_peeled[k][0]) {
+        if (f->known_peeled[k][0])
             memcpy(commit, f->known_peeled[k], sizeof(commit));
-        } else {
-            if (mirror_resolve_with(f->batch, f->dir, sha, commit, &err))
-                goto out;
-            f->resolved = true;
-        }
+        else if (mirror_resolve_with(f->batch, f->dir, sha, commit, &err))
+            goto out;
         memcpy(f->sha, commit, sizeof(commit));
         f->pick = k;
         break;
@@ -2010,8 +1952,6 @@ static void fast_done(uv_work_t *w, int status)
     } else {
         const char *fullref = f->full[f->pick];
         const char *kind = ref_kind(f->r, fullref);
-        if (f->resolved)
-            memo_put(&f->r->peel_memo, OID_MEMO, f->known[f->pick], f->sha, 40);
         queue_run_reply(e, f->c, f->r, kind ? kind : "manual", fullref, f->sha,
                         &(struct run_origin){.trigger = "api"});
         schedule(e);
@@ -2041,9 +1981,8 @@ static bool fast_trigger(struct engine *e, struct erepo *r, struct call *c)
         const char *sha = refs_get(&r->seen, full.data);
         if (sha) {
             memcpy(f->known[k], sha, 41);
-            int m = memo_find(&r->peel_memo, sha);
-            if (m >= 0)
-                memcpy(f->known_peeled[k], r->peel_memo.v[m].val, 41);
+            if (!mirror_resolve_known(r->dir, sha, f->known_peeled[k]))
+                f->known_peeled[k][0] = '\0';
         }
         f->full[k] = buf_detach(&full, NULL);
     }
@@ -2903,8 +2842,6 @@ void engine_free(struct engine *e)
         free(r->url);
         free(r->main_branch);
         free(r->dir);
-        memo_release(&r->peel_memo);
-        memo_release(&r->pipeline_memo);
         gitbatch_free(r->batch);
         refs_release(&r->seen);
         buf_release(&r->err);

@@ -433,20 +433,33 @@ static int resolve_batch(struct gitbatch *b, const char *dir, const char *rev, c
 #define OBJ_MEMO_MAX (64 << 10)               /* the largest file kept */
 static struct memo obj_memo = MEMO_INIT(600); /* a mirror may drop an object later */
 
+bool mirror_resolve_known(const char *dir, const char *rev, char sha[41])
+{
+    if (!is_sha(rev))
+        return false;
+    struct buf key = BUF_INIT, kept = BUF_INIT;
+    memo_key(&key, dir, rev, NULL);
+    bool hit = memo_get(&obj_memo, &key, 40, &kept) && kept.len == 40;
+    if (hit)
+        memcpy(sha, kept.data, 41);
+    buf_release(&key);
+    buf_release(&kept);
+    return hit;
+}
+
 int mirror_resolve_with(struct gitbatch *b, const char *dir, const char *rev, char sha[41],
                         struct buf *err)
 {
     if (b && is_sha(rev)) {
-        struct buf key = BUF_INIT, kept = BUF_INIT;
-        memo_key(&key, dir, rev, NULL);
-        bool hit = memo_get(&obj_memo, &key, 40, &kept) && kept.len == 40;
-        if (hit)
-            memcpy(sha, kept.data, 41);
-        int rc = hit ? 0 : resolve_batch(b, dir, rev, sha, err);
-        if (rc == 0 && !hit)
+        if (mirror_resolve_known(dir, rev, sha))
+            return 0;
+        int rc = resolve_batch(b, dir, rev, sha, err);
+        if (rc == 0) {
+            struct buf key = BUF_INIT;
+            memo_key(&key, dir, rev, NULL);
             memo_put(&obj_memo, &key, sha, 40);
-        buf_release(&key);
-        buf_release(&kept);
+            buf_release(&key);
+        }
         if (rc <= 0)
             return rc;
     }
@@ -832,18 +845,32 @@ out:
     return rc;
 }
 
+bool mirror_read_file_known(const char *dir, const char *commit, const char *path, size_t max,
+                            struct buf *out)
+{
+    if (!is_sha(commit))
+        return false;
+    struct buf key = BUF_INIT;
+    memo_key(&key, dir, commit, path, NULL);
+    bool hit = memo_get(&obj_memo, &key, max, out);
+    buf_release(&key);
+    return hit;
+}
+
 int mirror_read_file_with(struct gitbatch *b, const char *dir, const char *commit, const char *path,
                           size_t max, struct buf *out, struct buf *err)
 {
     if (b && is_sha(commit) && !tree_path_ok(path, err)) {
-        struct buf key = BUF_INIT;
         size_t start = out->len;
-        memo_key(&key, dir, commit, path, NULL);
-        bool hit = memo_get(&obj_memo, &key, max, out);
-        int rc = hit ? 0 : read_file_batch(b, commit, path, max, out, err);
-        if (rc == 0 && !hit && out->len - start <= OBJ_MEMO_MAX)
+        if (mirror_read_file_known(dir, commit, path, max, out))
+            return 0;
+        int rc = read_file_batch(b, commit, path, max, out, err);
+        if (rc == 0 && out->len - start <= OBJ_MEMO_MAX) {
+            struct buf key = BUF_INIT;
+            memo_key(&key, dir, commit, path, NULL);
             memo_put(&obj_memo, &key, out->data + start, out->len - start);
-        buf_release(&key);
+            buf_release(&key);
+        }
         if (rc <= 0)
             return rc;
     }

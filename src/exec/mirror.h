@@ -18,6 +18,7 @@
 #ifndef FLYWHEEL_EXEC_MIRROR_H
 #define FLYWHEEL_EXEC_MIRROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,5 +92,14 @@ int mirror_resolve_with(struct gitbatch *b, const char *dir, const char *rev, ch
 int mirror_read_file_with(struct gitbatch *b, const char *dir, const char *commit, const char *path,
                           size_t max, struct buf *out, struct buf *err)
     __attribute__((warn_unused_result));
+/*
+ * What those two answered of late, without asking git (any thread, no
+ * wait): true, with sha or the file appended to out (when it fits max),
+ * if the answer for this full object id is remembered. Answers are kept a
+ * few minutes, the last few of them (files up to 64 KiB).
+ */
+bool mirror_resolve_known(const char *dir, const char *rev, char sha[41]);
+bool mirror_read_file_known(const char *dir, const char *commit, const char *path, size_t max,
+                            struct buf *out);
 
 #endif

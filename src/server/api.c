@@ -719,7 +719,18 @@ static long runwait_read(void *ctx, uint64_t pos, char *out, size_t max)
     return (long)n;
 }
 
-int64_t api_event_run(const char *line, size_t len, bool *job)
+/*
+ * The keys of the streams that wait on a run, woken for each event of the
+ * run and each chunk its jobs print: API_KEY_RUN_OUTPUT(id) for its live
+ * logs (a chunk, or a job's new state), API_KEY_RUN_STATE(id) for GET
+ * /runs/{id}?wait (the run's own state).
+ */
+#define API_KEY_RUN_OUTPUT(id) ((uint64_t)(id))
+#define API_KEY_RUN_STATE(id)  ((uint64_t)(id) | (UINT64_C(1) << 63))
+
+/* The run an event line is about ({"run":N,...}, with "job" when it is one
+ * of its jobs'), or 0. */
+static int64_t event_run(const char *line, size_t len, bool *job)
 {
     /* The engine writes every run event as {"run":N,...} (engine.c emit):
      * compact, with the run first. */
@@ -735,6 +746,24 @@ int64_t api_event_run(const char *line, size_t len, bool *job)
         return 0;
     *job = memmem(line, len, "\"job\":", 6) != NULL;
     return id;
+}
+
+void api_wake_for_event(struct http_server *h, const char *line, size_t len)
+{
+    bool job;
+    int64_t run = event_run(line, len, &job);
+    if (run > 0) {
+        http_wake_key(h, API_KEY_RUN_OUTPUT(run));
+        if (!job)
+            http_wake_key(h, API_KEY_RUN_STATE(run));
+    }
+    http_wake(h);
+}
+
+/* A job of run run_id printed: its live log viewers read on. */
+void api_wake_for_output(struct http_server *h, int64_t run_id)
+{
+    http_wake_key(h, API_KEY_RUN_OUTPUT(run_id));
 }
 
 static void h_run(struct http_request *r, void *ctx)

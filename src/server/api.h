@@ -18,18 +18,13 @@
 struct api;
 
 /*
- * The keys of the streams that wait on a run (http_reply_stream_keyed),
- * woken by the server for each event of the run and for each chunk its jobs
- * print: API_KEY_RUN_OUTPUT(id) for its live logs (a chunk, or a job's new
- * state), API_KEY_RUN_STATE(id) for GET /runs/{id}?wait (the run's own state).
+ * An event line of the engine (engine_config's event sink) has happened:
+ * wakes the streams waiting for it, those that wait on its run only for
+ * that run's events (http_reply_stream_keyed), the others for every one.
  */
-#define API_KEY_RUN_OUTPUT(id) ((uint64_t)(id))
-#define API_KEY_RUN_STATE(id)  ((uint64_t)(id) | (UINT64_C(1) << 63))
-/*
- * The run an event line of the engine is about ({"run":N,...}, with "job"
- * when it is one of its jobs'), or 0.
- */
-int64_t api_event_run(const char *line, size_t len, bool *job);
+void api_wake_for_event(struct http_server *h, const char *line, size_t len);
+/* A job of run run_id printed (engine_config's output sink): its live logs read on. */
+void api_wake_for_output(struct http_server *h, int64_t run_id);
 
 /* db_path: the store's file; data_dir: where logs live. e outlives the api. */
 struct api *api_new(struct engine *e, const char *db_path, const char *data_dir);
